@@ -1,0 +1,115 @@
+// Package bully is the load-based Bully election as a deterministic state
+// machine.
+//
+// A Node holds no goroutine, clock, socket or source of randomness. The host
+// feeds it events and drains what it wants done:
+//
+//	n.Tick()              // logical time: the host decides how long a tick is
+//	n.Step(m)             // a message received from another node
+//	n.SetMembers(alive)   // the live members as the host's membership sees them
+//	n.SetLoad(load)       // the local load, whenever it changes
+//	n.Rejoin()            // back from a simulated failure
+//	rd := n.Ready()       // messages to send and notices to publish
+//
+// This is the shape of etcd's raft, and for the same reason: a simulated
+// network can run tens of thousands of elections with loss, delay,
+// duplication, crashes and partitions in seconds, and any failure replays
+// exactly from its seed.
+//
+// # Rank
+//
+// A node's rank is the pair (load, name), compared in that order: the lower
+// load wins and, between equal loads, the lexically smaller name (byte-wise,
+// as strings compare in Go) wins. Loads are numbers the host reports, in the
+// host's own unit. An election never compares live loads: a node that takes
+// part in an election freezes its load (its snapshot) for the whole of that
+// election and carries it in every ELECTION and ANSWER it sends, so that the
+// order between two candidates cannot change while they compare, and loads
+// moving during an election cannot make it loop.
+//
+// # Messages
+//
+// ELECTION (broadcast) opens or joins an election and carries the sender's
+// snapshot. A node that outranks the sender replies ANSWER (unicast) and runs
+// its own election unless it already knows of a better candidate. A candidate
+// that hears no ANSWER for ElectionTimeout ticks wins and broadcasts
+// COORDINATOR. The coordinator then repeats COORDINATOR every
+// HeartbeatInterval ticks as a heartbeat carrying its epoch and its current
+// load. Every message carries the sender's epoch.
+//
+// ELECTION goes to every live member rather than only to "higher" nodes, as in
+// the textbook, because here no node can know who outranks it without asking:
+// loads move. The wire encoding (MarshalBinary) starts with a version byte;
+// the decoder rejects anything malformed with an error wrapping ErrMalformed.
+//
+// # Epochs
+//
+// An Epoch is the pair (Term, Node) compared lexicographically. A node that
+// wins takes the term one above the highest it knows and its own name, so two
+// different coordinators never hold the same epoch, not even on the two sides
+// of a partition that both elected at the same term; when the partition heals
+// the higher epoch survives. A node's epoch never goes down. It ignores a
+// COORDINATOR or ELECTION at a lower epoch (Step returns ErrStaleEpoch); a
+// coordinator that sees any message at a higher epoch steps down at once. A
+// coordinator that receives a stale message answers its sender with a
+// COORDINATOR so that the sender catches up without waiting for a heartbeat.
+//
+// # Liveness of the coordinator
+//
+// Two signals, either of which is enough to start an election: the host's
+// membership no longer lists the coordinator (SetMembers), or no COORDINATOR
+// heartbeat arrived for CoordinatorTimeout ticks. The machine does not rely on
+// membership alone: gossip may keep a node listed that this node cannot reach
+// (an asymmetric partition, a coordinator that lost its side), and gossip
+// cannot tell that a coordinator stepped down. Heartbeats also carry the
+// coordinator's load, which is what the re-election trigger compares.
+//
+// # Triggers
+//
+//   - Start-up and Rejoin: the node listens for CoordinatorTimeout ticks and
+//     adopts the coordinator it hears; it campaigns only if it hears none. A
+//     coordinator that comes back steps down first: it cannot know whether it
+//     was replaced while it was away.
+//   - The coordinator is gone from membership, or silent for
+//     CoordinatorTimeout ticks.
+//   - Periodic re-election: a follower whose load is below the coordinator's
+//     last heartbeat load by more than LoadGap campaigns, but never sooner than
+//     ReelectInterval ticks after it adopted the current coordinator or last
+//     tried, so the role does not flap. Elections started for any other reason
+//     pick the best rank among the nodes that answer, with no gap.
+//   - Campaign: the host (or a test) asks for an election now.
+//
+// # Notices
+//
+// A Notice is emitted whenever the pair (coordinator, epoch) that the node
+// believes in changes: a new coordinator adopted, this node became
+// coordinator (Self), this node stopped being coordinator (SteppedDown), or
+// the coordinator was lost and none is known (Coordinator == ""). Heartbeats
+// that change nothing emit nothing.
+//
+// # Agreement bound
+//
+// Let d be the largest one-way delay of a message in ticks (the host keeps a
+// tick longer than a delay, so d is 1 in practice) and write H, E, C and R for
+// HeartbeatInterval, ElectionTimeout, CoordinatorTimeout and ReelectInterval.
+// Once faults stop (no loss, every live node ticking, the network whole and
+// membership accurate), every live node names the same live coordinator at
+// the same epoch within
+//
+//	B = 2·(C + E + 3d) + H + d + R + H + d + E + 2d
+//
+// ticks (R counts as 0 when re-election is disabled): up to two failed rounds
+// to flush stale epochs and dead candidates, one heartbeat to spread the
+// result, and one re-election when the coordinator left behind by the faults
+// is worse than the best node by more than LoadGap. Config.AgreementBound
+// computes B; the simulation in this package's tests checks it after every
+// fault-free stretch.
+//
+// # Partitions
+//
+// The Bully algorithm has no majority rule. If the network splits, each side
+// elects its own coordinator, each at its own epoch, and both act as
+// coordinator until the partition heals and the lower epoch steps down. This
+// package does not prevent it; the replication layer above does, by requiring
+// a majority to acknowledge anything.
+package bully

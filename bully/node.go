@@ -1,0 +1,296 @@
+package bully
+
+import "fmt"
+
+// termLimit bounds the terms a node accepts and takes. No cluster elects
+// 2^62 times; the limit keeps a hostile or corrupt epoch from wrapping a
+// term to zero, which would make an epoch go down.
+const termLimit = 1 << 62
+
+// Node is one participant in the election. It is not safe for concurrent
+// use: the host calls it from one goroutine.
+type Node struct {
+	cfg Config
+
+	state       State
+	epoch       Epoch  // the newest epoch accepted; never goes down
+	coordinator string // "" when none is known
+	coordLoad   float64
+
+	load     float64
+	snapshot float64 // the load compared in the election under way
+	inRound  bool    // snapshot is taken
+
+	// members is the last membership; nil until the host gives one.
+	members map[string]bool
+
+	elapsed    int // ticks in the current wait; its meaning depends on state
+	sinceElect int // ticks since this node adopted its coordinator or last re-elected
+	heartbeat  int // coordinator: ticks since the last heartbeat
+
+	msgs    []Message
+	notices []Notice
+
+	// What the host was last told, so that a notice is sent only on change.
+	toldCoordinator string
+	toldEpoch       Epoch
+	toldSelf        bool
+}
+
+func (n *Node) tick() {
+	switch n.state {
+	case StateCoordinator:
+		n.heartbeat++
+		if n.heartbeat >= n.cfg.HeartbeatInterval {
+			n.announce("")
+		}
+	case StateFollower:
+		n.elapsed++
+		if n.elapsed >= n.cfg.CoordinatorTimeout {
+			// No coordinator heard for a whole timeout, whether we had
+			// one (it died, or we cannot hear it) or were listening.
+			n.campaign()
+			return
+		}
+		if n.coordinator != "" && n.cfg.ReelectInterval > 0 {
+			n.sinceElect++
+			if n.sinceElect >= n.cfg.ReelectInterval && n.coordLoad-n.load > n.cfg.LoadGap {
+				n.sinceElect = 0
+				n.campaign()
+			}
+		}
+	case StateCandidate:
+		n.elapsed++
+		if n.elapsed >= n.cfg.ElectionTimeout {
+			n.win()
+		}
+	case StateWaiting:
+		n.elapsed++
+		if n.elapsed >= n.cfg.CoordinatorTimeout {
+			// The better candidate never announced: it died or we lost
+			// its message. Take over.
+			n.campaign()
+		}
+	}
+}
+
+func (n *Node) step(m Message) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if m.Epoch.Term >= termLimit {
+		return fmt.Errorf("%w: term %d beyond the limit", ErrMalformed, m.Epoch.Term)
+	}
+	if m.From == n.cfg.ID {
+		return fmt.Errorf("%w: %v from this node (%s) to itself", ErrMisaddressed, m.Type, m.From)
+	}
+	if m.To != "" && m.To != n.cfg.ID {
+		return fmt.Errorf("%w: %v for %s delivered to %s", ErrMisaddressed, m.Type, m.To, n.cfg.ID)
+	}
+	cmp := m.Epoch.Compare(n.epoch)
+	if cmp < 0 {
+		if m.Type != Answer && n.state == StateCoordinator {
+			// The sender lags: tell it who coordinates rather than let it
+			// campaign or announce in vain until our next heartbeat.
+			n.announce(m.From)
+		}
+		return fmt.Errorf("%w: %v from %s at %v, this node is at %v", ErrStaleEpoch, m.Type, m.From, m.Epoch, n.epoch)
+	}
+	switch m.Type {
+	case Coordinator:
+		if cmp == 0 && n.state == StateFollower && n.coordinator == m.From {
+			// A heartbeat: the coordinator is alive at our epoch.
+			n.elapsed = 0
+			n.coordLoad = m.Load
+			return nil
+		}
+		n.adopt(m)
+	case Election:
+		if cmp > 0 {
+			n.raise(m.Epoch)
+		} else if n.state == StateCoordinator {
+			// Someone at our epoch thinks we are gone or wants to re-elect.
+			// We are no longer sure of the role; take part like anyone.
+			n.stepDown()
+		}
+		n.join(m)
+	case Answer:
+		if cmp > 0 {
+			n.raise(m.Epoch)
+		}
+		if n.state == StateCandidate && better(m.Load, m.From, n.snapshot, n.cfg.ID) {
+			n.state = StateWaiting
+			n.elapsed = 0
+		}
+	}
+	return nil
+}
+
+// join takes part in the election that m (an ELECTION) belongs to.
+func (n *Node) join(m Message) {
+	if better(n.rankLoad(), n.cfg.ID, m.Load, m.From) {
+		n.takeSnapshot()
+		n.send(Message{Type: Answer, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.snapshot})
+		if n.state != StateCandidate && n.state != StateWaiting {
+			n.campaign()
+		}
+		return
+	}
+	// The sender outranks us and is campaigning: defer to it, unless we
+	// still follow a coordinator, whose heartbeats keep watch for us.
+	if n.state == StateCandidate || (n.state == StateFollower && n.coordinator == "") {
+		n.takeSnapshot()
+		n.state = StateWaiting
+		n.elapsed = 0
+	}
+}
+
+// campaign starts (or restarts) an election from this node.
+func (n *Node) campaign() {
+	if n.state == StateCoordinator {
+		n.stepDown()
+	}
+	n.takeSnapshot()
+	n.state = StateCandidate
+	n.elapsed = 0
+	n.coordinator = ""
+	n.notify()
+	n.send(Message{Type: Election, From: n.cfg.ID, Epoch: n.epoch, Load: n.snapshot})
+}
+
+func (n *Node) campaignNow() {
+	if n.state == StateCandidate || n.state == StateWaiting {
+		return
+	}
+	n.campaign()
+}
+
+// win makes this node the coordinator at a term above every term it knows.
+func (n *Node) win() {
+	if n.epoch.Term+1 >= termLimit {
+		// Unreachable but by a corrupt peer: refuse to wrap the term.
+		n.state = StateWaiting
+		n.elapsed = 0
+		return
+	}
+	n.epoch = Epoch{Term: n.epoch.Term + 1, Node: n.cfg.ID}
+	n.state = StateCoordinator
+	n.coordinator = n.cfg.ID
+	n.inRound = false
+	n.notify()
+	n.announce("")
+}
+
+// announce sends COORDINATOR to everyone (to == "") or to one node, and
+// restarts the heartbeat count.
+func (n *Node) announce(to string) {
+	n.heartbeat = 0
+	n.send(Message{Type: Coordinator, From: n.cfg.ID, To: to, Epoch: n.epoch, Load: n.load})
+}
+
+// adopt follows the coordinator that sent m at m.Epoch, which is not below
+// ours.
+func (n *Node) adopt(m Message) {
+	if m.Epoch != n.epoch {
+		n.sinceElect = 0
+	}
+	n.epoch = m.Epoch
+	n.state = StateFollower
+	n.coordinator = m.From
+	n.coordLoad = m.Load
+	n.inRound = false
+	n.elapsed = 0
+	n.notify()
+}
+
+// raise moves to a higher epoch learnt from an election message. Whoever we
+// followed was superseded; a coordinator steps down at once.
+func (n *Node) raise(e Epoch) {
+	n.epoch = e
+	if n.state == StateCoordinator {
+		n.state = StateFollower
+	}
+	if n.state == StateFollower {
+		n.elapsed = 0
+	}
+	n.coordinator = ""
+	n.notify()
+}
+
+func (n *Node) stepDown() {
+	n.state = StateFollower
+	n.coordinator = ""
+	n.elapsed = 0
+	n.notify()
+}
+
+func (n *Node) rejoin() {
+	n.state = StateFollower
+	n.coordinator = ""
+	n.inRound = false
+	n.elapsed = 0
+	n.heartbeat = 0
+	n.msgs = nil
+	n.notify()
+}
+
+func (n *Node) setMembers(alive []string) {
+	prev := n.members
+	n.members = make(map[string]bool, len(alive))
+	for _, id := range alive {
+		n.members[id] = true
+	}
+	c := n.coordinator
+	if c == "" || c == n.cfg.ID || n.members[c] {
+		return
+	}
+	// Trigger on the coordinator leaving the membership, not on it being
+	// absent: a coordinator we hear but gossip does not list would
+	// otherwise cost an election on every membership change.
+	if prev == nil || prev[c] {
+		n.campaign()
+	}
+}
+
+// rankLoad is the load this node compares with: its snapshot while it takes
+// part in an election, its current load otherwise.
+func (n *Node) rankLoad() float64 {
+	if n.inRound {
+		return n.snapshot
+	}
+	return n.load
+}
+
+func (n *Node) takeSnapshot() {
+	if !n.inRound {
+		n.snapshot = n.load
+		n.inRound = true
+	}
+}
+
+func (n *Node) send(m Message) { n.msgs = append(n.msgs, m) }
+
+// notify queues a Notice if the coordinator or epoch changed since the host
+// was last told.
+func (n *Node) notify() {
+	self := n.state == StateCoordinator
+	if n.coordinator == n.toldCoordinator && n.epoch == n.toldEpoch && self == n.toldSelf {
+		return
+	}
+	n.notices = append(n.notices, Notice{
+		Coordinator: n.coordinator,
+		Epoch:       n.epoch,
+		Self:        self,
+		SteppedDown: n.toldSelf && !self,
+	})
+	n.toldCoordinator, n.toldEpoch, n.toldSelf = n.coordinator, n.epoch, self
+}
+
+// better reports whether rank (la, a) beats rank (lb, b): the lower load
+// wins, and the smaller name breaks a tie.
+func better(la float64, a string, lb float64, b string) bool {
+	if la != lb {
+		return la < lb
+	}
+	return a < b
+}
