@@ -1,0 +1,203 @@
+package stego
+
+import (
+	"bytes"
+	"crypto/rand"
+	"image"
+	"fmt"
+	"io"
+	"time"
+)
+
+// DefaultMaxPixels is the default Options.MaxPixels: 50 megapixels.
+const DefaultMaxPixels = 50_000_000
+
+// Options tunes Hide, Reveal and Capacity. The zero value means defaults.
+type Options struct {
+	// MaxPixels refuses images with more pixels, judged from their header
+	// before any pixel is decoded (decompression bombs). 0 means
+	// DefaultMaxPixels.
+	MaxPixels int
+
+	// Rand is the source of salts, image ids and cover seeds; nil means
+	// crypto/rand.Reader.
+	Rand io.Reader
+
+	// Now gives the creation time of a Meta that has none; nil means
+	// time.Now.
+	Now func() time.Time
+
+	// CoverSeed, when not 0, is the seed of the cover Hide makes when given
+	// none; the same seed gives the same cover. 0 draws a seed from Rand.
+	CoverSeed uint64
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxPixels <= 0 {
+		o.MaxPixels = DefaultMaxPixels
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// CapacityOf is how many bytes of secret a width×height cover holds.
+func CapacityOf(width, height int) int {
+	if width <= 0 || height <= 0 {
+		return 0
+	}
+	return capacityFor(width, height)
+}
+
+// Capacity is how many bytes of secret the encoded cover image holds. Only
+// the image header is read.
+func Capacity(cover []byte, opts Options) (int, error) {
+	opts = opts.withDefaults()
+	cfg, _, err := decodeConfig(cover, opts.MaxPixels)
+	if err != nil {
+		return 0, err
+	}
+	return capacityFor(cfg.Width, cfg.Height), nil
+}
+
+// Hide seals secret and meta with key and hides them in cover, returning the
+// veiled image as PNG and the metadata as stored (with its id and creation
+// time filled in when they were zero).
+//
+// The secret must be a PNG, JPEG or GIF file; it is kept byte for byte. A nil
+// cover means one is generated, large enough that the payload fills at most
+// half of it. Only the least significant bits of red, green and blue change;
+// alpha never does.
+func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte, Meta, error) {
+	opts = opts.withDefaults()
+	if !key.Valid() {
+		return nil, Meta{}, fmt.Errorf("%w: zero key", ErrInvalidKey)
+	}
+	if err := checkSecret(secret); err != nil {
+		return nil, Meta{}, err
+	}
+	if err := meta.Validate(); err != nil {
+		return nil, Meta{}, err
+	}
+	if meta.ID.IsZero() {
+		if _, err := io.ReadFull(opts.Rand, meta.ID[:]); err != nil {
+			return nil, Meta{}, fmt.Errorf("stego: drawing an image id: %w", err)
+		}
+	}
+	if meta.Created.IsZero() {
+		meta.Created = opts.Now()
+	}
+	// What is stored is nanoseconds in UTC; return exactly that.
+	meta.Created = time.Unix(0, meta.Created.UnixNano()).UTC()
+
+	var c canvas
+	if cover == nil {
+		seed := opts.CoverSeed
+		if seed == 0 {
+			var b [8]byte
+			if _, err := io.ReadFull(opts.Rand, b[:]); err != nil {
+				return nil, Meta{}, fmt.Errorf("stego: drawing a cover seed: %w", err)
+			}
+			for _, v := range b {
+				seed = seed<<8 | uint64(v)
+			}
+		}
+		w, h := coverSize(len(secret))
+		if int64(w)*int64(h) > int64(opts.MaxPixels) {
+			return nil, Meta{}, fmt.Errorf("%w: a cover for %s bytes needs %dx%d pixels, over the limit of %s",
+				ErrPayloadTooLarge, commas(len(secret)), w, h, commas(opts.MaxPixels))
+		}
+		c = generate(w, h, seed, fmtRGB8)
+	} else {
+		cfg, _, err := decodeConfig(cover, opts.MaxPixels)
+		if err != nil {
+			return nil, Meta{}, err
+		}
+		if room := capacityFor(cfg.Width, cfg.Height); len(secret) > room {
+			return nil, Meta{}, fmt.Errorf("%w: cover %dx%d holds %s bytes; secret is %s",
+				ErrPayloadTooLarge, cfg.Width, cfg.Height, commas(room), commas(len(secret)))
+		}
+		if c, err = decodeCanvas(cover); err != nil {
+			return nil, Meta{}, err
+		}
+	}
+
+	body := appendMeta(make([]byte, 0, maxMetaSize), meta)
+	size := len(body) + len(secret)
+	stream := make([]byte, streamLen(size))
+	// Random salt in front and random padding behind: every carrier bit the
+	// stream touches is indistinguishable from noise.
+	if _, err := io.ReadFull(opts.Rand, stream[:saltSize]); err != nil {
+		return nil, Meta{}, fmt.Errorf("stego: drawing a salt: %w", err)
+	}
+	if _, err := io.ReadFull(opts.Rand, stream[headerSize+size+tagSize:]); err != nil {
+		return nil, Meta{}, fmt.Errorf("stego: drawing padding: %w", err)
+	}
+	n := copy(stream[headerSize:], body)
+	copy(stream[headerSize+n:], secret)
+	seal(key, stream, size)
+	embed(&c, key, stream)
+	return encodePNG(&c), meta, nil
+}
+
+// Reveal finds, checks and opens what Hide put in the veiled image and
+// returns the secret, byte for byte, and its metadata. It fails with
+// ErrNoPayload when nothing was hidden with this key and ErrTampered when
+// something was but has changed since. Any image format is read, though only
+// a lossless one can keep a payload.
+func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
+	opts = opts.withDefaults()
+	if !key.Valid() {
+		return nil, Meta{}, fmt.Errorf("%w: zero key", ErrInvalidKey)
+	}
+	if _, _, err := decodeConfig(veiled, opts.MaxPixels); err != nil {
+		return nil, Meta{}, err
+	}
+	c, err := decodeCanvas(veiled)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	blocks := c.blocks()
+	if blocks < headerBlock+1 {
+		return nil, Meta{}, ErrNoPayload
+	}
+	w := newWalk(key, blocks)
+	var hdr [headerBlock * blockBytes]byte
+	extract(&c, w, hdr[:], 0, headerBlock)
+	aead, n, err := openHeader(key, hdr[:], blocks*blockBytes)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	// n was checked against the image's capacity, so this allocation is
+	// bounded by the pixels already decoded.
+	total := streamLen(n)
+	stream := make([]byte, total)
+	copy(stream, hdr[:])
+	extract(&c, w, stream[headerBlock*blockBytes:], headerBlock, total/blockBytes)
+	pt, err := openBody(key, aead, stream[headerSize:headerSize+n+tagSize])
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	secret, meta, err := decodeBody(pt)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	return secret, meta, nil
+}
+
+// checkSecret accepts PNG, JPEG and GIF files, judged by their header.
+func checkSecret(b []byte) error {
+	_, format, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("%w: the secret must be a PNG, JPEG or GIF file", ErrUnsupportedImage)
+	}
+	switch format {
+	case "png", "jpeg", "gif":
+		return nil
+	}
+	return fmt.Errorf("%w: the secret is %s; it must be a PNG, JPEG or GIF file", ErrUnsupportedImage, format)
+}
