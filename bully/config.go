@@ -63,8 +63,9 @@ func DefaultConfig(id string) Config {
 //
 //   - ID is 1 to MaxIDLength bytes of UTF-8, so that it fits the wire.
 //   - HeartbeatInterval >= 1.
-//   - ElectionTimeout >= 2: an ELECTION and its ANSWER each take at least a
-//     tick.
+//   - ElectionTimeout >= 3: an ELECTION and its ANSWER each take up to a
+//     tick, and the candidate may have campaigned just before a tick. More
+//     generally ElectionTimeout must exceed twice the delay in ticks.
 //   - CoordinatorTimeout > 2*HeartbeatInterval: one lost heartbeat must not
 //     start an election.
 //   - CoordinatorTimeout > ElectionTimeout: a node that was answered must
@@ -78,8 +79,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: ID %q must be 1 to %d bytes of UTF-8", ErrInvalidConfig, c.ID, MaxIDLength)
 	case c.HeartbeatInterval < 1:
 		return fmt.Errorf("%w: HeartbeatInterval is %d ticks, must be at least 1", ErrInvalidConfig, c.HeartbeatInterval)
-	case c.ElectionTimeout < 2:
-		return fmt.Errorf("%w: ElectionTimeout is %d ticks, must be at least 2 (a round trip)", ErrInvalidConfig, c.ElectionTimeout)
+	case c.ElectionTimeout < 3:
+		return fmt.Errorf("%w: ElectionTimeout is %d ticks, must be at least 3 (a round trip and the tick it started in)", ErrInvalidConfig, c.ElectionTimeout)
 	case c.CoordinatorTimeout <= 2*c.HeartbeatInterval:
 		return fmt.Errorf("%w: CoordinatorTimeout (%d) must exceed twice HeartbeatInterval (%d) so that one lost heartbeat does not start an election",
 			ErrInvalidConfig, c.CoordinatorTimeout, c.HeartbeatInterval)
