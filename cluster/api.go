@@ -1,0 +1,242 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Headers every reply carries, so that a client learns the coordinator from
+// any answer and can go straight there next time.
+const (
+	hdrNode           = "Veil-Node"
+	hdrCoordinator    = "Veil-Coordinator"
+	hdrCoordinatorAPI = "Veil-Coordinator-Api"
+	hdrEpoch          = "Veil-Epoch"
+	hdrWorker         = "Veil-Worker"
+	hdrImageID        = "Veil-Image-Id"
+	hdrForwardedBy    = "Veil-Forwarded-By"
+	hdrIdempotencyKey = "Idempotency-Key"
+)
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern, route string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, n.wrap(route, h))
+	}
+	handle("POST /v1/hide", "hide", n.handleHide)
+	handle("POST /v1/internal/hide", "internal_hide", n.handleInternalHide)
+	handle("GET /v1/status", "status", n.handleStatus)
+	handle("GET /v1/members", "members", n.handleMembers)
+	handle("GET /v1/coordinator", "coordinator", n.handleCoordinator)
+	handle("POST /v1/admin/fail", "admin_fail", n.handleAdminFail)
+	handle("/", "not_found", func(w http.ResponseWriter, r *http.Request) error {
+		return fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path)
+	})
+	mux.Handle("GET /metrics", n.metrics.handler())
+	return n.silenceGuard(mux)
+}
+
+// silenceGuard cuts every API connection while the node is silenced by the
+// failure simulation: to a client it looks like a dead node.
+func (n *Node) silenceGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.gate.Silenced() {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter remembers the status code for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// wrap gives a handler its deadline, the leadership headers, error
+// rendering, panic recovery and metrics.
+func (n *Node) wrap(route string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		ctx, cancel := context.WithTimeout(r.Context(), n.cfg.RequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+		n.leadershipHeaders(sw.Header())
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				n.log.Error("handler panicked", "route", route, "panic", p)
+				if sw.code == 0 {
+					writeError(sw, fmt.Errorf("internal error in %s", route))
+				}
+			}
+			code := sw.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			n.metrics.observe(route, code, time.Since(start))
+		}()
+		if err := h(sw, r); err != nil {
+			if sw.code == 0 {
+				writeError(sw, err)
+			} else {
+				n.log.Debug("error after the reply started", "route", route, "error", err)
+			}
+		}
+	})
+}
+
+func (n *Node) leadershipHeaders(h http.Header) {
+	h.Set(hdrNode, n.cfg.Name)
+	l := n.elector.Leadership()
+	if !l.Known() {
+		return
+	}
+	h.Set(hdrCoordinator, l.Coordinator)
+	h.Set(hdrEpoch, strconv.FormatUint(l.Epoch.Term, 10))
+	if m, ok := n.mship.member(l.Coordinator); ok && m.Meta.API != "" {
+		h.Set(hdrCoordinatorAPI, m.Meta.API)
+	}
+}
+
+// serving returns nil when the node takes requests, and why not otherwise.
+func (n *Node) serving() error {
+	switch s := n.State(); s {
+	case StateActive:
+		return nil
+	default:
+		return fmt.Errorf("%w: node %s is %s", ErrUnavailable, n.cfg.Name, s)
+	}
+}
+
+// StatusReply is the body of GET /v1/status.
+type StatusReply struct {
+	Name        string  `json:"name"`
+	Mode        string  `json:"mode"`
+	State       string  `json:"state"`
+	Role        string  `json:"role"`
+	Coordinator string  `json:"coordinator"`
+	Epoch       uint64  `json:"epoch"`
+	EpochNode   string  `json:"epoch_node"`
+	Load        float64 `json:"load"`
+	Gossip      string  `json:"gossip"`
+	API         string  `json:"api"`
+	Profile     string  `json:"profile"`
+	Members     int     `json:"members"`
+	JobsDone    uint64  `json:"jobs_done"`
+	Elections   uint64  `json:"elections"`
+	Failures    bool    `json:"failure_simulation"`
+}
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) error {
+	l := n.elector.Leadership()
+	role := RoleWorker
+	if l.Self {
+		role = RoleCoordinator
+	}
+	writeJSON(w, http.StatusOK, StatusReply{
+		Name: n.cfg.Name, Mode: n.cfg.Mode.String(), State: n.State().String(), Role: role.String(),
+		Coordinator: l.Coordinator, Epoch: l.Epoch.Term, EpochNode: l.Epoch.Node,
+		Load: n.pool.load(), Gossip: n.GossipAddr(), API: n.APIAddr(), Profile: n.cfg.Profile.Name,
+		Members: len(n.mship.members()), JobsDone: n.pool.done.Load(),
+		Elections: n.elector.Stats().Elections, Failures: n.cfg.Failures != nil,
+	})
+	return nil
+}
+
+// MemberReply is one element of the body of GET /v1/members.
+type MemberReply struct {
+	Name    string  `json:"name"`
+	Address string  `json:"address"`
+	API     string  `json:"api"`
+	Status  string  `json:"status"`
+	Role    string  `json:"role"`
+	Load    float64 `json:"load"`
+	Epoch   uint64  `json:"epoch"`
+	Mode    string  `json:"mode"`
+	State   string  `json:"state"`
+}
+
+func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) error {
+	rows := n.mship.members()
+	out := make([]MemberReply, 0, len(rows))
+	for _, m := range rows {
+		out = append(out, MemberReply{
+			Name: m.Name, Address: m.Gossip, API: m.Meta.API, Status: m.Status.String(),
+			Role: m.Meta.Role.String(), Load: m.Meta.Load, Epoch: m.Meta.Epoch,
+			Mode: m.Meta.Mode.String(), State: m.Meta.State.String(),
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// CoordinatorReply is the body of GET /v1/coordinator.
+type CoordinatorReply struct {
+	Coordinator string `json:"coordinator"`
+	API         string `json:"api"`
+	Epoch       uint64 `json:"epoch"`
+	EpochNode   string `json:"epoch_node"`
+	Node        string `json:"node"` // the node that answered
+}
+
+func (n *Node) handleCoordinator(w http.ResponseWriter, r *http.Request) error {
+	l := n.elector.Leadership()
+	if !l.Known() {
+		return ErrNoCoordinator
+	}
+	reply := CoordinatorReply{Coordinator: l.Coordinator, Epoch: l.Epoch.Term, EpochNode: l.Epoch.Node, Node: n.cfg.Name}
+	if m, ok := n.mship.member(l.Coordinator); ok {
+		reply.API = m.Meta.API
+	}
+	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+// handleAdminFail makes this node fail as the simulation would:
+// POST /v1/admin/fail?for=15s with the admin token.
+func (n *Node) handleAdminFail(w http.ResponseWriter, r *http.Request) error {
+	if !bearerIs(r.Header.Get("Authorization"), n.admin) {
+		return fmt.Errorf("%w: admin calls need 'Authorization: Bearer <admin token>' (see 'veil admin-token')", ErrUnauthorized)
+	}
+	d, err := time.ParseDuration(r.URL.Query().Get("for"))
+	if err != nil || d <= 0 || d > MaxSimulatedDown {
+		return badRequest("for=%q: want a duration from 1ms to %s, e.g. for=15s", r.URL.Query().Get("for"), MaxSimulatedDown)
+	}
+	if err := n.mayFail(); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"node": n.cfg.Name, "failing_for": d.String()})
+	_ = http.NewResponseController(w).Flush() // the reply goes out before the node goes silent
+	n.goRun(func() { n.fail(d, "admin") })
+	return nil
+}

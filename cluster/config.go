@@ -1,0 +1,231 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+)
+
+// Config is everything a node needs to run. Build one with DefaultConfig
+// and check it with Validate; cmd/veil maps flags and VEIL_* variables onto
+// it.
+type Config struct {
+	Name       string   // unique in the cluster; also the election's node id
+	Mode       Mode     // ModeBully (Raft mode comes with its own issue)
+	GossipAddr string   // host:port for memberlist (UDP and TCP)
+	APIAddr    string   // host:port for the HTTP API
+	Join       []string // gossip addresses of nodes to join; empty starts a new cluster
+	DataDir    string   // where the node keeps its state
+	Key        []byte   // the 32-byte master key shared by the cluster
+	Profile    Profile  // timing: LANProfile or FastProfile
+
+	// Workers is the number of hide/reveal jobs the node runs at once. The
+	// load a node reports is its queued and running jobs per worker slot.
+	Workers int
+	// MaxBodyBytes bounds a request body; larger ones get 413.
+	MaxBodyBytes int64
+	// RequestTimeout bounds the handling of one API request end to end.
+	RequestTimeout time.Duration
+
+	// Failures turns on the failure simulation when non-nil.
+	Failures *FailureSim
+
+	Logger hclog.Logger
+}
+
+// FailureSim configures the simulated failures of the original assignment:
+// about every Every the coordinator picks one node (itself included) and
+// tells it to go silent for a random time in [DownMin, DownMax].
+type FailureSim struct {
+	Every   time.Duration
+	DownMin time.Duration
+	DownMax time.Duration
+}
+
+// Validate states the failure simulation's invariants.
+func (f FailureSim) Validate() error {
+	switch {
+	case f.Every <= 0:
+		return errors.New("failure simulation: every must be > 0")
+	case f.DownMin <= 0 || f.DownMax < f.DownMin:
+		return fmt.Errorf("failure simulation: down window %s-%s must satisfy 0 < min <= max", f.DownMin, f.DownMax)
+	case f.DownMax > MaxSimulatedDown:
+		return fmt.Errorf("failure simulation: down for at most %s (got %s)", MaxSimulatedDown, f.DownMax)
+	}
+	return nil
+}
+
+// MaxSimulatedDown is the longest a node may be made to fail, as the
+// original assignment sets it.
+const MaxSimulatedDown = 20 * time.Second
+
+// Profile is a named set of timings for gossip and the election.
+type Profile struct {
+	Name string
+	// Memberlist returns the gossip configuration this profile starts from.
+	Memberlist func() *memberlist.Config
+	// Tick is the length of one election tick.
+	Tick time.Duration
+	// Heartbeat is how often the coordinator announces itself;
+	// ElectionTimeout how long a candidate waits for an answer;
+	// CoordinatorTimeout how long a node waits without hearing the
+	// coordinator before it calls an election. They are rounded up to
+	// whole ticks for the state machine of package bully.
+	Heartbeat          time.Duration
+	ElectionTimeout    time.Duration
+	CoordinatorTimeout time.Duration
+	// ReelectInterval is the shortest time between two load-driven
+	// re-elections; LoadGap the load difference that justifies one.
+	ReelectInterval time.Duration
+	LoadGap         float64
+}
+
+// LANProfile uses memberlist's LAN defaults (probe every 1 s, 500 ms probe
+// timeout, suspicion 4·log10(n)·1 s) and election timers of the same order.
+func LANProfile() Profile {
+	return Profile{
+		Name:               "lan",
+		Memberlist:         memberlist.DefaultLANConfig,
+		Tick:               100 * time.Millisecond,
+		Heartbeat:          500 * time.Millisecond,
+		ElectionTimeout:    time.Second,
+		CoordinatorTimeout: 2 * time.Second,
+		ReelectInterval:    30 * time.Second,
+		LoadGap:            1.0,
+	}
+}
+
+// FastProfile is tuned for failover on one machine: gossip probes every
+// 200 ms with a 100 ms timeout and a suspicion multiplier of 2, so a silent
+// node is declared dead in about a second on a small cluster; the election
+// ticks every 20 ms.
+func FastProfile() Profile {
+	return Profile{
+		Name: "fast",
+		Memberlist: func() *memberlist.Config {
+			c := memberlist.DefaultLocalConfig()
+			c.ProbeInterval = 200 * time.Millisecond
+			c.ProbeTimeout = 100 * time.Millisecond
+			c.SuspicionMult = 2
+			c.SuspicionMaxTimeoutMult = 4
+			c.GossipInterval = 50 * time.Millisecond
+			c.PushPullInterval = 5 * time.Second
+			c.TCPTimeout = 500 * time.Millisecond
+			c.GossipToTheDeadTime = 5 * time.Second
+			c.DeadNodeReclaimTime = time.Second
+			return c
+		},
+		Tick:               20 * time.Millisecond,
+		Heartbeat:          100 * time.Millisecond,
+		ElectionTimeout:    200 * time.Millisecond,
+		CoordinatorTimeout: 500 * time.Millisecond,
+		ReelectInterval:    10 * time.Second,
+		LoadGap:            1.0,
+	}
+}
+
+// ProfileByName returns the named profile.
+func ProfileByName(name string) (Profile, error) {
+	switch name {
+	case "lan":
+		return LANProfile(), nil
+	case "fast":
+		return FastProfile(), nil
+	}
+	return Profile{}, fmt.Errorf("unknown profile %q: want lan or fast", name)
+}
+
+// Validate states the invariants between a profile's timers.
+func (p Profile) Validate() error {
+	switch {
+	case p.Memberlist == nil:
+		return fmt.Errorf("profile %q: no gossip configuration", p.Name)
+	case p.Tick <= 0:
+		return fmt.Errorf("profile %q: tick must be > 0", p.Name)
+	case p.Heartbeat < p.Tick:
+		return fmt.Errorf("profile %q: heartbeat %s shorter than a tick %s", p.Name, p.Heartbeat, p.Tick)
+	case p.CoordinatorTimeout <= 2*p.Heartbeat:
+		return fmt.Errorf("profile %q: coordinator timeout %s must exceed two heartbeats (%s), or one lost heartbeat starts an election",
+			p.Name, p.CoordinatorTimeout, 2*p.Heartbeat)
+	case p.ElectionTimeout < 2*p.Tick:
+		return fmt.Errorf("profile %q: election timeout %s must be at least two ticks", p.Name, p.ElectionTimeout)
+	case p.CoordinatorTimeout <= p.ElectionTimeout:
+		return fmt.Errorf("profile %q: coordinator timeout %s must exceed the election timeout %s",
+			p.Name, p.CoordinatorTimeout, p.ElectionTimeout)
+	case p.ReelectInterval <= p.CoordinatorTimeout:
+		return fmt.Errorf("profile %q: re-election interval %s must exceed the coordinator timeout %s",
+			p.Name, p.ReelectInterval, p.CoordinatorTimeout)
+	case p.LoadGap <= 0:
+		return fmt.Errorf("profile %q: load gap must be > 0", p.Name)
+	}
+	return nil
+}
+
+// DefaultConfig returns a configuration for one node on the loopback
+// interface with the default ports (gossip 7946, API 8080), the fast
+// profile and Bully mode.
+func DefaultConfig(name string) Config {
+	return Config{
+		Name:           name,
+		Mode:           ModeBully,
+		GossipAddr:     "127.0.0.1:7946",
+		APIAddr:        "127.0.0.1:8080",
+		Profile:        FastProfile(),
+		Workers:        2,
+		MaxBodyBytes:   32 << 20,
+		RequestTimeout: 30 * time.Second,
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// KeySize is the length of the cluster's master key.
+const KeySize = 32
+
+// Validate checks the configuration and says what to change.
+func (c Config) Validate() error {
+	if !nameRE.MatchString(c.Name) {
+		return fmt.Errorf("node name %q: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", c.Name)
+	}
+	if c.Mode != ModeBully {
+		if c.Mode == ModeRaft {
+			return errors.New("--mode=raft is not available yet in this build; use --mode=bully")
+		}
+		return fmt.Errorf("unknown mode %d", c.Mode)
+	}
+	for what, addr := range map[string]string{"gossip": c.GossipAddr, "API": c.APIAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s address %q: %v (want HOST:PORT)", what, addr, err)
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return fmt.Errorf("join address %q: %v (want HOST:PORT)", j, err)
+		}
+	}
+	if len(c.Key) != KeySize {
+		return fmt.Errorf("master key is %d bytes, want %d (make one with 'veil keygen')", len(c.Key), KeySize)
+	}
+	if err := c.Profile.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Workers < 1:
+		return errors.New("workers must be at least 1")
+	case c.MaxBodyBytes < 1<<10:
+		return fmt.Errorf("max body %d bytes is too small to hold an image", c.MaxBodyBytes)
+	case c.RequestTimeout <= 0:
+		return errors.New("request timeout must be > 0")
+	}
+	if c.Failures != nil {
+		if err := c.Failures.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

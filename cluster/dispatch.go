@@ -1,0 +1,401 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"veil/stego"
+)
+
+// hideRequest is a parsed POST /v1/hide.
+type hideRequest struct {
+	secret []byte
+	cover  []byte // nil: the worker generates one
+	meta   stego.Meta
+}
+
+// The body of POST /v1/hide is either the secret image itself, with owner,
+// viewers and views in the query string, or multipart/form-data with the
+// files "secret" and, optionally, "cover" and the same three fields.
+func parseHide(contentType string, query url.Values, body []byte) (hideRequest, error) {
+	var req hideRequest
+	fields := query
+	mt, params, _ := mime.ParseMediaType(contentType)
+	if mt == "multipart/form-data" {
+		form, err := multipart.NewReader(bytes.NewReader(body), params["boundary"]).ReadForm(int64(len(body)) + 1)
+		if err != nil {
+			return req, badRequest("multipart body: %v", err)
+		}
+		defer form.RemoveAll()
+		fields = url.Values(form.Value)
+		if req.secret, err = formFile(form, "secret"); err != nil {
+			return req, err
+		}
+		if req.secret == nil {
+			return req, badRequest("multipart body has no file named \"secret\"")
+		}
+		if req.cover, err = formFile(form, "cover"); err != nil {
+			return req, err
+		}
+	} else {
+		req.secret = body
+	}
+	if len(req.secret) == 0 {
+		return req, badRequest("no secret image: send it as the body, or as the file \"secret\" of a multipart form")
+	}
+	views := 1
+	if v := fields.Get("views"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return req, badRequest("views=%q is not a number", v)
+		}
+		views = n
+	}
+	viewers, err := ParseViewers(fields.Get("viewers"), views)
+	if err != nil {
+		return req, badRequest("%v", err)
+	}
+	req.meta = stego.Meta{Owner: fields.Get("owner"), Viewers: viewers}
+	if err := req.meta.Validate(); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+func formFile(form *multipart.Form, name string) ([]byte, error) {
+	files := form.File[name]
+	if len(files) == 0 {
+		return nil, nil
+	}
+	if len(files) > 1 {
+		return nil, badRequest("multipart body has %d files named %q, want one", len(files), name)
+	}
+	f, err := files[0].Open()
+	if err != nil {
+		return nil, badRequest("file %q: %v", name, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, badRequest("file %q: %v", name, err)
+	}
+	return b, nil
+}
+
+// ParseViewers reads a viewer list: "alice,bob" gives each the default
+// number of views; "alice=3,bob=1" sets them one by one. An empty list is
+// allowed (only the owner may see the image).
+func ParseViewers(list string, defaultViews int) (map[string]int, error) {
+	out := map[string]int{}
+	if strings.TrimSpace(list) == "" {
+		return out, nil
+	}
+	for _, item := range strings.Split(list, ",") {
+		name, count, hasCount := strings.Cut(strings.TrimSpace(item), "=")
+		views := defaultViews
+		if hasCount {
+			n, err := strconv.Atoi(count)
+			if err != nil {
+				return nil, fmt.Errorf("viewer %q: views %q is not a number", name, count)
+			}
+			views = n
+		}
+		if name == "" {
+			return nil, fmt.Errorf("viewer list %q has an empty name", list)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("viewer %q is listed twice", name)
+		}
+		out[name] = views
+	}
+	return out, nil
+}
+
+// readBody reads a request body up to the node's limit.
+func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, fmt.Errorf("%w: over the limit of %d bytes", ErrBodyTooLarge, n.cfg.MaxBodyBytes)
+		}
+		return nil, badRequest("reading the body: %v", err)
+	}
+	return body, nil
+}
+
+// handleHide is POST /v1/hide. Any node takes it: a node that does not
+// coordinate forwards it, once, to the coordinator; the coordinator hands
+// the work to the least-loaded healthy node and returns the veiled PNG.
+func (n *Node) handleHide(w http.ResponseWriter, r *http.Request) error {
+	if err := n.serving(); err != nil {
+		return err
+	}
+	body, err := n.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	// Bad input is refused at the first node it reaches.
+	if _, err := parseHide(r.Header.Get("Content-Type"), r.URL.Query(), body); err != nil {
+		return err
+	}
+	lead := n.elector.Leadership()
+	if !lead.Known() {
+		return ErrNoCoordinator
+	}
+	if !lead.Self {
+		if by := r.Header.Get(hdrForwardedBy); by != "" {
+			// One hop only: the sender's view of the coordinator is stale.
+			return fmt.Errorf("%w (forwarded by %s); the coordinator is %s", ErrNotCoordinator, by, lead.Coordinator)
+		}
+		o, err := n.forward(r.Context(), lead.Coordinator, r, body)
+		if err != nil {
+			return err
+		}
+		o.write(w)
+		return nil
+	}
+	key := r.Header.Get(hdrIdempotencyKey)
+	if key == "" {
+		n.coordinateHide(r.Context(), r, body).write(w)
+		return nil
+	}
+	if len(key) > 200 {
+		return badRequest("Idempotency-Key of %d bytes is too long (at most 200)", len(key))
+	}
+	for {
+		first, finish, res, err := n.idem.begin(r.Context(), "hide\x00"+key)
+		if err != nil {
+			return err
+		}
+		if !first {
+			if res == nil {
+				continue // the first attempt kept nothing; run again
+			}
+			res.write(w)
+			return nil
+		}
+		o := n.coordinateHide(r.Context(), r, body)
+		if o.status >= 500 {
+			finish(nil) // transient: a retry should run again
+		} else {
+			finish(o)
+		}
+		o.write(w)
+		return nil
+	}
+}
+
+// coordinateHide runs a hide on the best worker, trying the next best when
+// one cannot be reached, and returns the outcome to send back.
+func (n *Node) coordinateHide(ctx context.Context, r *http.Request, body []byte) *outcome {
+	var lastErr error
+	for i, worker := range n.pickWorkers(3) {
+		counter := n.assignedTo(worker.Name)
+		counter.Add(1)
+		var o *outcome
+		var err error
+		if worker.Name == n.cfg.Name {
+			o = n.hideHere(ctx, r.Header.Get("Content-Type"), r.URL.Query(), body)
+		} else {
+			o, err = n.sendWork(ctx, worker, r, body)
+		}
+		counter.Add(-1)
+		if err == nil && o.status < 500 {
+			return o
+		}
+		if err == nil {
+			err = fmt.Errorf("worker %s answered %d", worker.Name, o.status)
+		}
+		lastErr = err
+		n.log.Warn("worker failed; trying another", "worker", worker.Name, "attempt", i+1, "error", err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no healthy node")
+	}
+	return errorOutcome(fmt.Errorf("%w: %v", ErrNoWorker, lastErr))
+}
+
+func (n *Node) assignedTo(name string) *atomic.Int64 {
+	c, _ := n.assigned.LoadOrStore(name, new(atomic.Int64))
+	return c.(*atomic.Int64)
+}
+
+// pickWorkers returns up to k healthy members, best first: fewest jobs this
+// coordinator has in flight on them plus the load they last gossiped, ties
+// by name. The in-flight count is the freshest thing the coordinator knows;
+// the gossiped load catches the rest.
+func (n *Node) pickWorkers(k int) []Member {
+	type scored struct {
+		m     Member
+		score float64
+	}
+	var c []scored
+	for _, m := range n.mship.members() {
+		if m.Name == n.cfg.Name {
+			m.Meta = n.localMeta(n.elector.Leadership())
+			m.Status = StatusAlive
+		}
+		if !m.Healthy() {
+			continue
+		}
+		c = append(c, scored{m, float64(n.assignedTo(m.Name).Load()) + m.Meta.Load})
+	}
+	sort.Slice(c, func(i, j int) bool {
+		if c[i].score != c[j].score {
+			return c[i].score < c[j].score
+		}
+		return c[i].m.Name < c[j].m.Name
+	})
+	out := make([]Member, 0, k)
+	for i := 0; i < len(c) && i < k; i++ {
+		out = append(out, c[i].m)
+	}
+	return out
+}
+
+// hideHere runs a hide on this node's worker pool.
+func (n *Node) hideHere(ctx context.Context, contentType string, query url.Values, body []byte) *outcome {
+	var png []byte
+	var meta stego.Meta
+	err := n.pool.do(ctx, func() error {
+		req, err := parseHide(contentType, query, body)
+		if err != nil {
+			return err
+		}
+		png, meta, err = stego.Hide(req.secret, req.meta, req.cover, n.key, stego.Options{})
+		return err
+	})
+	if err != nil {
+		n.metrics.jobs.WithLabelValues("hide", "error").Inc()
+		return errorOutcome(err)
+	}
+	n.metrics.jobs.WithLabelValues("hide", "ok").Inc()
+	h := http.Header{}
+	h.Set("Content-Type", "image/png")
+	h.Set(hdrImageID, meta.ID.String())
+	h.Set(hdrWorker, n.cfg.Name)
+	return &outcome{status: http.StatusOK, header: h, body: png}
+}
+
+// handleInternalHide is the worker side: the coordinator sends the request
+// as it came, authorised by the cluster's internal token.
+func (n *Node) handleInternalHide(w http.ResponseWriter, r *http.Request) error {
+	if !bearerIs(r.Header.Get("Authorization"), n.peerTok) {
+		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
+	}
+	if err := n.serving(); err != nil {
+		return err
+	}
+	body, err := n.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	n.hideHere(r.Context(), r.Header.Get("Content-Type"), r.URL.Query(), body).write(w)
+	return nil
+}
+
+// sendWork sends a hide to another node's worker route.
+func (n *Node) sendWork(ctx context.Context, worker Member, r *http.Request, body []byte) (*outcome, error) {
+	u := url.URL{Scheme: "http", Host: worker.Meta.API, Path: "/v1/internal/hide", RawQuery: r.URL.RawQuery}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+	req.Header.Set("Authorization", "Bearer "+n.peerTok)
+	return n.roundTrip(req)
+}
+
+// forward sends a client's request to the coordinator and returns its
+// answer as it is.
+func (n *Node) forward(ctx context.Context, coordinator string, r *http.Request, body []byte) (*outcome, error) {
+	m, ok := n.mship.member(coordinator)
+	if !ok || m.Meta.API == "" {
+		return nil, fmt.Errorf("%w: the coordinator %s has no known API address yet", ErrNoCoordinator, coordinator)
+	}
+	u := url.URL{Scheme: "http", Host: m.Meta.API, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range []string{"Content-Type", "Authorization", hdrIdempotencyKey} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set(hdrForwardedBy, n.cfg.Name)
+	o, err := n.roundTrip(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: coordinator %s did not answer: %v", ErrNoCoordinator, coordinator, err)
+	}
+	return o, nil
+}
+
+// maxReply bounds what a node reads back from another.
+const maxReply = 256 << 20
+
+func (n *Node) roundTrip(req *http.Request) (*outcome, error) {
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	for k, vs := range resp.Header {
+		if k == "Content-Type" || k == "Retry-After" || strings.HasPrefix(k, "Veil-") {
+			h[k] = vs
+		}
+	}
+	return &outcome{status: resp.StatusCode, header: h, body: b}, nil
+}
+
+// errorOutcome renders err as the JSON error reply it maps to.
+func errorOutcome(err error) *outcome {
+	rec := &recorder{header: http.Header{}}
+	writeError(rec, err)
+	return &outcome{status: rec.status, header: rec.header, body: rec.body.Bytes()}
+}
+
+// write sends the outcome; leadership headers already set on w stay unless
+// the outcome carries its own.
+func (o *outcome) write(w http.ResponseWriter) {
+	for k, vs := range o.header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(o.status)
+	_, _ = w.Write(o.body)
+}
+
+// recorder is a minimal ResponseWriter that keeps what is written.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) WriteHeader(code int)        { r.status = code }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
+// jitter returns d scaled by a random factor in [1-f, 1+f].
+func jitter(d float64, f float64) float64 { return d * (1 - f + 2*f*rand.Float64()) }

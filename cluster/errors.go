@@ -1,0 +1,112 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"veil/stego"
+)
+
+// Errors a client of the API can act on. The HTTP layer maps each to a
+// status and a stable code in one place, statusOf.
+var (
+	// ErrNoCoordinator: no coordinator is known yet (start-up, or an
+	// election is running). Retry after a moment.
+	ErrNoCoordinator = errors.New("no coordinator is known yet; retry shortly")
+	// ErrNotCoordinator: a forwarded request reached a node that is no
+	// longer the coordinator. Retry; the reply names the coordinator.
+	ErrNotCoordinator = errors.New("this node is not the coordinator")
+	// ErrUnavailable: the node is recovering or leaving and does not serve.
+	ErrUnavailable = errors.New("node is not serving right now")
+	// ErrBadRequest: the request is malformed; the message says how.
+	ErrBadRequest = errors.New("bad request")
+	// ErrBodyTooLarge: the body is over the configured limit.
+	ErrBodyTooLarge = errors.New("request body too large")
+	// ErrUnauthorized: a token is missing or wrong.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrBusy: another simulated failure is already under way.
+	ErrBusy = errors.New("busy")
+	// errNotFound: no such route.
+	errNotFound = errors.New("not found")
+	// ErrNoWorker: the coordinator could not get the work done by any node.
+	ErrNoWorker = errors.New("no node could do the work")
+)
+
+// apiError is the JSON body of every error the API returns:
+//
+//	{"error": {"code": "no_coordinator", "message": "..."}}
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// errorClass is the HTTP face of one kind of error.
+type errorClass struct {
+	status     int
+	code       string
+	retryAfter time.Duration // sent as Retry-After when > 0
+}
+
+// classes lists the sentinel errors with their status and code; statusOf
+// walks it with errors.Is. This is the one place where errors meet HTTP.
+var classes = []struct {
+	err   error
+	class errorClass
+}{
+	{ErrNoCoordinator, errorClass{http.StatusServiceUnavailable, "no_coordinator", time.Second}},
+	{ErrNotCoordinator, errorClass{http.StatusServiceUnavailable, "not_coordinator", time.Second}},
+	{ErrUnavailable, errorClass{http.StatusServiceUnavailable, "unavailable", time.Second}},
+	{ErrNoWorker, errorClass{http.StatusServiceUnavailable, "no_worker", time.Second}},
+	{errNotFound, errorClass{http.StatusNotFound, "not_found", 0}},
+	{ErrBadRequest, errorClass{http.StatusBadRequest, "bad_request", 0}},
+	{ErrBodyTooLarge, errorClass{http.StatusRequestEntityTooLarge, "body_too_large", 0}},
+	{ErrUnauthorized, errorClass{http.StatusUnauthorized, "unauthorized", 0}},
+	{ErrBusy, errorClass{http.StatusConflict, "busy", 0}},
+	{stego.ErrInvalidMeta, errorClass{http.StatusBadRequest, "invalid_meta", 0}},
+	{stego.ErrPayloadTooLarge, errorClass{http.StatusUnprocessableEntity, "payload_too_large", 0}},
+	{stego.ErrImageTooLarge, errorClass{http.StatusUnprocessableEntity, "image_too_large", 0}},
+	{stego.ErrUnsupportedImage, errorClass{http.StatusUnprocessableEntity, "unsupported_image", 0}},
+	{stego.ErrNoPayload, errorClass{http.StatusUnprocessableEntity, "no_payload", 0}},
+	{stego.ErrTampered, errorClass{http.StatusUnprocessableEntity, "tampered", 0}},
+	{context.DeadlineExceeded, errorClass{http.StatusGatewayTimeout, "timeout", 0}},
+}
+
+func statusOf(err error) errorClass {
+	for _, c := range classes {
+		if errors.Is(err, c.err) {
+			return c.class
+		}
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorClass{http.StatusRequestEntityTooLarge, "body_too_large", 0}
+	}
+	return errorClass{http.StatusInternalServerError, "internal", 0}
+}
+
+// writeError sends err as a JSON error with its status and code.
+func writeError(w http.ResponseWriter, err error) {
+	c := statusOf(err)
+	if c.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(c.retryAfter/time.Second)))
+	}
+	writeJSON(w, c.status, map[string]apiError{"error": {Code: c.code, Message: err.Error()}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client may be gone; nothing to do about it
+}
+
+// badRequest wraps ErrBadRequest with what was wrong.
+func badRequest(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, a...))
+}

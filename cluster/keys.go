@@ -1,0 +1,49 @@
+package cluster
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
+// The master key is never used directly on the wire: each use gets its own
+// key derived with HKDF-SHA256 and a label, so that knowing one (an admin
+// token handed to an operator, say) tells nothing of the others.
+const (
+	labelGossip   = "veil/gossip/v1"
+	labelAdmin    = "veil/admin-token/v1"
+	labelInternal = "veil/internal-token/v1"
+)
+
+func derive(master []byte, label string, n int) []byte {
+	k, err := hkdf.Key(sha256.New, master, nil, label, n)
+	if err != nil {
+		// hkdf.Key fails only for lengths over 255·32 bytes.
+		panic("cluster: " + err.Error())
+	}
+	return k
+}
+
+// GossipKey is the AES-256 key memberlist encrypts gossip with.
+func GossipKey(master []byte) []byte { return derive(master, labelGossip, 32) }
+
+// AdminToken is the bearer token that authorises admin calls such as
+// POST /v1/admin/fail. Anyone holding the master key can compute it.
+func AdminToken(master []byte) string { return hex.EncodeToString(derive(master, labelAdmin, 32)) }
+
+// internalToken authorises node-to-node calls (work sent by the coordinator).
+func internalToken(master []byte) string {
+	return hex.EncodeToString(derive(master, labelInternal, 32))
+}
+
+// bearerIs reports, in constant time, whether an Authorization header holds
+// the given bearer token.
+func bearerIs(header, token string) bool {
+	got, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok {
+		return false
+	}
+	return hmac.Equal([]byte(got), []byte(token))
+}

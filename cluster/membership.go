@@ -1,0 +1,318 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+)
+
+// Status is what gossip says of a member, kept in the node's own table:
+// memberlist does not keep Node.State up to date for its users, and it
+// reports a crash and a graceful leave through the same callback.
+type Status uint8
+
+const (
+	// StatusAlive: gossip has it and our probes of it are answered.
+	StatusAlive Status = iota + 1
+	// StatusSuspect: gossip still has it, but our own probes of it have
+	// gone unanswered for longer than a probe round should take.
+	StatusSuspect
+	// StatusFailed: gossip declared it dead without a leave intent.
+	StatusFailed
+	// StatusLeft: it announced it was leaving, then left.
+	StatusLeft
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusAlive:
+		return "alive"
+	case StatusSuspect:
+		return "suspect"
+	case StatusFailed:
+		return "failed"
+	case StatusLeft:
+		return "left"
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// Member is one row of the node's status table.
+type Member struct {
+	Name   string
+	Gossip string // host:port of its gossip endpoint
+	Status Status
+	Meta   Meta // last metadata it gossiped
+	Since  time.Time
+}
+
+// Healthy reports whether work may be sent to the member: gossip holds it
+// alive and it says it is serving.
+func (m Member) Healthy() bool {
+	return m.Status == StatusAlive && m.Meta.State == StateActive
+}
+
+// User messages over gossip start with one byte that says whose they are.
+const (
+	chanElection byte = 1 // election messages, handed to the elector
+	chanControl  byte = 2 // cluster commands such as "fail now"
+)
+
+// membership keeps the status table and implements memberlist's delegates.
+type membership struct {
+	log          hclog.Logger
+	self         string
+	suspectAfter func(members int) time.Duration
+	now          func() time.Time
+
+	mu      sync.Mutex
+	ml      *memberlist.Memberlist
+	local   Meta
+	table   map[string]*Member
+	lastAck map[string]time.Time
+	changed chan struct{} // poked (non-blocking) when the table changes
+
+	onMessage func(channel byte, from string, payload []byte)
+}
+
+func newMembership(self string, local Meta, log hclog.Logger, suspectAfter func(int) time.Duration) *membership {
+	return &membership{
+		log:          log,
+		self:         self,
+		suspectAfter: suspectAfter,
+		now:          time.Now,
+		local:        local,
+		table:        map[string]*Member{},
+		lastAck:      map[string]time.Time{},
+		changed:      make(chan struct{}, 1),
+	}
+}
+
+func (m *membership) poke() {
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+}
+
+// setLocal replaces this node's metadata; the caller then asks memberlist
+// to gossip it (UpdateNode).
+func (m *membership) setLocal(meta Meta) {
+	m.mu.Lock()
+	m.local = meta
+	if row, ok := m.table[m.self]; ok {
+		row.Meta = meta
+	}
+	m.mu.Unlock()
+	m.poke()
+}
+
+func (m *membership) localMeta() Meta {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.local
+}
+
+// NodeMeta implements memberlist.Delegate.
+func (m *membership) NodeMeta(limit int) []byte {
+	b, err := m.localMeta().MarshalBinary()
+	if err != nil || len(b) > limit {
+		// Cannot happen for metadata this node built itself; gossip
+		// without metadata rather than let memberlist panic.
+		m.log.Error("local metadata does not fit", "error", err, "bytes", len(b), "limit", limit)
+		return nil
+	}
+	return b
+}
+
+// NotifyMsg implements memberlist.Delegate. Messages are routed by their
+// first byte; the sender's name follows as a length-prefixed string.
+func (m *membership) NotifyMsg(b []byte) {
+	channel, from, payload, err := decodeUserMsg(b)
+	if err != nil {
+		m.log.Debug("dropped malformed gossip message", "error", err)
+		return
+	}
+	if m.onMessage != nil {
+		m.onMessage(channel, from, payload)
+	}
+}
+
+// GetBroadcasts implements memberlist.Delegate; Veil piggybacks nothing.
+func (m *membership) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+// LocalState implements memberlist.Delegate; there is no extra state.
+func (m *membership) LocalState(join bool) []byte { return nil }
+
+// MergeRemoteState implements memberlist.Delegate.
+func (m *membership) MergeRemoteState(buf []byte, join bool) {}
+
+// NotifyJoin implements memberlist.EventDelegate.
+func (m *membership) NotifyJoin(n *memberlist.Node) { m.upsert(n, StatusAlive, "join") }
+
+// NotifyUpdate implements memberlist.EventDelegate.
+func (m *membership) NotifyUpdate(n *memberlist.Node) { m.upsert(n, 0, "update") }
+
+// NotifyLeave implements memberlist.EventDelegate. memberlist calls it for
+// a crash and for a leave alike; the leave intent the node gossiped before
+// going (State leaving) tells them apart.
+func (m *membership) NotifyLeave(n *memberlist.Node) {
+	m.mu.Lock()
+	row, ok := m.table[n.Name]
+	if !ok {
+		m.mu.Unlock()
+		return
+	}
+	status := StatusFailed
+	if row.Meta.State == StateLeaving {
+		status = StatusLeft
+	}
+	if row.Status != status {
+		row.Status, row.Since = status, m.now()
+	}
+	m.mu.Unlock()
+	m.log.Info("member gone", "member", n.Name, "status", status)
+	m.poke()
+}
+
+func (m *membership) upsert(n *memberlist.Node, status Status, why string) {
+	var meta Meta
+	metaErr := meta.UnmarshalBinary(n.Meta)
+	m.mu.Lock()
+	row, ok := m.table[n.Name]
+	if !ok {
+		row = &Member{Name: n.Name, Since: m.now(), Status: StatusAlive}
+		m.table[n.Name] = row
+	}
+	row.Gossip = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	if metaErr == nil {
+		row.Meta = meta
+	}
+	if status != 0 && row.Status != status {
+		row.Status, row.Since = status, m.now()
+	}
+	m.lastAck[n.Name] = m.now()
+	m.mu.Unlock()
+	if metaErr != nil {
+		m.log.Warn("member sent metadata this node cannot read; keeping the last good one",
+			"member", n.Name, "error", metaErr)
+	}
+	if why == "join" {
+		m.log.Info("member joined", "member", n.Name, "address", row.Gossip)
+	}
+	m.poke()
+}
+
+// AckPayload implements memberlist.PingDelegate.
+func (m *membership) AckPayload() []byte { return nil }
+
+// NotifyPingComplete implements memberlist.PingDelegate: an answered probe
+// clears suspicion.
+func (m *membership) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
+	m.mu.Lock()
+	m.lastAck[other.Name] = m.now()
+	row, ok := m.table[other.Name]
+	changed := ok && row.Status == StatusSuspect
+	if changed {
+		row.Status, row.Since = StatusAlive, m.now()
+	}
+	m.mu.Unlock()
+	if changed {
+		m.poke()
+	}
+}
+
+// sweep marks as suspect the members whose probes have gone unanswered for
+// too long. It is called once per probe interval.
+func (m *membership) sweep() {
+	m.mu.Lock()
+	alive := 0
+	for _, row := range m.table {
+		if row.Status == StatusAlive || row.Status == StatusSuspect {
+			alive++
+		}
+	}
+	limit := m.suspectAfter(alive)
+	now := m.now()
+	changed := false
+	for name, row := range m.table {
+		if name == m.self || row.Status != StatusAlive {
+			continue
+		}
+		if now.Sub(m.lastAck[name]) > limit {
+			row.Status, row.Since = StatusSuspect, now
+			changed = true
+		}
+	}
+	m.mu.Unlock()
+	if changed {
+		m.poke()
+	}
+}
+
+// members returns the table sorted by name, this node included.
+func (m *membership) members() []Member {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Member, 0, len(m.table))
+	for _, row := range m.table {
+		out = append(out, *row)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// member returns one row.
+func (m *membership) member(name string) (Member, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	row, ok := m.table[name]
+	if !ok {
+		return Member{}, false
+	}
+	return *row, true
+}
+
+// forget drops rows that have been failed or left for longer than ttl, so
+// that the table does not grow without bound as nodes come and go.
+func (m *membership) forget(ttl time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for name, row := range m.table {
+		if (row.Status == StatusFailed || row.Status == StatusLeft) && now.Sub(row.Since) > ttl {
+			delete(m.table, name)
+			delete(m.lastAck, name)
+		}
+	}
+}
+
+// encodeUserMsg frames a message for NotifyMsg: channel, sender, payload.
+func encodeUserMsg(channel byte, from string, payload []byte) []byte {
+	b := make([]byte, 0, 2+len(from)+len(payload))
+	b = append(b, channel, byte(len(from)))
+	b = append(b, from...)
+	return append(b, payload...)
+}
+
+func decodeUserMsg(b []byte) (channel byte, from string, payload []byte, err error) {
+	if len(b) < 2 {
+		return 0, "", nil, fmt.Errorf("gossip message of %d bytes is too short", len(b))
+	}
+	n := int(b[1])
+	if n == 0 || len(b) < 2+n {
+		return 0, "", nil, fmt.Errorf("gossip message has a bad sender length %d", n)
+	}
+	switch b[0] {
+	case chanElection, chanControl:
+	default:
+		return 0, "", nil, fmt.Errorf("gossip message on unknown channel %d", b[0])
+	}
+	return b[0], string(b[2 : 2+n]), b[2+n:], nil
+}

@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the node's Prometheus metrics, on a registry of its own so
+// that several nodes can live in one process (as they do in tests).
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	durations *prometheus.HistogramVec
+	failures  prometheus.Counter
+	jobs      *prometheus.CounterVec
+}
+
+// gauges are read from the node when Prometheus scrapes.
+type gauges struct {
+	epoch         func() float64
+	isCoordinator func() float64
+	load          func() float64
+	elections     func() float64
+	changes       func() float64
+	messages      func() map[string]uint64
+}
+
+func newMetrics(node string, g gauges) *metrics {
+	reg := prometheus.NewRegistry()
+	labels := prometheus.Labels{"node": node}
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_http_requests_total", Help: "API requests by route and status code.", ConstLabels: labels,
+		}, []string{"route", "code"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "veil_http_request_duration_seconds", Help: "API request durations by route.", ConstLabels: labels,
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"route"}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "veil_simulated_failures_total", Help: "Simulated failures this node went through.", ConstLabels: labels,
+		}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_jobs_total", Help: "Image jobs this node ran as a worker, by kind and result.", ConstLabels: labels,
+		}, []string{"kind", "result"}),
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f)
+	}
+	counter := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f)
+	}
+	reg.MustRegister(
+		m.requests, m.durations, m.failures, m.jobs,
+		gauge("veil_epoch", "Term of the newest coordinator epoch this node knows.", g.epoch),
+		gauge("veil_is_coordinator", "1 when this node is the coordinator.", g.isCoordinator),
+		gauge("veil_load", "Smoothed jobs queued and running per worker slot.", g.load),
+		counter("veil_elections_total", "Elections this node started.", g.elections),
+		counter("veil_coordinator_changes_total", "Coordinator changes this node saw.", g.changes),
+		&messageCollector{
+			desc: prometheus.NewDesc("veil_election_messages_sent_total", "Election messages sent, by type.",
+				[]string{"type"}, labels),
+			read: g.messages,
+		},
+		collectors.NewGoCollector(),
+	)
+	return m
+}
+
+// messageCollector exports the elector's per-type message counters.
+type messageCollector struct {
+	desc *prometheus.Desc
+	read func() map[string]uint64
+}
+
+func (c *messageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *messageCollector) Collect(ch chan<- prometheus.Metric) {
+	for typ, n := range c.read() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), typ)
+	}
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// observe records one finished request.
+func (m *metrics) observe(route string, code int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.durations.WithLabelValues(route).Observe(d.Seconds())
+}

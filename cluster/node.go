@@ -1,0 +1,448 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
+
+	"veil/bully"
+	"veil/election"
+	"veil/stego"
+)
+
+// Node is one running member of a Veil cluster: gossip membership, the
+// election, the HTTP API, the worker pool and the failure simulation.
+type Node struct {
+	cfg     Config
+	log     hclog.Logger
+	key     stego.Key
+	admin   string // bearer token for admin calls
+	peerTok string // bearer token for node-to-node calls
+
+	gate    *Gate
+	ml      *memberlist.Memberlist
+	mship   *membership
+	elector *election.Bully
+	pool    *pool
+	metrics *metrics
+	idem    *idemTable
+	client  *http.Client
+
+	apiLn  net.Listener
+	server *http.Server
+
+	state    atomic.Uint32 // State
+	failing  atomic.Bool   // a simulated failure is under way here
+	assigned sync.Map      // worker name → *atomic.Int64 jobs in flight, as coordinator
+
+	metaKick chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// Start validates cfg, binds the gossip and API ports, joins the cluster
+// (retrying in the background until a member answers) and starts serving.
+// Stop it with Leave or Close.
+func Start(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	key, err := stego.ParseKey(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	log = log.With("node", cfg.Name)
+	n := &Node{
+		cfg:      cfg,
+		log:      log,
+		key:      key,
+		admin:    AdminToken(cfg.Key),
+		peerTok:  internalToken(cfg.Key),
+		pool:     newPool(cfg.Workers),
+		idem:     newIdemTable(10*time.Minute, 256<<20),
+		metaKick: make(chan struct{}, 1),
+		client: &http.Client{Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+		}},
+	}
+	n.state.Store(uint32(StateActive))
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+
+	n.apiLn, err = net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("API address %s: %w", cfg.APIAddr, err)
+	}
+	if err := n.startGossip(); err != nil {
+		n.apiLn.Close()
+		return nil, err
+	}
+	if err := n.startElection(); err != nil {
+		n.ml.Shutdown()
+		n.apiLn.Close()
+		return nil, err
+	}
+	n.metrics = newMetrics(cfg.Name, n.gauges())
+	n.server = &http.Server{
+		Handler:           n.routes(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       cfg.RequestTimeout,
+		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
+		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	n.goRun(func() {
+		if err := n.server.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("API server stopped", "error", err)
+		}
+	})
+	n.goRun(n.joinLoop)
+	n.goRun(n.sampleLoop)
+	n.goRun(n.metaLoop)
+	n.goRun(n.watchMembers)
+	n.goRun(n.watchLeadership)
+	if cfg.Failures != nil {
+		n.goRun(n.failureLoop)
+	}
+	n.log.Info("node started", "mode", cfg.Mode, "gossip", n.GossipAddr(), "api", n.APIAddr(), "profile", cfg.Profile.Name)
+	return n, nil
+}
+
+func (n *Node) goRun(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+func (n *Node) startGossip() error {
+	host, portStr, _ := net.SplitHostPort(n.cfg.GossipAddr)
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("gossip port %q: %w", portStr, err)
+	}
+	stdlog := n.log.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{host},
+		BindPort:  port,
+		Logger:    stdlog,
+	})
+	if err != nil {
+		return fmt.Errorf("gossip address %s: %w", n.cfg.GossipAddr, err)
+	}
+	if port == 0 {
+		port = nt.GetAutoBindPort()
+	}
+	n.gate = NewGate(nt)
+
+	mc := n.cfg.Profile.Memberlist()
+	mc.Name = n.cfg.Name
+	mc.BindAddr, mc.BindPort = host, port
+	mc.AdvertiseAddr, mc.AdvertisePort = host, port
+	mc.Transport = n.gate
+	mc.SecretKey = GossipKey(n.cfg.Key)
+	mc.Logger = stdlog
+	probe := mc.ProbeInterval
+	n.mship = newMembership(n.cfg.Name, n.localMeta(election.Leadership{}), n.log.Named("membership"),
+		func(members int) time.Duration {
+			// memberlist probes one member per interval, in a shuffled
+			// round robin: a member is probed at least once in about
+			// 2·(n-1) intervals. Two rounds without an answer is suspect.
+			if members < 2 {
+				members = 2
+			}
+			return time.Duration(2*(members-1)+2) * probe
+		})
+	n.mship.onMessage = n.onGossipMessage
+	mc.Delegate, mc.Events, mc.Ping = n.mship, n.mship, n.mship
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		n.gate.Shutdown()
+		return fmt.Errorf("gossip: %w", err)
+	}
+	n.ml = ml
+	return nil
+}
+
+func (n *Node) startElection() error {
+	p := n.cfg.Profile
+	ticks := func(d time.Duration) int { return int((d + p.Tick - 1) / p.Tick) }
+	mc := bully.Config{
+		ID:                 n.cfg.Name,
+		HeartbeatInterval:  ticks(p.Heartbeat),
+		ElectionTimeout:    ticks(p.ElectionTimeout),
+		CoordinatorTimeout: ticks(p.CoordinatorTimeout),
+		ReelectInterval:    ticks(p.ReelectInterval),
+		LoadGap:            p.LoadGap,
+	}
+	b, err := election.NewBully(election.BullyConfig{
+		Machine:   mc,
+		Tick:      p.Tick,
+		Transport: gossipSender{n},
+		Logger:    n.log.Named("election"),
+	})
+	if err != nil {
+		return err
+	}
+	n.elector = b
+	n.goRun(func() { _ = b.Run(n.ctx) })
+	return nil
+}
+
+// gossipSender carries election messages as gossip user messages (UDP,
+// best effort, encrypted with the gossip key).
+type gossipSender struct{ n *Node }
+
+func (s gossipSender) Send(to string, payload []byte) error {
+	return s.n.sendGossip(to, chanElection, payload, false)
+}
+
+func (n *Node) sendGossip(to string, channel byte, payload []byte, reliable bool) error {
+	var target *memberlist.Node
+	for _, m := range n.ml.Members() {
+		if m.Name == to {
+			target = m
+			break
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("no live member named %q", to)
+	}
+	msg := encodeUserMsg(channel, n.cfg.Name, payload)
+	if reliable {
+		return n.ml.SendReliable(target, msg)
+	}
+	return n.ml.SendBestEffort(target, msg)
+}
+
+func (n *Node) onGossipMessage(channel byte, from string, payload []byte) {
+	switch channel {
+	case chanElection:
+		n.elector.Deliver(from, payload)
+	case chanControl:
+		n.onControl(from, payload)
+	}
+}
+
+// joinLoop joins the cluster through cfg.Join, retrying with backoff until a
+// member answers. A node with nothing to join starts a cluster of its own.
+func (n *Node) joinLoop() {
+	if len(n.cfg.Join) == 0 {
+		return
+	}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		count, err := n.ml.Join(n.cfg.Join)
+		if count > 0 {
+			n.log.Info("joined the cluster", "contacted", count)
+			return
+		}
+		n.log.Warn("no member answered; retrying", "join", n.cfg.Join, "attempt", attempt, "error", err, "retry_in", backoff)
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// sampleLoop measures the load, feeds it to the election and, when it has
+// moved, to gossip; and it sweeps the status table for suspects.
+func (n *Node) sampleLoop() {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	lastGossiped, lastAt := 0.0, time.Now()
+	probe := n.cfg.Profile.Memberlist().ProbeInterval
+	lastSweep, lastForget := time.Now(), time.Now()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case now := <-t.C:
+			load := n.pool.sample()
+			n.elector.SetLoad(load)
+			if abs(load-lastGossiped) >= 0.1 || (load != lastGossiped && now.Sub(lastAt) > 2*time.Second) {
+				lastGossiped, lastAt = load, now
+				n.kickMeta()
+			}
+			if now.Sub(lastSweep) >= probe {
+				lastSweep = now
+				n.mship.sweep()
+			}
+			if now.Sub(lastForget) >= time.Minute {
+				lastForget = now
+				n.mship.forget(time.Hour)
+			}
+		}
+	}
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// kickMeta asks metaLoop to gossip fresh metadata.
+func (n *Node) kickMeta() {
+	select {
+	case n.metaKick <- struct{}{}:
+	default:
+	}
+}
+
+// metaLoop gossips this node's metadata whenever it is kicked. UpdateNode
+// blocks until the update is broadcast, hence a goroutine of its own.
+func (n *Node) metaLoop() {
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.metaKick:
+			n.mship.setLocal(n.localMeta(n.elector.Leadership()))
+			if n.gate.Silenced() {
+				continue
+			}
+			if err := n.ml.UpdateNode(time.Second); err != nil {
+				n.log.Debug("metadata update not confirmed", "error", err)
+			}
+		}
+	}
+}
+
+func (n *Node) localMeta(l election.Leadership) Meta {
+	role := RoleWorker
+	if l.Self {
+		role = RoleCoordinator
+	}
+	api := n.cfg.APIAddr
+	if n.apiLn != nil {
+		api = n.apiLn.Addr().String()
+	}
+	load := 0.0
+	if n.pool != nil {
+		load = n.pool.load()
+	}
+	return Meta{Mode: n.cfg.Mode, Role: role, State: n.State(), Load: load, Epoch: l.Epoch.Term, API: api}
+}
+
+// watchMembers feeds the election the members gossip holds alive.
+func (n *Node) watchMembers() {
+	last := ""
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.mship.changed:
+		}
+		var alive []string
+		for _, m := range n.mship.members() {
+			if m.Status == StatusAlive || m.Status == StatusSuspect {
+				alive = append(alive, m.Name)
+			}
+		}
+		if key := fmt.Sprint(alive); key != last {
+			last = key
+			n.elector.SetMembers(alive)
+		}
+	}
+}
+
+// watchLeadership logs coordinator changes and gossips the new role.
+func (n *Node) watchLeadership() {
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case _, ok := <-n.elector.Changes():
+			if !ok {
+				return
+			}
+			n.kickMeta()
+		}
+	}
+}
+
+// State is what the node says of itself: active, failed, recovering or
+// leaving.
+func (n *Node) State() State { return State(n.state.Load()) }
+
+func (n *Node) setState(s State) {
+	if State(n.state.Swap(uint32(s))) != s {
+		n.log.Info("state", "state", s)
+		n.kickMeta()
+	}
+}
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// APIAddr is the address the API listens on.
+func (n *Node) APIAddr() string { return n.apiLn.Addr().String() }
+
+// GossipAddr is the address gossip listens on.
+func (n *Node) GossipAddr() string {
+	ln := n.ml.LocalNode()
+	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
+}
+
+// Leadership is who the node believes coordinates.
+func (n *Node) Leadership() election.Leadership { return n.elector.Leadership() }
+
+// Members is the node's status table, itself included.
+func (n *Node) Members() []Member { return n.mship.members() }
+
+// Gate is the node's gossip gate; tests use it to cut the node off.
+func (n *Node) Gate() *Gate { return n.gate }
+
+// Leave announces a graceful leave, waits up to timeout for gossip to carry
+// it, and stops the node.
+func (n *Node) Leave(timeout time.Duration) error {
+	n.setState(StateLeaving)
+	n.mship.setLocal(n.localMeta(n.elector.Leadership()))
+	var err error
+	if !n.gate.Silenced() {
+		// The leave intent must reach the others before the dead message
+		// does, so that they record "left" and not "failed".
+		_ = n.ml.UpdateNode(timeout / 2)
+		err = n.ml.Leave(timeout / 2)
+	}
+	return errors.Join(err, n.Close())
+}
+
+// Close stops the node at once, without telling the others (to them it
+// looks like a crash).
+func (n *Node) Close() error {
+	var err error
+	n.stopOnce.Do(func() {
+		n.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err = n.server.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = n.server.Close()
+		}
+		err = errors.Join(err, n.ml.Shutdown())
+		n.wg.Wait()
+		n.log.Info("node stopped")
+	})
+	return err
+}

@@ -1,0 +1,165 @@
+package cluster
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// TestCluster is a cluster of in-process nodes on loopback, for the tests
+// of this package and of the packages above it. Every node binds ports the
+// kernel picks; the logs of all nodes are kept and printed if the test fails.
+type TestCluster struct {
+	t     testing.TB
+	Key   []byte
+	Nodes []*Node
+	cfgs  []Config
+	logs  *syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// NewTestCluster starts n nodes named node-1 … node-n with the fast
+// profile; configure, if given, may change each node's config before it
+// starts. The cluster is closed when the test ends.
+func NewTestCluster(t testing.TB, n int, configure func(i int, c *Config)) *TestCluster {
+	t.Helper()
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	c := &TestCluster{t: t, Key: key, logs: &syncBuffer{}}
+	t.Cleanup(func() {
+		for _, node := range c.Nodes {
+			if node != nil {
+				node.Close()
+			}
+		}
+		if t.Failed() {
+			t.Logf("logs of the cluster:\n%s", c.logs.String())
+		}
+	})
+	for i := 0; i < n; i++ {
+		cfg := DefaultConfig(fmt.Sprintf("node-%d", i+1))
+		cfg.GossipAddr, cfg.APIAddr = "127.0.0.1:0", "127.0.0.1:0"
+		cfg.Key = key
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: c.logs, Level: hclog.Info})
+		if i > 0 {
+			cfg.Join = []string{c.Nodes[0].GossipAddr()}
+		}
+		if configure != nil {
+			configure(i, &cfg)
+		}
+		node, err := Start(cfg)
+		if err != nil {
+			t.Fatalf("starting %s: %v", cfg.Name, err)
+		}
+		c.Nodes = append(c.Nodes, node)
+		c.cfgs = append(c.cfgs, cfg)
+	}
+	return c
+}
+
+// Live returns the nodes that have not been stopped.
+func (c *TestCluster) Live() []*Node {
+	var out []*Node
+	for _, n := range c.Nodes {
+		if n != nil && n.ctx.Err() == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Stop closes node i without a leave (a crash, to the others).
+func (c *TestCluster) Stop(i int) {
+	c.Nodes[i].Close()
+}
+
+// WaitFor polls cond until it holds or timeout passes, then fails the test
+// with what.
+func (c *TestCluster) WaitFor(timeout time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Agreed returns the coordinator every node in nodes names, if they all
+// name the same one at the same epoch and it is one of them and active.
+func Agreed(nodes []*Node) (*Node, bool) {
+	if len(nodes) == 0 {
+		return nil, false
+	}
+	first := nodes[0].Leadership()
+	if !first.Known() {
+		return nil, false
+	}
+	var coord *Node
+	for _, n := range nodes {
+		l := n.Leadership()
+		if l.Coordinator != first.Coordinator || l.Epoch != first.Epoch {
+			return nil, false
+		}
+		if n.Name() == l.Coordinator {
+			coord = n
+		}
+		if n.State() != StateActive {
+			return nil, false
+		}
+	}
+	return coord, coord != nil
+}
+
+// WaitCoordinator waits until the live nodes agree on a coordinator among
+// them, all see each other alive, and returns it.
+func (c *TestCluster) WaitCoordinator(timeout time.Duration) *Node {
+	c.t.Helper()
+	var coord *Node
+	live := c.Live()
+	c.WaitFor(timeout, "the live nodes to agree on a coordinator", func() bool {
+		var ok bool
+		coord, ok = Agreed(live)
+		if !ok {
+			return false
+		}
+		for _, n := range live {
+			alive := 0
+			for _, m := range n.Members() {
+				if m.Status == StatusAlive {
+					alive++
+				}
+			}
+			if alive < len(live) {
+				return false
+			}
+		}
+		return true
+	})
+	return coord
+}

@@ -1,0 +1,71 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// pool runs the node's image jobs on a fixed number of worker slots and
+// measures the load the node reports: jobs queued and running per slot,
+// smoothed so that one burst does not swing the election.
+type pool struct {
+	slots   int
+	sem     chan struct{}
+	waiting atomic.Int64
+	running atomic.Int64
+	done    atomic.Uint64
+
+	mu       sync.Mutex
+	smoothed float64
+}
+
+// smoothing is the weight of a new sample in the moving average: with a
+// sample every 100 ms, a step change is 90% visible after about 2 s.
+const smoothing = 0.1
+
+func newPool(slots int) *pool {
+	return &pool{slots: slots, sem: make(chan struct{}, slots)}
+}
+
+// do runs job when a slot is free, or gives up when ctx ends first.
+func (p *pool) do(ctx context.Context, job func() error) error {
+	p.waiting.Add(1)
+	select {
+	case p.sem <- struct{}{}:
+		p.waiting.Add(-1)
+	case <-ctx.Done():
+		p.waiting.Add(-1)
+		return ctx.Err()
+	}
+	p.running.Add(1)
+	defer func() {
+		p.running.Add(-1)
+		p.done.Add(1)
+		<-p.sem
+	}()
+	return job()
+}
+
+// instant is the load right now.
+func (p *pool) instant() float64 {
+	return float64(p.waiting.Load()+p.running.Load()) / float64(p.slots)
+}
+
+// sample folds the current load into the moving average and returns it.
+func (p *pool) sample() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.smoothed += smoothing * (p.instant() - p.smoothed)
+	if p.smoothed < 1e-6 {
+		p.smoothed = 0
+	}
+	return p.smoothed
+}
+
+// load is the last smoothed value.
+func (p *pool) load() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.smoothed
+}

@@ -1,0 +1,289 @@
+package election
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"veil/bully"
+)
+
+// Transport carries election messages between nodes. Delivery is best
+// effort: the Bully machine copes with loss, delay and duplication.
+type Transport interface {
+	// Send delivers payload to the member named to.
+	Send(to string, payload []byte) error
+}
+
+// BullyConfig configures a Bully runner.
+type BullyConfig struct {
+	// Machine holds the state machine's parameters, counted in ticks.
+	Machine bully.Config
+	// Tick is how long one tick of the machine lasts.
+	Tick      time.Duration
+	Transport Transport
+	Logger    hclog.Logger
+	// Now is the clock used to stamp leadership changes; time.Now if nil.
+	Now func() time.Time
+}
+
+// Bully drives a bully.Node with real time. One goroutine, Run, owns the
+// machine; everything else talks to it through channels.
+type Bully struct {
+	cfg BullyConfig
+	log hclog.Logger
+
+	inbox   chan bully.Message
+	members chan []string
+	rejoin  chan struct{}
+	suspend chan struct{}
+	load    atomic.Uint64 // math.Float64bits of the local load
+
+	mu       sync.Mutex
+	lead     Leadership
+	stats    Stats
+	dropped  uint64
+	changes  chan Leadership
+	finished bool
+}
+
+// inboxSize bounds the messages waiting for the machine; past it, new ones
+// are dropped, which the algorithm treats as loss.
+const inboxSize = 1024
+
+// NewBully returns a runner; start it with Run.
+func NewBully(cfg BullyConfig) (*Bully, error) {
+	if err := cfg.Machine.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Tick <= 0 {
+		return nil, fmt.Errorf("election: tick %s must be > 0", cfg.Tick)
+	}
+	if cfg.Transport == nil {
+		return nil, errors.New("election: no transport")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Bully{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		inbox:   make(chan bully.Message, inboxSize),
+		members: make(chan []string, 1),
+		rejoin:  make(chan struct{}, 1),
+		suspend: make(chan struct{}, 1),
+		changes: make(chan Leadership, 1),
+		stats:   Stats{MessagesSent: map[string]uint64{}},
+	}, nil
+}
+
+// Deliver hands the runner a message that arrived from the member named
+// from. Malformed messages, and messages whose sender is not the member
+// that sent them, are dropped and counted.
+func (b *Bully) Deliver(from string, payload []byte) {
+	var m bully.Message
+	if err := m.UnmarshalBinary(payload); err != nil || m.From != from {
+		b.mu.Lock()
+		b.dropped++
+		b.mu.Unlock()
+		b.log.Debug("dropped election message", "from", from, "error", err)
+		return
+	}
+	select {
+	case b.inbox <- m:
+	default:
+		b.mu.Lock()
+		b.dropped++
+		b.mu.Unlock()
+	}
+}
+
+// SetMembers tells the runner which members gossip holds alive.
+func (b *Bully) SetMembers(alive []string) {
+	cp := append([]string(nil), alive...)
+	for {
+		select {
+		case b.members <- cp:
+			return
+		default:
+		}
+		// Replace a list the machine has not taken yet: only the newest counts.
+		select {
+		case <-b.members:
+		default:
+		}
+	}
+}
+
+// SetLoad implements Elector.
+func (b *Bully) SetLoad(load float64) { b.load.Store(math.Float64bits(load)) }
+
+// Rejoin implements Elector.
+func (b *Bully) Rejoin() {
+	select {
+	case b.rejoin <- struct{}{}:
+	default:
+	}
+}
+
+// Suspend implements Elector.
+func (b *Bully) Suspend() {
+	select {
+	case b.suspend <- struct{}{}:
+	default:
+	}
+}
+
+// Leadership implements Elector.
+func (b *Bully) Leadership() Leadership {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lead
+}
+
+// Changes implements Elector.
+func (b *Bully) Changes() <-chan Leadership { return b.changes }
+
+// Stats implements Elector.
+func (b *Bully) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.stats
+	s.MessagesSent = make(map[string]uint64, len(b.stats.MessagesSent))
+	for k, v := range b.stats.MessagesSent {
+		s.MessagesSent[k] = v
+	}
+	s.Dropped = b.dropped
+	return s
+}
+
+// Run implements Elector: it ticks the machine, feeds it what arrives and
+// carries out what it asks until ctx ends. It may be called once.
+func (b *Bully) Run(ctx context.Context) error {
+	node, err := bully.NewNode(b.cfg.Machine)
+	if err != nil {
+		return err
+	}
+	defer b.finish()
+	ticker := time.NewTicker(b.cfg.Tick)
+	defer ticker.Stop()
+	var alive []string
+	prev := node.Status().State
+	// While suspended the machine is frozen: no ticks, no messages, no
+	// membership. Otherwise a silenced node would time out its coordinator,
+	// win an election nobody hears at a higher epoch, and come back
+	// outranking the real coordinator's epoch.
+	suspended := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			if suspended {
+				continue
+			}
+			node.SetLoad(math.Float64frombits(b.load.Load()))
+			node.Tick()
+		case m := <-b.inbox:
+			if suspended {
+				continue
+			}
+			if err := node.Step(m); err != nil && !errors.Is(err, bully.ErrStaleEpoch) {
+				b.log.Debug("election message refused", "message", m.String(), "error", err)
+			}
+		case alive = <-b.members:
+			if !suspended {
+				node.SetMembers(alive)
+			}
+		case <-b.suspend:
+			suspended = true
+			b.log.Info("election suspended while the node is silent")
+		case <-b.rejoin:
+			suspended = false
+			node.Rejoin()
+			node.SetMembers(alive)
+		}
+		if st := node.Status().State; st != prev {
+			if st == bully.StateCandidate {
+				b.mu.Lock()
+				b.stats.Elections++
+				b.mu.Unlock()
+			}
+			prev = st
+		}
+		if node.HasReady() {
+			b.apply(node.Ready(), alive)
+		}
+	}
+}
+
+func (b *Bully) apply(rd bully.Ready, alive []string) {
+	self := b.cfg.Machine.ID
+	for _, m := range rd.Messages {
+		payload, err := m.MarshalBinary()
+		if err != nil {
+			b.log.Error("cannot encode election message", "message", m.String(), "error", err)
+			continue
+		}
+		sent := uint64(0)
+		if m.To != "" {
+			if b.cfg.Transport.Send(m.To, payload) == nil {
+				sent++
+			}
+		} else {
+			for _, to := range alive {
+				if to != self && b.cfg.Transport.Send(to, payload) == nil {
+					sent++
+				}
+			}
+		}
+		b.mu.Lock()
+		b.stats.MessagesSent[m.Type.String()] += sent
+		b.mu.Unlock()
+	}
+	for _, n := range rd.Notices {
+		b.publish(n)
+	}
+}
+
+func (b *Bully) publish(n bully.Notice) {
+	l := Leadership{Coordinator: n.Coordinator, Epoch: n.Epoch, Self: n.Self, Since: b.cfg.Now()}
+	b.mu.Lock()
+	if l.Coordinator != "" && l.Coordinator != b.lead.Coordinator {
+		b.stats.CoordinatorChanges++
+	}
+	b.lead = l
+	b.mu.Unlock()
+	if n.SteppedDown {
+		b.log.Info("stepped down as coordinator", "epoch", n.Epoch.String())
+	}
+	if l.Coordinator != "" {
+		b.log.Info("coordinator", "coordinator", l.Coordinator, "epoch", l.Epoch.String(), "self", l.Self)
+	} else {
+		b.log.Info("no coordinator known", "epoch", l.Epoch.String())
+	}
+	// Latest wins: replace a state the reader has not taken yet.
+	select {
+	case <-b.changes:
+	default:
+	}
+	b.changes <- l
+}
+
+func (b *Bully) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.finished {
+		b.finished = true
+		close(b.changes)
+	}
+}

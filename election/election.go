@@ -1,0 +1,60 @@
+package election
+
+import (
+	"context"
+	"time"
+
+	"veil/bully"
+)
+
+// Epoch orders coordinators: a later coordinator always has a greater
+// epoch. It is the Bully machine's epoch, (term, node) ordered by term then
+// node name, so that no two coordinators ever share one, even on two sides
+// of a partition. In Raft mode Term is the Raft term and Node the leader.
+type Epoch = bully.Epoch
+
+// Leadership is one state of the coordinator role as a node sees it.
+type Leadership struct {
+	// Coordinator is the coordinator's name, or "" when none is known.
+	Coordinator string
+	// Epoch is the coordinator's epoch (zero when none is known).
+	Epoch Epoch
+	// Self is true when this node is the coordinator.
+	Self bool
+	// Since is when this node learnt of this state.
+	Since time.Time
+}
+
+// Known reports whether a coordinator is known.
+func (l Leadership) Known() bool { return l.Coordinator != "" }
+
+// Elector tells a node who coordinates. Implementations are safe for
+// concurrent use.
+type Elector interface {
+	// Leadership is the current state.
+	Leadership() Leadership
+	// Changes delivers every new state, newest last. The channel is closed
+	// when the elector stops. A slow reader misses intermediate states but
+	// always gets the latest.
+	Changes() <-chan Leadership
+	// SetLoad reports this node's current load (lower is better).
+	SetLoad(load float64)
+	// Suspend freezes the elector while the node is silent on purpose;
+	// Rejoin wakes it.
+	Suspend()
+	// Rejoin tells the elector that the node is back from a failure: learn
+	// the coordinator first, campaign only if there is none.
+	Rejoin()
+	// Stats counts what the elector has done, for metrics.
+	Stats() Stats
+	// Run drives the elector until ctx ends.
+	Run(ctx context.Context) error
+}
+
+// Stats are the elector's counters since it started.
+type Stats struct {
+	Elections          uint64            // elections this node started
+	CoordinatorChanges uint64            // changes of the coordinator this node saw
+	MessagesSent       map[string]uint64 // by message type
+	Dropped            uint64            // messages dropped: malformed, or the inbox was full
+}
