@@ -3,8 +3,8 @@ package stego
 import (
 	"bytes"
 	"crypto/rand"
-	"image"
 	"fmt"
+	"image"
 	"io"
 	"time"
 )
@@ -161,13 +161,17 @@ func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 	if err != nil {
 		return nil, Meta{}, err
 	}
+	return revealCanvas(&c, key)
+}
+
+func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
 	blocks := c.blocks()
 	if blocks < headerBlock+1 {
 		return nil, Meta{}, ErrNoPayload
 	}
 	w := newWalk(key, blocks)
 	var hdr [headerBlock * blockBytes]byte
-	extract(&c, w, hdr[:], 0, headerBlock)
+	extract(c, w, hdr[:], 0, headerBlock)
 	aead, n, err := openHeader(key, hdr[:], blocks*blockBytes)
 	if err != nil {
 		return nil, Meta{}, err
@@ -177,16 +181,12 @@ func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 	total := streamLen(n)
 	stream := make([]byte, total)
 	copy(stream, hdr[:])
-	extract(&c, w, stream[headerBlock*blockBytes:], headerBlock, total/blockBytes)
+	extract(c, w, stream[headerBlock*blockBytes:], headerBlock, total/blockBytes)
 	pt, err := openBody(key, aead, stream[headerSize:headerSize+n+tagSize])
 	if err != nil {
 		return nil, Meta{}, err
 	}
-	secret, meta, err := decodeBody(pt)
-	if err != nil {
-		return nil, Meta{}, err
-	}
-	return secret, meta, nil
+	return decodeBody(pt)
 }
 
 // checkSecret accepts PNG, JPEG and GIF files, judged by their header.

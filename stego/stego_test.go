@@ -1,0 +1,534 @@
+package stego
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"strings"
+	"testing"
+	"time"
+)
+
+var fixedNow = func() time.Time { return time.Date(2026, 11, 22, 9, 30, 0, 123456789, time.UTC) }
+
+func testMeta() Meta {
+	return Meta{Owner: "olivia", Viewers: map[string]int{"alice": 3, "bob": 1}}
+}
+
+// samples returns the pixels of an image as non-premultiplied 16-bit RGBA.
+// It is exact for every type the decoders return except YCbCr and CMYK,
+// which are compared through the package's own conversion.
+func samples(img image.Image) []color.NRGBA64 {
+	switch img.(type) {
+	case *image.YCbCr, *image.CMYK:
+		c := toCanvas(img)
+		img = canvasImage(&c)
+	}
+	b := img.Bounds()
+	out := make([]color.NRGBA64, 0, b.Dx()*b.Dy())
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			out = append(out, exactNRGBA64(img.At(x, y)))
+		}
+	}
+	return out
+}
+
+// exactNRGBA64 converts without the round trip through premultiplied
+// colour that color.NRGBA64Model takes, which rounds translucent colours.
+func exactNRGBA64(c color.Color) color.NRGBA64 {
+	switch c := c.(type) {
+	case color.NRGBA:
+		return color.NRGBA64{uint16(c.R) * 0x101, uint16(c.G) * 0x101, uint16(c.B) * 0x101, uint16(c.A) * 0x101}
+	case color.NRGBA64:
+		return c
+	}
+	return color.NRGBA64Model.Convert(c).(color.NRGBA64)
+}
+
+// canvasImage views a canvas as an image (for comparisons only).
+func canvasImage(c *canvas) image.Image {
+	m := image.NewNRGBA64(image.Rect(0, 0, c.w, c.h))
+	for i := 0; i < c.w*c.h; i++ {
+		p := c.pix[i*c.f.bpp:]
+		var v [4]uint16
+		for ch := 0; ch < 4; ch++ {
+			switch {
+			case ch == 3 && !c.f.alpha && !c.f.skip:
+				v[ch] = 0xffff
+			case c.f.depth == 8:
+				v[ch] = uint16(p[ch]) * 0x101
+			default:
+				v[ch] = uint16(p[2*ch])<<8 | uint16(p[2*ch+1])
+			}
+		}
+		m.SetNRGBA64(i%c.w, i/c.w, color.NRGBA64{v[0], v[1], v[2], v[3]})
+	}
+	return m
+}
+
+func decode(t *testing.T, b []byte) image.Image {
+	t.Helper()
+	m, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("decoding: %v", err)
+	}
+	return m
+}
+
+// checkOnlyLSBs checks that veiled differs from cover in nothing but the low
+// bit of red, green and blue at the cover's depth, and that it differs.
+func checkOnlyLSBs(t *testing.T, cover, veiled image.Image, depth int) {
+	t.Helper()
+	a, b := samples(cover), samples(veiled)
+	if len(a) != len(b) {
+		t.Fatalf("veiled image has %d pixels, cover %d", len(b), len(a))
+	}
+	shift := 16 - depth
+	changed := 0
+	for i := range a {
+		ca := [4]uint16{a[i].R, a[i].G, a[i].B, a[i].A}
+		cb := [4]uint16{b[i].R, b[i].G, b[i].B, b[i].A}
+		if ca[3] != cb[3] {
+			t.Fatalf("pixel %d: alpha changed from %#04x to %#04x", i, ca[3], cb[3])
+		}
+		for ch := 0; ch < 3; ch++ {
+			d := ca[ch]>>shift ^ cb[ch]>>shift
+			if d > 1 {
+				t.Fatalf("pixel %d channel %d: %#04x became %#04x, more than its low bit", i, ch, ca[ch], cb[ch])
+			}
+			changed += int(d)
+		}
+	}
+	if changed == 0 {
+		t.Fatal("no carrier bit changed: nothing was hidden")
+	}
+}
+
+func TestRoundTripOverEveryCoverKind(t *testing.T) {
+	key := testKey(t, 1)
+	for i, kind := range coverKinds() {
+		t.Run(kind.name, func(t *testing.T) {
+			const w, h = 157, 101 // odd on purpose
+			cover := kind.make(w, h, uint64(i))
+			secret := secretPNG(t, CapacityOf(w, h), uint64(i))
+			veiled, meta, err := Hide(secret, testMeta(), cover, key, seeded(uint64(i)))
+			if err != nil {
+				t.Fatalf("Hide: %v", err)
+			}
+			if !bytes.HasPrefix(veiled, []byte("\x89PNG\r\n\x1a\n")) {
+				t.Fatal("output is not a PNG")
+			}
+			got, gotMeta, err := Reveal(veiled, key, Options{})
+			if err != nil {
+				t.Fatalf("Reveal: %v", err)
+			}
+			if !bytes.Equal(got, secret) {
+				t.Fatal("revealed secret differs from the one hidden")
+			}
+			if fmt.Sprint(gotMeta) != fmt.Sprint(meta) || !gotMeta.Created.Equal(meta.Created) {
+				t.Fatalf("meta = %+v, want %+v", gotMeta, meta)
+			}
+			out := decode(t, veiled)
+			checkOnlyLSBs(t, decode(t, cover), out, kind.depth)
+			var alpha, deep bool
+			switch out.(type) {
+			case *image.RGBA:
+			case *image.NRGBA:
+				alpha = true
+			case *image.RGBA64:
+				deep = true
+			case *image.NRGBA64:
+				alpha, deep = true, true
+			default:
+				t.Fatalf("veiled image decodes as %T, want truecolour", out)
+			}
+			if alpha != kind.alpha {
+				t.Errorf("veiled image is %T: alpha channel %v, want %v", out, alpha, kind.alpha)
+			}
+			if deep != (kind.depth == 16) {
+				t.Errorf("veiled image is %T for a %d-bit cover", out, kind.depth)
+			}
+		})
+	}
+}
+
+func TestRoundTripOverEverySecretFormat(t *testing.T) {
+	key := testKey(t, 2)
+	for _, format := range []string{"png", "jpeg", "gif"} {
+		t.Run(format, func(t *testing.T) {
+			secret := secretOfFormat(format, 3)
+			veiled, _, err := Hide(secret, testMeta(), nil, key, seeded(3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := Reveal(veiled, key, Options{})
+			if err != nil || !bytes.Equal(got, secret) {
+				t.Fatalf("Reveal = %d bytes, %v; want the %d bytes hidden", len(got), err, len(secret))
+			}
+		})
+	}
+}
+
+func TestSecretsUpToTheExactCapacityFit(t *testing.T) {
+	key := testKey(t, 3)
+	cover := encodeStd(rgbImage(200, 150, 9))
+	capacity, err := Capacity(cover, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if capacity != CapacityOf(200, 150) {
+		t.Fatalf("Capacity = %d, CapacityOf = %d", capacity, CapacityOf(200, 150))
+	}
+	// The largest metadata the limits allow, so that nothing is left over.
+	big := Meta{Owner: strings.Repeat("o", MaxNameLen), Viewers: map[string]int{}}
+	for i := 0; i < MaxViewers; i++ {
+		big.Viewers[fmt.Sprintf("%0*d", MaxNameLen, i)] = MaxViews
+	}
+	for _, size := range []int{minSecret, capacity / 2, capacity - 1, capacity} {
+		for _, meta := range []Meta{testMeta(), big} {
+			secret := secretPNG(t, size, uint64(size))
+			veiled, _, err := Hide(secret, meta, cover, key, seeded(4))
+			if err != nil {
+				t.Fatalf("%d bytes, %d viewers: %v", size, len(meta.Viewers), err)
+			}
+			got, _, err := Reveal(veiled, key, Options{})
+			if err != nil || !bytes.Equal(got, secret) {
+				t.Fatalf("%d bytes, %d viewers: got %d bytes, %v", size, len(meta.Viewers), len(got), err)
+			}
+		}
+	}
+}
+
+func TestOneByteOverCapacityFailsWithBothNumbers(t *testing.T) {
+	cover := encodeStd(rgbImage(200, 150, 9))
+	capacity := CapacityOf(200, 150)
+	_, _, err := Hide(secretPNG(t, capacity+1, 1), testMeta(), cover, testKey(t, 3), seeded(5))
+	if !errors.Is(err, ErrPayloadTooLarge) {
+		t.Fatalf("err = %v, want ErrPayloadTooLarge", err)
+	}
+	for _, n := range []string{commas(capacity), commas(capacity + 1), "200x150"} {
+		if !strings.Contains(err.Error(), n) {
+			t.Errorf("error %q does not say %s", err, n)
+		}
+	}
+}
+
+func TestPayloadTooLargeIsFoundBeforeDecodingPixels(t *testing.T) {
+	// The cover is cut right after its header: if Hide decoded pixels
+	// before checking the size, it would report a damaged image instead.
+	cover := encodeStd(rgbImage(100, 100, 1))[:33]
+	_, _, err := Hide(secretPNG(t, 10_000, 1), testMeta(), cover, testKey(t, 3), seeded(5))
+	if !errors.Is(err, ErrPayloadTooLarge) {
+		t.Fatalf("err = %v, want ErrPayloadTooLarge", err)
+	}
+}
+
+func TestCapacityReadsOnlyTheHeader(t *testing.T) {
+	cover := encodeStd(rgbImage(640, 480, 1))[:33]
+	got, err := Capacity(cover, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 640*480/16*6 - 52 - maxMetaSize; got != want {
+		t.Fatalf("Capacity = %d, want %d", got, want)
+	}
+}
+
+func TestSecretsThatAreNotPNGJPEGOrGIFAreRefused(t *testing.T) {
+	for name, secret := range map[string][]byte{
+		"empty":              nil,
+		"text":               []byte("a secret plan, in words"),
+		"PNG signature only": []byte("\x89PNG\r\n\x1a\n"),
+		"BMP":                append([]byte("BM"), make([]byte, 60)...),
+		"WebP":               []byte("RIFF\x24\x00\x00\x00WEBPVP8 "),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := Hide(secret, testMeta(), nil, testKey(t, 1), seeded(1))
+			if !errors.Is(err, ErrUnsupportedImage) {
+				t.Fatalf("err = %v, want ErrUnsupportedImage", err)
+			}
+		})
+	}
+}
+
+func TestGeneratedCoverIsDeterministicAndAtMostHalfFull(t *testing.T) {
+	key := testKey(t, 4)
+	secret := secretPNG(t, 5000, 1)
+	hide := func(seed uint64) []byte {
+		opts := seeded(7)
+		opts.CoverSeed = seed
+		v, _, err := Hide(secret, testMeta(), nil, key, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	a, b, c := hide(1), hide(1), hide(2)
+	if !bytes.Equal(a, b) {
+		t.Error("the same seed gave two different veiled images")
+	}
+	if bytes.Equal(a, c) {
+		t.Error("two seeds gave the same veiled image")
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := cfg.Width * cfg.Height / blockPixels * blockBytes
+	if used := streamLen(len(appendMeta(nil, testMeta())) + len(secret)); 2*used > room {
+		t.Errorf("payload uses %d of %d stream bytes: over half", used, room)
+	}
+	if got := GenerateCover(64, 48, 5); !bytes.Equal(got.Pix, GenerateCover(64, 48, 5).Pix) {
+		t.Error("GenerateCover is not deterministic")
+	}
+}
+
+func TestHideFillsInIDAndCreationTime(t *testing.T) {
+	_, meta, err := Hide(secretOfFormat("png", 1), testMeta(), nil, testKey(t, 1), seeded(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.ID.IsZero() || !meta.Created.Equal(fixedNow()) {
+		t.Fatalf("meta = %+v, want a fresh id and the injected clock's time", meta)
+	}
+	given := testMeta()
+	given.ID = ImageID{1, 2, 3}
+	given.Created = time.Date(2020, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600))
+	_, meta, err = Hide(secretOfFormat("png", 1), given, nil, testKey(t, 1), seeded(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.ID != given.ID || !meta.Created.Equal(given.Created) {
+		t.Fatalf("meta = %+v, want the id and time given", meta)
+	}
+}
+
+func TestWrongKeyFindsNoPayload(t *testing.T) {
+	veiled, _, err := Hide(secretOfFormat("png", 1), testMeta(), nil, testKey(t, 1), seeded(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Reveal(veiled, testKey(t, 2), Options{}); !errors.Is(err, ErrNoPayload) {
+		t.Fatalf("err = %v, want ErrNoPayload", err)
+	}
+	if _, _, err := Reveal(veiled, Key{}, Options{}); !errors.Is(err, ErrInvalidKey) {
+		t.Fatalf("zero key: err = %v, want ErrInvalidKey", err)
+	}
+}
+
+func TestCleanImageHasNoPayload(t *testing.T) {
+	for _, cover := range [][]byte{encodeStd(rgbImage(300, 200, 1)), encodeStd(GenerateCover(300, 200, 1)), encodeStd(rgbImage(8, 2, 1))} {
+		if _, _, err := Reveal(cover, testKey(t, 1), Options{}); !errors.Is(err, ErrNoPayload) {
+			t.Fatalf("err = %v, want ErrNoPayload", err)
+		}
+	}
+}
+
+// Every bit of the embedded stream is flipped in turn, in the decoded
+// pixels: each must give ErrTampered or ErrNoPayload, never a secret.
+func TestFlippedBitInTheEmbeddedStreamIsNeverAWrongSecret(t *testing.T) {
+	key := testKey(t, 5)
+	for _, kind := range []coverKind{coverKinds()[10], coverKinds()[11], coverKinds()[13]} {
+		t.Run(kind.name, func(t *testing.T) {
+			veiled, _, err := Hide(secretOfFormat("gif", 1), testMeta(), kind.make(120, 90, 1), key, seeded(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := decodeCanvas(veiled)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, meta, err := revealCanvas(&c, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The stream ends with padding up to a whole block; that is
+			// not embedded data and is left out.
+			body := len(appendMeta(nil, meta)) + len(secretOfFormat("gif", 1))
+			used := overhead + body
+			order := newWalk(key, c.blocks()).first(streamLen(body) / blockBytes)
+			positions := carrierBytes(&c)
+			tally := map[error]int{}
+			for bit := 0; bit < used*8; bit++ {
+				blk, t3 := order[bit/48], bit%48
+				p := int(blk)*blockPixels*c.f.bpp + positions[t3]
+				c.pix[p] ^= 1
+				_, _, err := revealCanvas(&c, key)
+				c.pix[p] ^= 1
+				switch {
+				case errors.Is(err, ErrTampered):
+					tally[ErrTampered]++
+				case errors.Is(err, ErrNoPayload):
+					tally[ErrNoPayload]++
+				default:
+					t.Fatalf("bit %d flipped: err = %v, want ErrTampered or ErrNoPayload", bit, err)
+				}
+			}
+			// The salt and header fail as "no payload", the rest as tampered.
+			if tally[ErrNoPayload] != headerSize*8 || tally[ErrTampered] != (used-headerSize)*8 {
+				t.Errorf("outcomes %v for %d header and %d body bits", tally, headerSize*8, (used-headerSize)*8)
+			}
+		})
+	}
+}
+
+// carrierBytes lists, for carrier bits 0..47 of a block, the offset of the
+// byte holding each within the block.
+func carrierBytes(c *canvas) []int {
+	var pos []int
+	for p := 0; p < blockPixels; p++ {
+		for ch := 0; ch < 3; ch++ {
+			off := p*c.f.bpp + ch*c.f.depth/8 + c.f.depth/8 - 1
+			pos = append(pos, off)
+		}
+	}
+	return pos
+}
+
+func TestTruncatedVeiledImagesAreRefused(t *testing.T) {
+	veiled, _, err := Hide(secretOfFormat("png", 1), testMeta(), nil, testKey(t, 1), seeded(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 8, 16, 33, 40, len(veiled) / 2, len(veiled) - 13, len(veiled) - 1} {
+		_, _, err := Reveal(veiled[:n], testKey(t, 1), Options{})
+		if !errors.Is(err, ErrUnsupportedImage) {
+			t.Errorf("cut to %d of %d bytes: err = %v, want ErrUnsupportedImage", n, len(veiled), err)
+		}
+	}
+}
+
+func TestNonImagesAreRefused(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"empty":  nil,
+		"text":   []byte("hello, world"),
+		"random": bytes.Repeat([]byte{0x5a, 0x13, 0xf7}, 1000),
+		"BMP":    append([]byte("BM"), make([]byte, 100)...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := Reveal(data, testKey(t, 1), Options{}); !errors.Is(err, ErrUnsupportedImage) {
+				t.Errorf("Reveal: err = %v, want ErrUnsupportedImage", err)
+			}
+			if _, _, err := Hide(secretOfFormat("png", 1), testMeta(), data, testKey(t, 1), seeded(1)); !errors.Is(err, ErrUnsupportedImage) && data != nil {
+				t.Errorf("Hide: err = %v, want ErrUnsupportedImage", err)
+			}
+			if _, err := Capacity(data, Options{}); !errors.Is(err, ErrUnsupportedImage) {
+				t.Errorf("Capacity: err = %v, want ErrUnsupportedImage", err)
+			}
+		})
+	}
+}
+
+// bomb is a PNG header for a huge grey image followed by a few compressed
+// bytes: decoding it would allocate width×height bytes.
+func bomb(w, h int) []byte {
+	return rawPNGHeader(w, h)
+}
+
+func TestDecompressionBombsAreRefusedFromTheirHeader(t *testing.T) {
+	huge := bomb(100_000, 100_000)            // 10 gigapixels
+	justOver := bomb(10_000, 5_001)           // 50,010,000 pixels
+	small := encodeStd(rgbImage(300, 200, 1)) // 60,000 pixels
+	for _, tc := range []struct {
+		name string
+		img  []byte
+		max  int
+	}{
+		{"10 gigapixels, default limit", huge, 0},
+		{"just over 50 megapixels, default limit", justOver, 0},
+		{"60,000 pixels over a limit of 50,000", small, 50_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{MaxPixels: tc.max}
+			if _, _, err := Reveal(tc.img, testKey(t, 1), opts); !errors.Is(err, ErrImageTooLarge) {
+				t.Errorf("Reveal: err = %v, want ErrImageTooLarge", err)
+			}
+			if _, _, err := Hide(secretOfFormat("png", 1), testMeta(), tc.img, testKey(t, 1), opts); !errors.Is(err, ErrImageTooLarge) {
+				t.Errorf("Hide: err = %v, want ErrImageTooLarge", err)
+			}
+			if _, err := Capacity(tc.img, opts); !errors.Is(err, ErrImageTooLarge) {
+				t.Errorf("Capacity: err = %v, want ErrImageTooLarge", err)
+			}
+		})
+	}
+}
+
+func rawPNGHeader(w, h int) []byte {
+	var out bytes.Buffer
+	out.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := make([]byte, 13)
+	ihdr[0], ihdr[1], ihdr[2], ihdr[3] = byte(w>>24), byte(w>>16), byte(w>>8), byte(w)
+	ihdr[4], ihdr[5], ihdr[6], ihdr[7] = byte(h>>24), byte(h>>16), byte(h>>8), byte(h)
+	ihdr[8] = 8
+	chunk(&out, "IHDR", ihdr)
+	chunk(&out, "IDAT", []byte{0x78, 0x9c, 0xed, 0xc1, 0x01, 0x0d, 0x00, 0x00, 0x00})
+	chunk(&out, "IEND", nil)
+	return out.Bytes()
+}
+
+func TestInvalidMetadataIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		meta Meta
+	}{
+		{"empty owner", Meta{Owner: ""}},
+		{"owner name too long", Meta{Owner: strings.Repeat("a", MaxNameLen+1)}},
+		{"owner with a space", Meta{Owner: "o b"}},
+		{"owner with a slash", Meta{Owner: "a/b"}},
+		{"owner not ASCII", Meta{Owner: "zoë"}},
+		{"empty viewer name", Meta{Owner: "o", Viewers: map[string]int{"": 1}}},
+		{"zero views", Meta{Owner: "o", Viewers: map[string]int{"v": 0}}},
+		{"negative views", Meta{Owner: "o", Viewers: map[string]int{"v": -1}}},
+		{"too many views", Meta{Owner: "o", Viewers: map[string]int{"v": MaxViews + 1}}},
+		{"too many viewers", Meta{Owner: "o", Viewers: manyViewers(MaxViewers + 1)}},
+		{"creation before 1970", Meta{Owner: "o", Created: time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.meta.Validate(); !errors.Is(err, ErrInvalidMeta) {
+				t.Fatalf("Validate = %v, want ErrInvalidMeta", err)
+			}
+			if _, _, err := Hide(secretOfFormat("png", 1), tc.meta, nil, testKey(t, 1), seeded(1)); !errors.Is(err, ErrInvalidMeta) {
+				t.Fatalf("Hide: err = %v, want ErrInvalidMeta", err)
+			}
+		})
+	}
+	for _, ok := range []Meta{
+		{Owner: "o"},
+		{Owner: "Olivia.Smith-2@example.org+x", Viewers: map[string]int{"a_b": 1, "c": MaxViews}},
+		{Owner: strings.Repeat("a", MaxNameLen), Viewers: manyViewers(MaxViewers)},
+	} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v, want nil", ok, err)
+		}
+	}
+}
+
+func manyViewers(n int) map[string]int {
+	m := map[string]int{}
+	for i := 0; i < n; i++ {
+		m[fmt.Sprintf("v%d", i)] = 1
+	}
+	return m
+}
+
+func TestErrorMessagesUseThousandsSeparators(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 115176: "115,176", 1234567: "1,234,567", -4500: "-4,500"} {
+		if got := commas(n); got != want {
+			t.Errorf("commas(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestVeiledPNGIsReadByImagePNG(t *testing.T) {
+	veiled, _, err := Hide(secretOfFormat("png", 1), testMeta(), nil, testKey(t, 1), seeded(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := png.Decode(bytes.NewReader(veiled)); err != nil {
+		t.Fatal(err)
+	}
+}
