@@ -98,11 +98,19 @@ func (n *Node) step(m Message) error {
 	}
 	switch m.Type {
 	case Coordinator:
-		if cmp == 0 && n.state == StateFollower && n.coordinator == m.From {
-			// A heartbeat: the coordinator is alive at our epoch.
-			n.elapsed = 0
-			n.coordLoad = m.Load
-			return nil
+		if cmp == 0 {
+			switch {
+			case n.state == StateFollower && n.coordinator == m.From:
+				// A heartbeat: the coordinator is alive at our epoch.
+				n.elapsed = 0
+				n.coordLoad = m.Load
+				return nil
+			case n.state != StateFollower:
+				// We campaign (or wait on a candidate) against this very
+				// epoch: a heartbeat of it, sent before our ELECTION
+				// reached its coordinator, must not end the election.
+				return nil
+			}
 		}
 		n.adopt(m)
 	case Election:
