@@ -15,15 +15,22 @@ import (
 	"github.com/klauspost/compress/zlib"
 )
 
-// The writer deflates with one of two levels. On photographs, and on
+// The writer deflates at one of three levels. On photographs, and on
 // anything veiled, filtered rows are mostly noise that LZ77 matching cannot
-// shorten; Huffman coding alone is then both smaller and three times faster
-// than the fastest matching level. Flat synthetic pictures need matching.
-// levelFor tries both on a sample of rows and keeps the smaller.
+// shorten: Huffman coding alone is then both smaller and three times faster
+// than the fastest matching level. Flat synthetic pictures need matching,
+// and the flatter they are the more a thorough search pays while costing
+// little, since long matches are found at once. levelFor decides from a
+// sample of rows; see TestPNGWriterStaysWithinTenPercentOfImagePNG.
 const (
-	levelPhoto = -2 // flate.HuffmanOnly
-	levelFlat  = 1  // flate.BestSpeed
-	autoLevel  = 0  // let levelFor choose
+	levelPhoto    = -2 // flate.HuffmanOnly
+	levelFlat     = 4
+	levelVeryFlat = 7
+	autoLevel     = 0 // let levelFor choose
+
+	// veryFlat is the compressed-to-raw ratio of the sample below which
+	// the image counts as very flat.
+	veryFlat = 0.03
 )
 
 const (
@@ -32,23 +39,19 @@ const (
 	filterUp
 	filterAverage
 	filterPaeth
-	filterAuto = -1
+	filterAuto = -1 // bestFilter chooses per row
 )
 
-var zlibWriters = map[int]*sync.Pool{}
-var zlibMu sync.Mutex
+// zlibPools keeps compressors across calls: each holds state of a few
+// hundred kilobytes that would otherwise be allocated on every image.
+var zlibPools = map[int]*sync.Pool{levelPhoto: {}, levelFlat: {}, levelVeryFlat: {}}
 
 func zlibWriter(w io.Writer, level int) *zlib.Writer {
-	zlibMu.Lock()
-	p := zlibWriters[level]
-	if p == nil {
-		p = &sync.Pool{}
-		zlibWriters[level] = p
-	}
-	zlibMu.Unlock()
-	if z, ok := p.Get().(*zlib.Writer); ok {
-		z.Reset(w)
-		return z
+	if p := zlibPools[level]; p != nil {
+		if z, ok := p.Get().(*zlib.Writer); ok {
+			z.Reset(w)
+			return z
+		}
 	}
 	z, err := zlib.NewWriterLevel(w, level)
 	if err != nil {
@@ -58,10 +61,9 @@ func zlibWriter(w io.Writer, level int) *zlib.Writer {
 }
 
 func putZlibWriter(z *zlib.Writer, level int) {
-	zlibMu.Lock()
-	p := zlibWriters[level]
-	zlibMu.Unlock()
-	p.Put(z)
+	if p := zlibPools[level]; p != nil {
+		p.Put(z)
+	}
 }
 
 // encodePNG writes the canvas as a non-interlaced PNG: truecolour at the
@@ -151,8 +153,9 @@ func writeChunk(out *bytes.Buffer, typ string, data []byte) {
 	out.Write(hdr[:4])
 }
 
-// levelFor compresses 32 rows spread over the image at both levels and
-// returns the level that gave fewer bytes. rows is scratch space.
+// levelFor compresses a sample of the image, 8 runs of 4 rows spread over
+// it, with and without matching, and returns the level to use. rows is
+// scratch space.
 func levelFor(c *canvas, rows []byte, bpp int) int {
 	rowLen := c.w * bpp
 	srcLen := c.w * c.f.bpp
@@ -163,33 +166,37 @@ func levelFor(c *canvas, rows []byte, bpp int) int {
 	}
 	var photo, flat countWriter
 	zp, zf := zlibWriter(&photo, levelPhoto), zlibWriter(&flat, levelFlat)
-	const samples = 32
-	for k := 0; k < samples; k++ {
-		y := 1 + k*(c.h-1)/samples
-		if y >= c.h {
-			break
-		}
-		for i, dst := range [2][]byte{prev, cur} {
-			src := c.pix[(y-1+i)*srcLen : (y+i)*srcLen]
-			if c.f.skip {
-				dropFourth(dst, src, c.f.bpp)
-			} else {
-				copy(dst, src)
+	raw := 0
+	const runs, run = 8, 4
+	for k := 0; k < runs; k++ {
+		y0 := 1 + k*(c.h-1)/runs
+		for y := y0; y < min(y0+run, c.h); y++ {
+			for i, dst := range [2][]byte{prev, cur} {
+				src := c.pix[(y-1+i)*srcLen : (y+i)*srcLen]
+				if c.f.skip {
+					dropFourth(dst, src, c.f.bpp)
+				} else {
+					copy(dst, src)
+				}
 			}
+			row := bestFilter(&filtered, cur, prev, bpp, false)
+			zp.Write(row)
+			zf.Write(row)
+			raw += len(row)
 		}
-		row := bestFilter(&filtered, cur, prev, bpp, false)
-		zp.Write(row)
-		zf.Write(row)
 	}
 	zp.Close()
 	zf.Close()
 	putZlibWriter(zp, levelPhoto)
 	putZlibWriter(zf, levelFlat)
 	clear(rows)
-	if flat.n < photo.n {
-		return levelFlat
+	switch {
+	case raw == 0 || photo.n <= flat.n:
+		return levelPhoto
+	case float64(flat.n) < veryFlat*float64(raw):
+		return levelVeryFlat
 	}
-	return levelPhoto
+	return levelFlat
 }
 
 type countWriter struct{ n int }
