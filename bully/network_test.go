@@ -38,6 +38,7 @@ type network struct {
 	delay     int // largest delivery delay in ticks (d)
 	reorder   bool
 	members   bool // feed membership views through SetMembers
+	forgeries bool // forged messages are injected: replies may go to nodes that do not exist
 
 	now     int
 	buckets [][]envelope
@@ -304,7 +305,9 @@ func (nw *network) route(from int, m Message) {
 	}
 	to, ok := nw.idx[m.To]
 	if !ok {
-		nw.fail("%s sent to unknown node %q", nw.ids[from], m.To)
+		if !nw.forgeries {
+			nw.fail("%s sent to unknown node %q", nw.ids[from], m.To)
+		}
 		return
 	}
 	nw.send(from, to, m)

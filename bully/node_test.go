@@ -1,0 +1,454 @@
+package bully
+
+// Unit tests of single rules, one node at a time, in the manner of etcd
+// raft's raft_paper_test.go: each test states one rule of the package
+// documentation and drives one Node by hand.
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+func newTestNode(t *testing.T, id string, edit ...func(*Config)) *Node {
+	t.Helper()
+	cfg := DefaultConfig(id)
+	for _, e := range edit {
+		e(&cfg)
+	}
+	n, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// follower returns a node "b" that follows coordinator "a" at epoch 1/a.
+func follower(t *testing.T, edit ...func(*Config)) *Node {
+	t.Helper()
+	n := newTestNode(t, "b", edit...)
+	if err := n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 5}); err != nil {
+		t.Fatal(err)
+	}
+	n.Ready()
+	return n
+}
+
+// coordinator returns a node "b" that won at epoch 1/b.
+func coordinator(t *testing.T) *Node {
+	t.Helper()
+	n := newTestNode(t, "b")
+	n.Campaign()
+	for range n.cfg.ElectionTimeout {
+		n.Tick()
+	}
+	if n.state != StateCoordinator {
+		t.Fatalf("want coordinator, got %v", n.state)
+	}
+	n.Ready()
+	return n
+}
+
+func TestNewNodeRejectsAnInvalidConfig(t *testing.T) {
+	if _, err := NewNode(Config{ID: "a"}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("got %v, want ErrInvalidConfig", err)
+	}
+}
+
+func TestANewNodeListensBeforeItCampaigns(t *testing.T) {
+	n := newTestNode(t, "a")
+	for range n.cfg.CoordinatorTimeout - 1 {
+		n.Tick()
+	}
+	if rd := n.Ready(); len(rd.Messages) != 0 || n.state != StateFollower {
+		t.Fatalf("campaigned before CoordinatorTimeout: %+v, %v", rd, n.state)
+	}
+	n.Tick()
+	rd := n.Ready()
+	if n.state != StateCandidate || len(rd.Messages) != 1 || rd.Messages[0].Type != Election || rd.Messages[0].To != "" {
+		t.Fatalf("want one broadcast ELECTION, got %+v in state %v", rd, n.state)
+	}
+}
+
+func TestACandidateThatHearsNoAnswerWinsAboveEveryTermItKnows(t *testing.T) {
+	n := newTestNode(t, "a")
+	n.Step(Message{Type: Election, From: "z", Epoch: Epoch{6, "q"}, Load: 9})
+	for range n.cfg.ElectionTimeout {
+		n.Tick()
+	}
+	rd := n.Ready()
+	want := Epoch{7, "a"}
+	if n.state != StateCoordinator || n.epoch != want {
+		t.Fatalf("state %v epoch %v, want coordinator at %v", n.state, n.epoch, want)
+	}
+	last := rd.Messages[len(rd.Messages)-1]
+	if last.Type != Coordinator || last.Epoch != want || last.To != "" {
+		t.Fatalf("want a broadcast COORDINATOR at %v, got %v", want, last)
+	}
+	nt := rd.Notices[len(rd.Notices)-1]
+	if !nt.Self || nt.Coordinator != "a" || nt.Epoch != want {
+		t.Fatalf("want a Self notice at %v, got %+v", want, nt)
+	}
+}
+
+func TestAnAnswerFromABetterNodeMakesACandidateWait(t *testing.T) {
+	tests := []struct {
+		name   string
+		from   string
+		load   float64
+		waits  bool
+		myLoad float64
+	}{
+		{"a lower load is better", "z", 1, true, 2},
+		{"an equal load and a smaller name is better", "a", 2, true, 2},
+		{"an equal load and a larger name is not", "z", 2, false, 2},
+		{"a higher load is not", "a", 3, false, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newTestNode(t, "m")
+			n.SetLoad(tt.myLoad)
+			n.Campaign()
+			n.Step(Message{Type: Answer, From: tt.from, To: "m", Load: tt.load})
+			if got := n.state == StateWaiting; got != tt.waits {
+				t.Fatalf("waiting = %v, want %v", got, tt.waits)
+			}
+		})
+	}
+}
+
+func TestANodeThatOutranksTheSenderAnswersAndCampaigns(t *testing.T) {
+	n := follower(t)
+	n.SetLoad(1)
+	n.Step(Message{Type: Election, From: "c", Epoch: Epoch{1, "a"}, Load: 2})
+	rd := n.Ready()
+	if len(rd.Messages) != 2 || rd.Messages[0].Type != Answer || rd.Messages[0].To != "c" || rd.Messages[1].Type != Election {
+		t.Fatalf("want ANSWER to c then ELECTION, got %v", rd.Messages)
+	}
+	if rd.Messages[0].Load != 1 || n.state != StateCandidate {
+		t.Fatalf("answer carries %v, state %v", rd.Messages[0].Load, n.state)
+	}
+}
+
+func TestAFollowerOutrankedByTheSenderKeepsItsCoordinator(t *testing.T) {
+	n := follower(t)
+	n.SetLoad(3)
+	n.Step(Message{Type: Election, From: "c", Epoch: Epoch{1, "a"}, Load: 2})
+	if rd := n.Ready(); len(rd.Messages) != 0 || n.coordinator != "a" {
+		t.Fatalf("want silence and coordinator a, got %v, %q", rd.Messages, n.coordinator)
+	}
+}
+
+func TestTheSnapshotNotTheLiveLoadDecides(t *testing.T) {
+	n := newTestNode(t, "m")
+	n.SetLoad(1)
+	n.Campaign() // snapshot 1
+	n.SetLoad(10)
+	n.Ready()
+	n.Step(Message{Type: Election, From: "z", Load: 5})
+	rd := n.Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0].Type != Answer || rd.Messages[0].Load != 1 {
+		t.Fatalf("want an ANSWER with the snapshot 1, got %v", rd.Messages)
+	}
+	if st := n.Status(); !st.InElection || st.Snapshot != 1 || st.Load != 10 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestStaleMessagesAreIgnored(t *testing.T) {
+	for _, m := range []Message{
+		{Type: Coordinator, From: "c", Epoch: Epoch{1, "c"}},
+		{Type: Election, From: "c", Epoch: Epoch{1, "a"}},
+		{Type: Answer, From: "c", To: "b", Epoch: Epoch{}},
+	} {
+		n := newTestNode(t, "b")
+		n.Step(Message{Type: Coordinator, From: "x", Epoch: Epoch{2, "x"}})
+		n.Ready()
+		before := n.Status()
+		if err := n.Step(m); !errors.Is(err, ErrStaleEpoch) {
+			t.Fatalf("%v: got %v, want ErrStaleEpoch", m, err)
+		}
+		if n.Status() != before || n.HasReady() {
+			t.Fatalf("%v changed the node: %+v", m, n.Status())
+		}
+	}
+}
+
+func TestACoordinatorTellsAStaleSenderWhoCoordinates(t *testing.T) {
+	n := coordinator(t)
+	if err := n.Step(Message{Type: Election, From: "c", Epoch: Epoch{}}); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0].Type != Coordinator || rd.Messages[0].To != "c" || n.state != StateCoordinator {
+		t.Fatalf("want a COORDINATOR to c and no change, got %v in %v", rd.Messages, n.state)
+	}
+}
+
+func TestACoordinatorStepsDownAtOnceOnAHigherEpoch(t *testing.T) {
+	for _, m := range []Message{
+		{Type: Coordinator, From: "x", Epoch: Epoch{5, "x"}},
+		{Type: Election, From: "x", Epoch: Epoch{5, "y"}, Load: 100},
+		{Type: Answer, From: "x", To: "b", Epoch: Epoch{5, "y"}, Load: 100},
+	} {
+		n := coordinator(t)
+		if err := n.Step(m); err != nil {
+			t.Fatal(err)
+		}
+		if n.state == StateCoordinator || n.epoch.Less(m.Epoch) {
+			t.Fatalf("%v: still %v at %v", m.Type, n.state, n.epoch)
+		}
+		nt := n.Ready().Notices
+		if len(nt) == 0 || !nt[0].SteppedDown || nt[0].Self {
+			t.Fatalf("%v: want a SteppedDown notice, got %+v", m.Type, nt)
+		}
+	}
+}
+
+func TestACoordinatorChallengedAtItsEpochTakesPart(t *testing.T) {
+	n := coordinator(t) // load 0
+	n.Step(Message{Type: Election, From: "c", Epoch: n.epoch, Load: 4})
+	if n.state != StateCandidate {
+		t.Fatalf("outranking the challenger it should campaign again, got %v", n.state)
+	}
+	n = coordinator(t)
+	n.Step(Message{Type: Election, From: "a", Epoch: n.epoch, Load: -1})
+	if n.state != StateWaiting {
+		t.Fatalf("outranked by the challenger it should wait for it, got %v", n.state)
+	}
+}
+
+func TestTheCoordinatorHeartbeatsEveryInterval(t *testing.T) {
+	n := coordinator(t)
+	n.SetLoad(2.5)
+	for round := range 3 {
+		for range n.cfg.HeartbeatInterval - 1 {
+			n.Tick()
+		}
+		if n.HasReady() {
+			t.Fatalf("round %d: sent before the interval", round)
+		}
+		n.Tick()
+		rd := n.Ready()
+		if len(rd.Messages) != 1 || rd.Messages[0].Type != Coordinator || rd.Messages[0].Load != 2.5 || len(rd.Notices) != 0 {
+			t.Fatalf("round %d: want one heartbeat with load 2.5 and no notice, got %+v", round, rd)
+		}
+	}
+}
+
+func TestHeartbeatsKeepAFollowerAndSilenceLosesIt(t *testing.T) {
+	n := follower(t)
+	for range 5 * n.cfg.CoordinatorTimeout {
+		n.Tick()
+		n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 5})
+	}
+	if n.HasReady() || n.coordinator != "a" {
+		t.Fatal("a follower with heartbeats should stay quiet")
+	}
+	for range n.cfg.CoordinatorTimeout {
+		n.Tick()
+	}
+	if n.state != StateCandidate {
+		t.Fatalf("silence for CoordinatorTimeout should start an election, state %v", n.state)
+	}
+	if nt := n.Ready().Notices; len(nt) != 1 || nt[0].Coordinator != "" {
+		t.Fatalf("want one notice that the coordinator is lost, got %+v", nt)
+	}
+}
+
+func TestAHeartbeatOfTheContestedEpochDoesNotEndTheElection(t *testing.T) {
+	n := follower(t)
+	n.Campaign()
+	n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}})
+	if n.state != StateCandidate {
+		t.Fatalf("state %v, want candidate", n.state)
+	}
+	n.Step(Message{Type: Coordinator, From: "z", Epoch: Epoch{2, "z"}})
+	if n.state != StateFollower || n.coordinator != "z" {
+		t.Fatalf("a higher epoch should end it: %v %q", n.state, n.coordinator)
+	}
+}
+
+func TestAWaitingNodeTakesOverWhenNoAnnouncementComes(t *testing.T) {
+	n := newTestNode(t, "m")
+	n.Campaign()
+	n.Step(Message{Type: Answer, From: "a", To: "m", Load: -1})
+	n.Ready()
+	for range n.cfg.CoordinatorTimeout - 1 {
+		n.Tick()
+	}
+	if n.state != StateWaiting {
+		t.Fatalf("state %v before the timeout", n.state)
+	}
+	n.Tick()
+	if n.state != StateCandidate {
+		t.Fatalf("state %v after the timeout, want candidate", n.state)
+	}
+}
+
+func TestReelectionNeedsTheGapAndTheInterval(t *testing.T) {
+	tests := []struct {
+		name      string
+		myLoad    float64
+		ticks     int
+		campaigns bool
+	}{
+		{"better by more than the gap, after the interval", 3.5, 100, true},
+		{"better by more than the gap, before the interval", 3.5, 99, false},
+		{"better by exactly the gap", 4, 500, false},
+		{"better by less than the gap", 4.5, 500, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := follower(t) // coordinator load 5, gap 1, interval 100
+			n.SetLoad(tt.myLoad)
+			campaigned := false
+			for k := range tt.ticks {
+				n.Tick()
+				if k%2 == 0 && n.state == StateFollower {
+					n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 5})
+				}
+				campaigned = campaigned || n.state == StateCandidate
+			}
+			if campaigned != tt.campaigns {
+				t.Fatalf("campaigned = %v, want %v", campaigned, tt.campaigns)
+			}
+		})
+	}
+	n := follower(t, func(c *Config) { c.ReelectInterval = 0 })
+	n.SetLoad(-100)
+	for range 1000 {
+		n.Tick()
+		n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 5})
+	}
+	if n.state != StateFollower {
+		t.Fatal("ReelectInterval 0 should disable re-election")
+	}
+}
+
+func TestMembershipLosingTheCoordinatorStartsAnElection(t *testing.T) {
+	n := follower(t)
+	n.SetMembers([]string{"a", "b", "c"})
+	if n.HasReady() {
+		t.Fatal("a membership that lists the coordinator changes nothing")
+	}
+	n.SetMembers([]string{"b", "c"})
+	if n.state != StateCandidate {
+		t.Fatalf("state %v, want candidate", n.state)
+	}
+
+	// A coordinator that gossip never listed is watched by heartbeats only,
+	// not re-elected on every membership change.
+	n = newTestNode(t, "b")
+	n.SetMembers([]string{"b"})
+	n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}})
+	n.Ready()
+	n.SetMembers([]string{"b", "c"})
+	if n.state != StateFollower || n.coordinator != "a" {
+		t.Fatalf("state %v coordinator %q", n.state, n.coordinator)
+	}
+
+	// The first membership ever given counts as a change.
+	n = follower(t)
+	n.SetMembers([]string{"b"})
+	if n.state != StateCandidate {
+		t.Fatalf("state %v, want candidate", n.state)
+	}
+}
+
+func TestRejoinForgetsTheCoordinatorAndListens(t *testing.T) {
+	n := coordinator(t)
+	n.Tick() // a heartbeat is pending
+	n.Rejoin()
+	rd := n.Ready()
+	if len(rd.Messages) != 0 {
+		t.Fatalf("unsent messages from before the failure survived: %v", rd.Messages)
+	}
+	if len(rd.Notices) != 1 || !rd.Notices[0].SteppedDown || rd.Notices[0].Coordinator != "" {
+		t.Fatalf("want a step-down notice naming no coordinator, got %+v", rd.Notices)
+	}
+	e := n.epoch
+	n.Step(Message{Type: Coordinator, From: "c", Epoch: Epoch{2, "c"}})
+	if n.coordinator != "c" || !e.Less(n.epoch) {
+		t.Fatalf("want to follow c at 2/c, got %q at %v", n.coordinator, n.epoch)
+	}
+}
+
+func TestCampaign(t *testing.T) {
+	n := newTestNode(t, "a")
+	n.Campaign()
+	n.Ready()
+	n.Campaign()
+	if n.HasReady() {
+		t.Fatal("Campaign during an election should do nothing")
+	}
+	n = coordinator(t)
+	n.Campaign()
+	if rd := n.Ready(); n.state != StateCandidate || len(rd.Notices) != 1 || !rd.Notices[0].SteppedDown {
+		t.Fatalf("a coordinator that campaigns steps down first: %v %+v", n.state, rd)
+	}
+}
+
+func TestStepRejectsWhatItCannotUse(t *testing.T) {
+	n := newTestNode(t, "b")
+	tests := []struct {
+		name string
+		m    Message
+		want error
+	}{
+		{"a malformed message", Message{Type: 0, From: "a"}, ErrMalformed},
+		{"a message for another node", Message{Type: Answer, From: "a", To: "c"}, ErrMisaddressed},
+		{"a message from itself", Message{Type: Election, From: "b"}, ErrMisaddressed},
+		{"a term past the limit", Message{Type: Coordinator, From: "a", Epoch: Epoch{termLimit, "a"}}, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := n.Status()
+			if err := n.Step(tt.m); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if n.Status() != before || n.HasReady() {
+				t.Fatal("a refused message changed the node")
+			}
+		})
+	}
+}
+
+func TestATermAtTheLimitIsNeverWrapped(t *testing.T) {
+	n := newTestNode(t, "b")
+	n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{termLimit - 1, "a"}})
+	n.Campaign()
+	for range n.cfg.ElectionTimeout {
+		n.Tick()
+	}
+	if n.state == StateCoordinator || n.epoch.Term != termLimit-1 {
+		t.Fatalf("won at %v", n.epoch)
+	}
+}
+
+func TestSetLoadKeepsLoadsComparable(t *testing.T) {
+	n := newTestNode(t, "a")
+	n.SetLoad(3)
+	n.SetLoad(math.NaN())
+	if n.load != 3 {
+		t.Fatalf("NaN replaced the load: %v", n.load)
+	}
+	n.SetLoad(math.Inf(1))
+	if n.load != math.MaxFloat64 {
+		t.Fatalf("+Inf became %v", n.load)
+	}
+	n.SetLoad(math.Inf(-1))
+	if n.load != -math.MaxFloat64 {
+		t.Fatalf("-Inf became %v", n.load)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	n := follower(t)
+	n.SetLoad(2)
+	st := n.Status()
+	want := Status{ID: "b", State: StateFollower, Coordinator: "a", Epoch: Epoch{1, "a"}, Load: 2, CoordinatorLoad: 5}
+	if st != want {
+		t.Fatalf("got %+v, want %+v", st, want)
+	}
+}
