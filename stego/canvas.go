@@ -26,7 +26,7 @@ func (c *canvas) blocks() int { return c.w * c.h / blockPixels }
 // capacityFor is the secret bytes a w×h image holds: its whole blocks, less
 // the envelope and the largest metadata.
 func capacityFor(w, h int) int {
-	return max(0, w*h/blockPixels*blockBytes-overhead-maxMetaSize)
+	return max(0, usableBlocks(w*h/blockPixels)*blockBytes-overhead-maxMetaSize)
 }
 
 // decodeConfig sizes an image from its header and applies the pixel limit.

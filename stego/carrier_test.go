@@ -3,6 +3,7 @@ package stego
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -88,36 +89,38 @@ func TestCarrierOrderIsTheSameInEveryFormat(t *testing.T) {
 }
 
 func TestWalkIsAPermutationKeyedByTheMasterKey(t *testing.T) {
-	const n = 5000
-	a := newWalk(testKey(t, 1), n)
-	part := append([]uint32(nil), a.first(10)...)
-	all := a.first(n)
-	if !equalU32(part, all[:10]) {
-		t.Fatal("extending the walk changed its beginning")
-	}
-	seen := make([]bool, n)
-	for _, b := range all {
-		if seen[b] {
-			t.Fatalf("block %d visited twice", b)
+	for _, n := range []int{7, 5000, 100_003} { // one-block runs, and runs of 24
+		order := func(k Key) []int {
+			w := newWalk(k, n)
+			out := make([]int, usableBlocks(n))
+			for i := range out {
+				out[i] = w.block(i)
+			}
+			return out
 		}
-		seen[b] = true
-	}
-	if equalU32(all, newWalk(testKey(t, 2), n).first(n)) {
-		t.Fatal("two keys walk the same way")
-	}
-	if !equalU32(all, newWalk(testKey(t, 1), n).first(n)) {
-		t.Fatal("one key walks two ways")
-	}
-}
-
-func equalU32(a, b []uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+		a := order(testKey(t, 1))
+		seen := make([]bool, n)
+		for _, b := range a {
+			if b < 0 || b >= n || seen[b] {
+				t.Fatalf("%d blocks: block %d visited twice or out of range", n, b)
+			}
+			seen[b] = true
 		}
+		if n-len(a) >= maxRuns || n-len(a) >= runLen(n) {
+			t.Fatalf("%d blocks: %d left unused", n, n-len(a))
+		}
+		if !slices.Equal(a, order(testKey(t, 1))) {
+			t.Fatalf("%d blocks: one key walks two ways", n)
+		}
+		if n > 7 && slices.Equal(a, order(testKey(t, 2))) {
+			t.Fatalf("%d blocks: two keys walk the same way", n)
+		}
+		// visit goes the same way as block, run by run.
+		w := newWalk(testKey(t, 1), n)
+		w.visit(3, len(a), func(i, b int) {
+			if a[i] != b {
+				t.Fatalf("%d blocks: visit puts stream block %d in %d, block says %d", n, i, b, a[i])
+			}
+		})
 	}
-	return true
 }

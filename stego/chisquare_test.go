@@ -145,7 +145,7 @@ func TestChiSquareAttackDoesNotFlagHalfCapacity(t *testing.T) {
 			if p := attackProfile(&clean); p > flagged {
 				t.Fatalf("the clean cover is flagged (p = %.3f): it cannot judge anything", p)
 			}
-			full := clean.blocks() * blockBytes
+			full := usableBlocks(clean.blocks()) * blockBytes
 			r := rand.New(rand.NewPCG(3, 4))
 			for _, fill := range []float64{0.10, 0.25, 0.50} {
 				stream := make([]byte, int(float64(full)*fill)/blockBytes*blockBytes)

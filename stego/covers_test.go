@@ -278,6 +278,9 @@ func chunk(out *bytes.Buffer, typ string, data []byte) {
 // secretPNG returns a small valid PNG of exactly n bytes (n >= minSecret),
 // padded with a private ancillary chunk that decoders skip.
 func secretPNG(t testing.TB, n int, seed uint64) []byte {
+	if t == nil {
+		t = &testing.T{}
+	}
 	b := encodeStd(rgbImage(4, 3, seed))
 	iend := b[len(b)-12:]
 	b = b[:len(b)-12]

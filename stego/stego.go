@@ -165,11 +165,11 @@ func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 }
 
 func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
-	blocks := c.blocks()
+	blocks := usableBlocks(c.blocks())
 	if blocks < headerBlock+1 {
 		return nil, Meta{}, ErrNoPayload
 	}
-	w := newWalk(key, blocks)
+	w := newWalk(key, c.blocks())
 	var hdr [headerBlock * blockBytes]byte
 	extract(c, w, hdr[:], 0, headerBlock)
 	aead, n, err := openHeader(key, hdr[:], blocks*blockBytes)

@@ -233,6 +233,7 @@ func TestCapacityReadsOnlyTheHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 19,200 blocks of 16 pixels: runs of 4 blocks, all used.
 	if want := 640*480/16*6 - 52 - maxMetaSize; got != want {
 		t.Fatalf("Capacity = %d, want %d", got, want)
 	}
@@ -350,11 +351,11 @@ func TestFlippedBitInTheEmbeddedStreamIsNeverAWrongSecret(t *testing.T) {
 			// not embedded data and is left out.
 			body := len(appendMeta(nil, meta)) + len(secretOfFormat("gif", 1))
 			used := overhead + body
-			order := newWalk(key, c.blocks()).first(streamLen(body) / blockBytes)
+			walk := newWalk(key, c.blocks())
 			positions := carrierBytes(&c)
 			tally := map[error]int{}
 			for bit := 0; bit < used*8; bit++ {
-				blk, t3 := order[bit/48], bit%48
+				blk, t3 := walk.block(bit/48), bit%48
 				p := int(blk)*blockPixels*c.f.bpp + positions[t3]
 				c.pix[p] ^= 1
 				_, _, err := revealCanvas(&c, key)
