@@ -23,7 +23,9 @@ type command struct {
 }
 
 // commands lists every subcommand, in the order help shows them.
-var commands = []command{}
+var commands = []command{
+	keygenCommand, capacityCommand, hideCommand, revealCommand,
+}
 
 const (
 	exitOK      = 0
