@@ -40,18 +40,23 @@
 // ErrTampered (it hit the body), never a wrong secret.
 //
 // The stream goes into the low bit of red, green and blue of each pixel,
-// never alpha. Pixels are taken 16 at a time (a block, 6 bytes of stream),
-// and the order of blocks is a shuffle keyed by the master key, so the
-// payload is spread evenly over the image and one block is a few machine
-// words that are written and read whole. Translucent pixels keep their
-// colour: images are never converted through premultiplied alpha.
+// never alpha. Pixels are taken 16 at a time (a block: 48 carrier bits, 6
+// bytes of stream, a few machine words that are written and read whole).
+// The stream is cut into runs of consecutive blocks, and the runs are laid
+// over the picture in an order shuffled by a generator keyed with the master
+// key (about 4096 runs per picture, fewer and of one block in small ones):
+// the payload is spread evenly over the whole image, whoever lacks the key
+// does not know where it is, and embedding still streams through memory.
+// Translucent pixels keep their colour: images are never converted through
+// premultiplied alpha.
 //
 // # Capacity
 //
 // A w×h cover holds CapacityOf(w, h) bytes of secret: 6 bytes per 16
-// pixels, less the envelope (52 bytes) and room for the largest metadata the
-// limits allow (MaxViewers names of MaxNameLen bytes), so that what fits does
-// not depend on the viewers. It is computed from the image header before
+// pixels (in whole runs), less the envelope (52 bytes) and room for the
+// largest metadata the limits allow (2,362 bytes: MaxViewers names of
+// MaxNameLen bytes), so that what fits does not depend on the viewers. A
+// cover smaller than about 80x80 pixels holds nothing. It is computed from the image header before
 // any pixel is decoded, and so is the pixel limit (Options.MaxPixels) that
 // stops decompression bombs.
 //

@@ -533,3 +533,19 @@ func TestVeiledPNGIsReadByImagePNG(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTinyCoversHoldNothing(t *testing.T) {
+	for _, size := range [][2]int{{1, 1}, {3, 5}, {1, 4000}, {64, 64}} {
+		cover := encodeStd(rgbImage(size[0], size[1], 1))
+		if n, err := Capacity(cover, Options{}); n != 0 || err != nil {
+			t.Errorf("%dx%d: Capacity = %d, %v; want 0", size[0], size[1], n, err)
+		}
+		_, _, err := Hide(secretOfFormat("png", 1), testMeta(), cover, testKey(t, 1), seeded(1))
+		if !errors.Is(err, ErrPayloadTooLarge) {
+			t.Errorf("%dx%d: err = %v, want ErrPayloadTooLarge", size[0], size[1], err)
+		}
+		if _, _, err := Reveal(cover, testKey(t, 1), Options{}); !errors.Is(err, ErrNoPayload) {
+			t.Errorf("%dx%d: Reveal err = %v, want ErrNoPayload", size[0], size[1], err)
+		}
+	}
+}
