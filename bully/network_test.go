@@ -211,13 +211,16 @@ func (nw *network) step() {
 	nw.now++
 	b := nw.now % len(nw.buckets)
 	due := nw.buckets[b]
-	nw.buckets[b] = nil
 	if nw.reorder && len(due) > 1 {
 		nw.rng.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
 	}
 	for _, e := range due {
 		nw.deliver(e)
 	}
+	// Delays are at least one tick and shorter than the ring, so nothing
+	// delivered above was queued into this bucket: reuse its array.
+	clear(due)
+	nw.buckets[b] = due[:0]
 	for i, n := range nw.node {
 		if nw.up[i] {
 			n.Tick()
@@ -233,11 +236,16 @@ func (nw *network) run(ticks int) {
 }
 
 func (nw *network) deliver(e envelope) {
+	tracing := nw.trace != nil // checked first: formatting arguments allocates
 	if !nw.up[e.to] {
-		nw.logf("lost %v (%s is down)", e.m, nw.ids[e.to])
+		if tracing {
+			nw.logf("lost %v (%s is down)", e.m, nw.ids[e.to])
+		}
 		return
 	}
-	nw.logf("deliver %v to %s", e.m, nw.ids[e.to])
+	if tracing {
+		nw.logf("deliver %v to %s", e.m, nw.ids[e.to])
+	}
 	err := nw.node[e.to].Step(e.m)
 	if err != nil && !errors.Is(err, ErrStaleEpoch) {
 		nw.fail("%s refused %v: %v", nw.ids[e.to], e.m, err)
@@ -317,12 +325,16 @@ func (nw *network) send(from, to int, m Message) {
 	if nw.up[to] {
 		nw.sent++
 	}
-	if nw.side[from] != nw.side[to] || nw.cut[[2]int{from, to}] {
-		nw.logf("drop %v to %s (cut)", m, nw.ids[to])
+	if nw.side[from] != nw.side[to] || (len(nw.cut) > 0 && nw.cut[[2]int{from, to}]) {
+		if nw.trace != nil {
+			nw.logf("drop %v to %s (cut)", m, nw.ids[to])
+		}
 		return
 	}
 	if nw.loss > 0 && nw.rng.Float64() < nw.loss {
-		nw.logf("drop %v to %s (loss)", m, nw.ids[to])
+		if nw.trace != nil {
+			nw.logf("drop %v to %s (loss)", m, nw.ids[to])
+		}
 		return
 	}
 	nw.enqueue(envelope{from, to, m})

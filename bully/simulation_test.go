@@ -20,8 +20,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -217,7 +220,9 @@ func runScenario(seed int64, trace bool) (scenario, result, *network, error) {
 			nw.setLoad(i, max(floor, nw.loads[i]+float64(rng.IntN(5)-2)))
 		}
 	}
-	stable := 3*s.cfg.CoordinatorTimeout + 2*s.cfg.ReelectInterval
+	// Long enough for a heartbeat timeout and a re-election to fire if
+	// either wrongly could.
+	stable := 2*s.cfg.CoordinatorTimeout + s.cfg.ReelectInterval + s.cfg.HeartbeatInterval + s.delay
 	for range stable {
 		nw.step()
 		if nw.violation != nil {
@@ -270,8 +275,20 @@ func injectFault(nw *network, rng *rand.Rand) {
 			nw.cut[[2]int{i, j}] = true
 			nw.logf("cut %s->%s", nw.ids[i], nw.ids[j])
 		}
-	case k < 90:
+	case k < 86:
 		nw.setLoad(i, randomLoad(rng))
+	case k < 90: // gossip is wrong for a while: one node gets a random view
+		if nw.members && nw.up[i] {
+			var view []string
+			for j := range n {
+				if rng.IntN(2) == 0 {
+					view = append(view, nw.ids[j])
+				}
+			}
+			nw.logf("%s told members %v", nw.ids[i], view)
+			nw.node[i].SetMembers(view)
+			nw.drain()
+		}
 	default:
 		if nw.up[i] {
 			nw.logf("campaign %s", nw.ids[i])
@@ -304,22 +321,46 @@ func TestSimulation(t *testing.T) {
 	}
 	count := scenarioCount()
 	start := time.Now()
+
+	// Scenarios are independent: run them on every core, each from its own
+	// seed, and gather the outcomes in seed order.
+	type outcome struct {
+		n   int
+		res result
+		err error
+	}
+	outcomes := make([]outcome, count)
+	var wg sync.WaitGroup
+	var nextSeed atomic.Int64
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				k := int(nextSeed.Add(1) - 1)
+				if k >= count {
+					return
+				}
+				s, res, _, err := runScenario(*flagFirstSeed+int64(k), false)
+				outcomes[k] = outcome{s.n, res, err}
+			}
+		})
+	}
+	wg.Wait()
+
 	bySize := map[int]int{}
 	worst := map[int]float64{} // largest agreement time / bound, by size
 	failures := 0
-	for k := range count {
+	for k, o := range outcomes {
 		seed := *flagFirstSeed + int64(k)
-		s, res, _, err := runScenario(seed, false)
-		bySize[s.n]++
-		if res.bound > 0 {
-			worst[s.n] = max(worst[s.n], float64(res.agreeAt)/float64(res.bound))
+		bySize[o.n]++
+		if o.res.bound > 0 {
+			worst[o.n] = max(worst[o.n], float64(o.res.agreeAt)/float64(o.res.bound))
 		}
-		if err != nil {
+		if o.err != nil {
 			failures++
 			s, _, nw, err2 := runScenario(seed, true)
 			t.Errorf("scenario failed: %v\n%v\nreplay: go test ./bully -run '^TestSimulation$' -bully.seed=%d -v\nlast events:\n%s",
-				err, s, seed, tail(nw.trace.String(), 150))
-			if err2 == nil || err2.Error() != err.Error() {
+				o.err, s, seed, tail(nw.trace.String(), 150))
+			if err2 == nil || err2.Error() != o.err.Error() {
 				t.Errorf("seed %d did not replay the same failure: %v", seed, err2)
 			}
 			if failures >= 3 {
