@@ -11,6 +11,22 @@
 //	n.Rejoin()            // back from a simulated failure
 //	rd := n.Ready()       // messages to send and notices to publish
 //
+// The host's side of the contract:
+//
+//   - Call everything from one goroutine; a Node is not safe for concurrent
+//     use.
+//   - Tick at a steady rate. The tick must be longer than a one-way message
+//     delay, so that an ELECTION and its ANSWER fit in ElectionTimeout.
+//   - Step every message received (decode it with UnmarshalBinary first).
+//     ErrStaleEpoch is routine; the other errors mean bad input or routing.
+//   - SetMembers once at start and on every membership change; SetLoad
+//     whenever the load changes.
+//   - After each call (or each turn of its loop), drain Ready: send each
+//     message (To == "" means every live member but this node), then publish
+//     the notices. Loss, delay and duplication are tolerated.
+//   - While the node simulates a failure, freeze it (no ticks, no messages);
+//     when the failure ends, call Rejoin.
+//
 // This is the shape of etcd's raft, and for the same reason: a simulated
 // network can run tens of thousands of elections with loss, delay,
 // duplication, crashes and partitions in seconds, and any failure replays

@@ -26,7 +26,7 @@ type electionCost struct {
 // measure builds an n-node cluster in which node i has load i (so n00 is the
 // best and coordinates), lets it agree, crashes the coordinator, applies
 // trigger, and measures until every live node agrees again.
-func measure(t *testing.T, n int, members bool, trigger func(nw *network)) electionCost {
+func measure(t testing.TB, n int, members bool, trigger func(nw *network)) electionCost {
 	t.Helper()
 	loads := make([]float64, n)
 	for i := range loads {
@@ -130,5 +130,21 @@ func TestPartitionWithoutMajority(t *testing.T) {
 		if e.Less(old) {
 			t.Fatalf("the lower epoch %v survived over %v", e, old)
 		}
+	}
+}
+
+// BenchmarkElection reports what TestFigures prints as benchmark metrics:
+// messages per election and ticks until agreement after the coordinator of
+// an N-node cluster crashes and its followers' heartbeats time out.
+func BenchmarkElection(b *testing.B) {
+	for _, n := range []int{3, 5, 9, 17, 33, 65} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			var c electionCost
+			for b.Loop() {
+				c = measure(b, n, false, func(*network) {})
+			}
+			b.ReportMetric(float64(c.msgs), "msgs/election")
+			b.ReportMetric(float64(c.ticks), "ticks/election")
+		})
 	}
 }
