@@ -131,6 +131,7 @@ func TestUnmarshalRejectsMalformed(t *testing.T) {
 		{"no sender", raw(byte(Election), 0, 1, "", "", "")},
 		{"sent to its own sender", raw(byte(Answer), 0, 1, "a", "a", "")},
 		{"a sender that is not UTF-8", raw(byte(Election), 0, 1, "\xff", "", "")},
+		{"a recipient that is not UTF-8", raw(byte(Answer), 0, 1, "a", "\xfe", "")},
 		{"term zero with a node", raw(byte(Election), 0, 1, "a", "", "b")},
 		{"a term without a node", raw(byte(Election), 3, 1, "a", "", "")},
 		{"a COORDINATOR for someone else's epoch", raw(byte(Coordinator), 3, 1, "a", "", "b")},
