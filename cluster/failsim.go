@@ -17,7 +17,10 @@ import (
 // serves again.
 
 // Control messages travel as gossip user messages on chanControl.
-const ctlFail byte = 1 // payload: 8 bytes, the duration in milliseconds
+const (
+	ctlFail    byte = 1 // payload: 8 bytes, the duration in milliseconds
+	ctlLeaving byte = 2 // no payload: the sender is about to leave on purpose
+)
 
 // mayFail returns nil when this node may fail now without a second node
 // being down at the same time.
@@ -45,6 +48,7 @@ func (n *Node) fail(d time.Duration, why string) {
 	defer n.failing.Store(false)
 	n.log.Warn("failing on purpose: ignoring all communication", "for", d, "cause", why)
 	n.metrics.failures.Inc()
+	n.failures.Add(1)
 	n.setState(StateFailed)
 	n.elector.Suspend()
 	n.gate.Silence(true)
@@ -139,6 +143,10 @@ func (n *Node) failureLoop() {
 
 // onControl handles a cluster command received over gossip.
 func (n *Node) onControl(from string, payload []byte) {
+	if len(payload) == 1 && payload[0] == ctlLeaving {
+		n.mship.intendsToLeave(from)
+		return
+	}
 	if len(payload) != 9 || payload[0] != ctlFail {
 		n.log.Warn("ignored a malformed control message", "from", from, "bytes", len(payload))
 		return

@@ -32,7 +32,8 @@ type Gate struct {
 	blocked map[string]bool
 
 	dropped atomic.Uint64
-	stop    chan struct{}
+	stop    chan struct{} // closed by Shutdown: stop relaying
+	drained chan struct{} // closed once the wrapped transport has stopped
 	wg      sync.WaitGroup
 }
 
@@ -47,6 +48,7 @@ func NewGate(inner memberlist.NodeAwareTransport) *Gate {
 		streamCh: make(chan net.Conn),
 		blocked:  map[string]bool{},
 		stop:     make(chan struct{}),
+		drained:  make(chan struct{}),
 	}
 	g.wg.Add(2)
 	go g.relayPackets()
@@ -86,6 +88,7 @@ func (g *Gate) closedTo(addr string) bool {
 
 func (g *Gate) relayPackets() {
 	defer g.wg.Done()
+	defer g.drain()
 	for {
 		select {
 		case p := <-g.inner.PacketCh():
@@ -121,6 +124,21 @@ func (g *Gate) relayStreams() {
 				return
 			}
 		case <-g.stop:
+			return
+		}
+	}
+}
+
+// drain discards what the wrapped transport still delivers after Shutdown
+// began: its listeners block on their unbuffered channels, and its own
+// Shutdown waits for them.
+func (g *Gate) drain() {
+	for {
+		select {
+		case <-g.inner.PacketCh():
+		case c := <-g.inner.StreamCh():
+			c.Close()
+		case <-g.drained:
 			return
 		}
 	}
@@ -185,6 +203,7 @@ func (g *Gate) Shutdown() error {
 	}
 	close(g.stop)
 	err := g.inner.Shutdown()
+	close(g.drained)
 	g.wg.Wait()
 	return err
 }

@@ -50,6 +50,8 @@ type Member struct {
 	Status Status
 	Meta   Meta // last metadata it gossiped
 	Since  time.Time
+
+	leaving bool // it told us it is about to leave
 }
 
 // Healthy reports whether work may be sent to the member: gossip holds it
@@ -170,7 +172,7 @@ func (m *membership) NotifyLeave(n *memberlist.Node) {
 		return
 	}
 	status := StatusFailed
-	if row.Meta.State == StateLeaving {
+	if row.leaving || row.Meta.State == StateLeaving {
 		status = StatusLeft
 	}
 	if row.Status != status {
@@ -196,6 +198,7 @@ func (m *membership) upsert(n *memberlist.Node, status Status, why string) {
 	}
 	if status != 0 && row.Status != status {
 		row.Status, row.Since = status, m.now()
+		row.leaving = false // back again: a new life
 	}
 	m.lastAck[n.Name] = m.now()
 	m.mu.Unlock()
@@ -207,6 +210,16 @@ func (m *membership) upsert(n *memberlist.Node, status Status, why string) {
 		m.log.Info("member joined", "member", n.Name, "address", row.Gossip)
 	}
 	m.poke()
+}
+
+// intendsToLeave records that a member said it is leaving on purpose, so
+// that its departure shows as left rather than failed.
+func (m *membership) intendsToLeave(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if row, ok := m.table[name]; ok {
+		row.leaving = true
+	}
 }
 
 // AckPayload implements memberlist.PingDelegate.

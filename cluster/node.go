@@ -42,6 +42,7 @@ type Node struct {
 
 	state    atomic.Uint32 // State
 	failing  atomic.Bool   // a simulated failure is under way here
+	failures atomic.Uint64 // simulated failures so far
 	assigned sync.Map      // worker name → *atomic.Int64 jobs in flight, as coordinator
 
 	metaKick chan struct{}
@@ -214,21 +215,23 @@ func (s gossipSender) Send(to string, payload []byte) error {
 }
 
 func (n *Node) sendGossip(to string, channel byte, payload []byte, reliable bool) error {
-	var target *memberlist.Node
-	for _, m := range n.ml.Members() {
-		if m.Name == to {
-			target = m
-			break
-		}
-	}
-	if target == nil {
+	// The address comes from the node's own table: the *Node values
+	// memberlist hands out are shared with its gossip goroutines, and
+	// reading them races with their updates.
+	m, ok := n.mship.member(to)
+	if !ok || (m.Status != StatusAlive && m.Status != StatusSuspect) {
 		return fmt.Errorf("no live member named %q", to)
 	}
+	host, portStr, err := net.SplitHostPort(m.Gossip)
+	if err != nil {
+		return fmt.Errorf("member %s: gossip address %q: %w", to, m.Gossip, err)
+	}
+	port, _ := strconv.Atoi(portStr)
 	msg := encodeUserMsg(channel, n.cfg.Name, payload)
 	if reliable {
-		return n.ml.SendReliable(target, msg)
+		return n.ml.SendReliable(&memberlist.Node{Name: to, Addr: net.ParseIP(host), Port: uint16(port)}, msg)
 	}
-	return n.ml.SendBestEffort(target, msg)
+	return n.ml.SendToAddress(memberlist.Address{Addr: m.Gossip, Name: to}, msg)
 }
 
 func (n *Node) onGossipMessage(channel byte, from string, payload []byte) {
@@ -392,6 +395,9 @@ func (n *Node) setState(s State) {
 	}
 }
 
+// Failures counts the simulated failures this node went through.
+func (n *Node) Failures() uint64 { return n.failures.Load() }
+
 // Name is the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
 
@@ -421,9 +427,17 @@ func (n *Node) Leave(timeout time.Duration) error {
 	var err error
 	if !n.gate.Silenced() {
 		// The leave intent must reach the others before the dead message
-		// does, so that they record "left" and not "failed".
-		_ = n.ml.UpdateNode(timeout / 2)
-		err = n.ml.Leave(timeout / 2)
+		// does, so that they record "left" and not "failed": tell each one
+		// over TCP first. memberlist's own leave is a dead message sent by
+		// the node itself, which gossip cannot tell from a crash.
+		for _, m := range n.mship.members() {
+			if m.Name != n.cfg.Name && (m.Status == StatusAlive || m.Status == StatusSuspect) {
+				if e := n.sendGossip(m.Name, chanControl, []byte{ctlLeaving}, true); e != nil {
+					n.log.Debug("could not announce the leave", "member", m.Name, "error", e)
+				}
+			}
+		}
+		err = n.ml.Leave(timeout)
 	}
 	return errors.Join(err, n.Close())
 }

@@ -1,0 +1,404 @@
+// Package client is the Go client of a Veil cluster, shared by the veil
+// command, the bench and users' programs.
+//
+// A Client knows a list of node API addresses. It learns the coordinator
+// from the headers of any reply and sends the next request straight there;
+// it retries connection errors, timeouts and 502/503/504 answers with
+// exponential backoff and jitter within a per-call deadline; and it puts an
+// idempotency key on every write, so that a retry that reaches the cluster
+// twice is carried out once.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"veil/cluster"
+)
+
+// Route says where a request goes first.
+type Route int
+
+const (
+	// RouteCoordinator sends to the coordinator once it is known (the
+	// default); until then to any node, which forwards.
+	RouteCoordinator Route = iota
+	// RouteAny sends to the nodes in turn; they forward to the coordinator.
+	RouteAny
+	// RouteMulticast sends every request to every node at once, as the
+	// original assignment does; the first success wins, and the shared
+	// idempotency key makes exactly one node do the work.
+	RouteMulticast
+)
+
+// ParseRoute reads a route name: coordinator, any or multicast.
+func ParseRoute(s string) (Route, error) {
+	switch s {
+	case "coordinator", "":
+		return RouteCoordinator, nil
+	case "any":
+		return RouteAny, nil
+	case "multicast":
+		return RouteMulticast, nil
+	}
+	return 0, fmt.Errorf("unknown route %q: want coordinator, any or multicast", s)
+}
+
+// Config configures a Client.
+type Config struct {
+	// Nodes are API addresses (host:port or http://host:port) of some nodes.
+	Nodes []string
+	Route Route
+	// Timeout bounds one call, retries included. Default 30 s.
+	Timeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between retries. Defaults
+	// 50 ms and 1 s.
+	MinBackoff, MaxBackoff time.Duration
+	// HTTP is the HTTP client to use; a pooled one by default.
+	HTTP *http.Client
+}
+
+// Client talks to a Veil cluster. It is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	nodes []string // base URLs
+
+	mu    sync.Mutex
+	coord string // base URL of the coordinator, "" if unknown
+	next  int    // round robin over nodes
+}
+
+// New returns a client for the given nodes.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Nodes) == 0 {
+		return nil, errors.New("client: no node addresses")
+	}
+	c := &Client{cfg: cfg}
+	for _, n := range cfg.Nodes {
+		u, err := baseURL(n)
+		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, u)
+	}
+	if c.cfg.Timeout <= 0 {
+		c.cfg.Timeout = 30 * time.Second
+	}
+	if c.cfg.MinBackoff <= 0 {
+		c.cfg.MinBackoff = 50 * time.Millisecond
+	}
+	if c.cfg.MaxBackoff < c.cfg.MinBackoff {
+		c.cfg.MaxBackoff = max(time.Second, c.cfg.MinBackoff)
+	}
+	if c.cfg.HTTP == nil {
+		c.cfg.HTTP = &http.Client{Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+			MaxIdleConnsPerHost: 256,
+			IdleConnTimeout:     30 * time.Second,
+		}}
+	}
+	return c, nil
+}
+
+func baseURL(addr string) (string, error) {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("client: bad node address %q", addr)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// Error is an error answer from the cluster.
+type Error struct {
+	Status  int    // HTTP status
+	Code    string // stable error code, e.g. "no_coordinator"
+	Message string
+	Node    string // the node that answered
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s (%d %s, from %s)", e.Message, e.Status, e.Code, e.Node)
+}
+
+// retryable reports whether a request may succeed if tried again.
+func (e *Error) retryable() bool {
+	return e.Status == http.StatusServiceUnavailable || e.Status == http.StatusBadGateway ||
+		e.Status == http.StatusGatewayTimeout
+}
+
+// HideRequest is what to hide and for whom.
+type HideRequest struct {
+	Secret  []byte         // a PNG, JPEG or GIF file
+	Cover   []byte         // optional cover image; nil lets the cluster make one
+	Owner   string         // the owner's name
+	Viewers map[string]int // viewer → views
+}
+
+// HideResult is a veiled image and who made it.
+type HideResult struct {
+	PNG         []byte
+	ImageID     string
+	Coordinator string
+	Worker      string
+	Epoch       uint64
+	Attempts    int
+}
+
+// Hide veils an image through the cluster.
+func (c *Client) Hide(ctx context.Context, req HideRequest) (*HideResult, error) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if err := writeFile(mw, "secret", req.Secret); err != nil {
+		return nil, err
+	}
+	if req.Cover != nil {
+		if err := writeFile(mw, "cover", req.Cover); err != nil {
+			return nil, err
+		}
+	}
+	_ = mw.WriteField("owner", req.Owner)
+	_ = mw.WriteField("viewers", formatViewers(req.Viewers))
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	resp, attempts, err := c.do(ctx, http.MethodPost, "/v1/hide", mw.FormDataContentType(), body.Bytes(), true)
+	if err != nil {
+		return nil, err
+	}
+	epoch, _ := strconv.ParseUint(resp.header.Get("Veil-Epoch"), 10, 64)
+	return &HideResult{
+		PNG: resp.body, ImageID: resp.header.Get("Veil-Image-Id"),
+		Coordinator: resp.header.Get("Veil-Coordinator"), Worker: resp.header.Get("Veil-Worker"),
+		Epoch: epoch, Attempts: attempts,
+	}, nil
+}
+
+func writeFile(mw *multipart.Writer, name string, b []byte) error {
+	w, err := mw.CreateFormFile(name, name)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func formatViewers(v map[string]int) string {
+	names := make([]string, 0, len(v))
+	for name := range v {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = name + "=" + strconv.Itoa(v[name])
+	}
+	return strings.Join(parts, ",")
+}
+
+// Members returns the status table of the node that answers.
+func (c *Client) Members(ctx context.Context) ([]cluster.MemberReply, error) {
+	var out []cluster.MemberReply
+	return out, c.getJSON(ctx, "/v1/members", &out)
+}
+
+// Status returns the status of the node that answers.
+func (c *Client) Status(ctx context.Context) (cluster.StatusReply, error) {
+	var out cluster.StatusReply
+	return out, c.getJSON(ctx, "/v1/status", &out)
+}
+
+// Coordinator asks who coordinates.
+func (c *Client) Coordinator(ctx context.Context) (cluster.CoordinatorReply, error) {
+	var out cluster.CoordinatorReply
+	return out, c.getJSON(ctx, "/v1/coordinator", &out)
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	resp, _, err := c.do(ctx, http.MethodGet, path, "", nil, false)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(resp.body, v); err != nil {
+		return fmt.Errorf("client: %s: reply is not the JSON expected: %w", path, err)
+	}
+	return nil
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	node   string
+}
+
+// do sends a request with retries until it succeeds, fails for good, or the
+// call's deadline passes. Writes carry one idempotency key for all tries.
+func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte, write bool) (*response, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	key := ""
+	if write {
+		key = newKey()
+	}
+	backoff := c.cfg.MinBackoff
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		var resp *response
+		var err error
+		if c.cfg.Route == RouteMulticast {
+			resp, err = c.multicast(ctx, method, path, contentType, body, key)
+		} else {
+			resp, err = c.once(ctx, c.target(), method, path, contentType, body, key)
+		}
+		if err == nil {
+			return resp, attempt, nil
+		}
+		var apiErr *Error
+		if errors.As(err, &apiErr) && !apiErr.retryable() {
+			return nil, attempt, err
+		}
+		lastErr = err
+		wait := time.Duration(float64(backoff) * (0.5 + mrand.Float64()))
+		select {
+		case <-ctx.Done():
+			return nil, attempt, fmt.Errorf("client: %s %s: gave up after %d attempts: %w", method, path, attempt, lastErr)
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, c.cfg.MaxBackoff)
+	}
+}
+
+// target picks the node for the next try: the coordinator when known and
+// routing to it, else the next node in turn.
+func (c *Client) target() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cfg.Route == RouteCoordinator && c.coord != "" {
+		return c.coord
+	}
+	t := c.nodes[c.next%len(c.nodes)]
+	c.next++
+	return t
+}
+
+func (c *Client) once(ctx context.Context, base, method, path, contentType string, body []byte, key string) (*response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		c.forgetCoordinator(base)
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.forgetCoordinator(base)
+		return nil, err
+	}
+	c.learn(resp.Header)
+	r := &response{status: resp.StatusCode, header: resp.Header, body: b, node: resp.Header.Get("Veil-Node")}
+	if resp.StatusCode >= 300 {
+		e := &Error{Status: resp.StatusCode, Node: r.node}
+		var body struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
+			e.Code, e.Message = body.Error.Code, body.Error.Message
+		} else {
+			e.Code, e.Message = "http_"+strconv.Itoa(resp.StatusCode), strings.TrimSpace(string(b))
+		}
+		if e.retryable() {
+			c.forgetCoordinator(base)
+		}
+		return nil, e
+	}
+	return r, nil
+}
+
+// multicast sends to every node at once and returns the first success.
+func (c *Client) multicast(ctx context.Context, method, path, contentType string, body []byte, key string) (*response, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		r   *response
+		err error
+	}
+	results := make(chan result, len(c.nodes))
+	for _, base := range c.nodes {
+		go func() {
+			r, err := c.once(ctx, base, method, path, contentType, body, key)
+			results <- result{r, err}
+		}()
+	}
+	var errs []error
+	for range c.nodes {
+		res := <-results
+		if res.err == nil {
+			return res.r, nil
+		}
+		errs = append(errs, res.err)
+	}
+	// Prefer a final answer (a 4xx) over transient ones.
+	for _, err := range errs {
+		var apiErr *Error
+		if errors.As(err, &apiErr) && !apiErr.retryable() {
+			return nil, err
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (c *Client) learn(h http.Header) {
+	api := h.Get("Veil-Coordinator-Api")
+	if api == "" {
+		return
+	}
+	u, err := baseURL(api)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	c.coord = u
+	c.mu.Unlock()
+}
+
+func (c *Client) forgetCoordinator(base string) {
+	c.mu.Lock()
+	if c.coord == base {
+		c.coord = ""
+	}
+	c.mu.Unlock()
+}
+
+func newKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
