@@ -380,6 +380,9 @@ func errorOutcome(err error) *outcome {
 // the outcome carries its own.
 func (o *outcome) write(w http.ResponseWriter) {
 	for k, vs := range o.header {
+		if k == hdrNode {
+			continue // the node that answers the client names itself
+		}
 		w.Header()[k] = vs
 	}
 	w.WriteHeader(o.status)

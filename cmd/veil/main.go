@@ -25,6 +25,7 @@ type command struct {
 // commands lists every subcommand, in the order help shows them.
 var commands = []command{
 	keygenCommand, capacityCommand, hideCommand, revealCommand,
+	nodeCommand, membersCommand, adminTokenCommand,
 }
 
 const (
@@ -61,7 +62,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "commands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'veil <command> -h' for a command's flags. Every flag can also be set")

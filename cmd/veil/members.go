@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"veil/cluster/client"
+)
+
+var membersCommand = command{
+	name:    "members",
+	summary: "list the cluster's members as a node sees them",
+	run:     runMembers,
+}
+
+func runMembers(args []string, stdout, stderr io.Writer) int {
+	fl := newFlags("members", "--api URL [-format table|json]", stderr)
+	api := fl.String("api", "", "API address of any node (comma separated for several)")
+	format := fl.String("format", "table", "output format: table or json")
+	timeout := fl.Duration("timeout", 10*time.Second, "give up after this long")
+	if err := parseFlags(fl, args); err != nil {
+		return flagStatus(stderr, "members", err)
+	}
+	if *api == "" {
+		return fail(stderr, "members", usagef("%v", errNoAPI))
+	}
+	if *format != "table" && *format != "json" {
+		return fail(stderr, "members", usagef("-format %q: want table or json", *format))
+	}
+	cl, err := client.New(client.Config{Nodes: strings.Split(*api, ","), Route: client.RouteAny, Timeout: *timeout})
+	if err != nil {
+		return fail(stderr, "members", usagef("%v", err))
+	}
+	members, err := cl.Members(context.Background())
+	if err != nil {
+		return fail(stderr, "members", err)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(members); err != nil {
+			return fail(stderr, "members", err)
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Name\tAddress\tAPI\tStatus\tRole\tLoad\tEpoch\tMode\tState")
+	for _, m := range members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%d\t%s\t%s\n",
+			m.Name, m.Address, m.API, m.Status, m.Role, m.Load, m.Epoch, m.Mode, m.State)
+	}
+	if err := tw.Flush(); err != nil {
+		return fail(stderr, "members", err)
+	}
+	return exitOK
+}

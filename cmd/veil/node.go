@@ -1,0 +1,182 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"veil/cluster"
+	"veil/stego"
+)
+
+var nodeCommand = command{
+	name:    "node",
+	summary: "run a cluster node",
+	run:     runNode,
+}
+
+const profilesHelp = `
+profiles (--profile):
+  lan   memberlist's LAN defaults: probe every 1s (500ms timeout), suspicion
+        4·log10(n) probe intervals; election tick 100ms, coordinator heartbeat
+        500ms, a follower calls an election after 2s without one.
+  fast  for failover on one machine: probe every 200ms (100ms timeout),
+        suspicion multiplier 2; election tick 20ms, heartbeat 100ms, election
+        after 500ms without a heartbeat.
+`
+
+func runNode(args []string, stdout, stderr io.Writer) int {
+	fl := newFlags("node", "--name NAME --key-file K [--gossip HOST:PORT] [--api HOST:PORT] [--join HOST:PORT,...] [flags]", stderr)
+	usage := fl.Usage
+	fl.Usage = func() { usage(); fmt.Fprint(stderr, profilesHelp) }
+	mode := fl.String("mode", "bully", "coordinator selection: bully (raft is not available yet)")
+	hostname, _ := os.Hostname()
+	name := fl.String("name", hostname, "node name, unique in the cluster")
+	gossip := fl.String("gossip", "127.0.0.1:7946", "gossip address (UDP and TCP)")
+	api := fl.String("api", "127.0.0.1:8080", "HTTP API address")
+	join := fl.String("join", "", "gossip addresses of nodes to join, comma separated; empty starts a new cluster")
+	dataDir := fl.String("data-dir", "", "directory for the node's state (default veil-data-NAME)")
+	keyFile := fl.String("key-file", "", "the cluster's master key, from 'veil keygen' (required)")
+	profile := fl.String("profile", "lan", "timing profile: lan or fast (see below)")
+	failures := fl.String("simulate-failures", "", "turn the failure simulation on, e.g. every=30s,down=10s-20s")
+	workers := fl.Int("workers", 2, "image jobs run at once")
+	maxBody := fl.Int64("max-body", 32<<20, "largest request body in bytes")
+	logLevel := fl.String("log-level", "info", "trace, debug, info, warn or error")
+	if err := parseFlags(fl, args); err != nil {
+		return flagStatus(stderr, "node", err)
+	}
+	if fl.NArg() > 0 {
+		return fail(stderr, "node", usagef("unexpected argument %q", fl.Arg(0)))
+	}
+	cfg := cluster.DefaultConfig(*name)
+	var err error
+	if cfg.Mode, err = cluster.ParseMode(*mode); err != nil {
+		return fail(stderr, "node", usagef("--mode: %v", err))
+	}
+	if cfg.Profile, err = cluster.ProfileByName(*profile); err != nil {
+		return fail(stderr, "node", usagef("--profile: %v", err))
+	}
+	if *keyFile == "" {
+		return fail(stderr, "node", usagef("--key-file is required (make one with 'veil keygen -o KEYFILE')"))
+	}
+	if cfg.Key, err = masterKey(*keyFile); err != nil {
+		return fail(stderr, "node", err)
+	}
+	cfg.GossipAddr, cfg.APIAddr = *gossip, *api
+	if *join != "" {
+		cfg.Join = strings.Split(*join, ",")
+	}
+	cfg.DataDir = *dataDir
+	if cfg.DataDir == "" {
+		cfg.DataDir = "veil-data-" + *name
+	}
+	if *failures != "" {
+		if cfg.Failures, err = parseFailureSim(*failures); err != nil {
+			return fail(stderr, "node", usagef("--simulate-failures: %v", err))
+		}
+	}
+	cfg.Workers, cfg.MaxBodyBytes = *workers, *maxBody
+	level := hclog.LevelFromString(*logLevel)
+	if level == hclog.NoLevel {
+		return fail(stderr, "node", usagef("--log-level %q: want trace, debug, info, warn or error", *logLevel))
+	}
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "veil", Level: level, Output: stderr})
+	if err := cfg.Validate(); err != nil {
+		return fail(stderr, "node", usagef("%v", err))
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fail(stderr, "node", fmt.Errorf("data dir: %w", err))
+	}
+
+	node, err := cluster.Start(cfg)
+	if err != nil {
+		return fail(stderr, "node", err)
+	}
+	fmt.Fprintf(stdout, "veil node %s: gossip %s, API http://%s, profile %s\n", cfg.Name, node.GossipAddr(), node.APIAddr(), cfg.Profile.Name)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	cfg.Logger.Info("leaving the cluster", "signal", s.String())
+	if err := node.Leave(5 * time.Second); err != nil {
+		return fail(stderr, "node", fmt.Errorf("leave: %w", err))
+	}
+	return exitOK
+}
+
+// masterKey reads a key file as written by 'veil keygen' and returns the
+// raw 32 bytes the cluster derives its own keys from.
+func masterKey(path string) ([]byte, error) {
+	key, err := stego.LoadKey(path)
+	if err != nil {
+		return nil, err
+	}
+	text, err := key.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	return hex.DecodeString(string(text))
+}
+
+// parseFailureSim reads "every=30s,down=10s-20s" (down may be one value).
+func parseFailureSim(s string) (*cluster.FailureSim, error) {
+	f := &cluster.FailureSim{Every: 30 * time.Second, DownMin: 10 * time.Second, DownMax: 20 * time.Second}
+	for _, item := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want key=value (every=30s, down=10s-20s)", item)
+		}
+		var err error
+		switch k {
+		case "every":
+			f.Every, err = time.ParseDuration(v)
+		case "down":
+			lo, hi, isRange := strings.Cut(v, "-")
+			if f.DownMin, err = time.ParseDuration(lo); err == nil {
+				f.DownMax = f.DownMin
+				if isRange {
+					f.DownMax, err = time.ParseDuration(hi)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("unknown key %q (want every or down)", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s=%s: %v", k, v, err)
+		}
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+var adminTokenCommand = command{
+	name:    "admin-token",
+	summary: "print the admin bearer token of a cluster's key",
+	run: func(args []string, stdout, stderr io.Writer) int {
+		fl := newFlags("admin-token", "--key-file K", stderr)
+		keyFile := fl.String("key-file", "", "the cluster's master key (required)")
+		if err := parseFlags(fl, args); err != nil {
+			return flagStatus(stderr, "admin-token", err)
+		}
+		if *keyFile == "" {
+			return fail(stderr, "admin-token", usagef("--key-file is required"))
+		}
+		key, err := masterKey(*keyFile)
+		if err != nil {
+			return fail(stderr, "admin-token", err)
+		}
+		fmt.Fprintln(stdout, cluster.AdminToken(key))
+		return exitOK
+	},
+}
+
+var errNoAPI = errors.New("--api is required: the API address of any node, e.g. 127.0.0.1:8080")
