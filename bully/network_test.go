@@ -15,6 +15,10 @@ import (
 	"strings"
 )
 
+// maxSlow bounds network.slow, so that the delivery ring can hold every
+// delay.
+const maxSlow = 20
+
 type envelope struct {
 	from, to int
 	m        Message
@@ -36,6 +40,7 @@ type network struct {
 
 	loss, dup float64
 	delay     int // largest delivery delay in ticks (d)
+	slow      int // extra delay, up to this many ticks, while faults last
 	reorder   bool
 	members   bool // feed membership views through SetMembers
 	forgeries bool // forged messages are injected: replies may go to nodes that do not exist
@@ -74,7 +79,7 @@ func newNetwork(rng *rand.Rand, cfg Config, ids []string, loads []float64, delay
 		lastEpoch: make([]Epoch, len(ids)),
 		holder:    map[Epoch]string{},
 	}
-	nw.buckets = make([][]envelope, 2*nw.delay+2)
+	nw.buckets = make([][]envelope, nw.delay+maxSlow+2)
 	for i, id := range ids {
 		nw.idx[id] = i
 	}
@@ -347,6 +352,9 @@ func (nw *network) enqueue(e envelope) {
 	d := 1
 	if nw.delay > 1 {
 		d += nw.rng.IntN(nw.delay)
+	}
+	if nw.slow > 0 {
+		d += nw.rng.IntN(nw.slow + 1)
 	}
 	b := (nw.now + d) % len(nw.buckets)
 	nw.buckets[b] = append(nw.buckets[b], e)

@@ -67,14 +67,15 @@ type scenario struct {
 	delay     int
 	loss, dup float64
 	reorder   bool
+	slow      int // extra delay while faults last: messages outlive timeouts
 	members   bool
 	faulty    int // ticks of faults
 	rate      float64
 }
 
 func (s scenario) String() string {
-	return fmt.Sprintf("seed=%d n=%d delay=%d loss=%.2f dup=%.2f reorder=%v membership=%v fault-ticks=%d fault-rate=%.3f config={H=%d E=%d C=%d R=%d gap=%v} bound=%d",
-		s.seed, s.n, s.delay, s.loss, s.dup, s.reorder, s.members, s.faulty, s.rate,
+	return fmt.Sprintf("seed=%d n=%d delay=%d slow=%d loss=%.2f dup=%.2f reorder=%v membership=%v fault-ticks=%d fault-rate=%.3f config={H=%d E=%d C=%d R=%d gap=%v} bound=%d",
+		s.seed, s.n, s.delay, s.slow, s.loss, s.dup, s.reorder, s.members, s.faulty, s.rate,
 		s.cfg.HeartbeatInterval, s.cfg.ElectionTimeout, s.cfg.CoordinatorTimeout, s.cfg.ReelectInterval, s.cfg.LoadGap,
 		s.cfg.AgreementBound(s.delay))
 }
@@ -114,6 +115,7 @@ func newScenario(seed int64) (scenario, *rand.Rand) {
 	s.loss = pick(rng, 0, 0.01, 0.05, 0.2)
 	s.dup = pick(rng, 0, 0, 0.05)
 	s.reorder = rng.IntN(2) == 0
+	s.slow = pick(rng, 0, 0, e, 2*e)
 	s.members = rng.IntN(3) > 0
 	s.faulty = 20 + rng.IntN(150)
 	s.rate = pick(rng, 0.01, 0.03, 0.08)
@@ -143,7 +145,7 @@ func runScenario(seed int64, trace bool) (scenario, result, *network, error) {
 		tr = &strings.Builder{}
 	}
 	nw := newNetwork(rng, s.cfg, nodeIDs(s.n), loads, s.delay, s.members, tr)
-	nw.loss, nw.dup, nw.reorder = s.loss, s.dup, s.reorder
+	nw.loss, nw.dup, nw.reorder, nw.slow = s.loss, s.dup, s.reorder, s.slow
 
 	// Faults.
 	for range s.faulty {
@@ -166,6 +168,16 @@ func runScenario(seed int64, trace bool) (scenario, result, *network, error) {
 		}
 	}
 	nw.heal()
+	// Messages slowed by the faults may still land late: the quiet stretch
+	// begins when the last of them has.
+	late := nw.slow
+	nw.slow = 0
+	for range late {
+		nw.step()
+		if nw.violation != nil {
+			return s, result{}, nw, nw.violation
+		}
+	}
 	quiet := nw.now
 	bound := s.cfg.AgreementBound(s.delay)
 	settle := bound
