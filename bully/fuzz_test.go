@@ -8,9 +8,9 @@ import (
 )
 
 // FuzzCluster feeds a four-node cluster a stream of events decided by the
-// fuzzer's bytes: ticks, crashes, pauses, returns, partitions, cut links,
-// load changes, forced campaigns, membership views and forged messages (with
-// made-up senders, epochs and loads) injected straight into Step. After every
+// fuzzer's bytes: ticks, crashes, pauses, returns, partitions, lossy and slow
+// links, load changes, forced campaigns, membership views, and forged messages
+// (made-up senders, epochs and loads) injected straight into Step. After every
 // event the invariants that hold under any input are checked (epochs never go
 // down, a coordinator holds its own epoch, no two coordinators share one,
 // notices match state); after the stream the faults stop and agreement must
@@ -106,7 +106,9 @@ func FuzzCluster(f *testing.F) {
 					nw.drain()
 				}
 			case 15:
-				nw.loss = float64(next()%4) / 10
+				b := next()
+				nw.loss = float64(b%4) / 10
+				nw.slow = int(b>>2) % 8
 			}
 			if nw.violation != nil {
 				t.Fatal(nw.violation)
@@ -118,6 +120,9 @@ func FuzzCluster(f *testing.F) {
 			nw.revive(i)
 		}
 		nw.heal()
+		late := nw.slow // let slowed messages land before the quiet stretch
+		nw.slow = 0
+		nw.run(late)
 		bound := cfg.AgreementBound(1)
 		nw.run(bound)
 		if nw.violation != nil {
