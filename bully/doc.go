@@ -47,9 +47,11 @@
 //
 // ELECTION (broadcast) opens or joins an election and carries the sender's
 // snapshot. A node that outranks the sender replies ANSWER (unicast) and runs
-// its own election unless it already knows of a better candidate. A candidate
-// that hears no ANSWER for ElectionTimeout ticks wins and broadcasts
-// COORDINATOR. The coordinator then repeats COORDINATOR every
+// its own election unless it already knows of a better candidate. A candidate,
+// or a node with no coordinator, that sees an ELECTION from a node that
+// outranks it defers: it waits up to CoordinatorTimeout ticks for that node's
+// COORDINATOR, then campaigns again. A candidate that hears no ANSWER for
+// ElectionTimeout ticks wins and broadcasts COORDINATOR. The coordinator then repeats COORDINATOR every
 // HeartbeatInterval ticks as a heartbeat carrying its epoch and its current
 // load. Every message carries the sender's epoch.
 //
