@@ -1,0 +1,55 @@
+package cluster
+
+import (
+	"bytes"
+	"mime/multipart"
+	"net/url"
+	"testing"
+)
+
+// FuzzParseHide feeds arbitrary bodies, content types and query strings to
+// the parser of POST /v1/hide: it must never panic, and whatever it accepts
+// must be a request a worker can act on.
+func FuzzParseHide(f *testing.F) {
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	w, _ := mw.CreateFormFile("secret", "s.png")
+	w.Write([]byte("\x89PNG\r\n\x1a\n"))
+	mw.WriteField("owner", "alice")
+	mw.WriteField("viewers", "bob=2,carol")
+	mw.Close()
+	f.Add(mw.FormDataContentType(), "", form.Bytes())
+	f.Add("image/png", "owner=alice&viewers=bob&views=3", []byte("\x89PNG\r\n\x1a\n"))
+	f.Add("multipart/form-data; boundary=x", "", []byte("--x\r\nContent-Disposition: form-data; name=\"secret\"; filename=\"a\"\r\n\r\nhi\r\n--x--\r\n"))
+	f.Fuzz(func(t *testing.T, contentType, query string, body []byte) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		req, err := parseHide(contentType, q, body)
+		if err != nil {
+			return
+		}
+		if len(req.secret) == 0 {
+			t.Fatal("accepted a request with no secret")
+		}
+		if err := req.meta.Validate(); err != nil {
+			t.Fatalf("accepted metadata that does not validate: %v", err)
+		}
+	})
+}
+
+// FuzzUserMsg feeds arbitrary gossip user messages to their decoder.
+func FuzzUserMsg(f *testing.F) {
+	f.Add(encodeUserMsg(chanElection, "node-1", []byte{1, 2, 3}))
+	f.Add(encodeUserMsg(chanControl, "n", []byte{ctlLeaving}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		channel, from, payload, err := decodeUserMsg(b)
+		if err != nil {
+			return
+		}
+		if again := encodeUserMsg(channel, from, payload); !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding differs: %x vs %x", again, b)
+		}
+	})
+}
