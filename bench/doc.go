@@ -1,0 +1,24 @@
+// Package bench drives real Veil clusters from the outside, as an operator
+// would: it starts `veil node` processes on loopback ports, kills, stops,
+// pauses and restarts them with signals, and measures what a client sees.
+//
+// A Cluster (spawn.go) owns its node processes. Every process is started in
+// a process group of its own and, on Linux, with a parent-death signal, so
+// that Close, a failed test or a killed bench leaves no process behind.
+// Each node writes its log to a file in the cluster's directory; Logs
+// returns them all for a failure report.
+//
+// On top of it:
+//
+//   - Failover (failover.go) runs trials of "SIGKILL the coordinator" and
+//     measures, from the kill, the time until every survivor names the same
+//     new coordinator and the time until the first write that the new
+//     coordinator acknowledges.
+//   - RunLoad (load.go) is a closed-loop load generator: C clients, each
+//     sending hides one after another, for R requests or for a duration.
+//   - RunSteady (steady.go) runs load with no fault and reads from every
+//     node's /metrics how many elections and coordinator changes happened.
+//
+// Durations are measured here and reported; nothing in this package
+// decides whether a duration is good enough.
+package bench

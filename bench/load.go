@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"veil/cluster/client"
+)
+
+// LoadConfig describes a closed-loop load: Clients clients, each sending
+// one hide, waiting for the answer, and sending the next.
+type LoadConfig struct {
+	// Nodes are the API addresses the clients know (required).
+	Nodes []string
+	// Clients is the number of concurrent clients. Default 1.
+	Clients int
+	// Requests is how many hides each client sends. Zero: as many as fit
+	// in Duration.
+	Requests int
+	// Duration bounds the run when Requests is zero.
+	Duration time.Duration
+	// Route is where the clients send first (client.RouteCoordinator by
+	// default).
+	Route client.Route
+	// Timeout bounds one hide, the client's retries included. Default 30 s.
+	Timeout time.Duration
+}
+
+// LoadReport is what a load run saw.
+type LoadReport struct {
+	Clients    int
+	OK, Failed int
+	Elapsed    time.Duration
+	// Throughput is acknowledged hides per second of Elapsed.
+	Throughput float64
+	// Latency is over the acknowledged hides, retries included.
+	Latency Summary
+	// Workers and Coordinators count the acknowledged hides by the node
+	// that did the work and the coordinator that handed it out.
+	Workers      map[string]int
+	Coordinators map[string]int
+	// Errors counts the failures by their error code (or text), and
+	// Retried the acknowledged hides that took more than one attempt.
+	Errors  map[string]int
+	Retried int
+}
+
+// RunLoad runs a closed-loop load and reports it. It returns an error only
+// when the load cannot be run; failed requests are counted in the report.
+func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
+	if len(cfg.Nodes) == 0 {
+		return LoadReport{}, errors.New("bench: load needs the API address of at least one node")
+	}
+	if cfg.Clients <= 0 {
+		cfg.Clients = 1
+	}
+	if cfg.Requests <= 0 && cfg.Duration <= 0 {
+		return LoadReport{}, errors.New("bench: load needs a number of requests per client or a duration")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Requests <= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	clients := make([]*client.Client, cfg.Clients)
+	for k := range clients {
+		cl, err := client.New(client.Config{Nodes: cfg.Nodes, Route: cfg.Route, Timeout: cfg.Timeout})
+		if err != nil {
+			return LoadReport{}, fmt.Errorf("bench: %w", err)
+		}
+		clients[k] = cl
+	}
+
+	rep := LoadReport{
+		Clients: cfg.Clients, Workers: map[string]int{}, Coordinators: map[string]int{}, Errors: map[string]int{},
+	}
+	var mu sync.Mutex
+	var latencies []time.Duration
+	record := func(d time.Duration, res *client.HideResult, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			rep.Failed++
+			rep.Errors[errorKey(err)]++
+			return
+		}
+		rep.OK++
+		latencies = append(latencies, d)
+		rep.Workers[res.Worker]++
+		rep.Coordinators[res.Coordinator]++
+		if res.Attempts > 1 {
+			rep.Retried++
+		}
+	}
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, cl := range clients {
+		wg.Go(func() {
+			for n := 0; cfg.Requests <= 0 || n < cfg.Requests; n++ {
+				if ctx.Err() != nil {
+					return
+				}
+				t := time.Now()
+				res, err := cl.Hide(ctx, hideRequest())
+				if err != nil && cfg.Requests <= 0 && ctx.Err() != nil {
+					return // cut off by the end of the run, not a failure
+				}
+				record(time.Since(t), res, err)
+			}
+		})
+	}
+	wg.Wait()
+	rep.Elapsed = time.Since(start)
+	rep.Latency = Summarize(latencies)
+	if rep.Elapsed > 0 {
+		rep.Throughput = float64(rep.OK) / rep.Elapsed.Seconds()
+	}
+	return rep, nil
+}
+
+// errorKey groups failures: by the cluster's error code when there is one.
+func errorKey(err error) string {
+	var apiErr *client.Error
+	if errors.As(err, &apiErr) {
+		return fmt.Sprintf("%d %s", apiErr.Status, apiErr.Code)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	s := err.Error()
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}

@@ -1,0 +1,591 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"veil/stego"
+)
+
+// SpawnConfig says which cluster to start.
+type SpawnConfig struct {
+	// Bin is the veil binary the nodes run (required).
+	Bin string
+	// Nodes is the number of nodes, named node-1 … node-N. Default 3.
+	Nodes int
+	// Profile is the nodes' timing profile, fast or lan. Default fast.
+	Profile string
+	// Mode is the coordinator selection. Default bully.
+	Mode string
+	// SimulateFailures, when set, is every node's --simulate-failures,
+	// e.g. "every=30s,down=10s-20s".
+	SimulateFailures string
+	// Args are more flags for every node, e.g. --log-level debug.
+	Args []string
+	// Dir holds the master key, the nodes' data directories and their
+	// logs. Empty means a new temporary directory that Close removes,
+	// unless KeepDir is set.
+	Dir     string
+	KeepDir bool
+	// Host is the address the nodes bind. Default 127.0.0.1.
+	Host string
+	// StartTimeout bounds the start of one node (until its API answers)
+	// and the wait for the first agreement. Default 30 s.
+	StartTimeout time.Duration
+	// Logf, when set, is told what the harness does (a test passes t.Logf).
+	Logf func(format string, args ...any)
+}
+
+func (c *SpawnConfig) setDefaults() {
+	if c.Nodes == 0 {
+		c.Nodes = 3
+	}
+	if c.Profile == "" {
+		c.Profile = "fast"
+	}
+	if c.Mode == "" {
+		c.Mode = "bully"
+	}
+	if c.Host == "" {
+		c.Host = "127.0.0.1"
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 30 * time.Second
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+}
+
+// Node is where one node of a spawned cluster lives. Its name and ports
+// stay the same across restarts.
+type Node struct {
+	Name   string
+	Gossip string // host:port, UDP and TCP
+	API    string // host:port
+	Data   string // its --data-dir
+	Log    string // its stdout and stderr, appended to across restarts
+}
+
+// Cluster is a set of running veil node processes on one machine. It owns
+// them: Close kills and reaps every one. Its methods are safe for
+// concurrent use.
+type Cluster struct {
+	cfg     SpawnConfig
+	dir     string
+	ownDir  bool
+	keyFile string
+	http    *http.Client
+
+	mu     sync.Mutex
+	nodes  []Node
+	procs  []*process // nil where the node is not running
+	paused []bool
+	closed bool
+}
+
+// errBindClash says a node could not bind a port someone else took.
+var errBindClash = errors.New("address already in use")
+
+// ErrNotRunning is returned when a node that is not running is asked to do
+// something only a running node can.
+var ErrNotRunning = errors.New("node is not running")
+
+// Spawn starts cfg.Nodes nodes and waits until they agree on a
+// coordinator. The first node starts the cluster; each next one joins the
+// ones before it. On error nothing is left running.
+func Spawn(ctx context.Context, cfg SpawnConfig) (*Cluster, error) {
+	cfg.setDefaults()
+	if cfg.Bin == "" {
+		return nil, errors.New("bench: no veil binary to run")
+	}
+	if cfg.Nodes < 1 {
+		return nil, fmt.Errorf("bench: %d nodes: want at least 1", cfg.Nodes)
+	}
+	c := &Cluster{
+		cfg: cfg,
+		dir: cfg.Dir,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+			MaxIdleConnsPerHost: 8,
+			IdleConnTimeout:     10 * time.Second,
+		}},
+	}
+	if c.dir == "" {
+		d, err := os.MkdirTemp("", "veil-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		c.dir, c.ownDir = d, true
+	} else if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Close()
+		}
+	}()
+	if err := c.writeKey(); err != nil {
+		return nil, err
+	}
+	for i := range cfg.Nodes {
+		name := fmt.Sprintf("node-%d", i+1)
+		c.nodes = append(c.nodes, Node{
+			Name: name,
+			Data: filepath.Join(c.dir, name),
+			Log:  filepath.Join(c.dir, name+".log"),
+		})
+		c.procs = append(c.procs, nil)
+		c.paused = append(c.paused, false)
+	}
+	for i := range c.nodes {
+		var err error
+		for attempt := 1; ; attempt++ {
+			if err = c.pickPorts(i); err != nil {
+				return nil, err
+			}
+			err = c.start(ctx, i)
+			if !errors.Is(err, errBindClash) || attempt == 5 {
+				break
+			}
+			cfg.Logf("bench: %s: port clash, picking new ports (attempt %d)", c.nodes[i].Name, attempt)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	a, err := c.WaitAgreement(actx)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logf("bench: %d nodes agree: %s", cfg.Nodes, a)
+	ok = true
+	return c, nil
+}
+
+func (c *Cluster) writeKey() error {
+	key, err := stego.NewKey(nil)
+	if err != nil {
+		return fmt.Errorf("bench: master key: %w", err)
+	}
+	text, err := key.MarshalText()
+	if err != nil {
+		return fmt.Errorf("bench: master key: %w", err)
+	}
+	c.keyFile = filepath.Join(c.dir, "master.key")
+	if err := os.WriteFile(c.keyFile, append(text, '\n'), 0o600); err != nil {
+		return fmt.Errorf("bench: master key: %w", err)
+	}
+	return nil
+}
+
+func (c *Cluster) pickPorts(i int) error {
+	g, err := freePort(c.cfg.Host)
+	if err != nil {
+		return err
+	}
+	a, err := freePort(c.cfg.Host)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.nodes[i].Gossip = net.JoinHostPort(c.cfg.Host, strconv.Itoa(g))
+	c.nodes[i].API = net.JoinHostPort(c.cfg.Host, strconv.Itoa(a))
+	c.mu.Unlock()
+	return nil
+}
+
+// start runs node i and waits until its API answers. It joins the gossip
+// addresses of the other running nodes.
+func (c *Cluster) start(ctx context.Context, i int) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errors.New("bench: cluster is closed")
+	}
+	if c.procs[i] != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("bench: %s is already running", c.nodes[i].Name)
+	}
+	n := c.nodes[i]
+	var join []string
+	for j, p := range c.procs {
+		if j != i && p != nil {
+			join = append(join, c.nodes[j].Gossip)
+		}
+	}
+	c.mu.Unlock()
+
+	args := []string{"node", "--name", n.Name, "--key-file", c.keyFile,
+		"--gossip", n.Gossip, "--api", n.API, "--data-dir", n.Data,
+		"--profile", c.cfg.Profile, "--mode", c.cfg.Mode}
+	if len(join) > 0 {
+		args = append(args, "--join", strings.Join(join, ","))
+	}
+	if c.cfg.SimulateFailures != "" {
+		args = append(args, "--simulate-failures", c.cfg.SimulateFailures)
+	}
+	args = append(args, c.cfg.Args...)
+
+	// Where this run's output starts in the log, to find a bind error.
+	var offset int64
+	if st, err := os.Stat(n.Log); err == nil {
+		offset = st.Size()
+	}
+	marker := fmt.Sprintf("==== bench %s: %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), c.cfg.Bin, strings.Join(args, " "))
+	if err := appendFile(n.Log, marker); err != nil {
+		return err
+	}
+	offset += int64(len(marker))
+	p, err := startProcess(c.cfg.Bin, args, n.Log)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.procs[i], c.paused[i] = p, false
+	c.mu.Unlock()
+	c.cfg.Logf("bench: started %s (pid %d) gossip %s api %s", n.Name, p.pid(), n.Gossip, n.API)
+
+	err = c.waitServing(ctx, i, p)
+	if err == nil {
+		return nil
+	}
+	// It did not come up: make sure it is gone, then say why.
+	_ = p.signal(syscall.SIGKILL)
+	p.wait(10 * time.Second)
+	c.mu.Lock()
+	if c.procs[i] == p {
+		c.procs[i] = nil
+	}
+	c.mu.Unlock()
+	out := readFrom(n.Log, offset)
+	if strings.Contains(out, "address already in use") {
+		return fmt.Errorf("bench: %s: %w (gossip %s, api %s)", n.Name, errBindClash, n.Gossip, n.API)
+	}
+	return fmt.Errorf("bench: %s did not start: %w; its output:\n%s", n.Name, err, out)
+}
+
+// waitServing polls node i's GET /v1/status until it answers, the process
+// exits, or the start timeout passes.
+func (c *Cluster) waitServing(ctx context.Context, i int, p *process) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
+	defer cancel()
+	api := c.Node(i).API
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := c.get(ctx, api, "/v1/status", nil); err == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited (%v)", p.err)
+		case <-ctx.Done():
+			return fmt.Errorf("API %s did not answer: %w", api, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Kill sends SIGKILL to node i and waits until the process is gone: to
+// the others it is a crash.
+func (c *Cluster) Kill(i int) error {
+	p, err := c.running(i)
+	if err != nil {
+		return err
+	}
+	if err := p.signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	return c.reap(i, p, 10*time.Second)
+}
+
+// Stop sends SIGTERM to node i, which then leaves the cluster gracefully,
+// and waits for it to exit; after 15 s it is killed and Stop fails.
+func (c *Cluster) Stop(i int) error {
+	p, err := c.running(i)
+	if err != nil {
+		return err
+	}
+	if err := p.signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	if err := c.reap(i, p, 15*time.Second); err != nil {
+		_ = p.signal(syscall.SIGKILL)
+		_ = c.reap(i, p, 10*time.Second)
+		return fmt.Errorf("bench: %s did not leave within 15 s of SIGTERM; killed it", c.Node(i).Name)
+	}
+	return nil
+}
+
+// Pause stops node i with SIGSTOP: it holds its ports but answers nothing.
+func (c *Cluster) Pause(i int) error {
+	p, err := c.running(i)
+	if err != nil {
+		return err
+	}
+	if err := p.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.paused[i] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// Resume continues node i after Pause with SIGCONT.
+func (c *Cluster) Resume(i int) error {
+	p, err := c.running(i)
+	if err != nil {
+		return err
+	}
+	if err := p.signal(syscall.SIGCONT); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.paused[i] = false
+	c.mu.Unlock()
+	return nil
+}
+
+// Restart starts node i again with the same name, ports and data
+// directory, killing it first if it runs. It retries while its ports are
+// still held (the kernel may take a moment to release them).
+func (c *Cluster) Restart(ctx context.Context, i int) error {
+	if c.Running(i) {
+		if err := c.Kill(i); err != nil {
+			return err
+		}
+	}
+	var err error
+	for attempt := 1; attempt <= 10; attempt++ {
+		if err = c.start(ctx, i); !errors.Is(err, errBindClash) {
+			return err
+		}
+		c.cfg.Logf("bench: %s: ports still held, retrying (attempt %d)", c.Node(i).Name, attempt)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// Close kills every node and waits until each process is reaped, then
+// removes the cluster's directory if Spawn made it. It may be called more
+// than once.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	procs := append([]*process(nil), c.procs...)
+	c.mu.Unlock()
+	var errs []error
+	for _, p := range procs {
+		if p != nil {
+			errs = append(errs, p.signal(syscall.SIGKILL))
+		}
+	}
+	for i, p := range procs {
+		if p != nil {
+			errs = append(errs, c.reap(i, p, 10*time.Second))
+		}
+	}
+	c.http.CloseIdleConnections()
+	if c.ownDir && !c.cfg.KeepDir {
+		errs = append(errs, os.RemoveAll(c.dir))
+	}
+	return errors.Join(errs...)
+}
+
+// reap waits for p, the process of node i, to exit and forgets it.
+func (c *Cluster) reap(i int, p *process, timeout time.Duration) error {
+	if !p.wait(timeout) {
+		return fmt.Errorf("bench: %s (pid %d) still runs %s after the signal", c.Node(i).Name, p.pid(), timeout)
+	}
+	c.mu.Lock()
+	if c.procs[i] == p {
+		c.procs[i], c.paused[i] = nil, false
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Cluster) running(i int) (*process, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i < 0 || i >= len(c.nodes) {
+		return nil, fmt.Errorf("bench: no node %d (the cluster has %d)", i, len(c.nodes))
+	}
+	if c.procs[i] == nil {
+		return nil, fmt.Errorf("bench: %s: %w", c.nodes[i].Name, ErrNotRunning)
+	}
+	return c.procs[i], nil
+}
+
+// Len is the number of nodes, running or not.
+func (c *Cluster) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.nodes)
+}
+
+// Node returns where node i lives.
+func (c *Cluster) Node(i int) Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// Index returns the index of the node named name, or -1.
+func (c *Cluster) Index(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, n := range c.nodes {
+		if n.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Running reports whether node i's process runs (paused or not).
+func (c *Cluster) Running(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[i] != nil
+}
+
+// PID returns the process id of node i, or 0 when it does not run.
+func (c *Cluster) PID(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.procs[i] == nil {
+		return 0
+	}
+	return c.procs[i].pid()
+}
+
+// Live returns the indexes of the running nodes that are not paused.
+func (c *Cluster) Live() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for i, p := range c.procs {
+		if p != nil && !c.paused[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// APIs returns the API addresses of the given nodes, or of the live ones.
+func (c *Cluster) APIs(idx ...int) []string {
+	if len(idx) == 0 {
+		idx = c.Live()
+	}
+	out := make([]string, len(idx))
+	for k, i := range idx {
+		out[k] = c.Node(i).API
+	}
+	return out
+}
+
+// Dir is the directory of the key, the data and the logs.
+func (c *Cluster) Dir() string { return c.dir }
+
+// KeyFile is the path of the cluster's master key.
+func (c *Cluster) KeyFile() string { return c.keyFile }
+
+// Profile is the nodes' timing profile.
+func (c *Cluster) Profile() string { return c.cfg.Profile }
+
+// Describe says where everything is, enough to look at a failed run by
+// hand: directory, and per node its pid, ports and log.
+func (c *Cluster) Describe() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster of %d nodes in %s (profile %s, mode %s, binary %s)\n",
+		len(c.nodes), c.dir, c.cfg.Profile, c.cfg.Mode, c.cfg.Bin)
+	for i, n := range c.nodes {
+		state := "not running"
+		if p := c.procs[i]; p != nil {
+			state = fmt.Sprintf("pid %d", p.pid())
+			if c.paused[i] {
+				state += " (paused)"
+			}
+		}
+		fmt.Fprintf(&b, "  %s  %s  gossip %s  api %s  log %s\n", n.Name, state, n.Gossip, n.API, n.Log)
+	}
+	return b.String()
+}
+
+// Logs returns the log of every node, each under a header; of a long log
+// only the last 256 KiB.
+func (c *Cluster) Logs() string {
+	c.mu.Lock()
+	nodes := append([]Node(nil), c.nodes...)
+	c.mu.Unlock()
+	var b strings.Builder
+	for _, n := range nodes {
+		fmt.Fprintf(&b, "---- %s (gossip %s, api %s): %s\n", n.Name, n.Gossip, n.API, n.Log)
+		b.WriteString(tail(n.Log, 256<<10))
+	}
+	return b.String()
+}
+
+func appendFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("bench: node log: %w", err)
+	}
+	_, err = f.WriteString(s)
+	return errors.Join(err, f.Close())
+}
+
+// readFrom returns a file's content from offset on (at most 64 KiB).
+func readFrom(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)\n", path, err)
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(io.NewSectionReader(f, offset, 1<<62), 64<<10))
+	return string(b)
+}
+
+// tail returns the last max bytes of a file, from a line start.
+func tail(path string, max int64) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)\n", path, err)
+	}
+	if int64(len(b)) > max {
+		b = b[int64(len(b))-max:]
+		if k := bytes.IndexByte(b, '\n'); k >= 0 {
+			b = b[k+1:]
+		}
+		b = append([]byte("(earlier lines cut)\n"), b...)
+	}
+	return string(b)
+}

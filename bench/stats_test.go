@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSummaryPercentilesAreNearestRankValues(t *testing.T) {
+	var d []time.Duration
+	for i := 10; i >= 1; i-- { // unsorted on purpose
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	s := Summarize(d)
+	want := Summary{N: 10, Min: 1 * time.Millisecond, Median: 5 * time.Millisecond, P90: 9 * time.Millisecond,
+		P95: 10 * time.Millisecond, P99: 10 * time.Millisecond, Max: 10 * time.Millisecond, Mean: 5500 * time.Microsecond}
+	if s != want {
+		t.Fatalf("Summarize(1..10 ms) = %+v, want %+v", s, want)
+	}
+	if d[0] != 10*time.Millisecond {
+		t.Fatal("Summarize sorted its argument in place")
+	}
+}
+
+func TestSummaryOfOneValueIsThatValue(t *testing.T) {
+	s := Summarize([]time.Duration{7 * time.Millisecond})
+	for _, v := range []time.Duration{s.Min, s.Median, s.P90, s.P99, s.Max, s.Mean} {
+		if v != 7*time.Millisecond {
+			t.Fatalf("Summarize(7 ms) = %+v", s)
+		}
+	}
+}
+
+func TestSummaryOfNothingIsEmpty(t *testing.T) {
+	if s := Summarize(nil); s != (Summary{}) {
+		t.Fatalf("Summarize(nil) = %+v", s)
+	}
+}
+
+func TestCountersAreReadFromPrometheusText(t *testing.T) {
+	text := `# HELP veil_elections_total Elections this node started.
+# TYPE veil_elections_total counter
+veil_elections_total{node="node-2"} 3
+# HELP veil_coordinator_changes_total Coordinator changes this node saw.
+# TYPE veil_coordinator_changes_total counter
+veil_coordinator_changes_total{node="node-2"} 5
+# HELP veil_epoch Term of the newest coordinator epoch this node knows.
+# TYPE veil_epoch gauge
+veil_epoch{node="node-2"} 4
+`
+	got, err := parseCounters(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Counters{Elections: 3, CoordinatorChanges: 5}); got != want {
+		t.Fatalf("parseCounters = %+v, want %+v", got, want)
+	}
+}
+
+func TestCountersMissingFromMetricsAreAnError(t *testing.T) {
+	_, err := parseCounters(strings.NewReader("# TYPE veil_epoch gauge\nveil_epoch 1\n"))
+	if err == nil || !strings.Contains(err.Error(), "veil_elections_total") {
+		t.Fatalf("err = %v, want one naming the missing metric", err)
+	}
+}
+
+func TestAgreementNeedsTheSameCoordinatorAtTheSameEpochAmongThePolled(t *testing.T) {
+	view := func(node, coord string, term uint64) View {
+		v := View{Node: node}
+		v.Reply.Coordinator, v.Reply.Epoch, v.Reply.EpochNode = coord, term, coord
+		return v
+	}
+	cases := []struct {
+		name  string
+		views []View
+		want  bool
+	}{
+		{"all name b at 2", []View{view("a", "b", 2), view("b", "b", 2), view("c", "b", 2)}, true},
+		{"one names another", []View{view("a", "b", 2), view("b", "b", 2), view("c", "c", 2)}, false},
+		{"one is an epoch behind", []View{view("a", "b", 1), view("b", "b", 2)}, false},
+		{"they agree on a node not polled", []View{view("a", "x", 2), view("b", "x", 2)}, false},
+		{"one does not answer", []View{view("a", "b", 2), {Node: "b", Err: errTest}}, false},
+		{"nobody", nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, got := agreed(tc.views); got != tc.want {
+				t.Fatalf("agreed = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+var errTest = errorString("connection refused")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
