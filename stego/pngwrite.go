@@ -14,6 +14,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/zlib"
 )
 
@@ -94,7 +95,7 @@ func encodePNGWith(c *canvas, level, filter int) []byte {
 	}
 	// The sample tells how large the file will be; a little more room
 	// than that is cheaper than growing (and copying) the buffer.
-	out := bytes.NewBuffer(make([]byte, 0, int(float64((rowLen+1)*c.h)*min(1, ratio*1.1))+4096))
+	out := bytes.NewBuffer(make([]byte, 0, int(float64((rowLen+1)*c.h)*min(1, ratio*1.25))+4096))
 	out.WriteString("\x89PNG\r\n\x1a\n")
 	var ihdr [13]byte
 	binary.BigEndian.PutUint32(ihdr[0:], uint32(c.w))
@@ -159,6 +160,11 @@ func writeChunk(out *bytes.Buffer, typ string, data []byte) {
 // levelFor compresses a sample of the image, 8 runs of 4 rows spread over
 // it, with and without matching, and returns the level to use and the ratio
 // of compressed to raw size it reached. rows is scratch space.
+//
+// Matching is tried with klauspost's stateless deflate, row by row with the
+// row before as dictionary: it keeps no state, where a writer at level 4
+// holds some 700 kB of tables that a small cover would pay for again
+// whenever the pool has been emptied by a collection.
 func levelFor(c *canvas, rows []byte, bpp int) (int, float64) {
 	rowLen := c.w * bpp
 	srcLen := c.w * c.f.bpp
@@ -167,12 +173,14 @@ func levelFor(c *canvas, rows []byte, bpp int) (int, float64) {
 	for i := range filtered {
 		filtered[i] = rows[2*rowLen+i*(rowLen+1) : 2*rowLen+(i+1)*(rowLen+1)]
 	}
+	dict := filtered[filterNone][:0] // bestFilter never uses this one
 	var photo, flat countWriter
-	zp, zf := zlibWriter(&photo, levelPhoto), zlibWriter(&flat, levelFlat)
+	zp := zlibWriter(&photo, levelPhoto)
 	raw := 0
 	const runs, run = 8, 4
 	for k := 0; k < runs; k++ {
 		y0 := 1 + k*(c.h-1)/runs
+		dict = dict[:0]
 		for y := y0; y < min(y0+run, c.h); y++ {
 			for i, dst := range [2][]byte{prev, cur} {
 				src := c.pix[(y-1+i)*srcLen : (y+i)*srcLen]
@@ -184,14 +192,13 @@ func levelFor(c *canvas, rows []byte, bpp int) (int, float64) {
 			}
 			row := bestFilter(&filtered, cur, prev, bpp, false)
 			zp.Write(row)
-			zf.Write(row)
+			flate.StatelessDeflate(&flat, row, false, dict)
+			dict = append(dict[:0], row...)
 			raw += len(row)
 		}
 	}
 	zp.Close()
-	zf.Close()
 	putZlibWriter(zp, levelPhoto)
-	putZlibWriter(zf, levelFlat)
 	clear(rows)
 	if raw == 0 {
 		return levelPhoto, 1

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -547,5 +548,31 @@ func TestTinyCoversHoldNothing(t *testing.T) {
 		if _, _, err := Reveal(cover, testKey(t, 1), Options{}); !errors.Is(err, ErrNoPayload) {
 			t.Errorf("%dx%d: Reveal err = %v, want ErrNoPayload", size[0], size[1], err)
 		}
+	}
+}
+
+// A hide allocates at most three times the cover's raw pixels (3 bytes per
+// pixel for an RGB cover, though the decoder itself already spends 4).
+func TestHideAllocatesLessThanThreeRawPixelBuffers(t *testing.T) {
+	const w, h = 960, 540
+	c := photoLike(w, h, 3)
+	cover := encodeStd(stdImage(&c))
+	secret := secretPNG(t, CapacityOf(w, h)/2, 1)
+	key := testKey(t, 1)
+	hide := func() {
+		if _, _, err := Hide(secret, testMeta(), cover, key, Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hide() // warm the compressor pools, as a running node has them
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	hide()
+	runtime.ReadMemStats(&after)
+	raw := w * h * 3
+	got := float64(after.TotalAlloc-before.TotalAlloc) / float64(raw)
+	t.Logf("Hide allocated %.2f times the raw pixel buffer", got)
+	if got > 3 {
+		t.Fatalf("Hide allocated %.2f times the raw pixel buffer, want at most 3", got)
 	}
 }
