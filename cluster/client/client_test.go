@@ -1,0 +1,188 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func fastConfig(nodes ...string) Config {
+	return Config{Nodes: nodes, Timeout: 2 * time.Second, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+}
+
+func jsonError(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write([]byte(`{"error":{"code":"` + code + `","message":"` + code + ` happened"}}`))
+}
+
+func TestHideRetriesUnavailableWithTheSameIdempotencyKey(t *testing.T) {
+	var mu sync.Mutex
+	var keys []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		n := len(keys)
+		mu.Unlock()
+		if n < 3 {
+			jsonError(w, http.StatusServiceUnavailable, "no_coordinator")
+			return
+		}
+		w.Header().Set("Veil-Image-Id", "abc")
+		w.Header().Set("Veil-Worker", "n2")
+		w.Header().Set("Veil-Epoch", "7")
+		w.Write([]byte("png"))
+	}))
+	defer srv.Close()
+	c, err := New(fastConfig(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s"), Owner: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts != 3 || string(res.PNG) != "png" || res.ImageID != "abc" || res.Worker != "n2" || res.Epoch != 7 {
+		t.Fatalf("result %+v", res)
+	}
+	if keys[0] == "" || keys[0] != keys[1] || keys[1] != keys[2] {
+		t.Fatalf("idempotency keys across retries: %q", keys)
+	}
+}
+
+func TestAFinalErrorIsNotRetried(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		jsonError(w, http.StatusUnprocessableEntity, "unsupported_image")
+	}))
+	defer srv.Close()
+	c, _ := New(fastConfig(srv.URL))
+	_, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s"), Owner: "alice"})
+	var apiErr *Error
+	if !errors.As(err, &apiErr) || apiErr.Status != 422 || apiErr.Code != "unsupported_image" {
+		t.Fatalf("err = %v, want a 422 unsupported_image", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d calls for a final error, want 1", calls.Load())
+	}
+}
+
+func TestTheClientGoesStraightToTheCoordinatorItLearnt(t *testing.T) {
+	var coordCalls, otherCalls atomic.Int32
+	coord := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		coordCalls.Add(1)
+		w.Write([]byte(`[]`))
+	}))
+	defer coord.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherCalls.Add(1)
+		w.Header().Set("Veil-Coordinator-Api", strings.TrimPrefix(coord.URL, "http://"))
+		w.Write([]byte(`[]`))
+	}))
+	defer other.Close()
+	c, _ := New(fastConfig(other.URL))
+	for i := 0; i < 3; i++ {
+		if _, err := c.Members(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if otherCalls.Load() != 1 || coordCalls.Load() != 2 {
+		t.Fatalf("calls: first node %d, coordinator %d; want 1 and 2", otherCalls.Load(), coordCalls.Load())
+	}
+}
+
+func TestAnUnreachableNodeIsSkipped(t *testing.T) {
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`[]`)) }))
+	defer good.Close()
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	deadURL := dead.URL
+	dead.Close()
+	c, _ := New(Config{Nodes: []string{deadURL, good.URL}, Route: RouteAny, Timeout: 2 * time.Second,
+		MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond})
+	if _, err := c.Members(context.Background()); err != nil {
+		t.Fatalf("members with one dead node of two: %v", err)
+	}
+}
+
+func TestTheClientGivesUpAtItsDeadline(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		jsonError(w, http.StatusServiceUnavailable, "no_coordinator")
+	}))
+	defer srv.Close()
+	cfg := fastConfig(srv.URL)
+	cfg.Timeout = 50 * time.Millisecond
+	c, _ := New(cfg)
+	_, err := c.Coordinator(context.Background())
+	var apiErr *Error
+	if err == nil || !errors.As(err, &apiErr) || apiErr.Code != "no_coordinator" || !strings.Contains(err.Error(), "gave up") {
+		t.Fatalf("err = %v, want a give-up wrapping the last no_coordinator", err)
+	}
+}
+
+func TestMulticastSendsToEveryNodeWithOneKeyAndTakesTheFirstSuccess(t *testing.T) {
+	var mu sync.Mutex
+	keys := map[string]int{}
+	var arrived sync.WaitGroup
+	arrived.Add(3)
+	handler := func(ok bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			keys[r.Header.Get("Idempotency-Key")]++
+			mu.Unlock()
+			arrived.Done()
+			if !ok {
+				jsonError(w, http.StatusServiceUnavailable, "unavailable")
+				return
+			}
+			// Answer only once every copy has arrived, so that the count
+			// below does not depend on scheduling.
+			arrived.Wait()
+			w.Write([]byte("png"))
+		}
+	}
+	a, b, d := httptest.NewServer(handler(false)), httptest.NewServer(handler(true)), httptest.NewServer(handler(false))
+	defer a.Close()
+	defer b.Close()
+	defer d.Close()
+	cfg := fastConfig(a.URL, b.URL, d.URL)
+	cfg.Route = RouteMulticast
+	c, _ := New(cfg)
+	res, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s"), Owner: "alice"})
+	if err != nil || string(res.PNG) != "png" {
+		t.Fatalf("multicast hide: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) != 1 {
+		t.Fatalf("multicast used %d idempotency keys, want one shared by all copies", len(keys))
+	}
+	for _, n := range keys {
+		if n != 3 {
+			t.Fatalf("the request reached %d nodes, want 3", n)
+		}
+	}
+}
+
+func TestConfigAndRouteErrors(t *testing.T) {
+	if _, err := New(Config{}); err == nil {
+		t.Error("no nodes: no error")
+	}
+	if _, err := New(Config{Nodes: []string{"http://"}}); err == nil {
+		t.Error("empty host: no error")
+	}
+	for in, want := range map[string]Route{"": RouteCoordinator, "coordinator": RouteCoordinator, "any": RouteAny, "multicast": RouteMulticast} {
+		if got, err := ParseRoute(in); err != nil || got != want {
+			t.Errorf("ParseRoute(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseRoute("broadcast"); err == nil {
+		t.Error("ParseRoute(broadcast): no error")
+	}
+}
