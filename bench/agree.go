@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,17 +35,22 @@ func (a Agreement) after(b Agreement) bool {
 	return a.EpochNode > b.EpochNode
 }
 
-// View is what one node answered when asked who coordinates.
+// View is what one node answered when asked who coordinates. A node that
+// knows of no coordinator answers with an empty Reply and no error.
 type View struct {
 	Node  string
 	Reply cluster.CoordinatorReply
 	Err   error
+	Sent  time.Time // when the question went out
 	At    time.Time // when the answer came
 }
 
 func (v View) String() string {
 	if v.Err != nil {
 		return fmt.Sprintf("%s: %v", v.Node, v.Err)
+	}
+	if v.Reply.Coordinator == "" {
+		return v.Node + ": no coordinator"
 	}
 	return fmt.Sprintf("%s: %s at epoch %d/%s", v.Node, v.Reply.Coordinator, v.Reply.Epoch, v.Reply.EpochNode)
 }
@@ -72,7 +78,14 @@ func (c *Cluster) get(ctx context.Context, api, path string, v any) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, strings.TrimSpace(string(body)))
+		e := &statusError{path: path, status: resp.StatusCode, body: strings.TrimSpace(string(body))}
+		var reply struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		if json.Unmarshal(body, &reply) == nil {
+			e.code = reply.Error.Code
+		}
+		return e
 	}
 	if v == nil {
 		return nil
@@ -83,6 +96,16 @@ func (c *Cluster) get(ctx context.Context, api, path string, v any) error {
 	return nil
 }
 
+// statusError is an answer other than 200 OK.
+type statusError struct {
+	path   string
+	status int
+	code   string // the API's error code, e.g. no_coordinator
+	body   string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("GET %s: %d %s", e.path, e.status, e.body) }
+
 // Views asks each of the given nodes at once who coordinates.
 func (c *Cluster) Views(ctx context.Context, idx ...int) []View {
 	views := make([]View, len(idx))
@@ -91,8 +114,14 @@ func (c *Cluster) Views(ctx context.Context, idx ...int) []View {
 		n := c.Node(i)
 		views[k].Node = n.Name
 		wg.Go(func() {
-			views[k].Err = c.get(ctx, n.API, "/v1/coordinator", &views[k].Reply)
+			views[k].Sent = time.Now()
+			err := c.get(ctx, n.API, "/v1/coordinator", &views[k].Reply)
 			views[k].At = time.Now()
+			var se *statusError
+			if errors.As(err, &se) && se.code == "no_coordinator" {
+				err = nil // an answer: it knows of none (Reply stays zero)
+			}
+			views[k].Err = err
 		})
 	}
 	wg.Wait()

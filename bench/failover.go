@@ -56,7 +56,13 @@ type Trial struct {
 	New        Agreement // what the survivors agreed on
 	Agreed     time.Duration
 	FirstWrite time.Duration
-	WriteBy    string // the coordinator that acknowledged the first write
+	// NotYet is the last moment the new coordinator was seen saying it
+	// was not the coordinator: it took the role after it. Agreement and
+	// the first write it acknowledges both come later, in either order: a
+	// new coordinator may acknowledge a write before the other survivors
+	// hear of it, and Agreed is late by up to one poll interval.
+	NotYet  time.Duration
+	WriteBy string // the coordinator that acknowledged the first write
 	// FailedWrites counts hides that failed for good between the kill and
 	// the first acknowledged one (each after the client's own retries).
 	FailedWrites int
@@ -189,42 +195,111 @@ func (c *Cluster) FailoverTrial(ctx context.Context, cfg FailoverConfig) (Trial,
 	}
 	close(begin)
 
-	var agreedAt time.Time
-	var last []View
-	_ = c.poll(tctx, cfg.PollEvery, func() bool {
-		views := c.Views(tctx, survivors...)
-		if tctx.Err() == nil {
-			last = views
-		}
-		a, ok := agreed(views)
-		if !ok || a.Coordinator == old.Coordinator || !a.after(old) {
-			return false
-		}
-		t.New = a
-		for _, v := range views {
-			agreedAt = later(agreedAt, v.At)
-		}
-		return true
-	})
+	change := c.watchNewLeader(tctx, survivors, old, cfg.PollEvery)
 	wg.Wait()
 	reapErr := c.reap(killed, p, 10*time.Second)
 
-	if !agreedAt.IsZero() {
-		t.Agreed = agreedAt.Sub(t0)
+	t.New = change.New
+	if !change.At.IsZero() {
+		t.Agreed = change.At.Sub(t0)
+	}
+	if change.NotYet.After(t0) {
+		t.NotYet = change.NotYet.Sub(t0)
 	}
 	if !write.at.IsZero() {
 		t.FirstWrite, t.WriteBy = write.at.Sub(t0), write.by
 	}
 	t.FailedWrites = write.failed
 	switch {
-	case agreedAt.IsZero():
+	case change.At.IsZero():
 		t.Err = fmt.Errorf("the survivors did not agree on a new coordinator within %s; last answers: %s",
-			cfg.TrialTimeout, joinViews(last))
+			cfg.TrialTimeout, joinViews(change.Last))
 	case write.at.IsZero():
 		t.Err = fmt.Errorf("no write was acknowledged by a new coordinator within %s (%d failed; last error: %v)",
 			cfg.TrialTimeout, write.failed, write.err)
 	}
 	return t, reapErr
+}
+
+// leaderChange is what watchNewLeader saw.
+type leaderChange struct {
+	New Agreement
+	// At is when the survivors agreed: the latest, over the survivors, of
+	// the first answer naming the new coordinator. It is late by at most
+	// one poll interval and one round trip.
+	At time.Time
+	// NotYet is when the last question went out to which the new
+	// coordinator answered that it was not the coordinator: it took the
+	// role after this moment. Zero if it never said so after the kill.
+	NotYet time.Time
+	Last   []View // the last answer of each survivor
+}
+
+// watchNewLeader polls each survivor on its own, every interval, until
+// they all name the same coordinator, other than old and at a later
+// epoch, or ctx ends. Polling every survivor on its own keeps a slow
+// answer from one from delaying the others'.
+func (c *Cluster) watchNewLeader(ctx context.Context, survivors []int, old Agreement, every time.Duration) leaderChange {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		ch     leaderChange
+		views  = make([]View, len(survivors)) // the last answer of each
+		since  = make([]time.Time, len(survivors))
+		notYet = make([]time.Time, len(survivors)) // Sent of the last answer unlike the current one
+		prevOK = make([]View, len(survivors))      // the last answer that was not an error
+	)
+	var wg sync.WaitGroup
+	for k, i := range survivors {
+		wg.Go(func() {
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for {
+				v := c.Views(ctx, i)[0]
+				if ctx.Err() != nil {
+					return
+				}
+				mu.Lock()
+				if !sameLeader(views[k], v) {
+					since[k] = v.At
+				}
+				if v.Err == nil {
+					if prevOK[k].Sent.IsZero() || !sameLeader(prevOK[k], v) {
+						notYet[k] = prevOK[k].Sent
+					}
+					prevOK[k] = v
+				}
+				views[k] = v
+				if a, ok := agreed(views); ok && ch.At.IsZero() && a.Coordinator != old.Coordinator && a.after(old) {
+					ch.New = a
+					for j, s := range since {
+						ch.At = later(ch.At, s)
+						if views[j].Node == a.Coordinator {
+							ch.NotYet = notYet[j]
+						}
+					}
+					cancel()
+				}
+				mu.Unlock()
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	ch.Last = views
+	return ch
+}
+
+// sameLeader reports whether two answers name the same coordinator at the
+// same epoch.
+func sameLeader(a, b View) bool {
+	return a.Err == nil && b.Err == nil && a.Reply.Coordinator == b.Reply.Coordinator &&
+		a.Reply.Epoch == b.Reply.Epoch && a.Reply.EpochNode == b.Reply.EpochNode
 }
 
 func later(a, b time.Time) time.Time {

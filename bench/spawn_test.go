@@ -164,7 +164,7 @@ func TestStoppedWorkerLeavesAndShowsLeft(t *testing.T) {
 	}
 }
 
-func TestFailoverTrialMeasuresAgreementThenFirstWriteAndRestartsTheKilledNode(t *testing.T) {
+func TestFailoverTrialMeasuresAgreementAndFirstWriteAndRestartsTheKilledNode(t *testing.T) {
 	c := spawn(t, SpawnConfig{Nodes: 3})
 	rep, err := c.Failover(timeout(t, 2*time.Minute), FailoverConfig{Trials: 1})
 	if err != nil {
@@ -186,9 +186,16 @@ func TestFailoverTrialMeasuresAgreementThenFirstWriteAndRestartsTheKilledNode(t 
 	if tr.WriteBy == tr.Killed || tr.WriteBy == "" {
 		t.Errorf("first write acknowledged by %q, the killed coordinator was %s", tr.WriteBy, tr.Killed)
 	}
-	if tr.FirstWrite < tr.Agreed {
-		t.Errorf("first write acknowledged %s after the kill, before the survivors agreed (%s)", tr.FirstWrite, tr.Agreed)
+	// What is ordered for sure: the new coordinator said it was not one
+	// (NotYet), then took the role, and only then can the survivors agree
+	// on it and can it acknowledge a write. Agreement and the first write
+	// come in either order (a new coordinator may serve a write before the
+	// other survivors hear of it), so the test does not order those two.
+	if tr.NotYet >= tr.Agreed || tr.NotYet >= tr.FirstWrite {
+		t.Errorf("%s was last seen not coordinating %s after the kill, yet agreement came at %s and its first write at %s",
+			tr.New.Coordinator, tr.NotYet, tr.Agreed, tr.FirstWrite)
 	}
+	t.Logf("%s was not coordinating %s after the kill; agreement %s, first write %s", tr.New.Coordinator, tr.NotYet, tr.Agreed, tr.FirstWrite)
 	if rep.Agreed.N != 1 || rep.FirstWrite.N != 1 {
 		t.Errorf("summaries over %d and %d trials, want 1", rep.Agreed.N, rep.FirstWrite.N)
 	}
