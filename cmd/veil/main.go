@@ -25,7 +25,7 @@ type command struct {
 // commands lists every subcommand, in the order help shows them.
 var commands = []command{
 	keygenCommand, capacityCommand, hideCommand, revealCommand,
-	nodeCommand, membersCommand, adminTokenCommand,
+	nodeCommand, membersCommand, adminTokenCommand, benchCommand,
 }
 
 const (
