@@ -15,14 +15,18 @@ import (
 // and check it with Validate; cmd/veil maps flags and VEIL_* variables onto
 // it.
 type Config struct {
-	Name       string   // unique in the cluster; also the election's node id
-	Mode       Mode     // ModeBully (Raft mode comes with its own issue)
-	GossipAddr string   // host:port for memberlist (UDP and TCP)
-	APIAddr    string   // host:port for the HTTP API
-	Join       []string // gossip addresses of nodes to join; empty starts a new cluster
-	DataDir    string   // where the node keeps its state
-	Key        []byte   // the 32-byte master key shared by the cluster
-	Profile    Profile  // timing: LANProfile or FastProfile
+	Name       string // unique in the cluster; also the election's node id
+	Mode       Mode   // ModeBully (Raft mode comes with its own issue)
+	GossipAddr string // host:port for memberlist (UDP and TCP)
+	APIAddr    string // host:port for the HTTP API
+	// Advertise is the host others reach this node at, for gossip and the
+	// API, when the binds are wildcards (0.0.0.0); empty picks the first
+	// private address of the machine.
+	Advertise string
+	Join      []string // gossip addresses of nodes to join; empty starts a new cluster
+	DataDir   string   // where the node keeps its state
+	Key       []byte   // the 32-byte master key shared by the cluster
+	Profile   Profile  // timing: LANProfile or FastProfile
 
 	// Workers is the number of hide/reveal jobs the node runs at once. The
 	// load a node reports is its queued and running jobs per worker slot.
@@ -202,6 +206,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s address %q: %v (want HOST:PORT)", what, addr, err)
 		}
+	}
+	if c.Advertise != "" && net.ParseIP(c.Advertise) == nil {
+		return fmt.Errorf("advertise address %q is not an IP address", c.Advertise)
 	}
 	for _, j := range c.Join {
 		if _, _, err := net.SplitHostPort(j); err != nil {

@@ -155,7 +155,14 @@ func (n *Node) startGossip() error {
 	mc := n.cfg.Profile.Memberlist()
 	mc.Name = n.cfg.Name
 	mc.BindAddr, mc.BindPort = host, port
-	mc.AdvertiseAddr, mc.AdvertisePort = host, port
+	mc.AdvertisePort = port
+	switch {
+	case n.cfg.Advertise != "":
+		mc.AdvertiseAddr = n.cfg.Advertise
+	case !unspecified(host):
+		mc.AdvertiseAddr = host
+	}
+	// Otherwise memberlist advertises the first private address it finds.
 	mc.Transport = n.gate
 	mc.SecretKey = GossipKey(n.cfg.Key)
 	mc.Logger = stdlog
@@ -204,6 +211,15 @@ func (n *Node) startElection() error {
 	n.elector = b
 	n.goRun(func() { _ = b.Run(n.ctx) })
 	return nil
+}
+
+// unspecified reports whether host is a wildcard bind address.
+func unspecified(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
 }
 
 // gossipSender carries election messages as gossip user messages (UDP,
@@ -339,6 +355,11 @@ func (n *Node) localMeta(l election.Leadership) Meta {
 	api := n.cfg.APIAddr
 	if n.apiLn != nil {
 		api = n.apiLn.Addr().String()
+		// A wildcard bind is no address for others to call: advertise the
+		// gossip address's host with the API port.
+		if h, p, err := net.SplitHostPort(api); err == nil && unspecified(h) && n.ml != nil {
+			api = net.JoinHostPort(n.ml.LocalNode().Addr.String(), p)
+		}
 	}
 	load := 0.0
 	if n.pool != nil {

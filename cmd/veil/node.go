@@ -42,6 +42,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	name := fl.String("name", hostname, "node name, unique in the cluster")
 	gossip := fl.String("gossip", "127.0.0.1:7946", "gossip address (UDP and TCP)")
 	api := fl.String("api", "127.0.0.1:8080", "HTTP API address")
+	advertise := fl.String("advertise", "", "IP address others reach this node at when --gossip/--api bind to 0.0.0.0 (default: the first private address)")
 	join := fl.String("join", "", "gossip addresses of nodes to join, comma separated; empty starts a new cluster")
 	dataDir := fl.String("data-dir", "", "directory for the node's state (default veil-data-NAME)")
 	keyFile := fl.String("key-file", "", "the cluster's master key, from 'veil keygen' (required)")
@@ -70,7 +71,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	if cfg.Key, err = masterKey(*keyFile); err != nil {
 		return fail(stderr, "node", err)
 	}
-	cfg.GossipAddr, cfg.APIAddr = *gossip, *api
+	cfg.GossipAddr, cfg.APIAddr, cfg.Advertise = *gossip, *api, *advertise
 	if *join != "" {
 		cfg.Join = strings.Split(*join, ",")
 	}
