@@ -161,8 +161,10 @@ func (c *Cluster) FailoverTrial(ctx context.Context, cfg FailoverConfig) (Trial,
 	// The client knows only the survivors, but it has just been served
 	// through the old coordinator and goes to it first, as a real client
 	// of the cluster would.
+	hc := newHTTPClient()
+	defer hc.CloseIdleConnections()
 	cl, err := client.New(client.Config{
-		Nodes: c.APIs(survivors...), Route: client.RouteCoordinator,
+		Nodes: c.APIs(survivors...), Route: client.RouteCoordinator, HTTP: hc,
 		Timeout: 2 * time.Second, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 	})
 	if err != nil {

@@ -68,9 +68,13 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
+	hc := newHTTPClient()
+	defer hc.CloseIdleConnections()
 	clients := make([]*client.Client, cfg.Clients)
 	for k := range clients {
-		cl, err := client.New(client.Config{Nodes: cfg.Nodes, Route: cfg.Route, Timeout: cfg.Timeout})
+		// Each client learns the coordinator on its own; they share
+		// connections.
+		cl, err := client.New(client.Config{Nodes: cfg.Nodes, Route: cfg.Route, Timeout: cfg.Timeout, HTTP: hc})
 		if err != nil {
 			return LoadReport{}, fmt.Errorf("bench: %w", err)
 		}

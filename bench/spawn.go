@@ -117,11 +117,7 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Cluster, error) {
 	c := &Cluster{
 		cfg: cfg,
 		dir: cfg.Dir,
-		http: &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
-			MaxIdleConnsPerHost: 8,
-			IdleConnTimeout:     10 * time.Second,
-		}},
+		http: newHTTPClient(),
 	}
 	if c.dir == "" {
 		d, err := os.MkdirTemp("", "veil-bench-")
@@ -252,13 +248,21 @@ func (c *Cluster) start(ctx context.Context, i int) error {
 		return err
 	}
 	offset += int64(len(marker))
+	// Started under the lock, so that Close, which takes it, either sees
+	// the process or stops it from being started.
+	c.mu.Lock()
+	if c.closed || c.procs[i] != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("bench: %s: the cluster closed or the node started meanwhile", n.Name)
+	}
 	p, err := startProcess(c.cfg.Bin, args, n.Log)
+	if err == nil {
+		c.procs[i], c.paused[i] = p, false
+	}
+	c.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.procs[i], c.paused[i] = p, false
-	c.mu.Unlock()
 	c.cfg.Logf("bench: started %s (pid %d) gossip %s api %s", n.Name, p.pid(), n.Gossip, n.API)
 
 	err = c.waitServing(ctx, i, p)
@@ -323,6 +327,10 @@ func (c *Cluster) Stop(i int) error {
 		return err
 	}
 	if err := p.signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	// A paused node would hold the SIGTERM until it is continued.
+	if err := p.signal(syscall.SIGCONT); err != nil {
 		return err
 	}
 	if err := c.reap(i, p, 15*time.Second); err != nil {
@@ -552,6 +560,16 @@ func (c *Cluster) Logs() string {
 		b.WriteString(tail(n.Log, 256<<10))
 	}
 	return b.String()
+}
+
+// newHTTPClient returns an HTTP client of its own for the bench, so that
+// whoever made it can close its idle connections when done.
+func newHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     10 * time.Second,
+	}}
 }
 
 func appendFile(path, s string) error {

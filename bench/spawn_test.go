@@ -208,3 +208,28 @@ func TestFailoverTrialMeasuresAgreementAndFirstWriteAndRestartsTheKilledNode(t *
 		t.Fatal(err)
 	}
 }
+
+func TestPausedWorkerIsDeclaredFailedAndRejoinsWhenResumed(t *testing.T) {
+	c := spawn(t, SpawnConfig{Nodes: 3})
+	a, err := c.WaitSettled(timeout(t, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := (c.Index(a.Coordinator) + 1) % c.Len()
+	name := c.Node(worker).Name
+	if err := c.Pause(worker); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(c.Live(), worker) {
+		t.Fatalf("a paused node counts as live: %v", c.Live())
+	}
+	if err := c.WaitMemberStatus(timeout(t, 30*time.Second), name, "failed", c.Live()...); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Resume(worker); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitSettled(timeout(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+}
