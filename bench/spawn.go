@@ -115,8 +115,8 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Cluster, error) {
 		return nil, fmt.Errorf("bench: %d nodes: want at least 1", cfg.Nodes)
 	}
 	c := &Cluster{
-		cfg: cfg,
-		dir: cfg.Dir,
+		cfg:  cfg,
+		dir:  cfg.Dir,
 		http: newHTTPClient(),
 	}
 	if c.dir == "" {
