@@ -1,0 +1,467 @@
+package registry
+
+import (
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Limits on what a command may carry. The name rules and the viewer limits
+// are stego's (stego.MaxNameLen, MaxViewers, MaxViews), so that every image
+// record can be sealed in a PNG and every sealed record can be registered.
+const (
+	MaxNameLen     = 32        // bytes in a user name
+	MaxViewers     = 64        // viewers per image
+	MaxViews       = 1_000_000 // views one viewer can hold
+	MaxKeyLen      = 128       // bytes in an idempotency key
+	MaxHashLen     = 256       // bytes in an encoded password hash
+	MaxCommandSize = 16 << 10  // bytes in an encoded command; larger input is refused unread
+)
+
+// Creation times must fall in the years that Unix nanoseconds span, the form
+// they are encoded in.
+var (
+	minCreated = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxCreated = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Kind is the type of a Command. The numbers are part of the encoding.
+type Kind uint8
+
+// The command kinds.
+const (
+	KindRegisterUser Kind = 1
+	KindPutImage     Kind = 2
+	KindView         Kind = 3
+	KindShare        Kind = 4
+	KindExpireKeys   Kind = 5
+)
+
+// String returns the kind's name as in logs: "register_user", ...
+func (k Kind) String() string {
+	switch k {
+	case KindRegisterUser:
+		return "register_user"
+	case KindPutImage:
+		return "put_image"
+	case KindView:
+		return "view"
+	case KindShare:
+		return "share"
+	case KindExpireKeys:
+		return "expire_keys"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// A Command is the only way the registry changes. The implementations are
+// the types of this package: RegisterUser, PutImage, View, Share and
+// ExpireKeys. A command carries every input its effect depends on (names,
+// times, keys), so applying the same commands in the same order gives the
+// same state on every node.
+type Command interface {
+	// Kind returns the command's type.
+	Kind() Kind
+	// Validate checks the command's fields against the rules, without
+	// looking at any state. Errors wrap ErrInvalid (or ErrBadHash).
+	Validate() error
+
+	appendBody(b []byte) []byte
+	// idem returns whose key it is and the key; key is "" if the command
+	// carries none.
+	idem() (actor, key string)
+}
+
+// RegisterUser adds a user. PasswordHash is the output of HashPassword,
+// never the password. A taken name fails with ErrUserExists.
+type RegisterUser struct {
+	Name         string
+	PasswordHash string
+	IdemKey      string // optional
+}
+
+// PutImage records a new image: ID is the id sealed in the PNG (32 lowercase
+// hex digits, stego.ImageID.String()), Owner a registered user, Viewers the
+// views each viewer is given (1 to MaxViews; the owner is not listed),
+// Created the time the coordinator stamped. A known ID fails with
+// ErrImageExists, an unregistered owner with ErrUnknownUser.
+type PutImage struct {
+	ID      string
+	Owner   string
+	Viewers map[string]int
+	Created time.Time
+	IdemKey string // optional
+}
+
+// View spends one view of image ID by Viewer. The owner views without
+// spending; a listed viewer with views left spends one; anyone else is
+// denied with ErrNotAllowed, a listed viewer with none left with
+// ErrNoViewsLeft, and an unknown image with ErrUnknownImage.
+type View struct {
+	ID      string
+	Viewer  string
+	IdemKey string // optional
+}
+
+// Share changes who may view image ID. Only the owner (Caller) may: Set
+// lists viewers and the views each has left from now on (0 to MaxViews;
+// viewers not yet listed are added), Remove drops viewers (removing one not
+// listed is no change). A name may not be in both, nor be the owner's, and
+// the image may end with at most MaxViewers viewers.
+type Share struct {
+	ID      string
+	Caller  string
+	Set     map[string]int
+	Remove  []string
+	IdemKey string // optional
+}
+
+// ExpireKeys forgets the idempotency keys recorded at log indexes below
+// Before; a retry with such a key runs again. The coordinator proposes it
+// now and then (for example every few thousand entries, with Before a
+// window behind the log's end), so that every node evicts the same keys at
+// the same point of the log. Before may not exceed the index the command is
+// applied at.
+type ExpireKeys struct {
+	Before uint64
+}
+
+func (RegisterUser) Kind() Kind { return KindRegisterUser }
+func (PutImage) Kind() Kind     { return KindPutImage }
+func (View) Kind() Kind         { return KindView }
+func (Share) Kind() Kind        { return KindShare }
+func (ExpireKeys) Kind() Kind   { return KindExpireKeys }
+
+func (c RegisterUser) idem() (string, string) { return c.Name, c.IdemKey }
+func (c PutImage) idem() (string, string)     { return c.Owner, c.IdemKey }
+func (c View) idem() (string, string)         { return c.Viewer, c.IdemKey }
+func (c Share) idem() (string, string)        { return c.Caller, c.IdemKey }
+func (c ExpireKeys) idem() (string, string)   { return "", "" }
+
+// ValidName checks the rule for user names: 1 to MaxNameLen bytes of
+// letters, digits and . _ - @ +. Names are compared byte for byte, so
+// "Ann" and "ann" are two users.
+func ValidName(s string) error {
+	if s == "" {
+		return fmt.Errorf("%w: name is empty", ErrInvalid)
+	}
+	if len(s) > MaxNameLen {
+		return fmt.Errorf("%w: name %.40q is %d bytes, at most %d allowed", ErrInvalid, s, len(s), MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '_' || c == '-' || c == '@' || c == '+' {
+			continue
+		}
+		return fmt.Errorf("%w: name %q has %q; use letters, digits and . _ - @ +", ErrInvalid, s, c)
+	}
+	return nil
+}
+
+// ValidImageID checks that id is 32 lowercase hex digits, the form of
+// stego.ImageID.String().
+func ValidImageID(id string) error {
+	if len(id) != 32 {
+		return fmt.Errorf("%w: image id %.40q is %d characters, want 32 hex digits", ErrInvalid, id, len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return fmt.Errorf("%w: image id %q has %q; want lowercase hex digits", ErrInvalid, id, c)
+		}
+	}
+	return nil
+}
+
+// validKey checks an idempotency key: empty (none), or 1 to MaxKeyLen bytes
+// of printable ASCII other than space.
+func validKey(k string) error {
+	if len(k) > MaxKeyLen {
+		return fmt.Errorf("%w: idempotency key is %d bytes, at most %d allowed", ErrInvalid, len(k), MaxKeyLen)
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x21 || c > 0x7e {
+			return fmt.Errorf("%w: idempotency key has byte %#x; use printable ASCII without spaces", ErrInvalid, c)
+		}
+	}
+	return nil
+}
+
+func validViews(role, name string, n, min int) error {
+	if n < min || n > MaxViews {
+		return fmt.Errorf("%w: %s %q gets %d views, want %d to %d", ErrInvalid, role, name, n, min, MaxViews)
+	}
+	return nil
+}
+
+func validCreated(t time.Time) error {
+	if t.Before(minCreated) || !t.Before(maxCreated) {
+		return fmt.Errorf("%w: creation time %v is outside %d to %d", ErrInvalid, t, minCreated.Year(), maxCreated.Year()-1)
+	}
+	return nil
+}
+
+// Validate checks the name, the hash and the key.
+func (c RegisterUser) Validate() error {
+	if err := ValidName(c.Name); err != nil {
+		return err
+	}
+	if len(c.PasswordHash) > MaxHashLen {
+		return fmt.Errorf("%w: %d bytes, at most %d allowed", ErrBadHash, len(c.PasswordHash), MaxHashLen)
+	}
+	if _, err := parseHash(c.PasswordHash); err != nil {
+		return err
+	}
+	return validKey(c.IdemKey)
+}
+
+// Validate checks the id, the names, the views, the time and the key.
+func (c PutImage) Validate() error {
+	if err := ValidImageID(c.ID); err != nil {
+		return err
+	}
+	if err := ValidName(c.Owner); err != nil {
+		return fmt.Errorf("owner: %w", err)
+	}
+	if len(c.Viewers) > MaxViewers {
+		return fmt.Errorf("%w: %d viewers, at most %d allowed", ErrInvalid, len(c.Viewers), MaxViewers)
+	}
+	for name, n := range c.Viewers {
+		if err := ValidName(name); err != nil {
+			return fmt.Errorf("viewer: %w", err)
+		}
+		if name == c.Owner {
+			return fmt.Errorf("%w: the owner %q is listed as a viewer; the owner always sees the image", ErrInvalid, name)
+		}
+		if err := validViews("viewer", name, n, 1); err != nil {
+			return err
+		}
+	}
+	if err := validCreated(c.Created); err != nil {
+		return err
+	}
+	return validKey(c.IdemKey)
+}
+
+// Validate checks the id, the name and the key.
+func (c View) Validate() error {
+	if err := ValidImageID(c.ID); err != nil {
+		return err
+	}
+	if err := ValidName(c.Viewer); err != nil {
+		return fmt.Errorf("viewer: %w", err)
+	}
+	return validKey(c.IdemKey)
+}
+
+// Validate checks the id, the names, the views and the key. Whether the
+// caller owns the image, and how many viewers the image ends with, depend
+// on the state and are checked by Apply.
+func (c Share) Validate() error {
+	if err := ValidImageID(c.ID); err != nil {
+		return err
+	}
+	if err := ValidName(c.Caller); err != nil {
+		return fmt.Errorf("caller: %w", err)
+	}
+	if len(c.Set) > MaxViewers || len(c.Remove) > MaxViewers {
+		return fmt.Errorf("%w: %d viewers set and %d removed, at most %d each", ErrInvalid, len(c.Set), len(c.Remove), MaxViewers)
+	}
+	for name, n := range c.Set {
+		if err := ValidName(name); err != nil {
+			return fmt.Errorf("viewer: %w", err)
+		}
+		if name == c.Caller {
+			return fmt.Errorf("%w: the owner %q cannot be a viewer; the owner always sees the image", ErrInvalid, name)
+		}
+		if err := validViews("viewer", name, n, 0); err != nil {
+			return err
+		}
+	}
+	seen := make(map[string]bool, len(c.Remove))
+	for _, name := range c.Remove {
+		if err := ValidName(name); err != nil {
+			return fmt.Errorf("viewer: %w", err)
+		}
+		if _, ok := c.Set[name]; ok {
+			return fmt.Errorf("%w: viewer %q is both set and removed", ErrInvalid, name)
+		}
+		if seen[name] {
+			return fmt.Errorf("%w: viewer %q is removed twice", ErrInvalid, name)
+		}
+		seen[name] = true
+	}
+	return validKey(c.IdemKey)
+}
+
+// Validate accepts every ExpireKeys; whether Before is in range depends on
+// the index it is applied at.
+func (c ExpireKeys) Validate() error { return nil }
+
+// Version is the encoding version, the first byte of every encoded command.
+const Version = 1
+
+// Encode returns the binary form of a valid command:
+//
+//	version  1 byte (Version)
+//	kind     1 byte
+//	body, by kind (strings are a 2-byte length and the bytes; integers
+//	are big-endian; an id is its 16 bytes; a viewer map is a 4-byte count
+//	and, in name order, each name and its views as 4 bytes):
+//	  register_user  name, password hash, key
+//	  put_image      id, owner, created (8 bytes, Unix ns), viewers, key
+//	  view           id, viewer, key
+//	  share          id, caller, set (a viewer map), remove (a 4-byte
+//	                 count and the names in order), key
+//	  expire_keys    before (8 bytes)
+//
+// The form is canonical: a command has exactly one encoding, and Decode
+// refuses any other. Encode refuses a command that Validate refuses.
+func Encode(c Command) ([]byte, error) {
+	if c == nil {
+		return nil, fmt.Errorf("%w: nil command", ErrInvalid)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	b := c.appendBody([]byte{Version, byte(c.Kind())})
+	if len(b) > MaxCommandSize {
+		return nil, fmt.Errorf("%w: encodes to %d bytes, at most %d allowed", ErrInvalid, len(b), MaxCommandSize)
+	}
+	return b, nil
+}
+
+// Decode parses the output of Encode. Anything else (an unknown version or
+// kind, truncated or trailing bytes, names out of order, a field Validate
+// refuses, more than MaxCommandSize bytes) yields an error wrapping
+// ErrMalformed.
+func Decode(b []byte) (Command, error) {
+	if len(b) > MaxCommandSize {
+		return nil, fmt.Errorf("%w: command is %d bytes, at most %d allowed", ErrMalformed, len(b), MaxCommandSize)
+	}
+	r := &reader{b: b}
+	if v := r.u8(); r.err == nil && v != Version {
+		return nil, fmt.Errorf("%w: command version %d, want %d", ErrMalformed, v, Version)
+	}
+	var c Command
+	switch k := Kind(r.u8()); k {
+	case KindRegisterUser:
+		c = RegisterUser{Name: r.str(), PasswordHash: r.str(), IdemKey: r.str()}
+	case KindPutImage:
+		p := PutImage{ID: r.id(), Owner: r.str()}
+		p.Created = time.Unix(0, int64(r.u64())).UTC()
+		p.Viewers = r.viewers()
+		p.IdemKey = r.str()
+		c = p
+	case KindView:
+		c = View{ID: r.id(), Viewer: r.str(), IdemKey: r.str()}
+	case KindShare:
+		s := Share{ID: r.id(), Caller: r.str(), Set: r.viewers()}
+		s.Remove = r.names()
+		s.IdemKey = r.str()
+		c = s
+	case KindExpireKeys:
+		c = ExpireKeys{Before: r.u64()}
+	default:
+		if r.err == nil {
+			r.fail("unknown command kind %d", k)
+		}
+	}
+	r.done()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return c, nil
+}
+
+func (c RegisterUser) appendBody(b []byte) []byte {
+	b = appendStr(b, c.Name)
+	b = appendStr(b, c.PasswordHash)
+	return appendStr(b, c.IdemKey)
+}
+
+func (c PutImage) appendBody(b []byte) []byte {
+	b = appendID(b, c.ID)
+	b = appendStr(b, c.Owner)
+	b = appendU64(b, uint64(c.Created.UnixNano()))
+	b = appendViewers(b, c.Viewers)
+	return appendStr(b, c.IdemKey)
+}
+
+func (c View) appendBody(b []byte) []byte {
+	b = appendID(b, c.ID)
+	b = appendStr(b, c.Viewer)
+	return appendStr(b, c.IdemKey)
+}
+
+func (c Share) appendBody(b []byte) []byte {
+	b = appendID(b, c.ID)
+	b = appendStr(b, c.Caller)
+	b = appendViewers(b, c.Set)
+	names := slices.Sorted(slices.Values(c.Remove))
+	b = appendU32(b, uint32(len(names)))
+	for _, n := range names {
+		b = appendStr(b, n)
+	}
+	return appendStr(b, c.IdemKey)
+}
+
+func (c ExpireKeys) appendBody(b []byte) []byte { return appendU64(b, c.Before) }
+
+// appendID appends the 16 bytes of a validated id.
+func appendID(b []byte, id string) []byte {
+	var raw [16]byte
+	hex.Decode(raw[:], []byte(id))
+	return append(b, raw[:]...)
+}
+
+func (r *reader) id() string {
+	return hex.EncodeToString(r.bytes(16))
+}
+
+func appendViewers(b []byte, m map[string]int) []byte {
+	b = appendU32(b, uint32(len(m)))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		b = appendStr(b, name)
+		b = appendU32(b, uint32(m[name]))
+	}
+	return b
+}
+
+// viewers reads a viewer map, refusing names out of order or repeated.
+func (r *reader) viewers() map[string]int {
+	n := r.count(2 + 4)
+	m := make(map[string]int, n)
+	prev := ""
+	for i := 0; i < n && r.err == nil; i++ {
+		name, views := r.str(), r.u32()
+		if r.err == nil && i > 0 && name <= prev {
+			r.fail("viewer %q after %q: names must be in increasing order", name, prev)
+		}
+		if views > MaxViews {
+			r.fail("viewer %q gets %d views, at most %d allowed", name, views, MaxViews)
+		}
+		m[name], prev = int(views), name
+	}
+	return m
+}
+
+// names reads a list of names in increasing order; an empty list is nil.
+func (r *reader) names() []string {
+	n := r.count(2)
+	var out []string
+	for i := 0; i < n && r.err == nil; i++ {
+		name := r.str()
+		if r.err == nil && i > 0 && name <= out[i-1] {
+			r.fail("name %q after %q: names must be in increasing order", name, out[i-1])
+		}
+		out = append(out, name)
+	}
+	return out
+}

@@ -1,0 +1,771 @@
+package registry
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The store's layout: one bbolt file, FileName, in the data directory, with
+// two buckets.
+//
+//	meta  format    1 byte, storeFormat
+//	      promised  epoch: 8-byte term, 1-byte length, node
+//	      commit    8 bytes
+//	      snapIndex 8 bytes   (absent until the first snapshot)
+//	      snapEpoch epoch
+//	      snapshot  State.Snapshot() at snapIndex
+//	log   8-byte big-endian index → epoch, then the encoded command
+//
+// The log holds the entries after snapIndex, contiguous, up to LastIndex.
+// Integers are big-endian. The state is not stored apart from the snapshot:
+// Open restores the snapshot and replays the log up to the commit index.
+const (
+	FileName    = "registry.db"
+	storeFormat = 1
+)
+
+var (
+	bucketMeta   = []byte("meta")
+	bucketLog    = []byte("log")
+	keyFormat    = []byte("format")
+	keyPromised  = []byte("promised")
+	keyCommit    = []byte("commit")
+	keySnapIndex = []byte("snapIndex")
+	keySnapEpoch = []byte("snapEpoch")
+	keySnapshot  = []byte("snapshot")
+)
+
+// Entry is one change in the log: a command, at an index, from the
+// coordinator of an epoch.
+type Entry struct {
+	Index   uint64
+	Epoch   Epoch
+	Command []byte // Encode's output
+}
+
+// Applied is a committed entry and what applying it did. Command is nil if
+// the entry did not decode, and then Outcome.Err wraps ErrMalformed.
+type Applied struct {
+	Index   uint64
+	Epoch   Epoch
+	Command Command
+	Outcome Outcome
+}
+
+// Snapshot is the state at a committed index, for a node too far behind to
+// catch up from the log.
+type Snapshot struct {
+	Index uint64 // the last index the state includes
+	Epoch Epoch  // the epoch of the entry at Index
+	Data  []byte // State.Snapshot()
+}
+
+// Store is a node's durable copy of the registry: the log of entries, the
+// highest epoch it has promised, the commit index, and the State that the
+// committed entries build. It is the Bully mode's replica; the replication
+// layer drives it, and the rules here are Raft's, with epochs for terms:
+//
+//   - A coordinator promises its own epoch (SetPromised) when elected, and
+//     appends with Propose. A follower takes entries with AppendEntries,
+//     which promises the sender's epoch. Both refuse an epoch older than the
+//     one promised, with ErrStaleEpoch.
+//   - AppendEntries accepts entries only after the one the coordinator says
+//     precedes them, and replaces an uncommitted suffix that conflicts (the
+//     same index from another epoch).
+//   - Commit advances the commit index and applies the newly committed
+//     entries to the State, in order, returning their outcomes.
+//   - Compact folds the committed entries into a snapshot; Snapshot and
+//     InstallSnapshot bring up a node the log can no longer catch up.
+//
+// What is on disk when: every method that changes anything (SetPromised,
+// Propose, AppendEntries, Commit, Compact, InstallSnapshot) runs one bbolt
+// read-write transaction and returns only after it has committed. bbolt
+// commits by writing the changed pages and fdatasync-ing the file, then
+// writing the meta page and fdatasync-ing again; so when the method
+// returns nil, its change survives a crash or power loss, and a crash
+// before that leaves the previous state (a transaction is all or nothing).
+// The State is memory only and is rebuilt by Open.
+//
+// A Store is safe for concurrent use; its methods are serialised, and Read
+// lets queries run against the State between them.
+type Store struct {
+	mu sync.RWMutex
+	db *bolt.DB
+
+	// Mirrors of what is on disk, updated only after a transaction commits.
+	promised  Epoch
+	commit    uint64
+	snapIndex uint64
+	snapEpoch Epoch
+	lastIndex uint64
+	lastEpoch Epoch
+
+	state *State // the committed entries applied; LastApplied() == commit
+}
+
+// Open opens the store in dir, creating the directory and an empty store if
+// there is none. It restores the snapshot, checks the log's invariants
+// (entries contiguous after the snapshot, epochs never decreasing and never
+// above the promised one, the commit index within the log) and replays the
+// committed entries. A store that breaks an invariant fails with an error
+// wrapping ErrCorrupt. Open waits at most a second for another process
+// holding the file.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("registry: opening %s: %w", FileName, err)
+	}
+	s := &Store{db: db, state: NewState()}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+func (s *Store) load() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketLog); err != nil {
+			return err
+		}
+		switch f := meta.Get(keyFormat); {
+		case f == nil:
+			return meta.Put(keyFormat, []byte{storeFormat})
+		case len(f) != 1 || f[0] != storeFormat:
+			return corrupt("store format %v, want %d", f, storeFormat)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		meta, log := tx.Bucket(bucketMeta), tx.Bucket(bucketLog)
+		var err error
+		if s.promised, err = getEpoch(meta, keyPromised); err != nil {
+			return err
+		}
+		if s.commit, err = getU64(meta, keyCommit); err != nil {
+			return err
+		}
+		if s.snapIndex, err = getU64(meta, keySnapIndex); err != nil {
+			return err
+		}
+		if s.snapEpoch, err = getEpoch(meta, keySnapEpoch); err != nil {
+			return err
+		}
+		if data := meta.Get(keySnapshot); data != nil {
+			if err := s.state.Restore(data); err != nil {
+				return corrupt("snapshot: %v", err)
+			}
+		}
+		if s.state.LastApplied() != s.snapIndex {
+			return corrupt("snapshot holds index %d, meta says %d", s.state.LastApplied(), s.snapIndex)
+		}
+		s.lastIndex, s.lastEpoch = s.snapIndex, s.snapEpoch
+		c := log.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			e, err := decodeEntry(k, v)
+			if err != nil {
+				return corrupt("log: %v", err)
+			}
+			if e.Index != s.lastIndex+1 {
+				return corrupt("log entry %d follows %d", e.Index, s.lastIndex)
+			}
+			if e.Epoch.Less(s.lastEpoch) {
+				return corrupt("log entry %d has epoch %v after %v", e.Index, e.Epoch, s.lastEpoch)
+			}
+			if e.Index <= s.commit {
+				s.apply(e)
+			}
+			s.lastIndex, s.lastEpoch = e.Index, e.Epoch
+		}
+		switch {
+		case s.commit < s.snapIndex || s.commit > s.lastIndex:
+			return corrupt("commit index %d outside %d to %d", s.commit, s.snapIndex, s.lastIndex)
+		case s.promised.Less(s.lastEpoch):
+			return corrupt("promised epoch %v below the log's %v", s.promised, s.lastEpoch)
+		}
+		return nil
+	})
+}
+
+// Close closes the store. Everything acknowledged is already on disk.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db.Close()
+}
+
+// Read runs f with the State while no change is applied. f must not keep
+// the State or anything it returns by pointer, nor call the Store.
+func (s *Store) Read(f func(*State)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	f(s.state)
+}
+
+// Promised returns the highest epoch this store has promised.
+func (s *Store) Promised() Epoch {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.promised
+}
+
+// CommitIndex returns the index of the last committed entry.
+func (s *Store) CommitIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.commit
+}
+
+// LastIndex returns the index of the last entry in the log (or of the
+// snapshot, when the log after it is empty).
+func (s *Store) LastIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lastIndex
+}
+
+// LastEpoch returns the epoch of the entry at LastIndex.
+func (s *Store) LastEpoch() Epoch {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lastEpoch
+}
+
+// SetPromised records that this node will accept nothing from an epoch
+// below e. It refuses an e below the one promised with ErrStaleEpoch; the
+// same e again is no change. A node calls it when it sees a newer epoch,
+// and a new coordinator calls it with its own epoch before it proposes.
+func (s *Store) SetPromised(e Epoch) error {
+	if !e.valid() {
+		return fmt.Errorf("%w: epoch %v", ErrMalformed, e)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch c := e.Compare(s.promised); {
+	case c < 0:
+		return fmt.Errorf("%w: %v, promised %v", ErrStaleEpoch, e, s.promised)
+	case c == 0:
+		return nil
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return putPromised(tx, e) }); err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	s.promised = e
+	return nil
+}
+
+// Propose appends cmds, each the output of Encode, at the end of the log as
+// entries of epoch e, in one transaction, and returns them. It refuses an e
+// below the promised epoch (ErrStaleEpoch: this node is no longer the
+// coordinator), promises an e above it, and refuses a command that does not
+// decode (ErrMalformed) before appending anything. The entries are not
+// committed: the coordinator sends them to the others and calls Commit once
+// a majority holds them.
+func (s *Store) Propose(e Epoch, cmds ...[]byte) ([]Entry, error) {
+	if e.Term == 0 || !e.valid() {
+		return nil, fmt.Errorf("%w: epoch %v", ErrMalformed, e)
+	}
+	for i, c := range cmds {
+		if _, err := Decode(c); err != nil {
+			return nil, fmt.Errorf("command %d of %d: %w", i+1, len(cmds), err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.Less(s.promised) {
+		return nil, fmt.Errorf("%w: %v, promised %v", ErrStaleEpoch, e, s.promised)
+	}
+	entries := make([]Entry, len(cmds))
+	for i, c := range cmds {
+		entries[i] = Entry{Index: s.lastIndex + 1 + uint64(i), Epoch: e, Command: bytes.Clone(c)}
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if s.promised.Less(e) {
+			if err := putPromised(tx, e); err != nil {
+				return err
+			}
+		}
+		log := tx.Bucket(bucketLog)
+		for _, en := range entries {
+			if err := log.Put(indexKey(en.Index), encodeEntryValue(en)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	s.promised = e
+	if len(entries) > 0 {
+		s.lastIndex, s.lastEpoch = entries[len(entries)-1].Index, e
+	}
+	return entries, nil
+}
+
+// AppendEntries takes entries from the coordinator of epoch leader, as
+// Raft's AppendEntries does. prevIndex and prevEpoch name the entry the
+// coordinator's log holds just before entries (0 and the zero Epoch at the
+// start of the log). In one transaction it:
+//
+//   - refuses a leader below the promised epoch (ErrStaleEpoch), and
+//     promises a leader above it, even if what follows refuses the entries;
+//   - refuses entries that are not contiguous after prevIndex, not of
+//     valid epochs no later than leader and never decreasing, or that do
+//     not decode (ErrMalformed);
+//   - refuses if this log has no entry prevIndex of epoch prevEpoch
+//     (ErrLogMismatch: the coordinator retries from an earlier index);
+//   - skips entries it holds already (same index and epoch), and at the
+//     first that conflicts (same index, another epoch) deletes it and every
+//     entry after it, then appends the rest. An entry at or below the
+//     commit index is never replaced: that fails with ErrCommittedConflict
+//     and changes nothing.
+//
+// It returns matched, the last index at which this log now agrees with the
+// coordinator's (prevIndex plus the number of entries): that, not
+// LastIndex, is what the coordinator may count towards a majority, since
+// entries after it may be left from an older epoch.
+func (s *Store) AppendEntries(leader Epoch, prevIndex uint64, prevEpoch Epoch, entries []Entry) (matched uint64, err error) {
+	if leader.Term == 0 || !leader.valid() || !prevEpoch.valid() || leader.Less(prevEpoch) || (prevIndex == 0) != prevEpoch.IsZero() {
+		return 0, fmt.Errorf("%w: leader %v, previous entry %d of %v", ErrMalformed, leader, prevIndex, prevEpoch)
+	}
+	last := prevEpoch
+	for i, en := range entries {
+		switch {
+		case en.Index != prevIndex+1+uint64(i):
+			return 0, fmt.Errorf("%w: entry %d at position %d after index %d", ErrMalformed, en.Index, i, prevIndex)
+		case en.Epoch.Term == 0 || !en.Epoch.valid() || leader.Less(en.Epoch) || en.Epoch.Less(last):
+			return 0, fmt.Errorf("%w: entry %d has epoch %v after %v, leader %v", ErrMalformed, en.Index, en.Epoch, last, leader)
+		}
+		if _, err := Decode(en.Command); err != nil {
+			return 0, fmt.Errorf("entry %d: %w", en.Index, err)
+		}
+		last = en.Epoch
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if leader.Less(s.promised) {
+		return 0, fmt.Errorf("%w: %v, promised %v", ErrStaleEpoch, leader, s.promised)
+	}
+	lastIndex, lastEpoch := s.lastIndex, s.lastEpoch
+	var mismatch error
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if s.promised.Less(leader) {
+			if err := putPromised(tx, leader); err != nil {
+				return err
+			}
+		}
+		log := tx.Bucket(bucketLog)
+		if prevIndex >= s.snapIndex {
+			if prevIndex > lastIndex {
+				mismatch = fmt.Errorf("%w: no entry %d; the log ends at %d", ErrLogMismatch, prevIndex, lastIndex)
+				return nil
+			}
+			if got, err := s.epochAt(log, prevIndex); err != nil {
+				return err
+			} else if got != prevEpoch {
+				mismatch = fmt.Errorf("%w: entry %d has epoch %v, not %v", ErrLogMismatch, prevIndex, got, prevEpoch)
+				return nil
+			}
+		}
+		// Entries at or below snapIndex are committed, and a committed
+		// entry is in every later coordinator's log; they match.
+		for _, en := range entries {
+			if en.Index <= s.snapIndex {
+				continue
+			}
+			if en.Index <= lastIndex {
+				got, err := s.epochAt(log, en.Index)
+				if err != nil {
+					return err
+				}
+				if got == en.Epoch {
+					continue
+				}
+				if en.Index <= s.commit {
+					return fmt.Errorf("%w: entry %d of %v would replace one of %v, committed up to %d",
+						ErrCommittedConflict, en.Index, en.Epoch, got, s.commit)
+				}
+				if err := deleteFrom(log, en.Index); err != nil {
+					return err
+				}
+				lastIndex = en.Index - 1
+			}
+			if err := log.Put(indexKey(en.Index), encodeEntryValue(en)); err != nil {
+				return err
+			}
+			lastIndex, lastEpoch = en.Index, en.Epoch
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrCommittedConflict) || errors.Is(err, ErrCorrupt) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("registry: %w", err)
+	}
+	if s.promised.Less(leader) {
+		s.promised = leader
+	}
+	if mismatch != nil {
+		return 0, mismatch
+	}
+	s.lastIndex, s.lastEpoch = lastIndex, lastEpoch
+	return max(prevIndex+uint64(len(entries)), s.snapIndex), nil
+}
+
+// Commit records index as committed and applies every entry up to it not
+// yet applied, in order, returning what each did. An index at or below the
+// commit index is no change; one beyond the log fails with ErrOutOfRange.
+// The coordinator calls it when a majority holds the entry (and, as in
+// Raft, counts replicas only of entries from its own epoch); a follower,
+// with the coordinator's commit index capped at matched.
+func (s *Store) Commit(index uint64) ([]Applied, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if index <= s.commit {
+		return nil, nil
+	}
+	if index > s.lastIndex {
+		return nil, fmt.Errorf("%w: commit %d, the log ends at %d", ErrOutOfRange, index, s.lastIndex)
+	}
+	var entries []Entry
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if entries, err = s.entries(tx.Bucket(bucketLog), s.commit+1, index); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyCommit, appendU64(nil, index))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	s.commit = index
+	out := make([]Applied, len(entries))
+	for i, e := range entries {
+		out[i] = s.apply(e)
+	}
+	return out, nil
+}
+
+// apply applies one committed entry to the state. An entry that does not
+// decode (Propose and AppendEntries let none in) is applied as a refused
+// command, so that it cannot stop the log.
+func (s *Store) apply(e Entry) Applied {
+	a := Applied{Index: e.Index, Epoch: e.Epoch}
+	cmd, err := Decode(e.Command)
+	if err != nil {
+		s.state.skip(e.Index)
+		a.Outcome = Outcome{Index: e.Index, Err: err}
+		return a
+	}
+	a.Command = cmd
+	a.Outcome = s.state.Apply(e.Index, cmd)
+	return a
+}
+
+// Entries returns the entries from index from to index to, both included,
+// for a coordinator to send to a follower. It fails with ErrCompacted if
+// from is in the snapshot (send the snapshot instead) and with
+// ErrOutOfRange if to is beyond the log.
+func (s *Store) Entries(from, to uint64) ([]Entry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if from <= s.snapIndex && s.snapIndex > 0 {
+		return nil, fmt.Errorf("%w: entry %d; the snapshot covers up to %d", ErrCompacted, from, s.snapIndex)
+	}
+	from = max(from, 1)
+	if to > s.lastIndex {
+		return nil, fmt.Errorf("%w: entry %d, the log ends at %d", ErrOutOfRange, to, s.lastIndex)
+	}
+	var out []Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = s.entries(tx.Bucket(bucketLog), from, to)
+		return err
+	})
+	return out, err
+}
+
+// EpochAt returns the epoch of the entry at index: the zero Epoch for 0, the
+// snapshot's for its index, ErrCompacted below it, ErrOutOfRange beyond the
+// log. A coordinator uses it for the prevEpoch of an AppendEntries.
+func (s *Store) EpochAt(index uint64) (Epoch, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if index < s.snapIndex {
+		return Epoch{}, fmt.Errorf("%w: entry %d; the snapshot covers up to %d", ErrCompacted, index, s.snapIndex)
+	}
+	if index > s.lastIndex {
+		return Epoch{}, fmt.Errorf("%w: entry %d, the log ends at %d", ErrOutOfRange, index, s.lastIndex)
+	}
+	var e Epoch
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		e, err = s.epochAt(tx.Bucket(bucketLog), index)
+		return err
+	})
+	return e, err
+}
+
+// Snapshot returns the state at the commit index.
+func (s *Store) Snapshot() (Snapshot, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := Snapshot{Index: s.commit, Data: s.state.Snapshot()}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		snap.Epoch, err = s.epochAt(tx.Bucket(bucketLog), s.commit)
+		return err
+	})
+	return snap, err
+}
+
+// Compact stores the state at the commit index as the snapshot and deletes
+// the log entries it covers, in one transaction. Entries after the commit
+// index stay. A follower that needs a deleted entry gets the snapshot.
+func (s *Store) Compact() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.commit == s.snapIndex {
+		return nil
+	}
+	data := s.state.Snapshot()
+	var epoch Epoch
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		log := tx.Bucket(bucketLog)
+		var err error
+		if epoch, err = s.epochAt(log, s.commit); err != nil {
+			return err
+		}
+		if err := putSnapshot(tx, s.commit, epoch, data); err != nil {
+			return err
+		}
+		return deleteThrough(log, s.commit)
+	})
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	s.snapIndex, s.snapEpoch = s.commit, epoch
+	return nil
+}
+
+// InstallSnapshot replaces this store's state with snap, sent by the
+// coordinator of epoch leader, as Raft's InstallSnapshot does. It refuses a
+// leader below the promised epoch (ErrStaleEpoch) and promises one above
+// it. A snapshot that is malformed, or of an epoch above leader, fails
+// with ErrMalformed; one at or below the commit index is no change. Else,
+// in one transaction: if the log holds snap's last entry (same index and
+// epoch) the entries after it stay, and otherwise the whole log goes; the
+// snapshot is stored, and the commit index becomes snap.Index.
+func (s *Store) InstallSnapshot(leader Epoch, snap Snapshot) error {
+	if leader.Term == 0 || !leader.valid() || !snap.Epoch.valid() || snap.Epoch.Term == 0 || leader.Less(snap.Epoch) {
+		return fmt.Errorf("%w: leader %v, snapshot of %v", ErrMalformed, leader, snap.Epoch)
+	}
+	st := NewState()
+	if err := st.Restore(snap.Data); err != nil {
+		return err
+	}
+	if st.LastApplied() != snap.Index {
+		return fmt.Errorf("%w: snapshot says index %d, its state %d", ErrMalformed, snap.Index, st.LastApplied())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if leader.Less(s.promised) {
+		return fmt.Errorf("%w: %v, promised %v", ErrStaleEpoch, leader, s.promised)
+	}
+	install := snap.Index > s.commit
+	lastIndex, lastEpoch := snap.Index, snap.Epoch
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if s.promised.Less(leader) {
+			if err := putPromised(tx, leader); err != nil {
+				return err
+			}
+		}
+		if !install {
+			return nil
+		}
+		log := tx.Bucket(bucketLog)
+		keep := false
+		if snap.Index <= s.lastIndex {
+			got, err := s.epochAt(log, snap.Index)
+			if err != nil {
+				return err
+			}
+			keep = got == snap.Epoch
+		}
+		if keep {
+			lastIndex, lastEpoch = s.lastIndex, s.lastEpoch
+			if err := deleteThrough(log, snap.Index); err != nil {
+				return err
+			}
+		} else if err := deleteFrom(log, 0); err != nil {
+			return err
+		}
+		if err := putSnapshot(tx, snap.Index, snap.Epoch, snap.Data); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyCommit, appendU64(nil, snap.Index))
+	})
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	if s.promised.Less(leader) {
+		s.promised = leader
+	}
+	if install {
+		s.state = st
+		s.commit, s.snapIndex, s.snapEpoch = snap.Index, snap.Index, snap.Epoch
+		s.lastIndex, s.lastEpoch = lastIndex, lastEpoch
+	}
+	return nil
+}
+
+// epochAt reads the epoch of entry index, which must be between snapIndex
+// and the log's end.
+func (s *Store) epochAt(log *bolt.Bucket, index uint64) (Epoch, error) {
+	if index == s.snapIndex {
+		return s.snapEpoch, nil
+	}
+	v := log.Get(indexKey(index))
+	if v == nil {
+		return Epoch{}, corrupt("no log entry %d", index)
+	}
+	r := &reader{b: v}
+	e := r.epoch()
+	if r.err != nil {
+		return Epoch{}, corrupt("log entry %d: %v", index, r.err)
+	}
+	return e, nil
+}
+
+// entries reads entries from to to, which must be in the log.
+func (s *Store) entries(log *bolt.Bucket, from, to uint64) ([]Entry, error) {
+	if from > to {
+		return nil, nil
+	}
+	out := make([]Entry, 0, to-from+1)
+	c := log.Cursor()
+	for k, v := c.Seek(indexKey(from)); k != nil && len(out) < cap(out); k, v = c.Next() {
+		e, err := decodeEntry(k, v)
+		if err != nil {
+			return nil, corrupt("log: %v", err)
+		}
+		if e.Index != from+uint64(len(out)) {
+			return nil, corrupt("log entry %d where %d belongs", e.Index, from+uint64(len(out)))
+		}
+		out = append(out, e)
+	}
+	if len(out) != cap(out) {
+		return nil, corrupt("log ends before entry %d", to)
+	}
+	return out, nil
+}
+
+func indexKey(i uint64) []byte { return appendU64(nil, i) }
+
+func encodeEntryValue(e Entry) []byte {
+	return append(appendEpoch(nil, e.Epoch), e.Command...)
+}
+
+// decodeEntry decodes a log key and value; it copies the command out of
+// bbolt's memory.
+func decodeEntry(k, v []byte) (Entry, error) {
+	if len(k) != 8 {
+		return Entry{}, fmt.Errorf("%w: log key of %d bytes", ErrMalformed, len(k))
+	}
+	r := &reader{b: v}
+	e := Entry{Index: (&reader{b: k}).u64(), Epoch: r.epoch()}
+	if r.err != nil {
+		return Entry{}, r.err
+	}
+	if e.Epoch.Term == 0 {
+		return Entry{}, fmt.Errorf("%w: entry %d has epoch 0", ErrMalformed, e.Index)
+	}
+	e.Command = bytes.Clone(v[r.off:])
+	return e, nil
+}
+
+// deleteFrom deletes the entries at index from and after.
+func deleteFrom(log *bolt.Bucket, from uint64) error {
+	c := log.Cursor()
+	for k, _ := c.Seek(indexKey(from)); k != nil; k, _ = c.Seek(indexKey(from)) {
+		if err := log.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteThrough deletes the entries at index through and before.
+func deleteThrough(log *bolt.Bucket, through uint64) error {
+	c := log.Cursor()
+	for k, _ := c.First(); k != nil && (&reader{b: k}).u64() <= through; k, _ = c.First() {
+		if err := log.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func putPromised(tx *bolt.Tx, e Epoch) error {
+	return tx.Bucket(bucketMeta).Put(keyPromised, appendEpoch(nil, e))
+}
+
+func putSnapshot(tx *bolt.Tx, index uint64, e Epoch, data []byte) error {
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(keySnapIndex, appendU64(nil, index)); err != nil {
+		return err
+	}
+	if err := meta.Put(keySnapEpoch, appendEpoch(nil, e)); err != nil {
+		return err
+	}
+	return meta.Put(keySnapshot, data)
+}
+
+func getU64(b *bolt.Bucket, key []byte) (uint64, error) {
+	v := b.Get(key)
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, corrupt("%s is %d bytes, want 8", key, len(v))
+	}
+	return (&reader{b: v}).u64(), nil
+}
+
+func getEpoch(b *bolt.Bucket, key []byte) (Epoch, error) {
+	v := b.Get(key)
+	if v == nil {
+		return Epoch{}, nil
+	}
+	r := &reader{b: v}
+	e := r.epoch()
+	r.done()
+	if r.err != nil {
+		return Epoch{}, corrupt("%s: %v", key, r.err)
+	}
+	return e, nil
+}
