@@ -1,0 +1,71 @@
+package registry
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// fastArgon2 keeps hashing cheap in tests; the cost parameters do not
+// change what is tested.
+var fastArgon2 = Argon2Params{Time: 1, MemoryKiB: 8, Threads: 1, SaltLen: 8, KeyLen: 16}
+
+// seeded returns a deterministic source of salt.
+func seeded(seed uint64) *rand.ChaCha8 {
+	var s [32]byte
+	s[0] = byte(seed)
+	return rand.NewChaCha8(s)
+}
+
+// testHash is a valid hash of "password1".
+var testHash = func() string {
+	h, err := HashPassword(fastArgon2, seeded(1), "password1")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
+
+var t0 = time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+
+// id returns the image id numbered n.
+func id(n int) string { return fmt.Sprintf("%032x", n) }
+
+// fixture returns a state with users ann, bob, cy and dee, and image 1 owned
+// by ann with bob given 2 views and cy 1, at index 10.
+func fixture(t testing.TB) *State {
+	t.Helper()
+	s := NewState()
+	cmds := []Command{
+		RegisterUser{Name: "ann", PasswordHash: testHash},
+		RegisterUser{Name: "bob", PasswordHash: testHash},
+		RegisterUser{Name: "cy", PasswordHash: testHash},
+		RegisterUser{Name: "dee", PasswordHash: testHash},
+		PutImage{ID: id(1), Owner: "ann", Viewers: map[string]int{"bob": 2, "cy": 1}, Created: t0},
+	}
+	for i, c := range cmds {
+		if out := s.Apply(uint64(6+i), c); out.Err != nil {
+			t.Fatalf("fixture command %d: %v", i, out.Err)
+		}
+	}
+	return s
+}
+
+// applyRefused applies cmd at the next index, requires it to be refused
+// with want, and requires everything but LastApplied to be unchanged.
+func applyRefused(t *testing.T, s *State, cmd Command, want error) Outcome {
+	t.Helper()
+	before := s.Clone()
+	index := s.LastApplied() + 1
+	out := s.Apply(index, cmd)
+	if !errorIs(out.Err, want) {
+		t.Fatalf("Apply(%#v) = %v, want %v", cmd, out.Err, want)
+	}
+	before.lastApplied = index
+	if !bytes.Equal(before.Snapshot(), s.Snapshot()) {
+		t.Fatalf("refused %#v changed the state", cmd)
+	}
+	return out
+}
