@@ -1,0 +1,184 @@
+package registry
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sampleCommands is one of each kind, with every field set.
+func sampleCommands() []Command {
+	return []Command{
+		RegisterUser{Name: "ann", PasswordHash: testHash, IdemKey: "reg-1"},
+		RegisterUser{Name: "bob", PasswordHash: testHash},
+		PutImage{ID: id(1), Owner: "ann", Viewers: map[string]int{"bob": 2, "cy": MaxViews}, Created: t0, IdemKey: "put-1"},
+		PutImage{ID: id(2), Owner: "ann", Viewers: map[string]int{}, Created: minCreated},
+		View{ID: id(1), Viewer: "bob", IdemKey: "view-1"},
+		View{ID: id(1), Viewer: "ann"},
+		Share{ID: id(1), Caller: "ann", Set: map[string]int{"dee": 0, "bob": 5}, Remove: []string{"cy", "a.b"}, IdemKey: "share-1"},
+		Share{ID: id(1), Caller: "ann", Set: map[string]int{}},
+		ExpireKeys{Before: 1 << 40},
+	}
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	for _, c := range sampleCommands() {
+		t.Run(c.Kind().String(), func(t *testing.T) {
+			b, err := Encode(c)
+			if err != nil {
+				t.Fatalf("Encode: %v", err)
+			}
+			got, err := Decode(b)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			again, _ := Encode(got)
+			if !bytes.Equal(b, again) {
+				t.Fatalf("re-encoded differently:\n%x\n%x", b, again)
+			}
+			if !sameCommand(c, got) {
+				t.Fatalf("decoded %#v, want %#v", got, c)
+			}
+		})
+	}
+}
+
+// sameCommand compares commands as values: times by instant, an empty
+// map or list equal to none, removals in any order.
+func sameCommand(a, b Command) bool {
+	norm := func(c Command) Command {
+		switch c := c.(type) {
+		case PutImage:
+			c.Created = c.Created.UTC()
+			if len(c.Viewers) == 0 {
+				c.Viewers = nil
+			}
+			return c
+		case Share:
+			if len(c.Set) == 0 {
+				c.Set = nil
+			}
+			if len(c.Remove) == 0 {
+				c.Remove = nil
+			} else {
+				c.Remove = sortedCopy(c.Remove)
+			}
+			return c
+		}
+		return c
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	for i := range c {
+		for j := i + 1; j < len(c); j++ {
+			if c[j] < c[i] {
+				c[i], c[j] = c[j], c[i]
+			}
+		}
+	}
+	return c
+}
+
+func TestEncodeRefusesInvalidCommands(t *testing.T) {
+	tests := []struct {
+		name string
+		cmd  Command
+		want error
+	}{
+		{"a nil command", nil, ErrInvalid},
+		{"a bad user name", RegisterUser{Name: "ann!", PasswordHash: testHash}, ErrInvalid},
+		{"a password in place of a hash", RegisterUser{Name: "ann", PasswordHash: "hunter22"}, ErrBadHash},
+		{"an id of 31 digits", View{ID: id(1)[1:], Viewer: "bob"}, ErrInvalid},
+		{"an id with a non-hex digit", View{ID: strings.Repeat("g", 32), Viewer: "bob"}, ErrInvalid},
+		{"a key with a control byte", View{ID: id(1), Viewer: "bob", IdemKey: "k\n"}, ErrInvalid},
+		{"a key over MaxKeyLen bytes", View{ID: id(1), Viewer: "bob", IdemKey: strings.Repeat("k", MaxKeyLen+1)}, ErrInvalid},
+		{"a creation time before 1970", PutImage{ID: id(1), Owner: "ann", Created: minCreated.Add(-1)}, ErrInvalid},
+		{"more than MaxViewers removals", Share{ID: id(1), Caller: "ann", Remove: make([]string, MaxViewers+1)}, ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Encode(tt.cmd); !errors.Is(err, tt.want) {
+				t.Fatalf("Encode = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeRefusesMalformedInput(t *testing.T) {
+	view, _ := Encode(View{ID: id(1), Viewer: "bob", IdemKey: "k"})
+	put, _ := Encode(PutImage{ID: id(1), Owner: "ann", Viewers: map[string]int{"bob": 1, "cyd": 1}, Created: t0})
+	// The offset of the second viewer's name in put: version, kind, id,
+	// owner, created, count, first viewer (length, name, views).
+	second := 2 + 16 + 2 + 3 + 8 + 4 + 2 + 3 + 4
+	with := func(b []byte, f func([]byte) []byte) []byte { return f(bytes.Clone(b)) }
+	tests := []struct {
+		name string
+		in   []byte
+	}{
+		{"empty input", nil},
+		{"a version byte alone", []byte{Version}},
+		{"an unknown version", with(view, func(b []byte) []byte { b[0] = 2; return b })},
+		{"an unknown kind", with(view, func(b []byte) []byte { b[1] = 99; return b })},
+		{"kind zero", with(view, func(b []byte) []byte { b[1] = 0; return b })},
+		{"truncated by one byte", view[:len(view)-1]},
+		{"a trailing byte", append(bytes.Clone(view), 0)},
+		{"viewers out of order", with(put, func(b []byte) []byte { copy(b[second+2:], "ao"); return b })},
+		{"a viewer repeated", with(put, func(b []byte) []byte { copy(b[second+2:], "bob"); return b })},
+		{"views above MaxViews", with(put, func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[second-4:], MaxViews+1)
+			return b
+		})},
+		{"a viewer count beyond the input", with(put, func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[second-4-3-2-4:], 1<<30)
+			return b
+		})},
+		{"a bad name", with(view, func(b []byte) []byte { b[2+16+2] = ' '; return b })},
+		{"a command over MaxCommandSize", append(bytes.Clone(view), make([]byte, MaxCommandSize)...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if c, err := Decode(tt.in); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode = %#v, %v; want ErrMalformed", c, err)
+			}
+		})
+	}
+}
+
+func TestValidName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"ann", true},
+		{"A.n-n_@+9", true},
+		{strings.Repeat("a", MaxNameLen), true},
+		{strings.Repeat("a", MaxNameLen+1), false},
+		{"", false},
+		{"ann bob", false},
+		{"ann/bob", false},
+		{"ånn", false},
+		{"ann\x00", false},
+	}
+	for _, tt := range tests {
+		if err := ValidName(tt.name); (err == nil) != tt.ok {
+			t.Errorf("ValidName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestKindString(t *testing.T) {
+	if got := Kind(42).String(); got != "Kind(42)" {
+		t.Fatalf("Kind(42) = %q", got)
+	}
+	if got := (View{}).Kind().String(); got != "view" {
+		t.Fatalf("View kind = %q", got)
+	}
+	_ = time.Second
+}

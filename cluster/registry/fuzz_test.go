@@ -1,0 +1,107 @@
+package registry
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+)
+
+// FuzzDecode feeds Decode arbitrary bytes. It must not panic; what it
+// accepts must be the canonical encoding of the command (Encode gives the
+// same bytes back); and applying the command to a populated state must
+// either take effect or change nothing but LastApplied.
+func FuzzDecode(f *testing.F) {
+	for _, c := range sampleCommands() {
+		b, err := Encode(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{Version, byte(KindView)})
+	base := fixture(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Decode(b)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Decode error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		again, err := Encode(c)
+		if err != nil {
+			t.Fatalf("Encode(Decode(b)): %v", err)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("re-encoding differs:\n in  %x\n out %x", b, again)
+		}
+		if back, err := Decode(again); err != nil || !sameCommand(c, back) {
+			t.Fatalf("Decode(Encode(c)) = %#v, %v; want %#v", back, err, c)
+		}
+		s := base.Clone()
+		out := s.Apply(s.LastApplied()+1, c)
+		if out.Err != nil {
+			want := base.Clone()
+			want.lastApplied = s.LastApplied()
+			if !bytes.Equal(want.Snapshot(), s.Snapshot()) {
+				t.Fatalf("refused %#v (%v) changed the state", c, out.Err)
+			}
+		}
+		if _, err := decodeSnapshot(s.Snapshot()); err != nil {
+			t.Fatalf("state after %#v does not restore: %v", c, err)
+		}
+	})
+}
+
+// FuzzRestore feeds State.Restore arbitrary bytes. It must not panic; a
+// refused snapshot must leave the state as it was; an accepted one must
+// snapshot back to the same bytes.
+func FuzzRestore(f *testing.F) {
+	s := fixture(f)
+	s.Apply(11, View{ID: id(1), Viewer: "bob", IdemKey: "k"})
+	s.Apply(12, Share{ID: id(1), Caller: "ann", Set: map[string]int{"dee": 0}, IdemKey: "s"})
+	f.Add(s.Snapshot())
+	f.Add(NewState().Snapshot())
+	f.Add(fixture(f).Snapshot())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st := fixture(t)
+		before := st.Snapshot()
+		if err := st.Restore(b); err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Restore error %v does not wrap ErrMalformed", err)
+			}
+			if !bytes.Equal(before, st.Snapshot()) {
+				t.Fatal("a refused snapshot changed the state")
+			}
+			return
+		}
+		if got := st.Snapshot(); !bytes.Equal(got, b) {
+			t.Fatalf("restored state snapshots differently:\n in  %x\n out %x", b, got)
+		}
+	})
+}
+
+// FuzzVerifyToken feeds VerifyToken arbitrary tokens and times. It must not
+// panic; every refusal is one of the three token errors; and a token it
+// accepts names a valid user.
+func FuzzVerifyToken(f *testing.F) {
+	key := bytes.Repeat([]byte{7}, 32)
+	f.Add(IssueToken(key, "ann", t0, time.Hour), t0.Unix())
+	f.Add(IssueToken(key, "ann", t0, time.Hour), t0.Add(2*time.Hour).Unix())
+	f.Add(IssueToken(bytes.Repeat([]byte{8}, 32), "bob", t0, time.Hour), t0.Unix())
+	f.Add("", int64(0))
+	f.Add("AAAA", int64(0))
+	f.Fuzz(func(t *testing.T, token string, now int64) {
+		user, err := VerifyToken(key, token, time.Unix(now, 0))
+		switch {
+		case err == nil:
+			if ValidName(user) != nil {
+				t.Fatalf("accepted a token for %q", user)
+			}
+		case errors.Is(err, ErrTokenMalformed), errors.Is(err, ErrTokenForged), errors.Is(err, ErrTokenExpired):
+		default:
+			t.Fatalf("VerifyToken error %v is none of the token errors", err)
+		}
+	})
+}
