@@ -93,11 +93,19 @@ type Snapshot struct {
 // before that leaves the previous state (a transaction is all or nothing).
 // The State is memory only and is rebuilt by Open.
 //
-// A Store is safe for concurrent use; its methods are serialised, and Read
-// lets queries run against the State between them.
+// A Store is safe for concurrent use. Changes are serialised; Read and the
+// accessors of indexes and epochs do not wait for a change's fsync, only
+// for the moment it takes to make it visible.
 type Store struct {
-	mu sync.RWMutex
 	db *bolt.DB
+
+	// wmu serialises the changes, and the readers of the file (Entries,
+	// EpochAt, Snapshot), which must not see the file ahead of the mirrors.
+	// A change holds it across its transaction, and takes mu only to update
+	// the mirrors and the State once the transaction has committed.
+	wmu sync.Mutex
+	// mu guards the mirrors and the State.
+	mu sync.RWMutex
 
 	// Mirrors of what is on disk, updated only after a transaction commits.
 	promised  Epoch
@@ -210,8 +218,8 @@ func (s *Store) load() error {
 
 // Close closes the store. Everything acknowledged is already on disk.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	return s.db.Close()
 }
 
@@ -260,8 +268,8 @@ func (s *Store) SetPromised(e Epoch) error {
 	if !e.valid() {
 		return fmt.Errorf("%w: epoch %v", ErrMalformed, e)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	switch c := e.Compare(s.promised); {
 	case c < 0:
 		return fmt.Errorf("%w: %v, promised %v", ErrStaleEpoch, e, s.promised)
@@ -271,7 +279,9 @@ func (s *Store) SetPromised(e Epoch) error {
 	if err := s.db.Update(func(tx *bolt.Tx) error { return putPromised(tx, e) }); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
+	s.mu.Lock()
 	s.promised = e
+	s.mu.Unlock()
 	return nil
 }
 
@@ -291,8 +301,8 @@ func (s *Store) Propose(e Epoch, cmds ...[]byte) ([]Entry, error) {
 			return nil, fmt.Errorf("command %d of %d: %w", i+1, len(cmds), err)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if e.Less(s.promised) {
 		return nil, fmt.Errorf("%w: %v, promised %v", ErrStaleEpoch, e, s.promised)
 	}
@@ -317,6 +327,8 @@ func (s *Store) Propose(e Epoch, cmds ...[]byte) ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.promised = e
 	if len(entries) > 0 {
 		s.lastIndex, s.lastEpoch = entries[len(entries)-1].Index, e
@@ -364,8 +376,8 @@ func (s *Store) AppendEntries(leader Epoch, prevIndex uint64, prevEpoch Epoch, e
 		last = en.Epoch
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if leader.Less(s.promised) {
 		return 0, fmt.Errorf("%w: %v, promised %v", ErrStaleEpoch, leader, s.promised)
 	}
@@ -426,6 +438,8 @@ func (s *Store) AppendEntries(leader Epoch, prevIndex uint64, prevEpoch Epoch, e
 		}
 		return 0, fmt.Errorf("registry: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.promised.Less(leader) {
 		s.promised = leader
 	}
@@ -443,8 +457,8 @@ func (s *Store) AppendEntries(leader Epoch, prevIndex uint64, prevEpoch Epoch, e
 // Raft, counts replicas only of entries from its own epoch); a follower,
 // with the coordinator's commit index capped at matched.
 func (s *Store) Commit(index uint64) ([]Applied, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if index <= s.commit {
 		return nil, nil
 	}
@@ -462,6 +476,8 @@ func (s *Store) Commit(index uint64) ([]Applied, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.commit = index
 	out := make([]Applied, len(entries))
 	for i, e := range entries {
@@ -491,8 +507,8 @@ func (s *Store) apply(e Entry) Applied {
 // from is in the snapshot (send the snapshot instead) and with
 // ErrOutOfRange if to is beyond the log.
 func (s *Store) Entries(from, to uint64) ([]Entry, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if from <= s.snapIndex && s.snapIndex > 0 {
 		return nil, fmt.Errorf("%w: entry %d; the snapshot covers up to %d", ErrCompacted, from, s.snapIndex)
 	}
@@ -513,8 +529,8 @@ func (s *Store) Entries(from, to uint64) ([]Entry, error) {
 // snapshot's for its index, ErrCompacted below it, ErrOutOfRange beyond the
 // log. A coordinator uses it for the prevEpoch of an AppendEntries.
 func (s *Store) EpochAt(index uint64) (Epoch, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if index < s.snapIndex {
 		return Epoch{}, fmt.Errorf("%w: entry %d; the snapshot covers up to %d", ErrCompacted, index, s.snapIndex)
 	}
@@ -532,8 +548,8 @@ func (s *Store) EpochAt(index uint64) (Epoch, error) {
 
 // Snapshot returns the state at the commit index.
 func (s *Store) Snapshot() (Snapshot, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	snap := Snapshot{Index: s.commit, Data: s.state.Snapshot()}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -547,8 +563,8 @@ func (s *Store) Snapshot() (Snapshot, error) {
 // the log entries it covers, in one transaction. Entries after the commit
 // index stay. A follower that needs a deleted entry gets the snapshot.
 func (s *Store) Compact() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if s.commit == s.snapIndex {
 		return nil
 	}
@@ -568,7 +584,9 @@ func (s *Store) Compact() error {
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
+	s.mu.Lock()
 	s.snapIndex, s.snapEpoch = s.commit, epoch
+	s.mu.Unlock()
 	return nil
 }
 
@@ -591,8 +609,8 @@ func (s *Store) InstallSnapshot(leader Epoch, snap Snapshot) error {
 	if st.LastApplied() != snap.Index {
 		return fmt.Errorf("%w: snapshot says index %d, its state %d", ErrMalformed, snap.Index, st.LastApplied())
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if leader.Less(s.promised) {
 		return fmt.Errorf("%w: %v, promised %v", ErrStaleEpoch, leader, s.promised)
 	}
@@ -632,6 +650,8 @@ func (s *Store) InstallSnapshot(leader Epoch, snap Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.promised.Less(leader) {
 		s.promised = leader
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -486,5 +488,71 @@ func TestReplicaConverges(t *testing.T) {
 	}
 	if _, err := n[0].Propose(epochA, cmds[0]); !errors.Is(err, ErrStaleEpoch) {
 		t.Fatalf("the deposed coordinator proposed: %v", err)
+	}
+}
+
+// TestStoreGrantsExactlyTheQuota has 50 goroutines each propose a view and
+// commit it, as 50 concurrent requests on one coordinator would, while
+// others read. The store serialises them into its log; exactly the quota is
+// granted. A goroutine learns its own outcome from the idempotency table,
+// since the Commit that applies its entry may be another goroutine's.
+func TestStoreGrantsExactlyTheQuota(t *testing.T) {
+	const attempts, quota = 50, 17
+	s := openStore(t, t.TempDir())
+	setup := []Command{
+		RegisterUser{Name: "ann", PasswordHash: testHash},
+		PutImage{ID: id(1), Owner: "ann", Viewers: map[string]int{"bob": quota}, Created: t0},
+	}
+	for _, c := range setup {
+		s.Propose(epochA, enc(t, c))
+	}
+	s.Commit(2)
+
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				s.Read(func(st *State) { st.SharedWith("bob") })
+				if last := s.LastIndex(); last > 0 {
+					if _, err := s.Entries(last, last); err != nil && !errors.Is(err, ErrOutOfRange) {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range attempts {
+		wg.Go(func() {
+			key := fmt.Sprintf("view-%d", i)
+			es, err := s.Propose(epochA, enc(t, View{ID: id(1), Viewer: "bob", IdemKey: key}))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := s.Commit(es[0].Index); err != nil {
+				t.Error(err)
+				return
+			}
+			var ok bool
+			s.Read(func(st *State) { _, ok = st.Lookup("bob", key) })
+			if ok {
+				granted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	readers.Wait()
+	img := func() (img Image) { s.Read(func(st *State) { img, _ = st.Image(id(1)) }); return }()
+	if granted.Load() != quota || img.Viewers["bob"] != 0 || s.CommitIndex() != 2+attempts {
+		t.Fatalf("%d views granted, %d left, commit %d; want %d, 0, %d", granted.Load(), img.Viewers["bob"], s.CommitIndex(), quota, 2+attempts)
 	}
 }
