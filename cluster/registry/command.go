@@ -38,6 +38,7 @@ const (
 	KindView         Kind = 3
 	KindShare        Kind = 4
 	KindExpireKeys   Kind = 5
+	KindBarrier      Kind = 6
 )
 
 // String returns the kind's name as in logs: "register_user", ...
@@ -53,13 +54,15 @@ func (k Kind) String() string {
 		return "share"
 	case KindExpireKeys:
 		return "expire_keys"
+	case KindBarrier:
+		return "barrier"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // A Command is the only way the registry changes. The implementations are
-// the types of this package: RegisterUser, PutImage, View, Share and
-// ExpireKeys. A command carries every input its effect depends on (names,
+// the types of this package: RegisterUser, PutImage, View, Share,
+// ExpireKeys and Barrier. A command carries every input its effect depends on (names,
 // times, keys), so applying the same commands in the same order gives the
 // same state on every node.
 type Command interface {
@@ -129,17 +132,25 @@ type ExpireKeys struct {
 	Before uint64
 }
 
+// Barrier changes nothing. A new coordinator proposes one as the first entry
+// of its epoch: entries it inherited from older epochs are committed only by
+// committing an entry of its own (the rule of Raft's section 5.4.2), and
+// its outcome tells the coordinator that its state is current.
+type Barrier struct{}
+
 func (RegisterUser) Kind() Kind { return KindRegisterUser }
 func (PutImage) Kind() Kind     { return KindPutImage }
 func (View) Kind() Kind         { return KindView }
 func (Share) Kind() Kind        { return KindShare }
 func (ExpireKeys) Kind() Kind   { return KindExpireKeys }
+func (Barrier) Kind() Kind      { return KindBarrier }
 
 func (c RegisterUser) idem() (string, string) { return c.Name, c.IdemKey }
 func (c PutImage) idem() (string, string)     { return c.Owner, c.IdemKey }
 func (c View) idem() (string, string)         { return c.Viewer, c.IdemKey }
 func (c Share) idem() (string, string)        { return c.Caller, c.IdemKey }
 func (c ExpireKeys) idem() (string, string)   { return "", "" }
+func (c Barrier) idem() (string, string)      { return "", "" }
 
 // ValidName checks the rule for user names: 1 to MaxNameLen bytes of
 // letters, digits and . _ - @ +. Names are compared byte for byte, so
@@ -301,6 +312,9 @@ func (c Share) Validate() error {
 // the index it is applied at.
 func (c ExpireKeys) Validate() error { return nil }
 
+// Validate accepts every Barrier.
+func (c Barrier) Validate() error { return nil }
+
 // Version is the encoding version, the first byte of every encoded command.
 const Version = 1
 
@@ -317,6 +331,7 @@ const Version = 1
 //	  share          id, caller, set (a viewer map), remove (a 4-byte
 //	                 count and the names in order), key
 //	  expire_keys    before (8 bytes)
+//	  barrier        nothing
 //
 // The form is canonical: a command has exactly one encoding, and Decode
 // refuses any other. Encode refuses a command that Validate refuses.
@@ -365,6 +380,8 @@ func Decode(b []byte) (Command, error) {
 		c = s
 	case KindExpireKeys:
 		c = ExpireKeys{Before: r.u64()}
+	case KindBarrier:
+		c = Barrier{}
 	default:
 		if r.err == nil {
 			r.fail("unknown command kind %d", k)
@@ -413,6 +430,7 @@ func (c Share) appendBody(b []byte) []byte {
 }
 
 func (c ExpireKeys) appendBody(b []byte) []byte { return appendU64(b, c.Before) }
+func (c Barrier) appendBody(b []byte) []byte    { return b }
 
 // appendID appends the 16 bytes of a validated id.
 func appendID(b []byte, id string) []byte {

@@ -22,6 +22,7 @@ func sampleCommands() []Command {
 		Share{ID: id(1), Caller: "ann", Set: map[string]int{"dee": 0, "bob": 5}, Remove: []string{"cy", "a.b"}, IdemKey: "share-1"},
 		Share{ID: id(1), Caller: "ann", Set: map[string]int{}},
 		ExpireKeys{Before: 1 << 40},
+		Barrier{},
 	}
 }
 

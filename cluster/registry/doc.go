@@ -5,7 +5,7 @@
 //
 // The package has three layers, each usable without the next:
 //
-//   - Commands (RegisterUser, PutImage, View, Share, ExpireKeys) with a
+//   - Commands (RegisterUser, PutImage, View, Share, ExpireKeys, Barrier) with a
 //     canonical binary encoding (Encode, Decode). They are the only way the
 //     registry changes, and they carry everything their effect depends on:
 //     the creation time of an image is in its PutImage, the point at which

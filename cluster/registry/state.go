@@ -139,6 +139,7 @@ func (s *State) Apply(index uint64, cmd Command) Outcome {
 		out = s.share(c)
 	case ExpireKeys:
 		out = s.expireKeys(index, c)
+	case Barrier:
 	default:
 		out.Err = fmt.Errorf("%w: command %T", ErrInvalid, cmd)
 	}

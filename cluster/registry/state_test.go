@@ -444,3 +444,15 @@ func TestQueries(t *testing.T) {
 		}
 	})
 }
+
+func TestBarrierChangesNothingButLastApplied(t *testing.T) {
+	s := fixture(t)
+	before := s.Clone()
+	if out := s.Apply(11, Barrier{}); out.Err != nil || out.Index != 11 {
+		t.Fatalf("Apply = %+v", out)
+	}
+	before.lastApplied = 11
+	if string(before.Snapshot()) != string(s.Snapshot()) {
+		t.Fatal("a barrier changed the state")
+	}
+}

@@ -231,6 +231,47 @@ func (s *Store) Read(f func(*State)) {
 	f(s.state)
 }
 
+// Status is where a store stands, read at one moment.
+type Status struct {
+	Promised      Epoch  // the highest epoch promised
+	LastIndex     uint64 // the last entry in the log
+	LastEpoch     Epoch  // the epoch of that entry
+	Commit        uint64 // the commit index; the State has applied up to it
+	SnapshotIndex uint64 // the last index folded into the snapshot; the log starts after it
+}
+
+// CompareLogs orders two logs by how up to date they are, as Raft's vote
+// does: the later LastEpoch is more up to date, and with equal epochs the
+// longer log. It returns -1, 0 or +1 as s's log is behind, level with or
+// ahead of o's. A new coordinator, or a node back from a failure, asks a
+// majority for their Status and catches up from the one most up to date:
+// that log holds every committed entry.
+func (s Status) CompareLogs(o Status) int {
+	if c := s.LastEpoch.Compare(o.LastEpoch); c != 0 {
+		return c
+	}
+	switch {
+	case s.LastIndex < o.LastIndex:
+		return -1
+	case s.LastIndex > o.LastIndex:
+		return 1
+	}
+	return 0
+}
+
+// Status returns the store's indexes and epochs, all read at one moment.
+func (s *Store) Status() Status {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return Status{
+		Promised:      s.promised,
+		LastIndex:     s.lastIndex,
+		LastEpoch:     s.lastEpoch,
+		Commit:        s.commit,
+		SnapshotIndex: s.snapIndex,
+	}
+}
+
 // Promised returns the highest epoch this store has promised.
 func (s *Store) Promised() Epoch {
 	s.mu.RLock()

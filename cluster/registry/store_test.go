@@ -556,3 +556,36 @@ func TestStoreGrantsExactlyTheQuota(t *testing.T) {
 		t.Fatalf("%d views granted, %d left, commit %d; want %d, 0, %d", granted.Load(), img.Viewers["bob"], s.CommitIndex(), quota, 2+attempts)
 	}
 }
+
+func TestStatusCompareLogs(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b Status
+		want int
+	}{
+		{"a later last epoch is ahead, however short", Status{LastEpoch: epochB, LastIndex: 3}, Status{LastEpoch: epochA, LastIndex: 9}, 1},
+		{"the same term from a higher node is ahead", Status{LastEpoch: Epoch{Term: 2, Node: "b"}, LastIndex: 1}, Status{LastEpoch: Epoch{Term: 2, Node: "a"}, LastIndex: 5}, 1},
+		{"with equal epochs the longer log is ahead", Status{LastEpoch: epochA, LastIndex: 4}, Status{LastEpoch: epochA, LastIndex: 3}, 1},
+		{"equal epochs and lengths are level", Status{LastEpoch: epochA, LastIndex: 4, Commit: 1}, Status{LastEpoch: epochA, LastIndex: 4, Commit: 4}, 0},
+		{"an empty log is behind any other", Status{}, Status{LastEpoch: epochA, LastIndex: 1}, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.a.CompareLogs(tt.b); got != tt.want {
+				t.Fatalf("CompareLogs = %d, want %d", got, tt.want)
+			}
+			if got := tt.b.CompareLogs(tt.a); got != -tt.want {
+				t.Fatalf("reversed CompareLogs = %d, want %d", got, -tt.want)
+			}
+		})
+	}
+	t.Run("Status reports the store", func(t *testing.T) {
+		s := openStore(t, t.TempDir())
+		s.Propose(epochB, script(t, 3)...)
+		s.Commit(2)
+		want := Status{Promised: epochB, LastIndex: 3, LastEpoch: epochB, Commit: 2}
+		if got := s.Status(); got != want {
+			t.Fatalf("Status = %+v, want %+v", got, want)
+		}
+	})
+}
