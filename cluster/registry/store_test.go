@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 var (
@@ -588,4 +591,44 @@ func TestStatusCompareLogs(t *testing.T) {
 			t.Fatalf("Status = %+v, want %+v", got, want)
 		}
 	})
+}
+
+func TestOpenRefusesACorruptStore(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(tx *bolt.Tx) error
+	}{
+		{"another format", func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyFormat, []byte{9}) }},
+		{"a commit index beyond the log", func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyCommit, appendU64(nil, 9)) }},
+		{"a gap in the log", func(tx *bolt.Tx) error { return tx.Bucket(bucketLog).Delete(indexKey(2)) }},
+		{"a promise below the log's epoch", func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyPromised, appendEpoch(nil, Epoch{})) }},
+		{"an entry that does not parse", func(tx *bolt.Tx) error { return tx.Bucket(bucketLog).Put(indexKey(3), []byte{1}) }},
+		{"a snapshot that does not restore", func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySnapshot, []byte("x")) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Propose(epochA, script(t, 3)...)
+			s.Commit(2)
+			s.Close()
+			db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(tt.damage); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if s, err := Open(dir); !errors.Is(err, ErrCorrupt) {
+				if s != nil {
+					s.Close()
+				}
+				t.Fatalf("Open = %v, want ErrCorrupt", err)
+			}
+		})
+	}
 }
