@@ -93,10 +93,12 @@ func (s *State) LastApplied() uint64 { return s.lastApplied }
 //   - A command Validate refuses: its error, nothing else changes.
 //   - A command whose idempotency key its sender has used before: the
 //     first outcome, with Replayed set, if the command is the same one; if
-//     it differs, ErrKeyReused. Either way nothing else changes. A put is
-//     the same one when owner and viewers are the same: the id and the
-//     creation time are the coordinator's, and a retry that reached another
-//     coordinator may carry new ones; the outcome says which id stands.
+//     it differs, ErrKeyReused. Either way nothing else changes. What the
+//     node chose is left out of the comparison: a put is the same one when
+//     owner and viewers are (a retry that reached another coordinator may
+//     carry a new id and time; the outcome says which id stands), and a
+//     registration when the name is (a retry hashes with a new salt; the
+//     first hash stands).
 //   - Otherwise the command's own rules (see each type). A command refused
 //     by them changes nothing else, and does not record its key, so that a
 //     retry is judged afresh.
@@ -156,15 +158,24 @@ func (s *State) skip(index uint64) {
 	s.lastApplied = max(s.lastApplied, index)
 }
 
-// fingerprint identifies what the sender asked for. For a put that leaves
-// out the id and creation time, which the coordinator picks.
+// fingerprint identifies what the sender asked for, leaving out what the
+// node chose: for a put the id and the creation time, for a registration
+// the hash (its salt is random). A retry that a node handled afresh, with a
+// new id or a new salt, is still the same request. Fingerprints are part of
+// the replicated state (snapshots hold them), so changing what one covers
+// changes the snapshot version.
 func fingerprint(cmd Command) [sha256.Size]byte {
-	if p, ok := cmd.(PutImage); ok {
-		b := appendStr(nil, p.Owner)
-		b = appendViewers(b, p.Viewers)
-		return sha256.Sum256(append([]byte{byte(KindPutImage)}, b...))
+	b := []byte{byte(cmd.Kind())}
+	switch c := cmd.(type) {
+	case PutImage:
+		b = appendStr(b, c.Owner)
+		b = appendViewers(b, c.Viewers)
+	case RegisterUser:
+		b = appendStr(b, c.Name)
+	default:
+		b = cmd.appendBody(b)
 	}
-	return sha256.Sum256(cmd.appendBody([]byte{byte(cmd.Kind())}))
+	return sha256.Sum256(b)
 }
 
 func (s *State) registerUser(c RegisterUser) Outcome {

@@ -252,11 +252,15 @@ func TestIdempotency(t *testing.T) {
 			t.Fatal("the retry registered a second image")
 		}
 	})
-	t.Run("a retried registration returns the first outcome, not ErrUserExists", func(t *testing.T) {
+	t.Run("a retried registration returns the first outcome, not ErrUserExists, and the first hash stands", func(t *testing.T) {
 		s := fixture(t)
 		s.Apply(11, RegisterUser{Name: "eve", PasswordHash: testHash, IdemKey: "r"})
-		if out := applyUnchanged(t, s, RegisterUser{Name: "eve", PasswordHash: testHash, IdemKey: "r"}); out.Err != nil || !out.Replayed {
+		rehashed, _ := HashPassword(fastArgon2, seeded(9), "password1")
+		if out := applyUnchanged(t, s, RegisterUser{Name: "eve", PasswordHash: rehashed, IdemKey: "r"}); out.Err != nil || !out.Replayed {
 			t.Fatalf("retry = %+v", out)
+		}
+		if u, _ := s.User("eve"); u.PasswordHash != testHash {
+			t.Fatal("the retry replaced the hash")
 		}
 	})
 	t.Run("a key reused for a different command is refused and changes nothing", func(t *testing.T) {
