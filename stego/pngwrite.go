@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -157,14 +158,16 @@ func writeChunk(out *bytes.Buffer, typ string, data []byte) {
 	out.Write(hdr[:4])
 }
 
-// levelFor compresses a sample of the image, 8 runs of 4 rows spread over
-// it, with and without matching, and returns the level to use and the ratio
-// of compressed to raw size it reached. rows is scratch space.
+// levelFor judges a sample of the image, 8 runs of 4 rows spread over it,
+// and returns the level to use and the ratio of compressed to raw size the
+// sample promises. rows is scratch space.
 //
-// Matching is tried with klauspost's stateless deflate, row by row with the
-// row before as dictionary: it keeps no state, where a writer at level 4
-// holds some 700 kB of tables that a small cover would pay for again
-// whenever the pool has been emptied by a collection.
+// Neither estimate needs a compressor of its own: what Huffman coding alone
+// would make of the sample follows from its byte histogram (entropy, but at
+// least one bit a byte, as deflate has no shorter code), and matching is
+// tried with klauspost's stateless deflate, row by row with the row before
+// as dictionary. A writer holds 600 to 700 kB of tables; the one that writes
+// the image is the only one a hide takes from the pool.
 func levelFor(c *canvas, rows []byte, bpp int) (int, float64) {
 	rowLen := c.w * bpp
 	srcLen := c.w * c.f.bpp
@@ -174,8 +177,8 @@ func levelFor(c *canvas, rows []byte, bpp int) (int, float64) {
 		filtered[i] = rows[2*rowLen+i*(rowLen+1) : 2*rowLen+(i+1)*(rowLen+1)]
 	}
 	dict := filtered[filterNone][:0] // bestFilter never uses this one
-	var photo, flat countWriter
-	zp := zlibWriter(&photo, levelPhoto)
+	var hist [256]int
+	var flat countWriter
 	raw := 0
 	const runs, run = 8, 4
 	for k := 0; k < runs; k++ {
@@ -191,21 +194,28 @@ func levelFor(c *canvas, rows []byte, bpp int) (int, float64) {
 				}
 			}
 			row := bestFilter(&filtered, cur, prev, bpp, false)
-			zp.Write(row)
+			for _, v := range row {
+				hist[v]++
+			}
 			flate.StatelessDeflate(&flat, row, false, dict)
 			dict = append(dict[:0], row...)
 			raw += len(row)
 		}
 	}
-	zp.Close()
-	putZlibWriter(zp, levelPhoto)
 	clear(rows)
 	if raw == 0 {
 		return levelPhoto, 1
 	}
-	ratio := float64(min(photo.n, flat.n)) / float64(raw)
+	bits := 0.0
+	for _, n := range hist {
+		if n > 0 {
+			bits += float64(n) * max(1, math.Log2(float64(raw)/float64(n)))
+		}
+	}
+	photo := int(bits/8) + 300 // and a code table per block
+	ratio := float64(min(photo, flat.n)) / float64(raw)
 	switch {
-	case photo.n <= flat.n:
+	case photo <= flat.n:
 		return levelPhoto, ratio
 	case ratio < veryFlat:
 		return levelVeryFlat, ratio

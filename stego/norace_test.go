@@ -1,0 +1,5 @@
+//go:build !race
+
+package stego
+
+const raceEnabled = false
