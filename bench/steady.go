@@ -27,7 +27,8 @@ type NodeCounters struct {
 
 // Steady waits for the cluster to settle, reads every node's election
 // counters, runs load (cfg.Nodes defaults to the live nodes), waits for
-// agreement again and reads the counters again.
+// agreement again and reads the counters again. When ctx ends during the
+// load, the report holds the load so far and the error says so.
 func (c *Cluster) Steady(ctx context.Context, cfg LoadConfig) (SteadyReport, error) {
 	var rep SteadyReport
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -47,6 +48,9 @@ func (c *Cluster) Steady(ctx context.Context, cfg LoadConfig) (SteadyReport, err
 	}
 	if rep.Load, err = RunLoad(ctx, cfg); err != nil {
 		return rep, err
+	}
+	if ctx.Err() != nil {
+		return rep, fmt.Errorf("bench: load cut short after %s: %w", rep.Load.Elapsed.Round(time.Millisecond), context.Cause(ctx))
 	}
 	sctx, cancel = context.WithTimeout(ctx, time.Minute)
 	rep.After, err = c.WaitAgreement(sctx, live...)

@@ -37,7 +37,8 @@ what it runs (one at a time):
 
 Every node is a 'veil node' process of --bin on free loopback ports, with its
 data and log in a temporary directory (or --dir, which is kept). All of them
-are stopped when the bench ends, however it ends.
+are stopped when the bench ends, however it ends (on Linux even when the
+bench itself is killed).
 `
 
 // benchOptions are the parsed flags of veil bench.
@@ -192,6 +193,9 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 func benchLoad(ctx context.Context, c *bench.Cluster, o benchOptions, stdout io.Writer) error {
 	rep, err := c.Steady(ctx, o.load)
 	if err != nil {
+		if rep.Load.OK+rep.Load.Failed > 0 {
+			rep.Load.WriteText(stdout)
+		}
 		return err
 	}
 	rep.WriteText(stdout)
