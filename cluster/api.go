@@ -28,6 +28,9 @@ func (n *Node) routes() http.Handler {
 	}
 	handle("POST /v1/hide", "hide", n.handleHide)
 	handle("POST /v1/internal/hide", "internal_hide", n.handleInternalHide)
+	handle("POST /v1/internal/prepare", "internal_prepare", n.repl.handlePrepare)
+	handle("POST /v1/internal/append", "internal_append", n.repl.handleAppend)
+	handle("GET /v1/internal/entries", "internal_entries", n.repl.handleEntries)
 	handle("GET /v1/status", "status", n.handleStatus)
 	handle("GET /v1/members", "members", n.handleMembers)
 	handle("GET /v1/coordinator", "coordinator", n.handleCoordinator)

@@ -215,6 +215,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("join address %q: %v (want HOST:PORT)", j, err)
 		}
 	}
+	if c.DataDir == "" {
+		return errors.New("no data directory: the node keeps its registry there")
+	}
 	if len(c.Key) != KeySize {
 		return fmt.Errorf("master key is %d bytes, want %d (make one with 'veil keygen')", len(c.Key), KeySize)
 	}

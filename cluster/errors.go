@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"veil/cluster/registry"
 	"veil/stego"
 )
 
@@ -73,6 +74,23 @@ var classes = []struct {
 	{stego.ErrUnsupportedImage, errorClass{http.StatusUnprocessableEntity, "unsupported_image", 0}},
 	{stego.ErrNoPayload, errorClass{http.StatusUnprocessableEntity, "no_payload", 0}},
 	{stego.ErrTampered, errorClass{http.StatusUnprocessableEntity, "tampered", 0}},
+	{errStaleEpoch, errorClass{http.StatusConflict, "stale_epoch", 0}},
+	{ErrUnknownOutcome, errorClass{http.StatusServiceUnavailable, "unknown_outcome", time.Second}},
+	{registry.ErrWeakPassword, errorClass{http.StatusBadRequest, "weak_password", 0}},
+	{registry.ErrMalformed, errorClass{http.StatusBadRequest, "bad_request", 0}},
+	{registry.ErrInvalid, errorClass{http.StatusBadRequest, "invalid", 0}},
+	{registry.ErrUserExists, errorClass{http.StatusConflict, "user_exists", 0}},
+	{registry.ErrImageExists, errorClass{http.StatusConflict, "image_exists", 0}},
+	{registry.ErrKeyReused, errorClass{http.StatusConflict, "key_reused", 0}},
+	{registry.ErrUnknownUser, errorClass{http.StatusUnauthorized, "bad_credentials", 0}},
+	{registry.ErrBadPassword, errorClass{http.StatusUnauthorized, "bad_credentials", 0}},
+	{registry.ErrTokenExpired, errorClass{http.StatusUnauthorized, "token_expired", 0}},
+	{registry.ErrTokenForged, errorClass{http.StatusUnauthorized, "bad_token", 0}},
+	{registry.ErrTokenMalformed, errorClass{http.StatusUnauthorized, "bad_token", 0}},
+	{registry.ErrNotOwner, errorClass{http.StatusForbidden, "not_owner", 0}},
+	{registry.ErrNotAllowed, errorClass{http.StatusForbidden, "not_allowed", 0}},
+	{registry.ErrNoViewsLeft, errorClass{http.StatusForbidden, "no_views_left", 0}},
+	{registry.ErrUnknownImage, errorClass{http.StatusNotFound, "unknown_image", 0}},
 	{context.DeadlineExceeded, errorClass{http.StatusGatewayTimeout, "timeout", 0}},
 }
 

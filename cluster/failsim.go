@@ -20,6 +20,8 @@ import (
 const (
 	ctlFail    byte = 1 // payload: 8 bytes, the duration in milliseconds
 	ctlLeaving byte = 2 // no payload: the sender is about to leave on purpose
+	ctlFailing byte = 3 // no payload: the sender is about to fail on purpose
+	ctlBack    byte = 4 // no payload: the sender is back from a failure and serves
 )
 
 // mayFail returns nil when this node may fail now without a second node
@@ -32,7 +34,7 @@ func (n *Node) mayFail() error {
 		if m.Name == n.cfg.Name {
 			continue
 		}
-		if !m.Healthy() && m.Status != StatusLeft {
+		if m.Failing || (!m.Healthy() && m.Status != StatusLeft) {
 			return fmt.Errorf("%w: member %s is %s/%s; one failure at a time", ErrBusy, m.Name, m.Status, m.Meta.State)
 		}
 	}
@@ -46,6 +48,10 @@ func (n *Node) fail(d time.Duration, why string) {
 		return
 	}
 	defer n.failing.Store(false)
+	// Tell everyone first, over TCP: gossip takes a second or two to see a
+	// silent node, and a coordinator elected meanwhile must not order a
+	// second failure.
+	n.tellAll(ctlFailing)
 	n.log.Warn("failing on purpose: ignoring all communication", "for", d, "cause", why)
 	n.metrics.failures.Inc()
 	n.failures.Add(1)
@@ -58,13 +64,14 @@ func (n *Node) fail(d time.Duration, why string) {
 		return
 	}
 	n.gate.Silence(false)
+	n.failing.Store(false)
 	n.recover()
 }
 
 // recover brings a node back after a failure: it rejoins gossip, learns the
 // coordinator, and only then serves.
 func (n *Node) recover() {
-	n.setState(StateRecovering)
+	n.beginRecovery()
 	n.log.Info("back from failure: rejoining")
 	n.elector.Rejoin()
 	var peers []string
@@ -82,26 +89,19 @@ func (n *Node) recover() {
 			n.log.Warn("rejoin: no peer answered yet", "error", err)
 		}
 	}
-	// Wait to learn a coordinator (the Bully machine listens before it
-	// campaigns, and campaigns if it hears none), bounded so that a node
-	// alone still comes back.
-	deadline := time.After(5 * n.cfg.Profile.CoordinatorTimeout)
-	for !n.elector.Leadership().Known() {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-deadline:
-			n.log.Warn("no coordinator heard while recovering; serving anyway")
-		case <-time.After(n.cfg.Profile.Tick):
-			continue
+	// readinessLoop serves again once the node has caught up with the
+	// coordinator it learns.
+}
+
+// tellAll sends a one-byte control notice to every live member.
+func (n *Node) tellAll(notice byte) {
+	for _, m := range n.mship.members() {
+		if m.Name != n.cfg.Name && (m.Status == StatusAlive || m.Status == StatusSuspect) {
+			if err := n.sendGossip(m.Name, chanControl, []byte{notice}, true); err != nil {
+				n.log.Debug("could not send a notice", "member", m.Name, "notice", notice, "error", err)
+			}
 		}
-		break
 	}
-	// Catching up on replicated state goes here once the registry exists;
-	// the hide path keeps no state that a node could miss.
-	n.setState(StateActive)
-	l := n.elector.Leadership()
-	n.log.Info("recovered", "coordinator", l.Coordinator, "epoch", l.Epoch.String())
 }
 
 // failureLoop is the coordinator's side of the simulation: about every
@@ -143,9 +143,18 @@ func (n *Node) failureLoop() {
 
 // onControl handles a cluster command received over gossip.
 func (n *Node) onControl(from string, payload []byte) {
-	if len(payload) == 1 && payload[0] == ctlLeaving {
-		n.mship.intendsToLeave(from)
-		return
+	if len(payload) == 1 {
+		switch payload[0] {
+		case ctlLeaving:
+			n.mship.intendsToLeave(from)
+			return
+		case ctlFailing:
+			n.mship.setFailing(from, true)
+			return
+		case ctlBack:
+			n.mship.setFailing(from, false)
+			return
+		}
 	}
 	if len(payload) != 9 || payload[0] != ctlFail {
 		n.log.Warn("ignored a malformed control message", "from", from, "bytes", len(payload))

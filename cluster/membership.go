@@ -52,6 +52,12 @@ type Member struct {
 	Since  time.Time
 
 	leaving bool // it told us it is about to leave
+
+	// Failing is set while the member is failing on purpose: from its own
+	// notice before it goes silent until its notice that it serves again
+	// (or MaxSimulatedDown plus a margin, should that notice be lost).
+	Failing      bool
+	failingSince time.Time
 }
 
 // Healthy reports whether work may be sent to the member: gossip holds it
@@ -210,6 +216,28 @@ func (m *membership) upsert(n *memberlist.Node, status Status, why string) {
 		m.log.Info("member joined", "member", n.Name, "address", row.Gossip)
 	}
 	m.poke()
+}
+
+// setFailing records a member's notice that it is failing on purpose (on)
+// or that it serves again (off).
+func (m *membership) setFailing(name string, on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if row, ok := m.table[name]; ok {
+		row.Failing, row.failingSince = on, m.now()
+	}
+}
+
+// expireFailing clears failing flags older than limit: the member's notice
+// that it is back was lost.
+func (m *membership) expireFailing(limit time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, row := range m.table {
+		if row.Failing && m.now().Sub(row.failingSince) > limit {
+			row.Failing = false
+		}
+	}
 }
 
 // intendsToLeave records that a member said it is leaving on purpose, so

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"veil/bully"
+	"veil/cluster/registry"
 	"veil/election"
 	"veil/stego"
 )
@@ -36,6 +37,10 @@ type Node struct {
 	metrics *metrics
 	idem    *idemTable
 	client  *http.Client
+	store   *registry.Store
+	repl    *replicator
+
+	recoverSince atomic.Int64 // unix nanos: when the node last began to recover
 
 	apiLn  net.Listener
 	server *http.Server
@@ -83,20 +88,31 @@ func Start(cfg Config) (*Node, error) {
 			IdleConnTimeout:     30 * time.Second,
 		}},
 	}
-	n.state.Store(uint32(StateActive))
+	// A node starts recovering: it serves once it holds what the
+	// coordinator has committed (or, as coordinator, once it has synced).
+	n.state.Store(uint32(StateRecovering))
+	n.recoverSince.Store(time.Now().UnixNano())
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
+	n.store, err = registry.Open(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	n.repl = newReplicator(n, n.store)
 	n.apiLn, err = net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
+		n.store.Close()
 		return nil, fmt.Errorf("API address %s: %w", cfg.APIAddr, err)
 	}
 	if err := n.startGossip(); err != nil {
 		n.apiLn.Close()
+		n.store.Close()
 		return nil, err
 	}
 	if err := n.startElection(); err != nil {
 		n.ml.Shutdown()
 		n.apiLn.Close()
+		n.store.Close()
 		return nil, err
 	}
 	n.metrics = newMetrics(cfg.Name, n.gauges())
@@ -117,6 +133,7 @@ func Start(cfg Config) (*Node, error) {
 	n.goRun(n.metaLoop)
 	n.goRun(n.watchMembers)
 	n.goRun(n.watchLeadership)
+	n.goRun(n.readinessLoop)
 	if cfg.Failures != nil {
 		n.goRun(n.failureLoop)
 	}
@@ -305,6 +322,7 @@ func (n *Node) sampleLoop() {
 				lastSweep = now
 				n.mship.sweep()
 			}
+			n.mship.expireFailing(MaxSimulatedDown + 30*time.Second)
 			if now.Sub(lastForget) >= time.Minute {
 				lastForget = now
 				n.mship.forget(time.Hour)
@@ -396,11 +414,55 @@ func (n *Node) watchLeadership() {
 		select {
 		case <-n.ctx.Done():
 			return
-		case _, ok := <-n.elector.Changes():
+		case l, ok := <-n.elector.Changes():
 			if !ok {
 				return
 			}
+			if l.Self && n.State() == StateActive {
+				// A new coordinator serves only once it has synced.
+				n.beginRecovery()
+			}
+			n.repl.onLeadership(l)
 			n.kickMeta()
+		}
+	}
+}
+
+// beginRecovery marks the node as recovering from now on.
+func (n *Node) beginRecovery() {
+	n.recoverSince.Store(time.Now().UnixNano())
+	n.setState(StateRecovering)
+}
+
+// readinessLoop moves a recovering node to active once it is up to date: a
+// coordinator when it has synced the registry with a majority, a follower
+// when it has heard from the coordinator since it began to recover and
+// holds everything the coordinator had committed.
+func (n *Node) readinessLoop() {
+	t := time.NewTicker(n.cfg.Profile.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.State() != StateRecovering || n.failing.Load() {
+			continue
+		}
+		l := n.elector.Leadership()
+		switch {
+		case !l.Known():
+		case l.Self:
+			if n.repl.isReady() {
+				n.setState(StateActive)
+			}
+		case n.repl.caughtUp(time.Unix(0, n.recoverSince.Load())):
+			n.setState(StateActive)
+			n.log.Info("caught up with the coordinator; serving", "coordinator", l.Coordinator, "commit", n.store.CommitIndex())
+		}
+		if n.State() == StateActive && n.Failures() > 0 {
+			n.tellAll(ctlBack) // harmless when nobody held us failing
 		}
 	}
 }
@@ -476,7 +538,9 @@ func (n *Node) Close() error {
 			err = n.server.Close()
 		}
 		err = errors.Join(err, n.ml.Shutdown())
+		n.repl.close()
 		n.wg.Wait()
+		err = errors.Join(err, n.store.Close())
 		n.log.Info("node stopped")
 	})
 	return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
 )
 
 // TestCluster is a cluster of in-process nodes on loopback, for the tests
@@ -40,6 +41,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testProfile is the fast profile with failure detection relaxed enough
+// that a test machine busy with other tests (the race detector, parallel
+// packages) does not see false failures, while failover still takes about
+// a second.
+func testProfile() Profile {
+	p := FastProfile()
+	p.Name = "test"
+	base := p.Memberlist
+	p.Memberlist = func() *memberlist.Config {
+		c := base()
+		c.ProbeInterval = 300 * time.Millisecond
+		c.ProbeTimeout = 250 * time.Millisecond
+		c.SuspicionMult = 3
+		c.TCPTimeout = time.Second
+		return c
+	}
+	p.Heartbeat = 100 * time.Millisecond
+	p.ElectionTimeout = 300 * time.Millisecond
+	p.CoordinatorTimeout = time.Second
+	return p
+}
+
 // NewTestCluster starts n nodes named node-1 … node-n with the fast
 // profile; configure, if given, may change each node's config before it
 // starts. The cluster is closed when the test ends.
@@ -62,8 +85,10 @@ func NewTestCluster(t testing.TB, n int, configure func(i int, c *Config)) *Test
 	})
 	for i := 0; i < n; i++ {
 		cfg := DefaultConfig(fmt.Sprintf("node-%d", i+1))
+		cfg.Profile = testProfile()
 		cfg.GossipAddr, cfg.APIAddr = "127.0.0.1:0", "127.0.0.1:0"
 		cfg.Key = key
+		cfg.DataDir = t.TempDir()
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: c.logs, Level: hclog.Info})
 		if i > 0 {
 			cfg.Join = []string{c.Nodes[0].GossipAddr()}
@@ -137,7 +162,7 @@ func Agreed(nodes []*Node) (*Node, bool) {
 }
 
 // WaitCoordinator waits until the live nodes agree on a coordinator among
-// them, all see each other alive, and returns it.
+// them and each sees every live node alive and active, and returns it.
 func (c *TestCluster) WaitCoordinator(timeout time.Duration) *Node {
 	c.t.Helper()
 	var coord *Node
@@ -149,13 +174,13 @@ func (c *TestCluster) WaitCoordinator(timeout time.Duration) *Node {
 			return false
 		}
 		for _, n := range live {
-			alive := 0
+			healthy := 0
 			for _, m := range n.Members() {
-				if m.Status == StatusAlive {
-					alive++
+				if m.Healthy() {
+					healthy++
 				}
 			}
-			if alive < len(live) {
+			if healthy < len(live) {
 				return false
 			}
 		}

@@ -1,0 +1,701 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"veil/cluster/registry"
+	"veil/election"
+)
+
+// Replication of the registry in Bully mode.
+//
+// The Bully election picks a coordinator but gives no majority rule: on two
+// sides of a partition two coordinators may each believe they lead. The
+// replication layer is what makes that harmless. It follows Raft's log
+// rules with Bully epochs for terms (the log itself is registry.Store):
+//
+//  1. A node that wins at epoch E first promises E to itself, then asks every
+//     voter to promise E (prepare). Each voter refuses older epochs from then
+//     on and answers with the end of its log. With answers from a majority,
+//     the coordinator adopts the most up to date of their logs (highest
+//     epoch of the last entry, then longest), since every committed entry is
+//     on at least one of them.
+//  2. It appends a barrier entry at E and sends its log to every voter
+//     (append). Once a majority holds the barrier, everything before it is
+//     committed, and the coordinator serves.
+//  3. A write is an entry proposed at E, sent to every voter, and committed
+//     (and only then acknowledged) once a majority holds it on disk.
+//
+// The voters are every member of the status table that has not left: alive,
+// suspect and failed ones alike, so that a coordinator cut off with a
+// minority cannot count itself a majority and acknowledges nothing.
+
+// ErrUnknownOutcome: a write was proposed but this node cannot tell whether
+// it was committed (leadership was lost, or the deadline passed). Retrying
+// with the same idempotency key is safe: the registry applies it once.
+var ErrUnknownOutcome = errors.New("the outcome is unknown; retry with the same Idempotency-Key")
+
+// wireEntry is one log entry on the wire.
+type wireEntry struct {
+	Index   uint64         `json:"index"`
+	Epoch   registry.Epoch `json:"epoch"`
+	Command []byte         `json:"command"`
+}
+
+type prepareRequest struct {
+	Epoch registry.Epoch `json:"epoch"`
+}
+
+type prepareReply struct {
+	LastIndex uint64         `json:"last_index"`
+	LastEpoch registry.Epoch `json:"last_epoch"`
+	Commit    uint64         `json:"commit"`
+}
+
+type appendRequest struct {
+	Epoch     registry.Epoch `json:"epoch"`
+	PrevIndex uint64         `json:"prev_index"`
+	PrevEpoch registry.Epoch `json:"prev_epoch"`
+	Entries   []wireEntry    `json:"entries"`
+	Commit    uint64         `json:"commit"`
+}
+
+type appendReply struct {
+	Matched   uint64 `json:"matched"`
+	LastIndex uint64 `json:"last_index"`
+}
+
+// replicator is the node's side of replication: coordinator when the
+// election says so, follower otherwise.
+type replicator struct {
+	n     *Node
+	store *registry.Store
+	log   hclog.Logger
+
+	mu      sync.Mutex
+	epoch   registry.Epoch // the epoch this node coordinates at; zero when it does not
+	ready   bool           // the coordinator has synced and may serve writes
+	stop    context.CancelFunc
+	match   map[string]uint64 // per peer: last index known to agree with ours
+	peers   map[string]bool   // peers with a running send loop this epoch
+	waiters map[uint64]chan registry.Applied
+	wake    chan struct{} // closed and replaced to wake every send loop
+	wg      sync.WaitGroup
+
+	// Follower side.
+	leaderCommit uint64 // the coordinator's commit index in its last append
+	lastAppend   time.Time
+}
+
+func newReplicator(n *Node, store *registry.Store) *replicator {
+	return &replicator{
+		n: n, store: store, log: n.log.Named("replication"),
+		match: map[string]uint64{}, peers: map[string]bool{},
+		waiters: map[uint64]chan registry.Applied{}, wake: make(chan struct{}),
+	}
+}
+
+func toRegistry(e election.Epoch) registry.Epoch { return registry.Epoch{Term: e.Term, Node: e.Node} }
+
+// onLeadership starts or stops the coordinator's work when the election's
+// answer changes.
+func (r *replicator) onLeadership(l election.Leadership) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := toRegistry(l.Epoch)
+	if l.Self && r.epoch == e {
+		return // same reign
+	}
+	r.endReignLocked()
+	if !l.Self {
+		return
+	}
+	r.epoch = e
+	ctx, cancel := context.WithCancel(r.n.ctx)
+	r.stop = cancel
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.reign(ctx, e)
+	}()
+}
+
+// endReignLocked stops the current reign, if any, and fails the writes
+// waiting on it.
+func (r *replicator) endReignLocked() {
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
+	}
+	r.epoch, r.ready = registry.Epoch{}, false
+	r.peers = map[string]bool{}
+	r.match = map[string]uint64{}
+	for idx, ch := range r.waiters {
+		close(ch)
+		delete(r.waiters, idx)
+	}
+}
+
+// close stops everything and waits for the goroutines.
+func (r *replicator) close() {
+	r.mu.Lock()
+	r.endReignLocked()
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// isReady reports whether this node coordinates and has synced.
+func (r *replicator) isReady() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ready
+}
+
+// reign is the coordinator's work for one epoch: sync, then keep every
+// voter's log in step with ours until the reign ends.
+func (r *replicator) reign(ctx context.Context, e registry.Epoch) {
+	r.log.Info("coordinator: syncing the registry before serving", "epoch", e.String())
+	if err := r.sync(ctx, e); err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("coordinator: sync failed", "epoch", e.String(), "error", err)
+		}
+		return
+	}
+	barrier, err := registry.Encode(registry.ExpireKeys{Before: 0})
+	if err != nil {
+		r.log.Error("cannot encode the barrier", "error", err)
+		return
+	}
+	entries, err := r.store.Propose(e, barrier)
+	if err != nil {
+		r.log.Warn("coordinator: cannot append the barrier", "error", err)
+		return
+	}
+	r.reconcilePeers(ctx, e)
+	r.advanceCommit(e)
+	// Serve once the barrier, and so everything before it, is committed.
+	for r.store.CommitIndex() < entries[0].Index {
+		if !r.waitWake(ctx, r.n.cfg.Profile.Heartbeat) {
+			return
+		}
+		r.reconcilePeers(ctx, e)
+		r.advanceCommit(e)
+	}
+	r.mu.Lock()
+	if r.epoch == e {
+		r.ready = true
+	}
+	r.mu.Unlock()
+	r.log.Info("coordinator: registry in sync; serving", "epoch", e.String(), "commit", r.store.CommitIndex())
+	r.n.setState(StateActive)
+	// Keep the set of send loops in step with the membership.
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+		r.reconcilePeers(ctx, e)
+	}
+}
+
+// waitWake waits for a wake-up or d; it returns false if ctx ended.
+func (r *replicator) waitWake(ctx context.Context, d time.Duration) bool {
+	r.mu.Lock()
+	wake := r.wake
+	r.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-time.After(d):
+	}
+	return true
+}
+
+// poke wakes every send loop and waiter of the current reign.
+func (r *replicator) poke() {
+	r.mu.Lock()
+	close(r.wake)
+	r.wake = make(chan struct{})
+	r.mu.Unlock()
+}
+
+// voters returns the names of the members that count towards a majority,
+// this node included, and the majority's size.
+func (r *replicator) voters() ([]string, int) {
+	var names []string
+	for _, m := range r.n.mship.members() {
+		if m.Status != StatusLeft {
+			names = append(names, m.Name)
+		}
+	}
+	return names, len(names)/2 + 1
+}
+
+// sync collects promises from a majority and adopts the most up-to-date log
+// among them.
+func (r *replicator) sync(ctx context.Context, e registry.Epoch) error {
+	if err := r.store.SetPromised(e); err != nil {
+		return err
+	}
+	backoff := r.n.cfg.Profile.Heartbeat
+	for {
+		voters, majority := r.voters()
+		type answer struct {
+			name  string
+			reply prepareReply
+		}
+		answers := []answer{{r.n.cfg.Name, prepareReply{r.store.LastIndex(), r.store.LastEpoch(), r.store.CommitIndex()}}}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, v := range voters {
+			if v == r.n.cfg.Name {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var rep prepareReply
+				if err := r.call(ctx, v, "/v1/internal/prepare", prepareRequest{Epoch: e}, &rep); err != nil {
+					r.log.Debug("prepare refused or unanswered", "peer", v, "error", err)
+					return
+				}
+				mu.Lock()
+				answers = append(answers, answer{v, rep})
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if len(answers) >= majority {
+			best := answers[0]
+			for _, a := range answers[1:] {
+				if c := a.reply.LastEpoch.Compare(best.reply.LastEpoch); c > 0 || (c == 0 && a.reply.LastIndex > best.reply.LastIndex) {
+					best = a
+				}
+			}
+			if best.name == r.n.cfg.Name {
+				return nil
+			}
+			return r.adopt(ctx, e, best.name, best.reply)
+		}
+		r.log.Debug("prepare: no majority yet", "answers", len(answers), "majority", majority)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// adopt copies into our log the entries of a more up-to-date peer, from our
+// commit index on (committed entries are the same everywhere).
+func (r *replicator) adopt(ctx context.Context, e registry.Epoch, peer string, their prepareReply) error {
+	from := r.store.CommitIndex() + 1
+	var got []wireEntry
+	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(their.LastIndex, 10)}}
+	if err := r.get(ctx, peer, "/v1/internal/entries?"+q.Encode(), &got); err != nil {
+		return fmt.Errorf("fetching entries %d-%d from %s: %w", from, their.LastIndex, peer, err)
+	}
+	prevEpoch, err := r.store.EpochAt(from - 1)
+	if err != nil {
+		return err
+	}
+	if _, err := r.store.AppendEntries(e, from-1, prevEpoch, fromWire(got)); err != nil {
+		return fmt.Errorf("adopting %s's log: %w", peer, err)
+	}
+	r.log.Info("coordinator: adopted a more up-to-date log", "from", peer, "entries", len(got))
+	return nil
+}
+
+func fromWire(w []wireEntry) []registry.Entry {
+	out := make([]registry.Entry, len(w))
+	for i, e := range w {
+		out[i] = registry.Entry{Index: e.Index, Epoch: e.Epoch, Command: e.Command}
+	}
+	return out
+}
+
+func toWire(es []registry.Entry) []wireEntry {
+	out := make([]wireEntry, len(es))
+	for i, e := range es {
+		out[i] = wireEntry{Index: e.Index, Epoch: e.Epoch, Command: e.Command}
+	}
+	return out
+}
+
+// reconcilePeers starts a send loop for every voter that has none.
+func (r *replicator) reconcilePeers(ctx context.Context, e registry.Epoch) {
+	voters, _ := r.voters()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.epoch != e {
+		return
+	}
+	for _, v := range voters {
+		if v == r.n.cfg.Name || r.peers[v] {
+			continue
+		}
+		r.peers[v] = true
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.sendLoop(ctx, e, v)
+		}()
+	}
+}
+
+// maxBatch bounds the entries in one append.
+const maxBatch = 256
+
+// sendLoop keeps one peer's log in step with ours for the reign of e, and
+// doubles as the coordinator's heartbeat for the registry.
+func (r *replicator) sendLoop(ctx context.Context, e registry.Epoch, peer string) {
+	next := r.store.LastIndex() + 1
+	for ctx.Err() == nil {
+		last := r.store.LastIndex()
+		if next > last+1 {
+			next = last + 1
+		}
+		prevEpoch, err := r.store.EpochAt(next - 1)
+		if err != nil {
+			r.log.Error("cannot read the log", "index", next-1, "error", err)
+			return
+		}
+		var entries []registry.Entry
+		if next <= last {
+			if entries, err = r.store.Entries(next, min(last, next+maxBatch-1)); err != nil {
+				r.log.Error("cannot read the log", "from", next, "error", err)
+				return
+			}
+		}
+		req := appendRequest{Epoch: e, PrevIndex: next - 1, PrevEpoch: prevEpoch, Entries: toWire(entries), Commit: r.store.CommitIndex()}
+		var rep appendReply
+		err = r.call(ctx, peer, "/v1/internal/append", req, &rep)
+		var code string
+		var ae *peerError
+		if errors.As(err, &ae) {
+			code = ae.code
+		}
+		switch {
+		case err == nil:
+			r.mu.Lock()
+			if r.epoch == e && rep.Matched > r.match[peer] {
+				r.match[peer] = rep.Matched
+			}
+			r.mu.Unlock()
+			next = rep.Matched + 1
+			r.advanceCommit(e)
+			if next <= r.store.LastIndex() {
+				continue // more to send
+			}
+		case code == "log_mismatch":
+			// Step back, at least to just past the end of the peer's log.
+			next = max(1, min(next-1, rep.LastIndex+1))
+			continue
+		case code == "stale_epoch":
+			r.log.Info("a peer has promised a newer epoch; this reign is over", "peer", peer, "epoch", e.String())
+			return
+		}
+		if !r.waitWake(ctx, r.n.cfg.Profile.Heartbeat) {
+			return
+		}
+	}
+}
+
+// advanceCommit commits the highest index a majority holds, if it is of our
+// epoch (Raft's rule: older entries commit only under a newer one), and
+// hands the outcomes to the writes waiting for them.
+func (r *replicator) advanceCommit(e registry.Epoch) {
+	voters, majority := r.voters()
+	r.mu.Lock()
+	if r.epoch != e {
+		r.mu.Unlock()
+		return
+	}
+	held := make([]uint64, 0, len(voters))
+	for _, v := range voters {
+		if v == r.n.cfg.Name {
+			held = append(held, r.store.LastIndex())
+		} else {
+			held = append(held, r.match[v])
+		}
+	}
+	r.mu.Unlock()
+	if len(held) < majority {
+		return
+	}
+	sort.Slice(held, func(i, j int) bool { return held[i] > held[j] })
+	n := held[majority-1]
+	if n <= r.store.CommitIndex() {
+		return
+	}
+	if at, err := r.store.EpochAt(n); err != nil || at != e {
+		return
+	}
+	applied, err := r.store.Commit(n)
+	if err != nil {
+		r.log.Error("commit failed", "index", n, "error", err)
+		return
+	}
+	r.mu.Lock()
+	for _, a := range applied {
+		if ch, ok := r.waiters[a.Index]; ok {
+			ch <- a
+			close(ch)
+			delete(r.waiters, a.Index)
+		}
+	}
+	r.mu.Unlock()
+	r.poke() // followers learn the new commit index at once
+}
+
+// submit proposes cmd and waits until it is committed, returning what it
+// did. Only a synced coordinator takes writes.
+func (r *replicator) submit(ctx context.Context, cmd registry.Command) (registry.Outcome, error) {
+	b, err := registry.Encode(cmd)
+	if err != nil {
+		return registry.Outcome{}, badRequest("%v", err)
+	}
+	r.mu.Lock()
+	e, ready := r.epoch, r.ready
+	r.mu.Unlock()
+	if !ready {
+		if e.IsZero() {
+			return registry.Outcome{}, ErrNotCoordinator
+		}
+		return registry.Outcome{}, fmt.Errorf("%w: the coordinator is still syncing the registry", ErrUnavailable)
+	}
+	// Propose and register the waiter under the lock, so that a commit
+	// cannot slip between them.
+	r.mu.Lock()
+	entries, err := r.store.Propose(e, b)
+	if err != nil {
+		r.mu.Unlock()
+		return registry.Outcome{}, fmt.Errorf("%w: %v", ErrNotCoordinator, err)
+	}
+	ch := make(chan registry.Applied, 1)
+	r.waiters[entries[0].Index] = ch
+	r.mu.Unlock()
+	r.poke()
+	r.advanceCommit(e) // a cluster of one commits at once
+	select {
+	case a, ok := <-ch:
+		if !ok {
+			return registry.Outcome{}, fmt.Errorf("%w (leadership changed)", ErrUnknownOutcome)
+		}
+		return a.Outcome, nil
+	case <-ctx.Done():
+		return registry.Outcome{}, fmt.Errorf("%w (no majority within the deadline)", ErrUnknownOutcome)
+	}
+}
+
+// read runs f against the committed state on a synced coordinator.
+func (r *replicator) read(f func(*registry.State)) error {
+	if !r.isReady() {
+		return ErrNotCoordinator
+	}
+	r.store.Read(f)
+	return nil
+}
+
+// --- follower side ---
+
+func (r *replicator) handlePrepare(w http.ResponseWriter, req *http.Request) error {
+	var p prepareRequest
+	if err := r.decodePeer(w, req, &p); err != nil {
+		return err
+	}
+	if err := r.store.SetPromised(p.Epoch); err != nil {
+		return peerRefusal(err)
+	}
+	r.stepAside(p.Epoch)
+	writeJSON(w, http.StatusOK, prepareReply{r.store.LastIndex(), r.store.LastEpoch(), r.store.CommitIndex()})
+	return nil
+}
+
+func (r *replicator) handleAppend(w http.ResponseWriter, req *http.Request) error {
+	var a appendRequest
+	if err := r.decodePeer(w, req, &a); err != nil {
+		return err
+	}
+	matched, err := r.store.AppendEntries(a.Epoch, a.PrevIndex, a.PrevEpoch, fromWire(a.Entries))
+	if errors.Is(err, registry.ErrLogMismatch) {
+		// Tell the coordinator where our log ends, so it steps back at once.
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error":      apiError{Code: "log_mismatch", Message: err.Error()},
+			"last_index": r.store.LastIndex(),
+		})
+		return nil
+	}
+	if err != nil {
+		return peerRefusal(err)
+	}
+	r.stepAside(a.Epoch)
+	if c := min(a.Commit, matched); c > r.store.CommitIndex() {
+		if _, err := r.store.Commit(c); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.leaderCommit, r.lastAppend = a.Commit, time.Now()
+	r.mu.Unlock()
+	writeJSON(w, http.StatusOK, appendReply{Matched: matched, LastIndex: r.store.LastIndex()})
+	return nil
+}
+
+// stepAside ends our own reign when another coordinator's newer epoch
+// reaches us through replication before the election tells us.
+func (r *replicator) stepAside(e registry.Epoch) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.epoch.IsZero() && r.epoch.Less(e) {
+		r.log.Info("a newer coordinator replicates to us; stepping aside", "ours", r.epoch.String(), "theirs", e.String())
+		r.endReignLocked()
+	}
+}
+
+// caughtUp reports whether a follower holds everything the coordinator had
+// committed when it last heard from it, and heard from it since t.
+func (r *replicator) caughtUp(since time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastAppend.After(since) && r.store.CommitIndex() >= r.leaderCommit
+}
+
+func (r *replicator) handleEntries(w http.ResponseWriter, req *http.Request) error {
+	if !bearerIs(req.Header.Get("Authorization"), r.n.peerTok) {
+		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
+	}
+	from, err1 := strconv.ParseUint(req.URL.Query().Get("from"), 10, 64)
+	to, err2 := strconv.ParseUint(req.URL.Query().Get("to"), 10, 64)
+	if err1 != nil || err2 != nil || from == 0 || to < from-1 {
+		return badRequest("entries: want from >= 1 and to >= from-1")
+	}
+	var es []registry.Entry
+	if to >= from {
+		if es, err1 = r.store.Entries(from, to); err1 != nil {
+			return peerRefusal(err1)
+		}
+	}
+	writeJSON(w, http.StatusOK, toWire(es))
+	return nil
+}
+
+func (r *replicator) decodePeer(w http.ResponseWriter, req *http.Request, v any) error {
+	if !bearerIs(req.Header.Get("Authorization"), r.n.peerTok) {
+		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
+	}
+	if r.n.gate.Silenced() {
+		return ErrUnavailable
+	}
+	body, err := r.n.readBody(w, req)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, v)
+}
+
+// decodeStrict decodes one JSON value and refuses unknown fields and
+// trailing data.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("body: %v", err)
+	}
+	if dec.More() {
+		return badRequest("body: data after the JSON value")
+	}
+	return nil
+}
+
+// peerError is a refusal from a peer's replication route.
+type peerError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *peerError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.msg) }
+
+// errStaleEpoch marks a replication request from an epoch older than the
+// one this node has promised.
+var errStaleEpoch = errors.New("stale epoch")
+
+// peerRefusal maps a store error to the reply a coordinator acts on.
+func peerRefusal(err error) error {
+	switch {
+	case errors.Is(err, registry.ErrStaleEpoch):
+		return fmt.Errorf("%w: %v", errStaleEpoch, err)
+	case errors.Is(err, registry.ErrMalformed), errors.Is(err, registry.ErrOutOfRange),
+		errors.Is(err, registry.ErrCompacted), errors.Is(err, registry.ErrCommittedConflict):
+		return badRequest("%v", err)
+	}
+	return err
+}
+
+// call posts a JSON request to a peer's internal route and decodes the
+// reply; refusals come back as *peerError (with the reply decoded into out
+// when it carries one, as a mismatch does).
+func (r *replicator) call(ctx context.Context, peer, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return r.roundTripPeer(ctx, peer, http.MethodPost, path, body, out)
+}
+
+func (r *replicator) get(ctx context.Context, peer, path string, out any) error {
+	return r.roundTripPeer(ctx, peer, http.MethodGet, path, nil, out)
+}
+
+func (r *replicator) roundTripPeer(ctx context.Context, peer, method, path string, body []byte, out any) error {
+	m, ok := r.n.mship.member(peer)
+	if !ok || m.Meta.API == "" {
+		return fmt.Errorf("no API address for %s", peer)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+m.Meta.API+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.n.peerTok)
+	resp, err := r.n.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error     apiError `json:"error"`
+			LastIndex uint64   `json:"last_index"`
+		}
+		_ = json.Unmarshal(b, &e)
+		if rep, ok := out.(*appendReply); ok {
+			rep.LastIndex = e.LastIndex
+		}
+		return &peerError{status: resp.StatusCode, code: e.Error.Code, msg: e.Error.Message}
+	}
+	return json.Unmarshal(b, out)
+}
