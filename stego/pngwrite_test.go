@@ -67,9 +67,9 @@ func TestPNGWriterIsReadBackPixelForPixel(t *testing.T) {
 func TestPNGWriterStaysWithinTenPercentOfImagePNG(t *testing.T) {
 	veil := func(c canvas) canvas { return veilPart(t, c, 2) }
 	for name, c := range map[string]canvas{
-		"generated cover, veiled": veil(generate(640, 480, 1, fmtRGB8)),
-		"photograph-like, veiled": veil(photoLike(480, 360, 2)),
-		"RGBA, veiled":            veil(toCanvas(nrgbaImage(400, 300, 3))),
+		"generated cover, veiled": veil(generate(400, 300, 1, fmtRGB8)),
+		"photograph-like, veiled": veil(photoLike(400, 300, 2)),
+		"RGBA, veiled":            veil(toCanvas(nrgbaImage(300, 200, 3))),
 		"16-bit, veiled":          veil(toCanvas(rgb64Image(300, 200, 4))),
 		"flat":                    flatCanvas(640, 480, fmtRGB8),
 		"flat, veiled":            veil(flatCanvas(640, 480, fmtRGBX8)),
