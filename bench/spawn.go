@@ -105,8 +105,9 @@ var ErrNotRunning = errors.New("node is not running")
 
 // Spawn starts cfg.Nodes nodes and waits until they agree on a
 // coordinator. The first node starts the cluster; each next one joins the
-// ones before it. On error nothing is left running.
-func Spawn(ctx context.Context, cfg SpawnConfig) (*Cluster, error) {
+// ones before it. On error nothing is left running, and the directory with
+// the nodes' logs is kept; the error names it.
+func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 	cfg.setDefaults()
 	if cfg.Bin == "" {
 		return nil, errors.New("bench: no veil binary to run")
@@ -128,13 +129,13 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Cluster, error) {
 	} else if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	ok := false
 	defer func() {
-		if !ok {
+		if err != nil {
+			c.Keep()
 			c.Close()
 		}
 	}()
-	if err := c.writeKey(); err != nil {
+	if err = c.writeKey(); err != nil {
 		return nil, err
 	}
 	for i := range cfg.Nodes {
@@ -148,7 +149,6 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Cluster, error) {
 		c.paused = append(c.paused, false)
 	}
 	for i := range c.nodes {
-		var err error
 		for attempt := 1; ; attempt++ {
 			if err = c.pickPorts(i); err != nil {
 				return nil, err
@@ -160,17 +160,16 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Cluster, error) {
 			cfg.Logf("bench: %s: port clash, picking new ports (attempt %d)", c.nodes[i].Name, attempt)
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w (logs kept in %s)", err, c.dir)
 		}
 	}
 	actx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
-	a, err := c.WaitAgreement(actx)
-	if err != nil {
-		return nil, err
+	var a Agreement
+	if a, err = c.WaitAgreement(actx); err != nil {
+		return nil, fmt.Errorf("%w (logs kept in %s)", err, c.dir)
 	}
 	cfg.Logf("bench: %d nodes agree: %s", cfg.Nodes, a)
-	ok = true
 	return c, nil
 }
 
@@ -419,7 +418,10 @@ func (c *Cluster) Close() error {
 		}
 	}
 	c.http.CloseIdleConnections()
-	if c.ownDir && !c.cfg.KeepDir {
+	c.mu.Lock()
+	remove := c.ownDir && !c.cfg.KeepDir
+	c.mu.Unlock()
+	if remove {
 		errs = append(errs, os.RemoveAll(c.dir))
 	}
 	return errors.Join(errs...)
@@ -516,6 +518,14 @@ func (c *Cluster) APIs(idx ...int) []string {
 		out[k] = c.Node(i).API
 	}
 	return out
+}
+
+// Keep makes Close leave the cluster's directory, with the nodes' logs,
+// even when Spawn made it: for a run that went wrong.
+func (c *Cluster) Keep() {
+	c.mu.Lock()
+	c.cfg.KeepDir = true
+	c.mu.Unlock()
 }
 
 // Dir is the directory of the key, the data and the logs.

@@ -86,6 +86,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	default:
 		err = benchLoad(ctx, c, opts, stdout)
 	}
+	if err != nil {
+		c.Keep()
+		err = fmt.Errorf("%w (node logs kept in %s)", err, c.Dir())
+	}
 	if cerr := c.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("stopping the nodes: %w", cerr)
 	}
