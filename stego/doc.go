@@ -10,13 +10,15 @@
 //	ParseKey([]byte) (Key, error)                 a key from its text form
 //	LoadKey(path string) (Key, error)             a key from a file
 //	(Key) ID() string                             public id of a key
+//	(Key) Valid() bool                            false for the zero Key
 //	(Key) MarshalText() ([]byte, error)           the key file format
 //	Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte, Meta, error)
 //	Reveal(veiled []byte, key Key, opts Options) (secret []byte, meta Meta, err error)
 //	Capacity(cover []byte, opts Options) (int, error)
 //	CapacityOf(width, height int) int
 //	GenerateCover(width, height int, seed uint64) *image.RGBA
-//	(Meta) Validate() error
+//	(Meta) Validate() error                       names, views, limits
+//	(ImageID) String() string                     32 hex digits (also its JSON form)
 //
 // Errors a caller can act on are ErrPayloadTooLarge, ErrImageTooLarge,
 // ErrUnsupportedImage, ErrNoPayload, ErrTampered, ErrInvalidKey and
