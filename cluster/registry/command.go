@@ -315,6 +315,18 @@ func (c ExpireKeys) Validate() error { return nil }
 // Validate accepts every Barrier.
 func (c Barrier) Validate() error { return nil }
 
+// checkType refuses nil and pointers to commands: a command is a value, and
+// its methods are never called through a nil pointer.
+func checkType(c Command) error {
+	switch c.(type) {
+	case RegisterUser, PutImage, View, Share, ExpireKeys, Barrier:
+		return nil
+	case nil:
+		return fmt.Errorf("%w: nil command", ErrInvalid)
+	}
+	return fmt.Errorf("%w: command of type %T; pass the value, not a pointer", ErrInvalid, c)
+}
+
 // Version is the encoding version, the first byte of every encoded command.
 const Version = 1
 
@@ -336,8 +348,8 @@ const Version = 1
 // The form is canonical: a command has exactly one encoding, and Decode
 // refuses any other. Encode refuses a command that Validate refuses.
 func Encode(c Command) ([]byte, error) {
-	if c == nil {
-		return nil, fmt.Errorf("%w: nil command", ErrInvalid)
+	if err := checkType(c); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -90,7 +90,8 @@ func (s *State) LastApplied() uint64 { return s.lastApplied }
 //
 //   - An index at or below LastApplied: ErrAlreadyApplied, nothing changes.
 //   - Otherwise LastApplied becomes index, whatever follows.
-//   - A command Validate refuses: its error, nothing else changes.
+//   - A nil command, a pointer to one, or one Validate refuses: its error
+//     (ErrInvalid, ErrBadHash), and nothing else changes.
 //   - A command whose idempotency key its sender has used before: the
 //     first outcome, with Replayed set, if the command is the same one; if
 //     it differs, ErrKeyReused. Either way nothing else changes. What the
@@ -109,8 +110,8 @@ func (s *State) Apply(index uint64, cmd Command) Outcome {
 		return Outcome{Index: index, Err: fmt.Errorf("%w: index %d, last applied %d", ErrAlreadyApplied, index, s.lastApplied)}
 	}
 	s.lastApplied = index
-	if cmd == nil {
-		return Outcome{Index: index, Err: fmt.Errorf("%w: nil command", ErrInvalid)}
+	if err := checkType(cmd); err != nil {
+		return Outcome{Index: index, Err: err}
 	}
 	if err := cmd.Validate(); err != nil {
 		return Outcome{Index: index, Err: err}
@@ -142,8 +143,6 @@ func (s *State) Apply(index uint64, cmd Command) Outcome {
 	case ExpireKeys:
 		out = s.expireKeys(index, c)
 	case Barrier:
-	default:
-		out.Err = fmt.Errorf("%w: command %T", ErrInvalid, cmd)
 	}
 	out.Index = index
 	if out.Err == nil && key != "" {

@@ -228,6 +228,10 @@ func TestApplyIndex(t *testing.T) {
 	t.Run("a nil command is refused and only advances LastApplied", func(t *testing.T) {
 		applyRefused(t, fixture(t), nil, ErrInvalid)
 	})
+	t.Run("a pointer to a command, even nil, is refused", func(t *testing.T) {
+		applyRefused(t, fixture(t), &View{ID: id(1), Viewer: "bob"}, ErrInvalid)
+		applyRefused(t, fixture(t), (*PutImage)(nil), ErrInvalid)
+	})
 }
 
 func TestIdempotency(t *testing.T) {
