@@ -48,3 +48,29 @@ func BenchmarkStoreProposeCommit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckPasswordDefault measures one login's password check at
+// DefaultArgon2: the cost that tokens keep off every other request.
+func BenchmarkCheckPasswordDefault(b *testing.B) {
+	h, err := HashPassword(DefaultArgon2, seeded(1), "correct horse")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := CheckPassword(h, "correct horse"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyToken measures the check of a bearer token.
+func BenchmarkVerifyToken(b *testing.B) {
+	key := make([]byte, MinTokenKeyLen)
+	tok := IssueToken(key, "ann", t0, 1<<40)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := VerifyToken(key, tok, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
