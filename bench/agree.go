@@ -175,7 +175,8 @@ func (c *Cluster) WaitAgreement(ctx context.Context, idx ...int) (Agreement, err
 }
 
 // WaitSettled waits until the live nodes agree on a coordinator and each
-// of them lists every live node as alive: the state a trial starts from.
+// of them lists every live node as alive and active (serving, not
+// recovering): the state a trial starts from.
 func (c *Cluster) WaitSettled(ctx context.Context) (Agreement, error) {
 	live := c.Live()
 	var a Agreement
@@ -194,8 +195,9 @@ func (c *Cluster) WaitSettled(ctx context.Context) (Agreement, error) {
 				return false
 			}
 			for _, j := range live {
-				if s := statusOf(members, c.Node(j).Name); s != "alive" {
-					why = fmt.Sprintf("%s sees %s as %q", c.Node(i).Name, c.Node(j).Name, s)
+				m := memberNamed(members, c.Node(j).Name)
+				if m.Status != "alive" || m.State != "active" {
+					why = fmt.Sprintf("%s sees %s as %q and %q", c.Node(i).Name, c.Node(j).Name, m.Status, m.State)
 					return false
 				}
 			}
@@ -239,12 +241,18 @@ func (c *Cluster) WaitMemberStatus(ctx context.Context, name, status string, obs
 }
 
 func statusOf(members []cluster.MemberReply, name string) string {
+	return memberNamed(members, name).Status
+}
+
+// memberNamed returns the row of the member named name, or one with the
+// status "absent".
+func memberNamed(members []cluster.MemberReply, name string) cluster.MemberReply {
 	for _, m := range members {
 		if m.Name == name {
-			return m.Status
+			return m
 		}
 	}
-	return "absent"
+	return cluster.MemberReply{Name: name, Status: "absent"}
 }
 
 // poll calls done every interval until it returns true or ctx ends.
