@@ -16,7 +16,7 @@
 //     coordinator acknowledges.
 //   - RunLoad (load.go) is a closed-loop load generator: C clients, each
 //     sending hides one after another, for R requests or for a duration.
-//   - RunSteady (steady.go) runs load with no fault and reads from every
+//   - Steady (steady.go) runs load with no fault and reads from every
 //     node's /metrics how many elections and coordinator changes happened.
 //
 // Durations are measured here and reported; nothing in this package
