@@ -26,7 +26,7 @@ func FuzzParseHide(f *testing.F) {
 		if err != nil {
 			return
 		}
-		req, err := parseHide(contentType, q, body)
+		req, err := parseHide(contentType, q, body, "")
 		if err != nil {
 			return
 		}

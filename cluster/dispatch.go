@@ -3,10 +3,11 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"veil/stego"
 )
@@ -29,7 +31,10 @@ type hideRequest struct {
 // The body of POST /v1/hide is either the secret image itself, with owner,
 // viewers and views in the query string, or multipart/form-data with the
 // files "secret" and, optionally, "cover" and the same three fields.
-func parseHide(contentType string, query url.Values, body []byte) (hideRequest, error) {
+//
+// For a registered put, owner is the logged-in user, and an owner field, if
+// given, must name them; for an unregistered hide it is "".
+func parseHide(contentType string, query url.Values, body []byte, owner string) (hideRequest, error) {
 	var req hideRequest
 	fields := query
 	mt, params, _ := mime.ParseMediaType(contentType)
@@ -68,6 +73,12 @@ func parseHide(contentType string, query url.Values, body []byte) (hideRequest, 
 		return req, badRequest("%v", err)
 	}
 	req.meta = stego.Meta{Owner: fields.Get("owner"), Viewers: viewers}
+	if owner != "" {
+		if req.meta.Owner != "" && req.meta.Owner != owner {
+			return req, badRequest("owner %q is not the logged-in user %q", req.meta.Owner, owner)
+		}
+		req.meta.Owner = owner
+	}
 	if err := req.meta.Validate(); err != nil {
 		return req, err
 	}
@@ -148,9 +159,16 @@ func (n *Node) handleHide(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Bad input is refused at the first node it reaches.
-	if _, err := parseHide(r.Header.Get("Content-Type"), r.URL.Query(), body); err != nil {
+	if _, err := parseHide(r.Header.Get("Content-Type"), r.URL.Query(), body, ""); err != nil {
 		return err
 	}
+	return n.atCoordinator(w, r, body, func() *outcome { return n.hideAsCoordinator(r, body) })
+}
+
+// atCoordinator runs do on the coordinator: here when this node is it, or
+// by forwarding the request, once, to the node that is. body is the
+// request's body, already read.
+func (n *Node) atCoordinator(w http.ResponseWriter, r *http.Request, body []byte, do func() *outcome) error {
 	lead := n.elector.Leadership()
 	if !lead.Known() {
 		return ErrNoCoordinator
@@ -167,25 +185,30 @@ func (n *Node) handleHide(w http.ResponseWriter, r *http.Request) error {
 		o.write(w)
 		return nil
 	}
+	do().write(w)
+	return nil
+}
+
+// hideAsCoordinator runs an unregistered hide, replaying the first outcome
+// of an idempotency key the coordinator still remembers.
+func (n *Node) hideAsCoordinator(r *http.Request, body []byte) *outcome {
 	key := r.Header.Get(hdrIdempotencyKey)
 	if key == "" {
-		n.coordinateHide(r.Context(), r, body).write(w)
-		return nil
+		return n.coordinateHide(r.Context(), r, body)
 	}
 	if len(key) > 200 {
-		return badRequest("Idempotency-Key of %d bytes is too long (at most 200)", len(key))
+		return errorOutcome(badRequest("Idempotency-Key of %d bytes is too long (at most 200)", len(key)))
 	}
 	for {
 		first, finish, res, err := n.idem.begin(r.Context(), "hide\x00"+key)
 		if err != nil {
-			return err
+			return errorOutcome(err)
 		}
 		if !first {
 			if res == nil {
 				continue // the first attempt kept nothing; run again
 			}
-			res.write(w)
-			return nil
+			return res
 		}
 		o := n.coordinateHide(r.Context(), r, body)
 		if o.status >= 500 {
@@ -193,14 +216,38 @@ func (n *Node) handleHide(w http.ResponseWriter, r *http.Request) error {
 		} else {
 			finish(o)
 		}
-		o.write(w)
-		return nil
+		return o
 	}
+}
+
+// job is one piece of image work as the coordinator sends it to a worker:
+// the client's request as it came, and what the coordinator decided for it.
+type job struct {
+	path        string // the worker route: /v1/internal/hide or /v1/internal/reveal
+	contentType string
+	query       url.Values
+	body        []byte
+	put         *putPlan // for a registered put: the id, time and seed to use
+}
+
+// putPlan fixes what a registered put seals, so that a retry produces the
+// same bytes.
+type putPlan struct {
+	owner   string
+	id      stego.ImageID
+	created time.Time
+	seed    [32]byte
 }
 
 // coordinateHide runs a hide on the best worker, trying the next best when
 // one cannot be reached, and returns the outcome to send back.
 func (n *Node) coordinateHide(ctx context.Context, r *http.Request, body []byte) *outcome {
+	return n.onWorker(ctx, job{path: "/v1/internal/hide", contentType: r.Header.Get("Content-Type"), query: r.URL.Query(), body: body})
+}
+
+// onWorker runs j on the best worker (this node included), trying the next
+// best when one cannot be reached or fails, and returns its outcome.
+func (n *Node) onWorker(ctx context.Context, j job) *outcome {
 	var lastErr error
 	for i, worker := range n.pickWorkers(3) {
 		counter := n.assignedTo(worker.Name)
@@ -208,9 +255,9 @@ func (n *Node) coordinateHide(ctx context.Context, r *http.Request, body []byte)
 		var o *outcome
 		var err error
 		if worker.Name == n.cfg.Name {
-			o = n.hideHere(ctx, r.Header.Get("Content-Type"), r.URL.Query(), body)
+			o = n.runJob(ctx, j)
 		} else {
-			o, err = n.sendWork(ctx, worker, r, body)
+			o, err = n.sendWork(ctx, worker, j)
 		}
 		counter.Add(-1)
 		if err == nil && o.status < 500 {
@@ -269,16 +316,33 @@ func (n *Node) pickWorkers(k int) []Member {
 	return out
 }
 
+// runJob runs a job on this node's worker pool.
+func (n *Node) runJob(ctx context.Context, j job) *outcome {
+	if j.path == "/v1/internal/reveal" {
+		return n.revealHere(ctx, j.body)
+	}
+	return n.hideHere(ctx, j)
+}
+
 // hideHere runs a hide on this node's worker pool.
-func (n *Node) hideHere(ctx context.Context, contentType string, query url.Values, body []byte) *outcome {
+func (n *Node) hideHere(ctx context.Context, j job) *outcome {
 	var png []byte
 	var meta stego.Meta
 	err := n.pool.do(ctx, func() error {
-		req, err := parseHide(contentType, query, body)
+		owner := ""
+		if j.put != nil {
+			owner = j.put.owner
+		}
+		req, err := parseHide(j.contentType, j.query, j.body, owner)
 		if err != nil {
 			return err
 		}
-		png, meta, err = stego.Hide(req.secret, req.meta, req.cover, n.key, stego.Options{})
+		opts := stego.Options{}
+		if p := j.put; p != nil {
+			req.meta.ID, req.meta.Created = p.id, p.created
+			opts.Rand = mrand.NewChaCha8(p.seed)
+		}
+		png, meta, err = stego.Hide(req.secret, req.meta, req.cover, n.key, opts)
 		return err
 	})
 	if err != nil {
@@ -293,9 +357,41 @@ func (n *Node) hideHere(ctx context.Context, contentType string, query url.Value
 	return &outcome{status: http.StatusOK, header: h, body: png}
 }
 
-// handleInternalHide is the worker side: the coordinator sends the request
-// as it came, authorised by the cluster's internal token.
-func (n *Node) handleInternalHide(w http.ResponseWriter, r *http.Request) error {
+// revealHere opens a veiled image on this node's worker pool. The secret
+// goes back to the coordinator only, which decides whether the viewer gets
+// it.
+func (n *Node) revealHere(ctx context.Context, veiled []byte) *outcome {
+	var secret []byte
+	var meta stego.Meta
+	err := n.pool.do(ctx, func() error {
+		var err error
+		secret, meta, err = stego.Reveal(veiled, n.key, stego.Options{})
+		return err
+	})
+	if err != nil {
+		n.metrics.jobs.WithLabelValues("reveal", "error").Inc()
+		return errorOutcome(err)
+	}
+	n.metrics.jobs.WithLabelValues("reveal", "ok").Inc()
+	h := http.Header{}
+	h.Set("Content-Type", http.DetectContentType(secret))
+	h.Set(hdrImageID, meta.ID.String())
+	h.Set(hdrWorker, n.cfg.Name)
+	return &outcome{status: http.StatusOK, header: h, body: secret}
+}
+
+// The headers that carry a put plan from the coordinator to a worker.
+const (
+	hdrPutOwner   = "Veil-Put-Owner"
+	hdrPutID      = "Veil-Put-Id"
+	hdrPutCreated = "Veil-Put-Created"
+	hdrPutSeed    = "Veil-Put-Seed"
+)
+
+// handleInternalWork is the worker side of /v1/internal/hide and
+// /v1/internal/reveal: the coordinator sends the request as it came,
+// authorised by the cluster's internal token.
+func (n *Node) handleInternalWork(w http.ResponseWriter, r *http.Request) error {
 	if !bearerIs(r.Header.Get("Authorization"), n.peerTok) {
 		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
 	}
@@ -306,19 +402,38 @@ func (n *Node) handleInternalHide(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	n.hideHere(r.Context(), r.Header.Get("Content-Type"), r.URL.Query(), body).write(w)
+	j := job{path: r.URL.Path, contentType: r.Header.Get("Content-Type"), query: r.URL.Query(), body: body}
+	if owner := r.Header.Get(hdrPutOwner); owner != "" {
+		p := &putPlan{owner: owner}
+		created, err1 := time.Parse(time.RFC3339Nano, r.Header.Get(hdrPutCreated))
+		err2 := p.id.UnmarshalText([]byte(r.Header.Get(hdrPutID)))
+		seed, err3 := hex.DecodeString(r.Header.Get(hdrPutSeed))
+		if err1 != nil || err2 != nil || err3 != nil || len(seed) != len(p.seed) {
+			return badRequest("malformed put plan")
+		}
+		p.created = created
+		copy(p.seed[:], seed)
+		j.put = p
+	}
+	n.runJob(r.Context(), j).write(w)
 	return nil
 }
 
-// sendWork sends a hide to another node's worker route.
-func (n *Node) sendWork(ctx context.Context, worker Member, r *http.Request, body []byte) (*outcome, error) {
-	u := url.URL{Scheme: "http", Host: worker.Meta.API, Path: "/v1/internal/hide", RawQuery: r.URL.RawQuery}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+// sendWork sends a job to another node's worker route.
+func (n *Node) sendWork(ctx context.Context, worker Member, j job) (*outcome, error) {
+	u := url.URL{Scheme: "http", Host: worker.Meta.API, Path: j.path, RawQuery: j.query.Encode()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(j.body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+	req.Header.Set("Content-Type", j.contentType)
 	req.Header.Set("Authorization", "Bearer "+n.peerTok)
+	if p := j.put; p != nil {
+		req.Header.Set(hdrPutOwner, p.owner)
+		req.Header.Set(hdrPutID, p.id.String())
+		req.Header.Set(hdrPutCreated, p.created.Format(time.RFC3339Nano))
+		req.Header.Set(hdrPutSeed, hex.EncodeToString(p.seed[:]))
+	}
 	return n.roundTrip(req)
 }
 
@@ -401,4 +516,4 @@ func (r *recorder) WriteHeader(code int)        { r.status = code }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 
 // jitter returns d scaled by a random factor in [1-f, 1+f].
-func jitter(d float64, f float64) float64 { return d * (1 - f + 2*f*rand.Float64()) }
+func jitter(d float64, f float64) float64 { return d * (1 - f + 2*f*mrand.Float64()) }

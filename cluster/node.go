@@ -28,6 +28,7 @@ type Node struct {
 	key     stego.Key
 	admin   string // bearer token for admin calls
 	peerTok string // bearer token for node-to-node calls
+	userKey []byte // signs users' login tokens
 
 	gate    *Gate
 	ml      *memberlist.Memberlist
@@ -79,6 +80,7 @@ func Start(cfg Config) (*Node, error) {
 		key:      key,
 		admin:    AdminToken(cfg.Key),
 		peerTok:  internalToken(cfg.Key),
+		userKey:  derive(cfg.Key, labelUserToken, 32),
 		pool:     newPool(cfg.Workers),
 		idem:     newIdemTable(10*time.Minute, 256<<20),
 		metaKick: make(chan struct{}, 1),
@@ -134,6 +136,7 @@ func Start(cfg Config) (*Node, error) {
 	n.goRun(n.watchMembers)
 	n.goRun(n.watchLeadership)
 	n.goRun(n.readinessLoop)
+	n.goRun(n.reconnectLoop)
 	if cfg.Failures != nil {
 		n.goRun(n.failureLoop)
 	}
@@ -424,6 +427,33 @@ func (n *Node) watchLeadership() {
 			}
 			n.repl.onLeadership(l)
 			n.kickMeta()
+		}
+	}
+}
+
+// reconnectLoop tries, now and then, to join again the members gossip holds
+// failed. memberlist gossips to a dead member only for a short while; after a
+// partition heals, each side would go on holding the other dead, with no
+// one probing across, unless someone reaches over (serf's reconnect does the
+// same).
+func (n *Node) reconnectLoop() {
+	every := max(10*n.cfg.Profile.Memberlist().ProbeInterval, time.Second)
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		if n.gate.Silenced() {
+			continue
+		}
+		for _, m := range n.mship.members() {
+			if m.Status != StatusFailed || m.Gossip == "" {
+				continue
+			}
+			if _, err := n.ml.Join([]string{m.Gossip}); err == nil {
+				n.log.Info("reconnected to a member held failed", "member", m.Name)
+			}
 		}
 	}
 }

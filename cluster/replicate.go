@@ -48,6 +48,10 @@ import (
 // with the same idempotency key is safe: the registry applies it once.
 var ErrUnknownOutcome = errors.New("the outcome is unknown; retry with the same Idempotency-Key")
 
+// hdrPeer names the node that sends a replication request, so that a
+// partition made by the gate can cut it.
+const hdrPeer = "Veil-Peer"
+
 // wireEntry is one log entry on the wire.
 type wireEntry struct {
 	Index   uint64         `json:"index"`
@@ -174,7 +178,7 @@ func (r *replicator) reign(ctx context.Context, e registry.Epoch) {
 		}
 		return
 	}
-	barrier, err := registry.Encode(registry.ExpireKeys{Before: 0})
+	barrier, err := registry.Encode(registry.Barrier{})
 	if err != nil {
 		r.log.Error("cannot encode the barrier", "error", err)
 		return
@@ -600,8 +604,8 @@ func (r *replicator) decodePeer(w http.ResponseWriter, req *http.Request, v any)
 	if !bearerIs(req.Header.Get("Authorization"), r.n.peerTok) {
 		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
 	}
-	if r.n.gate.Silenced() {
-		return ErrUnavailable
+	if m, ok := r.n.mship.member(req.Header.Get(hdrPeer)); r.n.gate.Silenced() || (ok && r.n.gate.closedTo(m.Gossip)) {
+		return fmt.Errorf("%w: cut off from %s", ErrUnavailable, req.Header.Get(hdrPeer))
 	}
 	body, err := r.n.readBody(w, req)
 	if err != nil {
@@ -669,6 +673,10 @@ func (r *replicator) roundTripPeer(ctx context.Context, peer, method, path strin
 	if !ok || m.Meta.API == "" {
 		return fmt.Errorf("no API address for %s", peer)
 	}
+	if r.n.gate.closedTo(m.Gossip) {
+		// A partition made by the gate cuts replication too.
+		return fmt.Errorf("%s: %w", peer, ErrSilenced)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+m.Meta.API+path, bytes.NewReader(body))
@@ -677,6 +685,7 @@ func (r *replicator) roundTripPeer(ctx context.Context, peer, method, path strin
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+r.n.peerTok)
+	req.Header.Set(hdrPeer, r.n.cfg.Name)
 	resp, err := r.n.client.Do(req)
 	if err != nil {
 		return err

@@ -106,6 +106,39 @@ func NewTestCluster(t testing.TB, n int, configure func(i int, c *Config)) *Test
 	return c
 }
 
+// Isolate cuts node i off from every other node, both ways (gossip,
+// election and replication), or heals that cut (on false).
+func (c *TestCluster) Isolate(i int, on bool) {
+	for j, other := range c.Nodes {
+		if j == i || other == nil {
+			continue
+		}
+		c.Nodes[i].Gate().Block(other.GossipAddr(), on)
+		other.Gate().Block(c.Nodes[i].GossipAddr(), on)
+	}
+}
+
+// RestartAll stops every node and starts them again with the same names,
+// keys and data directories (on new ports), as a whole-cluster restart.
+func (c *TestCluster) RestartAll() {
+	c.t.Helper()
+	for _, n := range c.Nodes {
+		n.Close()
+	}
+	for i, cfg := range c.cfgs {
+		cfg.GossipAddr, cfg.APIAddr = "127.0.0.1:0", "127.0.0.1:0"
+		cfg.Join = nil
+		if i > 0 {
+			cfg.Join = []string{c.Nodes[0].GossipAddr()}
+		}
+		node, err := Start(cfg)
+		if err != nil {
+			c.t.Fatalf("restarting %s: %v", cfg.Name, err)
+		}
+		c.Nodes[i] = node
+	}
+}
+
 // Live returns the nodes that have not been stopped.
 func (c *TestCluster) Live() []*Node {
 	var out []*Node

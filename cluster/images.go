@@ -1,0 +1,237 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"veil/cluster/registry"
+)
+
+// ImageReply describes one image in the owner's list and in PATCH replies.
+type ImageReply struct {
+	ID      string         `json:"id"`
+	Owner   string         `json:"owner"`
+	Viewers map[string]int `json:"viewers"` // views left per viewer
+	Created time.Time      `json:"created"`
+	Version uint64         `json:"version"`
+}
+
+// SharedReply is one image shared with the caller.
+type SharedReply struct {
+	ID        string    `json:"id"`
+	Owner     string    `json:"owner"`
+	ViewsLeft int       `json:"views_left"`
+	Created   time.Time `json:"created"`
+}
+
+func imageReply(img registry.Image) ImageReply {
+	return ImageReply{ID: img.ID, Owner: img.Owner, Viewers: img.Viewers, Created: img.Created, Version: img.Version}
+}
+
+// handlePut is POST /v1/images: a hide by a logged-in owner that is recorded
+// in the registry. The veiled PNG is returned only once the record is
+// committed by a majority. With an Idempotency-Key, a retry (on any
+// coordinator) returns the same image, byte for byte, and records nothing
+// twice.
+func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
+	owner, err := n.authUser(r)
+	if err != nil {
+		return err
+	}
+	if err := n.serving(); err != nil {
+		return err
+	}
+	body, err := n.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := parseHide(r.Header.Get("Content-Type"), r.URL.Query(), body, owner)
+	if err != nil {
+		return err
+	}
+	return n.atCoordinator(w, r, body, func() *outcome {
+		key := r.Header.Get(hdrIdempotencyKey)
+		plan := n.planPut(owner, key, time.Now().UTC())
+		j := job{path: "/v1/internal/hide", contentType: r.Header.Get("Content-Type"), query: r.URL.Query(), body: body, put: plan}
+		o := n.onWorker(r.Context(), j)
+		if o.status != http.StatusOK {
+			return o
+		}
+		out, err := n.repl.submit(r.Context(), registry.PutImage{
+			ID: plan.id.String(), Owner: owner, Viewers: req.meta.Viewers, Created: plan.created, IdemKey: key,
+		})
+		if err == nil {
+			err = out.Err
+		}
+		if err != nil {
+			return errorOutcome(err)
+		}
+		if out.Replayed {
+			// A retry: the first attempt's record stands. Seal the same id
+			// and time again, so the bytes are the first attempt's.
+			var img registry.Image
+			var ok bool
+			if err := n.repl.read(func(s *registry.State) { img, ok = s.Image(out.ID) }); err != nil || !ok {
+				return errorOutcome(fmt.Errorf("%w: the image of a replayed put is gone", ErrUnknownOutcome))
+			}
+			if err := plan.id.UnmarshalText([]byte(img.ID)); err != nil {
+				return errorOutcome(err)
+			}
+			if !img.Created.Equal(plan.created) {
+				plan.created = img.Created
+				if o = n.onWorker(r.Context(), j); o.status != http.StatusOK {
+					return o
+				}
+			}
+		}
+		o.header.Set("Veil-Version", strconv.FormatUint(out.Version, 10))
+		return o
+	})
+}
+
+// planPut fixes the id, creation time and random seed of a put. With an
+// idempotency key they derive from it (keyed by the master key), so that a
+// retry that reaches another coordinator seals the same image.
+func (n *Node) planPut(owner, key string, now time.Time) *putPlan {
+	p := &putPlan{owner: owner, created: now}
+	r := n.seeded("put", owner, key)
+	if _, err := r.Read(p.id[:]); err != nil {
+		panic("cluster: random source failed: " + err.Error())
+	}
+	if _, err := r.Read(p.seed[:]); err != nil {
+		panic("cluster: random source failed: " + err.Error())
+	}
+	return p
+}
+
+// handleView is POST /v1/view with a veiled PNG as the body. The owner
+// always sees the image; a listed viewer with views left gets it and spends
+// one view, in one replicated step; anyone else gets 403 and nothing of the
+// image.
+func (n *Node) handleView(w http.ResponseWriter, r *http.Request) error {
+	viewer, err := n.authUser(r)
+	if err != nil {
+		return err
+	}
+	if err := n.serving(); err != nil {
+		return err
+	}
+	body, err := n.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(body) == 0 {
+		return badRequest("no image: send the veiled PNG as the body")
+	}
+	return n.atCoordinator(w, r, body, func() *outcome {
+		o := n.onWorker(r.Context(), job{path: "/v1/internal/reveal", contentType: r.Header.Get("Content-Type"), body: body})
+		if o.status != http.StatusOK {
+			return o
+		}
+		id := o.header.Get(hdrImageID)
+		out, err := n.repl.submit(r.Context(), registry.View{ID: id, Viewer: viewer, IdemKey: r.Header.Get(hdrIdempotencyKey)})
+		if err == nil {
+			err = out.Err
+		}
+		if err != nil {
+			if reason := registry.Reason(err); reason != "" {
+				// Denied: nothing of the image leaves the coordinator.
+				return jsonOutcome(http.StatusForbidden, map[string]apiError{"error": {Code: reason, Message: err.Error()}})
+			}
+			return errorOutcome(err)
+		}
+		o.header.Set("Veil-Views-Left", strconv.Itoa(out.ViewsLeft))
+		o.header.Set("Veil-By-Owner", strconv.FormatBool(out.ByOwner))
+		return o
+	})
+}
+
+// shareRequest is the body of PATCH /v1/images/{id}.
+type shareRequest struct {
+	Set    map[string]int `json:"set"`
+	Remove []string       `json:"remove"`
+}
+
+// handleShare is PATCH /v1/images/{id}: the owner adds or removes viewers
+// and sets their views left.
+func (n *Node) handleShare(w http.ResponseWriter, r *http.Request) error {
+	caller, err := n.authUser(r)
+	if err != nil {
+		return err
+	}
+	if err := n.serving(); err != nil {
+		return err
+	}
+	body, err := n.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	var s shareRequest
+	if err := decodeStrict(body, &s); err != nil {
+		return err
+	}
+	cmd := registry.Share{ID: r.PathValue("id"), Caller: caller, Set: s.Set, Remove: s.Remove, IdemKey: r.Header.Get(hdrIdempotencyKey)}
+	if err := cmd.Validate(); err != nil {
+		return badRequest("%v", err)
+	}
+	return n.atCoordinator(w, r, body, func() *outcome {
+		out, err := n.repl.submit(r.Context(), cmd)
+		if err == nil {
+			err = out.Err
+		}
+		if err != nil {
+			return errorOutcome(err)
+		}
+		var img registry.Image
+		var ok bool
+		if err := n.repl.read(func(st *registry.State) { img, ok = st.Image(cmd.ID) }); err != nil || !ok {
+			return errorOutcome(errors.Join(err, registry.ErrUnknownImage))
+		}
+		return jsonOutcome(http.StatusOK, imageReply(img))
+	})
+}
+
+// handleImages is GET /v1/images: the caller's own images.
+func (n *Node) handleImages(w http.ResponseWriter, r *http.Request) error {
+	user, err := n.authUser(r)
+	if err != nil {
+		return err
+	}
+	return n.atCoordinator(w, r, nil, func() *outcome {
+		var out []ImageReply
+		if err := n.repl.read(func(s *registry.State) {
+			for _, img := range s.ImagesOwnedBy(user) {
+				out = append(out, imageReply(img))
+			}
+		}); err != nil {
+			return errorOutcome(err)
+		}
+		if out == nil {
+			out = []ImageReply{}
+		}
+		return jsonOutcome(http.StatusOK, out)
+	})
+}
+
+// handleShared is GET /v1/shared: the images shared with the caller and the
+// views left on each.
+func (n *Node) handleShared(w http.ResponseWriter, r *http.Request) error {
+	user, err := n.authUser(r)
+	if err != nil {
+		return err
+	}
+	return n.atCoordinator(w, r, nil, func() *outcome {
+		out := []SharedReply{}
+		if err := n.repl.read(func(s *registry.State) {
+			for _, sh := range s.SharedWith(user) {
+				out = append(out, SharedReply{ID: sh.ID, Owner: sh.Owner, ViewsLeft: sh.ViewsLeft, Created: sh.Created})
+			}
+		}); err != nil {
+			return errorOutcome(err)
+		}
+		return jsonOutcome(http.StatusOK, out)
+	})
+}
