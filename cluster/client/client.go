@@ -82,6 +82,7 @@ type Client struct {
 	mu    sync.Mutex
 	coord string // base URL of the coordinator, "" if unknown
 	next  int    // round robin over nodes
+	token string // bearer token from Login, sent on every request
 }
 
 // New returns a client for the given nodes.
@@ -311,6 +312,11 @@ func (c *Client) once(ctx context.Context, base, method, path, contentType strin
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	c.mu.Lock()
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	c.mu.Unlock()
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		c.forgetCoordinator(base)

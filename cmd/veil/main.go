@@ -26,6 +26,7 @@ type command struct {
 var commands = []command{
 	keygenCommand, capacityCommand, hideCommand, revealCommand,
 	nodeCommand, membersCommand, adminTokenCommand, benchCommand,
+	registerCommand, putCommand, viewCommand, shareCommand, imagesCommand,
 }
 
 const (
