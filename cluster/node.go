@@ -529,6 +529,10 @@ func (n *Node) Leadership() election.Leadership { return n.elector.Leadership() 
 // Members is the node's status table, itself included.
 func (n *Node) Members() []Member { return n.mship.members() }
 
+// ReadRegistry runs f against this node's committed registry state (its
+// own copy, which may lag the coordinator's).
+func (n *Node) ReadRegistry(f func(*registry.State)) { n.store.Read(f) }
+
 // Gate is the node's gossip gate; tests use it to cut the node off.
 func (n *Node) Gate() *Gate { return n.gate }
 
