@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"sync"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
+
+	"veil/cluster/registry"
 )
 
 // TestCluster is a cluster of in-process nodes on loopback, for the tests
@@ -137,6 +140,19 @@ func (c *TestCluster) RestartAll() {
 		}
 		c.Nodes[i] = node
 	}
+}
+
+// SubmitForTest commits one registry command through the node's
+// replication, as a write route would, and returns its outcome. The node
+// must be the coordinator.
+func (n *Node) SubmitForTest(cmd registry.Command) (registry.Outcome, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	defer cancel()
+	out, err := n.repl.submit(ctx, cmd)
+	if err == nil {
+		err = out.Err
+	}
+	return out, err
 }
 
 // Live returns the nodes that have not been stopped.
