@@ -126,6 +126,19 @@ func (n *Node) SetLoad(load float64) {
 // only if it hears none. Its epoch is kept, so it still ignores the stale.
 func (n *Node) Rejoin() { n.rejoin() }
 
+// Restore raises the node's epoch to e when e is newer: the newest epoch
+// the host learnt elsewhere, such as one its replicated log promised before
+// a restart (the machine keeps no state across processes). A coordinator
+// below e steps down, and a follower forgets a coordinator below e and
+// listens for a newer one, so that epochs never go down across restarts.
+// An older or equal e, or one that is not valid, changes nothing.
+func (n *Node) Restore(e Epoch) {
+	if !e.valid() || e.Term >= termLimit || e.Compare(n.epoch) <= 0 {
+		return
+	}
+	n.raise(e)
+}
+
 // Campaign starts an election now unless one is already under way at this
 // node. A coordinator that campaigns steps down first.
 func (n *Node) Campaign() { n.campaignNow() }

@@ -452,3 +452,34 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", st, want)
 	}
 }
+
+func TestRestoreRaisesTheEpochAndNeverLowersIt(t *testing.T) {
+	n, err := NewNode(DefaultConfig("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Restore(Epoch{Term: 5, Node: "x"})
+	if got := n.Status().Epoch; got != (Epoch{Term: 5, Node: "x"}) {
+		t.Fatalf("epoch %v after Restore(5/x)", got)
+	}
+	n.Restore(Epoch{Term: 3, Node: "z"})
+	n.Restore(Epoch{Term: 0, Node: "bad"})
+	if got := n.Status().Epoch; got != (Epoch{Term: 5, Node: "x"}) {
+		t.Fatalf("an older or invalid epoch moved the node to %v", got)
+	}
+	// Alone, it campaigns and wins above the restored term.
+	n.SetMembers([]string{"a"})
+	for i := 0; i < 100 && n.Status().State != StateCoordinator; i++ {
+		n.Tick()
+	}
+	if st := n.Status(); st.State != StateCoordinator || st.Epoch.Term != 6 {
+		t.Fatalf("after campaigning alone: %v at %v, want coordinator at term 6", st.State, st.Epoch)
+	}
+	// A coordinator that learns of a newer epoch steps down.
+	n.Ready()
+	n.Restore(Epoch{Term: 9, Node: "y"})
+	rd := n.Ready()
+	if st := n.Status(); st.State == StateCoordinator || len(rd.Notices) != 1 || !rd.Notices[0].SteppedDown {
+		t.Fatalf("coordinator after Restore(9/y): %v, notices %+v", st.State, rd.Notices)
+	}
+}

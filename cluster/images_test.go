@@ -310,8 +310,17 @@ func TestAWholeClusterRestartKeepsUsersImagesAndCounts(t *testing.T) {
 	if v := view(t, c.Nodes[2], bob, r.body); v.status != 200 {
 		t.Fatalf("view: %d %s", v.status, v.body)
 	}
+	// Move the role once, so that the epoch on disk is past the first: the
+	// election keeps nothing across restarts, and must not come back below
+	// what the registry promised.
+	old := c.WaitCoordinator(20 * time.Second)
+	old.Close()
+	before := c.WaitCoordinator(20 * time.Second).Leadership().Epoch
 	c.RestartAll()
-	c.WaitCoordinator(30 * time.Second)
+	after := c.WaitCoordinator(30 * time.Second).Leadership().Epoch
+	if after.Compare(before) <= 0 {
+		t.Fatalf("epoch after the restart %v is not above the one before %v", after, before)
+	}
 	// Tokens stay valid (same master key); passwords too.
 	login := call(t, "POST", "http://"+c.Nodes[2].APIAddr()+"/v1/login", jsonBody(t, credentials{"bob", "correct horse bob"}), nil)
 	if login.status != 200 {

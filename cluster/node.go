@@ -42,6 +42,7 @@ type Node struct {
 	repl    *replicator
 
 	recoverSince atomic.Int64 // unix nanos: when the node last began to recover
+	gossipAddr   string       // host:port others reach our gossip at
 
 	apiLn  net.Listener
 	server *http.Server
@@ -183,6 +184,14 @@ func (n *Node) startGossip() error {
 		mc.AdvertiseAddr = host
 	}
 	// Otherwise memberlist advertises the first private address it finds.
+	// The address others reach us at, worked out as memberlist will; kept
+	// here because reading memberlist's own copy races with its updates.
+	ip, aport, err := nt.FinalAdvertiseAddr(mc.AdvertiseAddr, port)
+	if err != nil {
+		n.gate.Shutdown()
+		return fmt.Errorf("gossip: no address to advertise: %w (set --advertise)", err)
+	}
+	n.gossipAddr = net.JoinHostPort(ip.String(), strconv.Itoa(aport))
 	mc.Transport = n.gate
 	mc.SecretKey = GossipKey(n.cfg.Key)
 	mc.Logger = stdlog
@@ -229,6 +238,11 @@ func (n *Node) startElection() error {
 		return err
 	}
 	n.elector = b
+	// The Bully machine keeps nothing across restarts; the registry's
+	// promise does, and epochs must not go down.
+	if p := n.store.Promised(); !p.IsZero() {
+		b.Raise(election.Epoch{Term: p.Term, Node: p.Node})
+	}
 	n.goRun(func() { _ = b.Run(n.ctx) })
 	return nil
 }
@@ -378,8 +392,10 @@ func (n *Node) localMeta(l election.Leadership) Meta {
 		api = n.apiLn.Addr().String()
 		// A wildcard bind is no address for others to call: advertise the
 		// gossip address's host with the API port.
-		if h, p, err := net.SplitHostPort(api); err == nil && unspecified(h) && n.ml != nil {
-			api = net.JoinHostPort(n.ml.LocalNode().Addr.String(), p)
+		if h, p, err := net.SplitHostPort(api); err == nil && unspecified(h) && n.gossipAddr != "" {
+			if h, _, err := net.SplitHostPort(n.gossipAddr); err == nil {
+				api = net.JoinHostPort(h, p)
+			}
 		}
 	}
 	load := 0.0
@@ -518,10 +534,7 @@ func (n *Node) Name() string { return n.cfg.Name }
 func (n *Node) APIAddr() string { return n.apiLn.Addr().String() }
 
 // GossipAddr is the address gossip listens on.
-func (n *Node) GossipAddr() string {
-	ln := n.ml.LocalNode()
-	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
-}
+func (n *Node) GossipAddr() string { return n.gossipAddr }
 
 // Leadership is who the node believes coordinates.
 func (n *Node) Leadership() election.Leadership { return n.elector.Leadership() }

@@ -254,6 +254,9 @@ func (r *replicator) voters() ([]string, int) {
 // among them.
 func (r *replicator) sync(ctx context.Context, e registry.Epoch) error {
 	if err := r.store.SetPromised(e); err != nil {
+		// We promised a newer epoch than the one we won at: the election
+		// must rise above it and run again.
+		r.raiseElection(r.store.Promised())
 		return err
 	}
 	backoff := r.n.cfg.Profile.Heartbeat
@@ -276,6 +279,10 @@ func (r *replicator) sync(ctx context.Context, e registry.Epoch) error {
 				var rep prepareReply
 				if err := r.call(ctx, v, "/v1/internal/prepare", prepareRequest{Epoch: e}, &rep); err != nil {
 					r.log.Debug("prepare refused or unanswered", "peer", v, "error", err)
+					var pe *peerError
+					if errors.As(err, &pe) && pe.code == "stale_epoch" {
+						r.raiseElection(pe.promised)
+					}
 					return
 				}
 				mu.Lock()
@@ -412,7 +419,8 @@ func (r *replicator) sendLoop(ctx context.Context, e registry.Epoch, peer string
 			next = max(1, min(next-1, rep.LastIndex+1))
 			continue
 		case code == "stale_epoch":
-			r.log.Info("a peer has promised a newer epoch; this reign is over", "peer", peer, "epoch", e.String())
+			r.log.Info("a peer has promised a newer epoch; this reign is over", "peer", peer, "epoch", e.String(), "promised", ae.promised.String())
+			r.raiseElection(ae.promised)
 			return
 		}
 		if !r.waitWake(ctx, r.n.cfg.Profile.Heartbeat) {
@@ -525,7 +533,7 @@ func (r *replicator) handlePrepare(w http.ResponseWriter, req *http.Request) err
 		return err
 	}
 	if err := r.store.SetPromised(p.Epoch); err != nil {
-		return peerRefusal(err)
+		return r.refuse(w, err)
 	}
 	r.stepAside(p.Epoch)
 	writeJSON(w, http.StatusOK, prepareReply{r.store.LastIndex(), r.store.LastEpoch(), r.store.CommitIndex()})
@@ -547,7 +555,7 @@ func (r *replicator) handleAppend(w http.ResponseWriter, req *http.Request) erro
 		return nil
 	}
 	if err != nil {
-		return peerRefusal(err)
+		return r.refuse(w, err)
 	}
 	r.stepAside(a.Epoch)
 	if c := min(a.Commit, matched); c > r.store.CommitIndex() {
@@ -560,6 +568,27 @@ func (r *replicator) handleAppend(w http.ResponseWriter, req *http.Request) erro
 	r.mu.Unlock()
 	writeJSON(w, http.StatusOK, appendReply{Matched: matched, LastIndex: r.store.LastIndex()})
 	return nil
+}
+
+// refuse answers a replication request the store refused. A stale epoch
+// is answered with the epoch this node has promised, so that the sender's
+// election can rise above it.
+func (r *replicator) refuse(w http.ResponseWriter, err error) error {
+	if errors.Is(err, registry.ErrStaleEpoch) {
+		writeJSON(w, http.StatusConflict, map[string]any{
+			"error":    apiError{Code: "stale_epoch", Message: err.Error()},
+			"promised": r.store.Promised(),
+		})
+		return nil
+	}
+	return peerRefusal(err)
+}
+
+// raiseElection tells the election of an epoch a peer has promised.
+func (r *replicator) raiseElection(e registry.Epoch) {
+	if !e.IsZero() {
+		r.n.elector.Raise(election.Epoch{Term: e.Term, Node: e.Node})
+	}
 }
 
 // stepAside ends our own reign when another coordinator's newer epoch
@@ -630,9 +659,10 @@ func decodeStrict(body []byte, v any) error {
 
 // peerError is a refusal from a peer's replication route.
 type peerError struct {
-	status int
-	code   string
-	msg    string
+	status   int
+	code     string
+	msg      string
+	promised registry.Epoch // with stale_epoch: the epoch the peer has promised
 }
 
 func (e *peerError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.msg) }
@@ -697,14 +727,15 @@ func (r *replicator) roundTripPeer(ctx context.Context, peer, method, path strin
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
-			Error     apiError `json:"error"`
-			LastIndex uint64   `json:"last_index"`
+			Error     apiError       `json:"error"`
+			LastIndex uint64         `json:"last_index"`
+			Promised  registry.Epoch `json:"promised"`
 		}
 		_ = json.Unmarshal(b, &e)
 		if rep, ok := out.(*appendReply); ok {
 			rep.LastIndex = e.LastIndex
 		}
-		return &peerError{status: resp.StatusCode, code: e.Error.Code, msg: e.Error.Message}
+		return &peerError{status: resp.StatusCode, code: e.Error.Code, msg: e.Error.Message, promised: e.Promised}
 	}
 	return json.Unmarshal(b, out)
 }

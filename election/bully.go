@@ -43,6 +43,7 @@ type Bully struct {
 	members chan []string
 	rejoin  chan struct{}
 	suspend chan struct{}
+	raise   chan Epoch
 	load    atomic.Uint64 // math.Float64bits of the local load
 
 	mu       sync.Mutex
@@ -81,6 +82,7 @@ func NewBully(cfg BullyConfig) (*Bully, error) {
 		members: make(chan []string, 1),
 		rejoin:  make(chan struct{}, 1),
 		suspend: make(chan struct{}, 1),
+		raise:   make(chan Epoch, 16),
 		changes: make(chan Leadership, 1),
 		stats:   Stats{MessagesSent: map[string]uint64{}},
 	}, nil
@@ -132,6 +134,15 @@ func (b *Bully) Rejoin() {
 	select {
 	case b.rejoin <- struct{}{}:
 	default:
+	}
+}
+
+// Raise implements Elector.
+func (b *Bully) Raise(e Epoch) {
+	select {
+	case b.raise <- e:
+	default:
+		// Full: the machine is behind on raises; the next one will do.
 	}
 }
 
@@ -204,6 +215,8 @@ func (b *Bully) Run(ctx context.Context) error {
 			if !suspended {
 				node.SetMembers(alive)
 			}
+		case e := <-b.raise:
+			node.Restore(e)
 		case <-b.suspend:
 			suspended = true
 			b.log.Info("election suspended while the node is silent")

@@ -39,6 +39,10 @@ type Elector interface {
 	Changes() <-chan Leadership
 	// SetLoad reports this node's current load (lower is better).
 	SetLoad(load float64)
+	// Raise tells the elector of an epoch learnt elsewhere (the replicated
+	// log's promise, kept across restarts); the elector's epoch never stays
+	// below it, and a coordinator below it steps down.
+	Raise(e Epoch)
 	// Suspend freezes the elector while the node is silent on purpose;
 	// Rejoin wakes it.
 	Suspend()
