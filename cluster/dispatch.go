@@ -106,8 +106,9 @@ func formFile(form *multipart.Form, name string) ([]byte, error) {
 }
 
 // ParseViewers reads a viewer list: "alice,bob" gives each the default
-// number of views; "alice=3,bob=1" sets them one by one. An empty list is
-// allowed (only the owner may see the image).
+// number of views; "alice=3,bob=1" sets them one by one. Every viewer gets
+// at least one view. An empty list is allowed (only the owner may see the
+// image).
 func ParseViewers(list string, defaultViews int) (map[string]int, error) {
 	out := map[string]int{}
 	if strings.TrimSpace(list) == "" {
@@ -128,6 +129,9 @@ func ParseViewers(list string, defaultViews int) (map[string]int, error) {
 		}
 		if _, dup := out[name]; dup {
 			return nil, fmt.Errorf("viewer %q is listed twice", name)
+		}
+		if views < 1 {
+			return nil, fmt.Errorf("viewer %q would get %d views; give at least 1", name, views)
 		}
 		out[name] = views
 	}

@@ -60,12 +60,9 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
 		if o.status != http.StatusOK {
 			return o
 		}
-		out, err := n.repl.submit(r.Context(), registry.PutImage{
+		out, err := n.repl.commit(r.Context(), registry.PutImage{
 			ID: plan.id.String(), Owner: owner, Viewers: req.meta.Viewers, Created: plan.created, IdemKey: key,
 		})
-		if err == nil {
-			err = out.Err
-		}
 		if err != nil {
 			return errorOutcome(err)
 		}
@@ -132,10 +129,7 @@ func (n *Node) handleView(w http.ResponseWriter, r *http.Request) error {
 			return o
 		}
 		id := o.header.Get(hdrImageID)
-		out, err := n.repl.submit(r.Context(), registry.View{ID: id, Viewer: viewer, IdemKey: r.Header.Get(hdrIdempotencyKey)})
-		if err == nil {
-			err = out.Err
-		}
+		out, err := n.repl.commit(r.Context(), registry.View{ID: id, Viewer: viewer, IdemKey: r.Header.Get(hdrIdempotencyKey)})
 		if err != nil {
 			if reason := registry.Reason(err); reason != "" {
 				// Denied: nothing of the image leaves the coordinator.
@@ -178,10 +172,7 @@ func (n *Node) handleShare(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("%v", err)
 	}
 	return n.atCoordinator(w, r, body, func() *outcome {
-		out, err := n.repl.submit(r.Context(), cmd)
-		if err == nil {
-			err = out.Err
-		}
+		_, err := n.repl.commit(r.Context(), cmd)
 		if err != nil {
 			return errorOutcome(err)
 		}

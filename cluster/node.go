@@ -241,7 +241,7 @@ func (n *Node) startElection() error {
 	// The Bully machine keeps nothing across restarts; the registry's
 	// promise does, and epochs must not go down.
 	if p := n.store.Promised(); !p.IsZero() {
-		b.Raise(election.Epoch{Term: p.Term, Node: p.Node})
+		b.Raise(p)
 	}
 	n.goRun(func() { _ = b.Run(n.ctx) })
 	return nil

@@ -248,7 +248,7 @@ func TestAPIErrorsAreClearAndChangeNothing(t *testing.T) {
 		{"empty body", "POST", "/v1/hide?owner=alice", nil, nil, 400, "bad_request"},
 		{"no owner", "POST", "/v1/hide?viewers=bob", secret, nil, 400, "invalid_meta"},
 		{"bad views", "POST", "/v1/hide?owner=alice&viewers=bob&views=lots", secret, nil, 400, "bad_request"},
-		{"zero views", "POST", "/v1/hide?owner=alice&viewers=bob=0", secret, nil, 400, "invalid_meta"},
+		{"zero views", "POST", "/v1/hide?owner=alice&viewers=bob=0", secret, nil, 400, "bad_request"},
 		{"viewer twice", "POST", "/v1/hide?owner=alice&viewers=bob,bob", secret, nil, 400, "bad_request"},
 		{"not an image", "POST", "/v1/hide?owner=alice", []byte("hello, world"), nil, 422, "unsupported_image"},
 		{"body over the limit", "POST", "/v1/hide?owner=alice", make([]byte, 65<<10), nil, 413, "body_too_large"},

@@ -112,14 +112,12 @@ func newReplicator(n *Node, store *registry.Store) *replicator {
 	}
 }
 
-func toRegistry(e election.Epoch) registry.Epoch { return registry.Epoch{Term: e.Term, Node: e.Node} }
-
 // onLeadership starts or stops the coordinator's work when the election's
 // answer changes.
 func (r *replicator) onLeadership(l election.Leadership) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e := toRegistry(l.Epoch)
+	e := l.Epoch
 	if l.Self && r.epoch == e {
 		return // same reign
 	}
@@ -516,6 +514,16 @@ func (r *replicator) submit(ctx context.Context, cmd registry.Command) (registry
 	}
 }
 
+// commit is submit with the command's own refusal (Outcome.Err) folded
+// into the error.
+func (r *replicator) commit(ctx context.Context, cmd registry.Command) (registry.Outcome, error) {
+	out, err := r.submit(ctx, cmd)
+	if err == nil {
+		err = out.Err
+	}
+	return out, err
+}
+
 // read runs f against the committed state on a synced coordinator.
 func (r *replicator) read(f func(*registry.State)) error {
 	if !r.isReady() {
@@ -587,7 +595,7 @@ func (r *replicator) refuse(w http.ResponseWriter, err error) error {
 // raiseElection tells the election of an epoch a peer has promised.
 func (r *replicator) raiseElection(e registry.Epoch) {
 	if !e.IsZero() {
-		r.n.elector.Raise(election.Epoch{Term: e.Term, Node: e.Node})
+		r.n.elector.Raise(e)
 	}
 }
 

@@ -148,11 +148,7 @@ func (c *TestCluster) RestartAll() {
 func (n *Node) SubmitForTest(cmd registry.Command) (registry.Outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
 	defer cancel()
-	out, err := n.repl.submit(ctx, cmd)
-	if err == nil {
-		err = out.Err
-	}
-	return out, err
+	return n.repl.commit(ctx, cmd)
 }
 
 // Live returns the nodes that have not been stopped.

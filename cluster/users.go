@@ -92,11 +92,7 @@ func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return errorOutcome(err)
 		}
-		out, err := n.repl.submit(r.Context(), registry.RegisterUser{Name: c.Name, PasswordHash: hash, IdemKey: key})
-		if err == nil {
-			err = out.Err
-		}
-		if err != nil {
+		if _, err := n.repl.commit(r.Context(), registry.RegisterUser{Name: c.Name, PasswordHash: hash, IdemKey: key}); err != nil {
 			return errorOutcome(err)
 		}
 		return jsonOutcome(http.StatusCreated, map[string]string{"name": c.Name})

@@ -164,24 +164,34 @@ type HideResult struct {
 	Attempts    int
 }
 
-// Hide veils an image through the cluster.
+// Hide veils an image through the cluster, unregistered: nothing is
+// recorded, and the veiled image can be revealed offline with the key.
 func (c *Client) Hide(ctx context.Context, req HideRequest) (*HideResult, error) {
+	return c.sendImage(ctx, "/v1/hide", req.Secret, req.Cover, map[string]string{
+		"owner": req.Owner, "viewers": formatViewers(req.Viewers),
+	})
+}
+
+// sendImage posts a secret (and an optional cover) as a multipart form with
+// the given fields to an image route and returns the veiled PNG.
+func (c *Client) sendImage(ctx context.Context, path string, secret, cover []byte, fields map[string]string) (*HideResult, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
-	if err := writeFile(mw, "secret", req.Secret); err != nil {
+	if err := writeFile(mw, "secret", secret); err != nil {
 		return nil, err
 	}
-	if req.Cover != nil {
-		if err := writeFile(mw, "cover", req.Cover); err != nil {
+	if cover != nil {
+		if err := writeFile(mw, "cover", cover); err != nil {
 			return nil, err
 		}
 	}
-	_ = mw.WriteField("owner", req.Owner)
-	_ = mw.WriteField("viewers", formatViewers(req.Viewers))
+	for k, v := range fields {
+		_ = mw.WriteField(k, v) // writes to a bytes.Buffer cannot fail
+	}
 	if err := mw.Close(); err != nil {
 		return nil, err
 	}
-	resp, attempts, err := c.do(ctx, http.MethodPost, "/v1/hide", mw.FormDataContentType(), body.Bytes(), true)
+	resp, attempts, err := c.do(ctx, http.MethodPost, path, mw.FormDataContentType(), body.Bytes(), true)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -57,30 +55,7 @@ func (c *Client) SetToken(token string) {
 // Put veils an image for the logged-in owner and records it in the
 // registry; the PNG comes back only once the record is committed.
 func (c *Client) Put(ctx context.Context, secret, cover []byte, viewers map[string]int) (*HideResult, error) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	if err := writeFile(mw, "secret", secret); err != nil {
-		return nil, err
-	}
-	if cover != nil {
-		if err := writeFile(mw, "cover", cover); err != nil {
-			return nil, err
-		}
-	}
-	_ = mw.WriteField("viewers", formatViewers(viewers))
-	if err := mw.Close(); err != nil {
-		return nil, err
-	}
-	resp, attempts, err := c.do(ctx, http.MethodPost, "/v1/images", mw.FormDataContentType(), body.Bytes(), true)
-	if err != nil {
-		return nil, err
-	}
-	epoch, _ := strconv.ParseUint(resp.header.Get("Veil-Epoch"), 10, 64)
-	return &HideResult{
-		PNG: resp.body, ImageID: resp.header.Get("Veil-Image-Id"),
-		Coordinator: resp.header.Get("Veil-Coordinator"), Worker: resp.header.Get("Veil-Worker"),
-		Epoch: epoch, Attempts: attempts,
-	}, nil
+	return c.sendImage(ctx, "/v1/images", secret, cover, map[string]string{"viewers": formatViewers(viewers)})
 }
 
 // ViewResult is an image a viewer was allowed to see.

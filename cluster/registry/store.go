@@ -305,7 +305,7 @@ func (s *Store) LastEpoch() Epoch {
 // same e again is no change. A node calls it when it sees a newer epoch,
 // and a new coordinator calls it with its own epoch before it proposes.
 func (s *Store) SetPromised(e Epoch) error {
-	if !e.valid() {
+	if !validEpoch(e) {
 		return fmt.Errorf("%w: epoch %v", ErrMalformed, e)
 	}
 	s.wmu.Lock()

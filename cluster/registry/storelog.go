@@ -19,7 +19,7 @@ import (
 // committed: the coordinator sends them to the others and calls Commit once
 // a majority holds them.
 func (s *Store) Propose(e Epoch, cmds ...[]byte) ([]Entry, error) {
-	if e.Term == 0 || !e.valid() {
+	if e.Term == 0 || !validEpoch(e) {
 		return nil, fmt.Errorf("%w: epoch %v", ErrMalformed, e)
 	}
 	for i, c := range cmds {
@@ -85,7 +85,7 @@ func (s *Store) Propose(e Epoch, cmds ...[]byte) ([]Entry, error) {
 // LastIndex, is what the coordinator may count towards a majority, since
 // entries after it may be left from an older epoch.
 func (s *Store) AppendEntries(leader Epoch, prevIndex uint64, prevEpoch Epoch, entries []Entry) (matched uint64, err error) {
-	if leader.Term == 0 || !leader.valid() || !prevEpoch.valid() || leader.Less(prevEpoch) || (prevIndex == 0) != prevEpoch.IsZero() {
+	if leader.Term == 0 || !validEpoch(leader) || !validEpoch(prevEpoch) || leader.Less(prevEpoch) || (prevIndex == 0) != prevEpoch.IsZero() {
 		return 0, fmt.Errorf("%w: leader %v, previous entry %d of %v", ErrMalformed, leader, prevIndex, prevEpoch)
 	}
 	last := prevEpoch
@@ -93,7 +93,7 @@ func (s *Store) AppendEntries(leader Epoch, prevIndex uint64, prevEpoch Epoch, e
 		switch {
 		case en.Index != prevIndex+1+uint64(i):
 			return 0, fmt.Errorf("%w: entry %d at position %d after index %d", ErrMalformed, en.Index, i, prevIndex)
-		case en.Epoch.Term == 0 || !en.Epoch.valid() || leader.Less(en.Epoch) || en.Epoch.Less(last):
+		case en.Epoch.Term == 0 || !validEpoch(en.Epoch) || leader.Less(en.Epoch) || en.Epoch.Less(last):
 			return 0, fmt.Errorf("%w: entry %d has epoch %v after %v, leader %v", ErrMalformed, en.Index, en.Epoch, last, leader)
 		}
 		if _, err := Decode(en.Command); err != nil {

@@ -62,7 +62,7 @@ func (s *Store) Compact() error {
 // epoch) the entries after it stay, and otherwise the whole log goes; the
 // snapshot is stored, and the commit index becomes snap.Index.
 func (s *Store) InstallSnapshot(leader Epoch, snap Snapshot) error {
-	if leader.Term == 0 || !leader.valid() || !snap.Epoch.valid() || snap.Epoch.Term == 0 || leader.Less(snap.Epoch) {
+	if leader.Term == 0 || !validEpoch(leader) || !validEpoch(snap.Epoch) || snap.Epoch.Term == 0 || leader.Less(snap.Epoch) {
 		return fmt.Errorf("%w: leader %v, snapshot of %v", ErrMalformed, leader, snap.Epoch)
 	}
 	st := NewState()

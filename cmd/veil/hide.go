@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
+	"veil/cluster"
 
 	"veil/stego"
 )
@@ -71,33 +71,14 @@ func runHide(args []string, stdout, stderr io.Writer) int {
 	return printMeta(stdout, stderr, "hide", meta)
 }
 
-// parseViewers reads "alice,bob" (each gets views) or "alice=3,bob=1".
+// parseViewers reads "alice,bob" (each gets views) or "alice=3,bob=1",
+// the syntax the cluster's API takes too.
 func parseViewers(list string, views int) (map[string]int, error) {
-	out := map[string]int{}
-	if strings.TrimSpace(list) == "" {
-		return out, nil
+	m, err := cluster.ParseViewers(list, views)
+	if err != nil {
+		return nil, usagef("--viewers: %v", err)
 	}
-	for _, item := range strings.Split(list, ",") {
-		name, n, hasN := strings.Cut(strings.TrimSpace(item), "=")
-		v := views
-		if hasN {
-			var err error
-			if v, err = strconv.Atoi(n); err != nil {
-				return nil, usagef("--viewers: %q: views must be a number", item)
-			}
-		}
-		if name == "" {
-			return nil, usagef("--viewers: empty name in %q", list)
-		}
-		if _, dup := out[name]; dup {
-			return nil, usagef("--viewers: %s is listed twice", name)
-		}
-		if v < 1 {
-			return nil, usagef("--viewers: %s would get %d views; give at least 1", name, v)
-		}
-		out[name] = v
-	}
-	return out, nil
+	return m, nil
 }
 
 // required reports the first of the named flags left empty.
