@@ -56,7 +56,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return flagStatus(stderr, "bench", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGPIPE too: when stdout is a pipe that closes (veil bench | head),
+	// the run stops and cleans up instead of dying on the next write.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, opts.maxTime)
 	defer cancel()
