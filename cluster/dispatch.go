@@ -269,6 +269,11 @@ func (n *Node) onWorker(ctx context.Context, j job) *outcome {
 		}
 		if err == nil {
 			err = fmt.Errorf("worker %s answered %d", worker.Name, o.status)
+		} else {
+			// Unreachable: gossip may hold it alive for a while yet (a
+			// crash takes a probe round and a suspicion to be seen); pass
+			// it over meanwhile.
+			n.unreachable.Store(worker.Name, time.Now())
 		}
 		lastErr = err
 		n.log.Warn("worker failed; trying another", "worker", worker.Name, "attempt", i+1, "error", err)
@@ -281,6 +286,10 @@ func (n *Node) onWorker(ctx context.Context, j job) *outcome {
 	}
 	return errorOutcome(fmt.Errorf("%w: %v", ErrNoWorker, lastErr))
 }
+
+// unreachableFor is how long a worker that could not be reached is passed
+// over: about as long as gossip takes to declare a crashed node dead.
+const unreachableFor = 2 * time.Second
 
 func (n *Node) assignedTo(name string) *atomic.Int64 {
 	c, _ := n.assigned.LoadOrStore(name, new(atomic.Int64))
@@ -303,6 +312,9 @@ func (n *Node) pickWorkers(k int) []Member {
 			m.Status = StatusAlive
 		}
 		if !m.Healthy() {
+			continue
+		}
+		if at, ok := n.unreachable.Load(m.Name); ok && time.Since(at.(time.Time)) < unreachableFor {
 			continue
 		}
 		c = append(c, scored{m, float64(n.assignedTo(m.Name).Load()) + m.Meta.Load})

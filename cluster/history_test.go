@@ -153,7 +153,7 @@ func TestANodeBackFromA20sFailureHasTheSameCounts(t *testing.T) {
 	coord := c.WaitCoordinator(20 * time.Second)
 	alice, bob := loggedIn(t, c, "alice"), loggedIn(t, c, "bob")
 	secret := tinyPNG(t)
-	res, err := alice.Put(context.Background(), secret, nil, map[string]int{"bob": 1000})
+	res, err := alice.Put(context.Background(), secret, nil, map[string]int{"bob": 1_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestANodeBackFromA20sFailureHasTheSameCounts(t *testing.T) {
 		t.Fatalf("admin fail: %d %v", code, err)
 	}
 	h := newHistory()
-	h.puts[res.ImageID] = 1000
+	h.puts[res.ImageID] = 1_000_000
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := bob.View(context.Background(), res.PNG); err != nil {

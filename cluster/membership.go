@@ -247,6 +247,9 @@ func (m *membership) intendsToLeave(name string) {
 	defer m.mu.Unlock()
 	if row, ok := m.table[name]; ok {
 		row.leaving = true
+		// The member's own metadata update may not arrive before its
+		// dead message does; show what it told us.
+		row.Meta.State = StateLeaving
 	}
 }
 

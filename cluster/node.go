@@ -47,10 +47,11 @@ type Node struct {
 	apiLn  net.Listener
 	server *http.Server
 
-	state    atomic.Uint32 // State
-	failing  atomic.Bool   // a simulated failure is under way here
-	failures atomic.Uint64 // simulated failures so far
-	assigned sync.Map      // worker name → *atomic.Int64 jobs in flight, as coordinator
+	state       atomic.Uint32 // State
+	failing     atomic.Bool   // a simulated failure is under way here
+	failures    atomic.Uint64 // simulated failures so far
+	assigned    sync.Map      // worker name → *atomic.Int64 jobs in flight, as coordinator
+	unreachable sync.Map      // worker name → time.Time it last could not be reached
 
 	metaKick chan struct{}
 	ctx      context.Context

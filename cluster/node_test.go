@@ -203,6 +203,9 @@ func TestGracefulLeaveShowsAsLeft(t *testing.T) {
 		m, ok := coord.mship.member(leaver.Name())
 		return ok && m.Status == StatusLeft
 	})
+	if m, _ := coord.mship.member(leaver.Name()); m.Meta.State != StateLeaving {
+		t.Fatalf("the leaver shows state %s, want leaving", m.Meta.State)
+	}
 }
 
 func TestLowestLoadWinsAReelection(t *testing.T) {
