@@ -165,6 +165,7 @@ func (c *Cluster) FailoverTrial(ctx context.Context, cfg FailoverConfig) (Trial,
 	defer hc.CloseIdleConnections()
 	cl, err := client.New(client.Config{
 		Nodes: c.APIs(survivors...), Route: client.RouteCoordinator, HTTP: hc,
+		User: User, Password: Password,
 		Timeout: 2 * time.Second, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 	})
 	if err != nil {
@@ -346,5 +347,5 @@ func writeUntilNew(ctx context.Context, begin <-chan struct{}, cl *client.Client
 
 // hideRequest is the write the bench sends: the tiny secret, one viewer.
 func hideRequest() client.HideRequest {
-	return client.HideRequest{Secret: tinyPNG(), Owner: "bench", Viewers: map[string]int{"viewer": 1}}
+	return client.HideRequest{Secret: tinyPNG(), Viewers: map[string]int{"viewer": 1}}
 }

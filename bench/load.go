@@ -70,11 +70,15 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 	}
 	hc := newHTTPClient()
 	defer hc.CloseIdleConnections()
+	if err := EnsureUser(ctx, cfg.Nodes, hc); err != nil {
+		return LoadReport{}, err
+	}
 	clients := make([]*client.Client, cfg.Clients)
 	for k := range clients {
 		// Each client learns the coordinator on its own; they share
 		// connections.
-		cl, err := client.New(client.Config{Nodes: cfg.Nodes, Route: cfg.Route, Timeout: cfg.Timeout, HTTP: hc})
+		cl, err := client.New(client.Config{Nodes: cfg.Nodes, Route: cfg.Route, Timeout: cfg.Timeout, HTTP: hc,
+			User: User, Password: Password})
 		if err != nil {
 			return LoadReport{}, fmt.Errorf("bench: %w", err)
 		}

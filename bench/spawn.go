@@ -170,6 +170,9 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("%w (logs kept in %s)", err, c.dir)
 	}
 	cfg.Logf("bench: %d nodes agree: %s", cfg.Nodes, a)
+	if err := EnsureUser(actx, c.APIs(), nil); err != nil {
+		return nil, fmt.Errorf("%w (logs kept in %s)", err, c.dir)
+	}
 	return c, nil
 }
 

@@ -26,7 +26,8 @@ func (n *Node) routes() http.Handler {
 	handle := func(pattern, route string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.Handle(pattern, n.wrap(route, h))
 	}
-	handle("POST /v1/hide", "hide", n.handleHide)
+	// /v1/hide is the node's original name for a put; it is a put.
+	handle("POST /v1/hide", "put", n.handlePut)
 	handle("POST /v1/internal/hide", "internal_hide", n.handleInternalWork)
 	handle("POST /v1/internal/reveal", "internal_reveal", n.handleInternalWork)
 	handle("POST /v1/users", "register", n.handleRegister)

@@ -61,11 +61,9 @@ func BenchmarkHideThroughCluster(b *testing.B) {
 	for _, n := range c.Nodes {
 		addrs = append(addrs, n.APIAddr())
 	}
-	cl, err := client.New(client.Config{Nodes: addrs})
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := client.HideRequest{Secret: secret, Owner: "alice", Viewers: map[string]int{"bob": 2}}
+	_ = addrs
+	cl := loggedIn(b, c, "alice")
+	req := client.HideRequest{Secret: secret, Viewers: map[string]int{"bob": 2}}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -21,19 +21,21 @@ import (
 	"veil/stego"
 )
 
-// hideRequest is a parsed POST /v1/hide.
+// hideRequest is a parsed put (POST /v1/images, or its older name
+// POST /v1/hide).
 type hideRequest struct {
 	secret []byte
 	cover  []byte // nil: the worker generates one
 	meta   stego.Meta
 }
 
-// The body of POST /v1/hide is either the secret image itself, with owner,
-// viewers and views in the query string, or multipart/form-data with the
-// files "secret" and, optionally, "cover" and the same three fields.
+// The body of a put is either the secret image itself, with viewers, views
+// and optionally owner in the query string, or multipart/form-data with the
+// files "secret" and, optionally, "cover" and the same fields.
 //
-// For a registered put, owner is the logged-in user, and an owner field, if
-// given, must name them; for an unregistered hide it is "".
+// owner is the logged-in user, and an owner field, if given, must name
+// them. (Only the fuzz target parses without one, with owner "": then the
+// owner field is required.)
 func parseHide(contentType string, query url.Values, body []byte, owner string) (hideRequest, error) {
 	var req hideRequest
 	fields := query
@@ -151,24 +153,6 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 	return body, nil
 }
 
-// handleHide is POST /v1/hide. Any node takes it: a node that does not
-// coordinate forwards it, once, to the coordinator; the coordinator hands
-// the work to the least-loaded healthy node and returns the veiled PNG.
-func (n *Node) handleHide(w http.ResponseWriter, r *http.Request) error {
-	if err := n.serving(); err != nil {
-		return err
-	}
-	body, err := n.readBody(w, r)
-	if err != nil {
-		return err
-	}
-	// Bad input is refused at the first node it reaches.
-	if _, err := parseHide(r.Header.Get("Content-Type"), r.URL.Query(), body, ""); err != nil {
-		return err
-	}
-	return n.atCoordinator(w, r, body, func() *outcome { return n.hideAsCoordinator(r, body) })
-}
-
 // atCoordinator runs do on the coordinator: here when this node is it, or
 // by forwarding the request, once, to the node that is. body is the
 // request's body, already read.
@@ -193,37 +177,6 @@ func (n *Node) atCoordinator(w http.ResponseWriter, r *http.Request, body []byte
 	return nil
 }
 
-// hideAsCoordinator runs an unregistered hide, replaying the first outcome
-// of an idempotency key the coordinator still remembers.
-func (n *Node) hideAsCoordinator(r *http.Request, body []byte) *outcome {
-	key := r.Header.Get(hdrIdempotencyKey)
-	if key == "" {
-		return n.coordinateHide(r.Context(), r, body)
-	}
-	if len(key) > 200 {
-		return errorOutcome(badRequest("Idempotency-Key of %d bytes is too long (at most 200)", len(key)))
-	}
-	for {
-		first, finish, res, err := n.idem.begin(r.Context(), "hide\x00"+key)
-		if err != nil {
-			return errorOutcome(err)
-		}
-		if !first {
-			if res == nil {
-				continue // the first attempt kept nothing; run again
-			}
-			return res
-		}
-		o := n.coordinateHide(r.Context(), r, body)
-		if o.status >= 500 {
-			finish(nil) // transient: a retry should run again
-		} else {
-			finish(o)
-		}
-		return o
-	}
-}
-
 // job is one piece of image work as the coordinator sends it to a worker:
 // the client's request as it came, and what the coordinator decided for it.
 type job struct {
@@ -241,12 +194,6 @@ type putPlan struct {
 	id      stego.ImageID
 	created time.Time
 	seed    [32]byte
-}
-
-// coordinateHide runs a hide on the best worker, trying the next best when
-// one cannot be reached, and returns the outcome to send back.
-func (n *Node) coordinateHide(ctx context.Context, r *http.Request, body []byte) *outcome {
-	return n.onWorker(ctx, job{path: "/v1/internal/hide", contentType: r.Header.Get("Content-Type"), query: r.URL.Query(), body: body})
 }
 
 // onWorker runs j on the best worker (this node included), trying the next
@@ -498,6 +445,14 @@ func (n *Node) roundTrip(req *http.Request) (*outcome, error) {
 		}
 	}
 	return &outcome{status: resp.StatusCode, header: h, body: b}, nil
+}
+
+// outcome is a finished response: what a worker or the coordinator
+// answered, to be written back as it is.
+type outcome struct {
+	status int
+	header http.Header
+	body   []byte
 }
 
 // errorOutcome renders err as the JSON error reply it maps to.

@@ -34,10 +34,8 @@ func TestFailureSimulationLosesNoRequest(t *testing.T) {
 	for _, n := range c.Nodes {
 		addrs = append(addrs, n.APIAddr())
 	}
-	cl, err := client.New(client.Config{Nodes: addrs, Timeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := loggedIn(t, c, "alice")
+	_ = addrs
 
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
 	defer cancel()
@@ -67,7 +65,7 @@ func TestFailureSimulationLosesNoRequest(t *testing.T) {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				_, err := cl.Hide(context.Background(), client.HideRequest{
-					Secret: secret, Owner: "alice", Viewers: map[string]int{"bob": 1},
+					Secret: secret, Viewers: map[string]int{"bob": 1},
 				})
 				if err != nil {
 					failed.Add(1)

@@ -22,7 +22,7 @@ type history struct {
 
 func newHistory() *history { return &history{puts: map[string]int{}, views: map[string]int{}} }
 
-func loggedIn(t *testing.T, c *cluster.TestCluster, name string) *client.Client {
+func loggedIn(t testing.TB, c *cluster.TestCluster, name string) *client.Client {
 	t.Helper()
 	var addrs []string
 	for _, n := range c.Live() {

@@ -36,7 +36,6 @@ type Node struct {
 	elector *election.Bully
 	pool    *pool
 	metrics *metrics
-	idem    *idemTable
 	client  *http.Client
 	store   *registry.Store
 	repl    *replicator
@@ -84,7 +83,6 @@ func Start(cfg Config) (*Node, error) {
 		peerTok:  internalToken(cfg.Key),
 		userKey:  derive(cfg.Key, labelUserToken, 32),
 		pool:     newPool(cfg.Workers),
-		idem:     newIdemTable(10*time.Minute, 256<<20),
 		metaKick: make(chan struct{}, 1),
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"veil/cluster/registry"
 	"veil/stego"
 )
 
@@ -105,8 +106,9 @@ func TestHideThroughAWorkerIsForwardedToTheCoordinator(t *testing.T) {
 		}
 	}
 	secret := secretPNG(t, 1)
-	r := call(t, "POST", hideURL(other, "owner=alice&viewers=bob=2,carol&views=3"), secret,
-		map[string]string{"Content-Type": "image/png"})
+	alice := register(t, coord, "alice")
+	r := call(t, "POST", hideURL(other, "viewers=bob=2,carol&views=3"), secret,
+		alice.auth("Content-Type", "image/png"))
 	if r.status != 200 {
 		t.Fatalf("hide: %d %s", r.status, r.body)
 	}
@@ -140,7 +142,8 @@ func TestIdempotencyKeyReturnsTheFirstOutcome(t *testing.T) {
 	c := NewTestCluster(t, 3, nil)
 	c.WaitCoordinator(20 * time.Second)
 	secret := secretPNG(t, 2)
-	hdr := map[string]string{"Content-Type": "image/png", hdrIdempotencyKey: "put-42"}
+	alice := register(t, c.Nodes[0], "alice")
+	hdr := alice.auth("Content-Type", "image/png", hdrIdempotencyKey, "put-42")
 	var wg sync.WaitGroup
 	replies := make([]reply, 6)
 	for i := range replies {
@@ -148,7 +151,7 @@ func TestIdempotencyKeyReturnsTheFirstOutcome(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			node := c.Nodes[i%len(c.Nodes)]
-			replies[i] = call(t, "POST", hideURL(node, "owner=alice&viewers=bob"), secret, hdr)
+			replies[i] = callRetry(t, "POST", hideURL(node, "viewers=bob"), secret, hdr)
 		}()
 	}
 	wg.Wait()
@@ -160,12 +163,12 @@ func TestIdempotencyKeyReturnsTheFirstOutcome(t *testing.T) {
 			t.Fatalf("reply %d differs from the first: the work ran twice", i)
 		}
 	}
-	var jobs uint64
 	for _, n := range c.Nodes {
-		jobs += n.pool.done.Load()
-	}
-	if jobs != 1 {
-		t.Fatalf("%d hide jobs ran for one idempotency key, want 1", jobs)
+		var images int
+		n.ReadRegistry(func(s *registry.State) { _, images, _ = s.Counts() })
+		if images != 1 {
+			t.Fatalf("%s records %d images for one idempotency key, want 1", n.Name(), images)
+		}
 	}
 }
 
@@ -239,6 +242,14 @@ func TestAPIErrorsAreClearAndChangeNothing(t *testing.T) {
 	n := c.Nodes[1]
 	secret := secretPNG(t, 3)
 	admin := AdminToken(c.Key)
+	a := register(t, n, "alice").auth()
+	with := func(extra ...string) map[string]string {
+		h := map[string]string{"Authorization": a["Authorization"]}
+		for i := 0; i+1 < len(extra); i += 2 {
+			h[extra[i]] = extra[i+1]
+		}
+		return h
+	}
 	cases := []struct {
 		name   string
 		method string
@@ -248,15 +259,17 @@ func TestAPIErrorsAreClearAndChangeNothing(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"empty body", "POST", "/v1/hide?owner=alice", nil, nil, 400, "bad_request"},
-		{"no owner", "POST", "/v1/hide?viewers=bob", secret, nil, 400, "invalid_meta"},
-		{"bad views", "POST", "/v1/hide?owner=alice&viewers=bob&views=lots", secret, nil, 400, "bad_request"},
-		{"zero views", "POST", "/v1/hide?owner=alice&viewers=bob=0", secret, nil, 400, "bad_request"},
-		{"viewer twice", "POST", "/v1/hide?owner=alice&viewers=bob,bob", secret, nil, 400, "bad_request"},
-		{"not an image", "POST", "/v1/hide?owner=alice", []byte("hello, world"), nil, 422, "unsupported_image"},
-		{"body over the limit", "POST", "/v1/hide?owner=alice", make([]byte, 65<<10), nil, 413, "body_too_large"},
+		{"no token", "POST", "/v1/hide", secret, nil, 401, "unauthorized"},
+		{"empty body", "POST", "/v1/hide", nil, with(), 400, "bad_request"},
+		{"another owner", "POST", "/v1/hide?owner=bob", secret, with(), 400, "bad_request"},
+		{"bad views", "POST", "/v1/hide?viewers=bob&views=lots", secret, with(), 400, "bad_request"},
+		{"zero views", "POST", "/v1/hide?viewers=bob=0", secret, with(), 400, "bad_request"},
+		{"viewer twice", "POST", "/v1/hide?viewers=bob,bob", secret, with(), 400, "bad_request"},
+		{"bad viewer name", "POST", "/v1/hide?viewers=b%20b", secret, with(), 400, "invalid_meta"},
+		{"not an image", "POST", "/v1/hide", []byte("hello, world"), with(), 422, "unsupported_image"},
+		{"body over the limit", "POST", "/v1/hide", make([]byte, 65<<10), with(), 413, "body_too_large"},
 		{"broken multipart", "POST", "/v1/hide", []byte("--x\r\nnot a part"),
-			map[string]string{"Content-Type": "multipart/form-data; boundary=x"}, 400, "bad_request"},
+			with("Content-Type", "multipart/form-data; boundary=x"), 400, "bad_request"},
 		{"unknown route", "GET", "/v1/nothing", nil, nil, 404, "not_found"},
 		{"internal route without token", "POST", "/v1/internal/hide?owner=alice", secret, nil, 401, "unauthorized"},
 		{"admin without token", "POST", "/v1/admin/fail?for=1s", nil, nil, 401, "unauthorized"},
@@ -283,6 +296,11 @@ func TestAPIErrorsAreClearAndChangeNothing(t *testing.T) {
 		jobs += node.pool.done.Load()
 		if node.State() != StateActive {
 			t.Errorf("%s is %s after bad input", node.Name(), node.State())
+		}
+		var images int
+		node.ReadRegistry(func(s *registry.State) { _, images, _ = s.Counts() })
+		if images != 0 {
+			t.Errorf("%s records %d images after bad input", node.Name(), images)
 		}
 	}
 	// Only the non-image reached a worker (it is refused there by the

@@ -72,6 +72,9 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// HTTP is the HTTP client to use; a pooled one by default.
 	HTTP *http.Client
+	// User and Password, when set, make the client log in before its
+	// first call and again when its token expires.
+	User, Password string
 }
 
 // Client talks to a Veil cluster. It is safe for concurrent use.
@@ -150,7 +153,6 @@ func (e *Error) retryable() bool {
 type HideRequest struct {
 	Secret  []byte         // a PNG, JPEG or GIF file
 	Cover   []byte         // optional cover image; nil lets the cluster make one
-	Owner   string         // the owner's name
 	Viewers map[string]int // viewer → views
 }
 
@@ -164,12 +166,9 @@ type HideResult struct {
 	Attempts    int
 }
 
-// Hide veils an image through the cluster, unregistered: nothing is
-// recorded, and the veiled image can be revealed offline with the key.
+// Hide is Put with its arguments in one struct.
 func (c *Client) Hide(ctx context.Context, req HideRequest) (*HideResult, error) {
-	return c.sendImage(ctx, "/v1/hide", req.Secret, req.Cover, map[string]string{
-		"owner": req.Owner, "viewers": formatViewers(req.Viewers),
-	})
+	return c.Put(ctx, req.Secret, req.Cover, req.Viewers)
 }
 
 // sendImage posts a secret (and an optional cover) as a multipart form with
@@ -266,6 +265,9 @@ type response struct {
 func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte, write bool) (*response, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	if err := c.ensureLogin(ctx, path); err != nil {
+		return nil, 0, err
+	}
 	key := ""
 	if write {
 		key = newKey()
@@ -284,6 +286,13 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 			return resp, attempt, nil
 		}
 		var apiErr *Error
+		if errors.As(err, &apiErr) && apiErr.Code == "token_expired" && c.cfg.User != "" && path != "/v1/login" {
+			c.SetToken("")
+			if err := c.ensureLogin(ctx, path); err != nil {
+				return nil, attempt, err
+			}
+			continue
+		}
 		if errors.As(err, &apiErr) && !apiErr.retryable() {
 			return nil, attempt, err
 		}
@@ -296,6 +305,22 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 		}
 		backoff = min(2*backoff, c.cfg.MaxBackoff)
 	}
+}
+
+// ensureLogin logs in with the configured user when the client has no
+// token yet (not for the login and register calls themselves).
+func (c *Client) ensureLogin(ctx context.Context, path string) error {
+	if c.cfg.User == "" || path == "/v1/login" || path == "/v1/users" {
+		return nil
+	}
+	c.mu.Lock()
+	have := c.token != ""
+	c.mu.Unlock()
+	if have {
+		return nil
+	}
+	_, err := c.Login(ctx, c.cfg.User, c.cfg.Password)
+	return err
 }
 
 // target picks the node for the next try: the coordinator when known and

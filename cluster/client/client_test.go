@@ -44,7 +44,7 @@ func TestHideRetriesUnavailableWithTheSameIdempotencyKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s"), Owner: "alice"})
+	res, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestAFinalErrorIsNotRetried(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, _ := New(fastConfig(srv.URL))
-	_, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s"), Owner: "alice"})
+	_, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s")})
 	var apiErr *Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 422 || apiErr.Code != "unsupported_image" {
 		t.Fatalf("err = %v, want a 422 unsupported_image", err)
@@ -163,7 +163,7 @@ func TestMulticastSendsToEveryNodeWithOneKeyAndTakesTheFirstSuccess(t *testing.T
 	cfg := fastConfig(a.URL, b.URL, d.URL)
 	cfg.Route = RouteMulticast
 	c, _ := New(cfg)
-	res, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s"), Owner: "alice"})
+	res, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s")})
 	if err != nil || string(res.PNG) != "png" {
 		t.Fatalf("multicast hide: %v", err)
 	}
