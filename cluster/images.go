@@ -37,14 +37,7 @@ func imageReply(img registry.Image) ImageReply {
 // coordinator) returns the same image, byte for byte, and records nothing
 // twice.
 func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
-	owner, err := n.authUser(r)
-	if err != nil {
-		return err
-	}
-	if err := n.serving(); err != nil {
-		return err
-	}
-	body, err := n.readBody(w, r)
+	owner, body, err := n.admit(w, r, true)
 	if err != nil {
 		return err
 	}
@@ -109,14 +102,7 @@ func (n *Node) planPut(owner, key string, now time.Time) *putPlan {
 // one view, in one replicated step; anyone else gets 403 and nothing of the
 // image.
 func (n *Node) handleView(w http.ResponseWriter, r *http.Request) error {
-	viewer, err := n.authUser(r)
-	if err != nil {
-		return err
-	}
-	if err := n.serving(); err != nil {
-		return err
-	}
-	body, err := n.readBody(w, r)
+	viewer, body, err := n.admit(w, r, true)
 	if err != nil {
 		return err
 	}
@@ -152,14 +138,7 @@ type shareRequest struct {
 // handleShare is PATCH /v1/images/{id}: the owner adds or removes viewers
 // and sets their views left.
 func (n *Node) handleShare(w http.ResponseWriter, r *http.Request) error {
-	caller, err := n.authUser(r)
-	if err != nil {
-		return err
-	}
-	if err := n.serving(); err != nil {
-		return err
-	}
-	body, err := n.readBody(w, r)
+	caller, body, err := n.admit(w, r, true)
 	if err != nil {
 		return err
 	}

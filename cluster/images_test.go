@@ -105,12 +105,7 @@ func viewsLeftEverywhere(t testing.TB, c *TestCluster, id, viewer string) []int 
 func TestOnlyAllowedViewersWithViewsLeftSeeTheImage(t *testing.T) {
 	c := NewTestCluster(t, 3, nil)
 	coord := c.WaitCoordinator(20 * time.Second)
-	var other *Node
-	for _, n := range c.Nodes {
-		if n != coord {
-			other = n
-		}
-	}
+	other := c.NotCoordinator(coord)
 	alice, bob, carol := register(t, other, "alice"), register(t, coord, "bob"), register(t, other, "carol")
 	secret := secretPNG(t, 7)
 

@@ -99,12 +99,7 @@ func TestClusterAgreesOnOneCoordinator(t *testing.T) {
 func TestHideThroughAWorkerIsForwardedToTheCoordinator(t *testing.T) {
 	c := NewTestCluster(t, 3, nil)
 	coord := c.WaitCoordinator(20 * time.Second)
-	var other *Node
-	for _, n := range c.Nodes {
-		if n != coord {
-			other = n
-		}
-	}
+	other := c.NotCoordinator(coord)
 	secret := secretPNG(t, 1)
 	alice := register(t, coord, "alice")
 	r := call(t, "POST", hideURL(other, "viewers=bob=2,carol&views=3"), secret,
@@ -193,12 +188,7 @@ func TestCoordinatorCrashGivesANewCoordinator(t *testing.T) {
 func TestGracefulLeaveShowsAsLeft(t *testing.T) {
 	c := NewTestCluster(t, 3, nil)
 	coord := c.WaitCoordinator(20 * time.Second)
-	var leaver *Node
-	for _, n := range c.Nodes {
-		if n != coord {
-			leaver = n
-		}
-	}
+	leaver := c.NotCoordinator(coord)
 	if err := leaver.Leave(2 * time.Second); err != nil {
 		t.Fatalf("leave: %v", err)
 	}

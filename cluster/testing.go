@@ -151,6 +151,17 @@ func (n *Node) SubmitForTest(cmd registry.Command) (registry.Outcome, error) {
 	return n.repl.commit(ctx, cmd)
 }
 
+// NotCoordinator returns a live node other than coord.
+func (c *TestCluster) NotCoordinator(coord *Node) *Node {
+	for _, n := range c.Live() {
+		if n != coord {
+			return n
+		}
+	}
+	c.t.Fatal("no live node besides the coordinator")
+	return nil
+}
+
 // Live returns the nodes that have not been stopped.
 func (c *TestCluster) Live() []*Node {
 	var out []*Node

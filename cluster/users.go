@@ -51,6 +51,21 @@ func (n *Node) authUser(r *http.Request) (string, error) {
 	return user, nil
 }
 
+// admit takes a write request in: it authenticates the caller (when user
+// is true), checks that this node serves, and reads the body.
+func (n *Node) admit(w http.ResponseWriter, r *http.Request, user bool) (name string, body []byte, err error) {
+	if user {
+		if name, err = n.authUser(r); err != nil {
+			return "", nil, err
+		}
+	}
+	if err := n.serving(); err != nil {
+		return "", nil, err
+	}
+	body, err = n.readBody(w, r)
+	return name, body, err
+}
+
 // seeded returns a deterministic random stream for a request that carries
 // an idempotency key, so that a retry, even on another coordinator,
 // produces the same bytes (salts, ids, cover seeds) as the first attempt;
@@ -69,10 +84,7 @@ func (n *Node) seeded(purpose, actor, key string) io.Reader {
 
 // handleRegister is POST /v1/users {"name", "password"}.
 func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) error {
-	if err := n.serving(); err != nil {
-		return err
-	}
-	body, err := n.readBody(w, r)
+	_, body, err := n.admit(w, r, false)
 	if err != nil {
 		return err
 	}
@@ -105,10 +117,7 @@ var dummyHash, _ = registry.HashPassword(registry.DefaultArgon2, rand.Reader, "n
 
 // handleLogin is POST /v1/login {"name", "password"}.
 func (n *Node) handleLogin(w http.ResponseWriter, r *http.Request) error {
-	if err := n.serving(); err != nil {
-		return err
-	}
-	body, err := n.readBody(w, r)
+	_, body, err := n.admit(w, r, false)
 	if err != nil {
 		return err
 	}
