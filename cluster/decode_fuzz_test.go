@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/json"
 	"mime/multipart"
 	"net/url"
 	"testing"
@@ -50,6 +51,27 @@ func FuzzUserMsg(f *testing.F) {
 		}
 		if again := encodeUserMsg(channel, from, payload); !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding differs: %x vs %x", again, b)
+		}
+	})
+}
+
+// FuzzAPIBodies feeds arbitrary JSON bodies to the strict decoder of every
+// JSON route: credentials, shares, and the replication requests a peer
+// sends. Decoding must never panic, and what decodes must encode again.
+func FuzzAPIBodies(f *testing.F) {
+	f.Add([]byte(`{"name":"alice","password":"correct horse"}`))
+	f.Add([]byte(`{"set":{"bob":3},"remove":["carol"]}`))
+	f.Add([]byte(`{"epoch":{"Term":3,"Node":"n1"},"prev_index":4,"prev_epoch":{"Term":2,"Node":"n2"},"entries":[{"index":5,"epoch":{"Term":3,"Node":"n1"},"command":"AQI="}],"commit":4}`))
+	f.Add([]byte(`{"epoch":{"Term":1,"Node":"n1"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		targets := []any{&credentials{}, &shareRequest{}, &appendRequest{}, &prepareRequest{}}
+		for _, v := range targets {
+			if err := decodeStrict(body, v); err != nil {
+				continue
+			}
+			if _, err := json.Marshal(v); err != nil {
+				t.Fatalf("%T decoded from %q does not encode: %v", v, body, err)
+			}
 		}
 	})
 }
