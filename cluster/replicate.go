@@ -203,7 +203,10 @@ func (r *replicator) reign(ctx context.Context, e registry.Epoch) {
 	r.mu.Unlock()
 	r.log.Info("coordinator: registry in sync; serving", "epoch", e.String(), "commit", r.store.CommitIndex())
 	r.n.setState(StateActive)
-	// Keep the set of send loops in step with the membership.
+	// Keep the set of send loops in step with the membership, and expire
+	// old idempotency keys now and then.
+	var marks []commitMark
+	var expired uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -211,7 +214,46 @@ func (r *replicator) reign(ctx context.Context, e registry.Epoch) {
 		case <-time.After(time.Second):
 		}
 		r.reconcilePeers(ctx, e)
+		now := time.Now()
+		if len(marks) == 0 || now.Sub(marks[len(marks)-1].at) >= time.Minute {
+			marks = append(marks, commitMark{now, r.store.CommitIndex()})
+		}
+		var before uint64
+		if before, marks = expiryPoint(marks, now, IdempotencyWindow); before > expired {
+			cctx, cancel := context.WithTimeout(ctx, r.n.cfg.RequestTimeout)
+			if _, err := r.commit(cctx, registry.ExpireKeys{Before: before}); err == nil {
+				expired = before
+			} else {
+				r.log.Debug("expiring idempotency keys failed; will retry", "before", before, "error", err)
+			}
+			cancel()
+		}
 	}
+}
+
+// IdempotencyWindow is how long an idempotency key is remembered, at the
+// least: a retry within it returns the first outcome. The coordinator
+// expires older keys through the log (ExpireKeys), so that every node
+// forgets the same keys at the same point.
+const IdempotencyWindow = 10 * time.Minute
+
+// commitMark is the commit index at a moment.
+type commitMark struct {
+	at    time.Time
+	index uint64
+}
+
+// expiryPoint returns the log index below which keys are older than window
+// (0 when none is), from marks taken oldest first, and the marks still
+// needed later.
+func expiryPoint(marks []commitMark, now time.Time, window time.Duration) (uint64, []commitMark) {
+	var before uint64
+	i := 0
+	for i < len(marks) && now.Sub(marks[i].at) >= window {
+		before = marks[i].index
+		i++
+	}
+	return before, marks[i:]
 }
 
 // waitWake waits for a wake-up or d; it returns false if ctx ended.
