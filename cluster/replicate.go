@@ -89,15 +89,17 @@ type replicator struct {
 	store *registry.Store
 	log   hclog.Logger
 
-	mu      sync.Mutex
-	epoch   registry.Epoch // the epoch this node coordinates at; zero when it does not
-	ready   bool           // the coordinator has synced and may serve writes
-	stop    context.CancelFunc
-	match   map[string]uint64 // per peer: last index known to agree with ours
-	peers   map[string]bool   // peers with a running send loop this epoch
-	waiters map[uint64]chan registry.Applied
-	wake    chan struct{} // closed and replaced to wake every send loop
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	epoch     registry.Epoch // the epoch this node coordinates at; zero when it does not
+	ready     bool           // the coordinator has synced and may serve writes
+	stop      context.CancelFunc
+	match     map[string]uint64 // per peer: last index known to agree with ours
+	peers     map[string]bool   // peers with a running send loop this epoch
+	waiters   map[uint64]chan registry.Applied
+	queue     []proposal    // writes waiting for the proposer
+	proposing bool          // a writer is appending the queue
+	wake      chan struct{} // closed and replaced to wake every send loop
+	wg        sync.WaitGroup
 
 	// Follower side.
 	leaderCommit uint64 // the coordinator's commit index in its last append
@@ -532,16 +534,17 @@ func (r *replicator) submit(ctx context.Context, cmd registry.Command) (registry
 		}
 		return registry.Outcome{}, fmt.Errorf("%w: the coordinator is still syncing the registry", ErrUnavailable)
 	}
-	// Propose and register the waiter under the lock, so that a commit
-	// cannot slip between them.
-	r.mu.Lock()
-	entries, err := r.store.Propose(e, b)
-	if err != nil {
-		r.mu.Unlock()
-		return registry.Outcome{}, fmt.Errorf("%w: %v", ErrNotCoordinator, err)
-	}
+	// Group commit: the first writer to find no proposal under way
+	// proposes every command queued meanwhile, in one fsync'd append; the
+	// others wait for their entry to commit.
 	ch := make(chan registry.Applied, 1)
-	r.waiters[entries[0].Index] = ch
+	r.mu.Lock()
+	r.queue = append(r.queue, proposal{cmd: b, ch: ch})
+	if !r.proposing {
+		r.proposing = true
+		r.proposeQueued(e)
+		r.proposing = false
+	}
 	r.mu.Unlock()
 	r.poke()
 	r.advanceCommit(e) // a cluster of one commits at once
@@ -553,6 +556,47 @@ func (r *replicator) submit(ctx context.Context, cmd registry.Command) (registry
 		return a.Outcome, nil
 	case <-ctx.Done():
 		return registry.Outcome{}, fmt.Errorf("%w (no majority within the deadline)", ErrUnknownOutcome)
+	}
+}
+
+// proposal is a write waiting to be appended to the log.
+type proposal struct {
+	cmd []byte
+	ch  chan registry.Applied
+}
+
+// proposeQueued appends the queued writes at epoch e, batch after batch,
+// until the queue is empty. It is called with r.mu held and releases it
+// around each append. Only one proposer runs at a time, and while this
+// node coordinates nothing else appends to its log, so the batch's indexes
+// are known before the append and the waiters are registered first: a
+// commit cannot slip in between.
+func (r *replicator) proposeQueued(e registry.Epoch) {
+	for len(r.queue) > 0 {
+		batch := r.queue
+		r.queue = nil
+		base := r.store.LastIndex()
+		cmds := make([][]byte, len(batch))
+		for i, p := range batch {
+			r.waiters[base+1+uint64(i)] = p.ch
+			cmds[i] = p.cmd
+		}
+		r.mu.Unlock()
+		entries, err := r.store.Propose(e, cmds...)
+		r.mu.Lock()
+		if err == nil && entries[0].Index == base+1 {
+			continue
+		}
+		// Not appended (the reign ended, or the log moved under us): the
+		// writers learn that the outcome is unknown, and retry.
+		r.log.Debug("proposal failed", "epoch", e.String(), "entries", len(batch), "error", err)
+		for i, p := range batch {
+			idx := base + 1 + uint64(i)
+			if r.waiters[idx] == p.ch {
+				close(p.ch)
+				delete(r.waiters, idx)
+			}
+		}
 	}
 }
 
