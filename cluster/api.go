@@ -171,12 +171,9 @@ type StatusReply struct {
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	l := n.elector.Leadership()
-	role := RoleWorker
-	if l.Self {
-		role = RoleCoordinator
-	}
+	me := n.localMeta(l)
 	writeJSON(w, http.StatusOK, StatusReply{
-		Name: n.cfg.Name, Mode: n.cfg.Mode.String(), State: n.State().String(), Role: role.String(),
+		Name: n.cfg.Name, Mode: n.cfg.Mode.String(), State: me.State.String(), Role: me.Role.String(),
 		Coordinator: l.Coordinator, Epoch: l.Epoch.Term, EpochNode: l.Epoch.Node,
 		Load: n.pool.load(), Gossip: n.GossipAddr(), API: n.APIAddr(), Profile: n.cfg.Profile.Name,
 		Members: len(n.mship.members()), JobsDone: n.pool.done.Load(),

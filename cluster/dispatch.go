@@ -308,16 +308,7 @@ func (n *Node) hideHere(ctx context.Context, j job) *outcome {
 		png, meta, err = stego.Hide(req.secret, req.meta, req.cover, n.key, opts)
 		return err
 	})
-	if err != nil {
-		n.metrics.jobs.WithLabelValues("hide", "error").Inc()
-		return errorOutcome(err)
-	}
-	n.metrics.jobs.WithLabelValues("hide", "ok").Inc()
-	h := http.Header{}
-	h.Set("Content-Type", "image/png")
-	h.Set(hdrImageID, meta.ID.String())
-	h.Set(hdrWorker, n.cfg.Name)
-	return &outcome{status: http.StatusOK, header: h, body: png}
+	return n.jobOutcome("hide", "image/png", meta.ID, png, err)
 }
 
 // revealHere opens a veiled image on this node's worker pool. The secret
@@ -331,16 +322,22 @@ func (n *Node) revealHere(ctx context.Context, veiled []byte) *outcome {
 		secret, meta, err = stego.Reveal(veiled, n.key, stego.Options{})
 		return err
 	})
+	return n.jobOutcome("reveal", http.DetectContentType(secret), meta.ID, secret, err)
+}
+
+// jobOutcome counts a finished job and turns it into the worker's reply:
+// the image with the id it carries, or the error.
+func (n *Node) jobOutcome(kind, contentType string, id stego.ImageID, body []byte, err error) *outcome {
 	if err != nil {
-		n.metrics.jobs.WithLabelValues("reveal", "error").Inc()
+		n.metrics.jobs.WithLabelValues(kind, "error").Inc()
 		return errorOutcome(err)
 	}
-	n.metrics.jobs.WithLabelValues("reveal", "ok").Inc()
+	n.metrics.jobs.WithLabelValues(kind, "ok").Inc()
 	h := http.Header{}
-	h.Set("Content-Type", http.DetectContentType(secret))
-	h.Set(hdrImageID, meta.ID.String())
+	h.Set("Content-Type", contentType)
+	h.Set(hdrImageID, id.String())
 	h.Set(hdrWorker, n.cfg.Name)
-	return &outcome{status: http.StatusOK, header: h, body: secret}
+	return &outcome{status: http.StatusOK, header: h, body: body}
 }
 
 // The headers that carry a put plan from the coordinator to a worker.
@@ -355,8 +352,8 @@ const (
 // /v1/internal/reveal: the coordinator sends the request as it came,
 // authorised by the cluster's internal token.
 func (n *Node) handleInternalWork(w http.ResponseWriter, r *http.Request) error {
-	if !bearerIs(r.Header.Get("Authorization"), n.peerTok) {
-		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
+	if err := n.fromPeer(r); err != nil {
+		return err
 	}
 	if err := n.serving(); err != nil {
 		return err

@@ -171,21 +171,3 @@ func (n *Node) onControl(from string, payload []byte) {
 	}
 	n.goRun(func() { n.fail(d, "simulation, ordered by "+from) })
 }
-
-// gauges reads the node's state for the metrics.
-func (n *Node) gauges() gauges {
-	b2f := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
-	}
-	return gauges{
-		epoch:         func() float64 { return float64(n.elector.Leadership().Epoch.Term) },
-		isCoordinator: func() float64 { return b2f(n.elector.Leadership().Self) },
-		load:          func() float64 { return n.pool.load() },
-		elections:     func() float64 { return float64(n.elector.Stats().Elections) },
-		changes:       func() float64 { return float64(n.elector.Stats().CoordinatorChanges) },
-		messages:      func() map[string]uint64 { return n.elector.Stats().MessagesSent },
-	}
-}

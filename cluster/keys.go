@@ -5,6 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -12,9 +14,11 @@ import (
 // key derived with HKDF-SHA256 and a label, so that knowing one (an admin
 // token handed to an operator, say) tells nothing of the others.
 const (
-	labelGossip   = "veil/gossip/v1"
-	labelAdmin    = "veil/admin-token/v1"
-	labelInternal = "veil/internal-token/v1"
+	labelGossip    = "veil/gossip/v1"
+	labelAdmin     = "veil/admin-token/v1"
+	labelInternal  = "veil/internal-token/v1"
+	labelUserToken = "veil/user-token/v1"
+	labelSeed      = "veil/request-seed/v1"
 )
 
 func derive(master []byte, label string, n int) []byte {
@@ -36,6 +40,15 @@ func AdminToken(master []byte) string { return hex.EncodeToString(derive(master,
 // internalToken authorises node-to-node calls (work sent by the coordinator).
 func internalToken(master []byte) string {
 	return hex.EncodeToString(derive(master, labelInternal, 32))
+}
+
+// fromPeer checks that a request on a node-to-node route carries the
+// cluster's internal token.
+func (n *Node) fromPeer(r *http.Request) error {
+	if !bearerIs(r.Header.Get("Authorization"), n.peerTok) {
+		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
+	}
+	return nil
 }
 
 // bearerIs reports, in constant time, whether an Authorization header holds

@@ -162,10 +162,12 @@ func (m *membership) LocalState(join bool) []byte { return nil }
 func (m *membership) MergeRemoteState(buf []byte, join bool) {}
 
 // NotifyJoin implements memberlist.EventDelegate.
-func (m *membership) NotifyJoin(n *memberlist.Node) { m.upsert(n, StatusAlive, "join") }
+func (m *membership) NotifyJoin(n *memberlist.Node) {
+	m.log.Info("member joined", "member", n.Name, "address", m.upsert(n, StatusAlive))
+}
 
 // NotifyUpdate implements memberlist.EventDelegate.
-func (m *membership) NotifyUpdate(n *memberlist.Node) { m.upsert(n, 0, "update") }
+func (m *membership) NotifyUpdate(n *memberlist.Node) { m.upsert(n, 0) }
 
 // NotifyLeave implements memberlist.EventDelegate. memberlist calls it for
 // a crash and for a leave alike; the leave intent the node gossiped before
@@ -189,7 +191,9 @@ func (m *membership) NotifyLeave(n *memberlist.Node) {
 	m.poke()
 }
 
-func (m *membership) upsert(n *memberlist.Node, status Status, why string) {
+// upsert records what gossip says of n (status 0 keeps the current one) and
+// returns n's gossip address.
+func (m *membership) upsert(n *memberlist.Node, status Status) string {
 	var meta Meta
 	metaErr := meta.UnmarshalBinary(n.Meta)
 	m.mu.Lock()
@@ -198,7 +202,8 @@ func (m *membership) upsert(n *memberlist.Node, status Status, why string) {
 		row = &Member{Name: n.Name, Since: m.now(), Status: StatusAlive}
 		m.table[n.Name] = row
 	}
-	row.Gossip = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	addr := net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	row.Gossip = addr
 	if metaErr == nil {
 		row.Meta = meta
 	}
@@ -212,10 +217,8 @@ func (m *membership) upsert(n *memberlist.Node, status Status, why string) {
 		m.log.Warn("member sent metadata this node cannot read; keeping the last good one",
 			"member", n.Name, "error", metaErr)
 	}
-	if why == "join" {
-		m.log.Info("member joined", "member", n.Name, "address", row.Gossip)
-	}
 	m.poke()
+	return addr
 }
 
 // setFailing records a member's notice that it is failing on purpose (on)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -29,6 +30,7 @@ type Node struct {
 	admin   string // bearer token for admin calls
 	peerTok string // bearer token for node-to-node calls
 	userKey []byte // signs users' login tokens
+	seedKey []byte // keys the seeds of idempotent requests
 
 	gate    *Gate
 	ml      *memberlist.Memberlist
@@ -40,8 +42,9 @@ type Node struct {
 	store   *registry.Store
 	repl    *replicator
 
-	recoverSince atomic.Int64 // unix nanos: when the node last began to recover
-	gossipAddr   string       // host:port others reach our gossip at
+	recoverSince  atomic.Int64  // unix nanos: when the node last began to recover
+	gossipAddr    string        // host:port others reach our gossip at
+	probeInterval time.Duration // memberlist's, from the profile
 
 	apiLn  net.Listener
 	server *http.Server
@@ -82,6 +85,7 @@ func Start(cfg Config) (*Node, error) {
 		admin:    AdminToken(cfg.Key),
 		peerTok:  internalToken(cfg.Key),
 		userKey:  derive(cfg.Key, labelUserToken, 32),
+		seedKey:  derive(cfg.Key, labelSeed, 32),
 		pool:     newPool(cfg.Workers),
 		metaKick: make(chan struct{}, 1),
 		client: &http.Client{Transport: &http.Transport{
@@ -195,6 +199,7 @@ func (n *Node) startGossip() error {
 	mc.SecretKey = GossipKey(n.cfg.Key)
 	mc.Logger = stdlog
 	probe := mc.ProbeInterval
+	n.probeInterval = probe
 	n.mship = newMembership(n.cfg.Name, n.localMeta(election.Leadership{}), n.log.Named("membership"),
 		func(members int) time.Duration {
 			// memberlist probes one member per interval, in a shuffled
@@ -321,7 +326,7 @@ func (n *Node) sampleLoop() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	lastGossiped, lastAt := 0.0, time.Now()
-	probe := n.cfg.Profile.Memberlist().ProbeInterval
+	probe := n.probeInterval
 	lastSweep, lastForget := time.Now(), time.Now()
 	for {
 		select {
@@ -330,7 +335,7 @@ func (n *Node) sampleLoop() {
 		case now := <-t.C:
 			load := n.pool.sample()
 			n.elector.SetLoad(load)
-			if abs(load-lastGossiped) >= 0.1 || (load != lastGossiped && now.Sub(lastAt) > 2*time.Second) {
+			if math.Abs(load-lastGossiped) >= 0.1 || (load != lastGossiped && now.Sub(lastAt) > 2*time.Second) {
 				lastGossiped, lastAt = load, now
 				n.kickMeta()
 			}
@@ -345,13 +350,6 @@ func (n *Node) sampleLoop() {
 			}
 		}
 	}
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // kickMeta asks metaLoop to gossip fresh metadata.
@@ -452,7 +450,7 @@ func (n *Node) watchLeadership() {
 // one probing across, unless someone reaches over (serf's reconnect does the
 // same).
 func (n *Node) reconnectLoop() {
-	every := max(10*n.cfg.Profile.Memberlist().ProbeInterval, time.Second)
+	every := max(10*n.probeInterval, time.Second)
 	for {
 		select {
 		case <-n.ctx.Done():

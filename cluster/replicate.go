@@ -705,8 +705,8 @@ func (r *replicator) caughtUp(since time.Time) bool {
 }
 
 func (r *replicator) handleEntries(w http.ResponseWriter, req *http.Request) error {
-	if !bearerIs(req.Header.Get("Authorization"), r.n.peerTok) {
-		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
+	if err := r.n.fromPeer(req); err != nil {
+		return err
 	}
 	from, err1 := strconv.ParseUint(req.URL.Query().Get("from"), 10, 64)
 	to, err2 := strconv.ParseUint(req.URL.Query().Get("to"), 10, 64)
@@ -724,8 +724,8 @@ func (r *replicator) handleEntries(w http.ResponseWriter, req *http.Request) err
 }
 
 func (r *replicator) decodePeer(w http.ResponseWriter, req *http.Request, v any) error {
-	if !bearerIs(req.Header.Get("Authorization"), r.n.peerTok) {
-		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
+	if err := r.n.fromPeer(req); err != nil {
+		return err
 	}
 	if m, ok := r.n.mship.member(req.Header.Get(hdrPeer)); r.n.gate.Silenced() || (ok && r.n.gate.closedTo(m.Gossip)) {
 		return fmt.Errorf("%w: cut off from %s", ErrUnavailable, req.Header.Get(hdrPeer))

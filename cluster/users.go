@@ -22,8 +22,6 @@ import (
 // token signed with a key derived from the master key, so that every node
 // checks a token with one HMAC and no round trip.
 
-const labelUserToken = "veil/user-token/v1"
-
 // TokenTTL is how long a login token stays valid.
 const TokenTTL = time.Hour
 
@@ -69,13 +67,13 @@ func (n *Node) admit(w http.ResponseWriter, r *http.Request, user bool) (name st
 // seeded returns a deterministic random stream for a request that carries
 // an idempotency key, so that a retry, even on another coordinator,
 // produces the same bytes (salts, ids, cover seeds) as the first attempt;
-// and crypto/rand otherwise. The seed is secret: it is keyed by the master
-// key.
+// and crypto/rand otherwise. The seed is secret: it is keyed by a key
+// derived from the master key.
 func (n *Node) seeded(purpose, actor, key string) io.Reader {
 	if key == "" {
 		return rand.Reader
 	}
-	mac := hmac.New(sha256.New, n.cfg.Key)
+	mac := hmac.New(sha256.New, n.seedKey)
 	fmt.Fprintf(mac, "%s\x00%s\x00%s", purpose, actor, key)
 	var seed [32]byte
 	copy(seed[:], mac.Sum(nil))
