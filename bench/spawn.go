@@ -344,31 +344,22 @@ func (c *Cluster) Stop(i int) error {
 }
 
 // Pause stops node i with SIGSTOP: it holds its ports but answers nothing.
-func (c *Cluster) Pause(i int) error {
-	p, err := c.running(i)
-	if err != nil {
-		return err
-	}
-	if err := p.signal(syscall.SIGSTOP); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.paused[i] = true
-	c.mu.Unlock()
-	return nil
-}
+func (c *Cluster) Pause(i int) error { return c.pauseAs(i, syscall.SIGSTOP, true) }
 
 // Resume continues node i after Pause with SIGCONT.
-func (c *Cluster) Resume(i int) error {
+func (c *Cluster) Resume(i int) error { return c.pauseAs(i, syscall.SIGCONT, false) }
+
+// pauseAs sends sig to node i and records whether it is now paused.
+func (c *Cluster) pauseAs(i int, sig syscall.Signal, paused bool) error {
 	p, err := c.running(i)
 	if err != nil {
 		return err
 	}
-	if err := p.signal(syscall.SIGCONT); err != nil {
+	if err := p.signal(sig); err != nil {
 		return err
 	}
 	c.mu.Lock()
-	c.paused[i] = false
+	c.paused[i] = paused
 	c.mu.Unlock()
 	return nil
 }
