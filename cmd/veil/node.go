@@ -45,7 +45,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	advertise := fl.String("advertise", "", "IP address others reach this node at when --gossip/--api bind to 0.0.0.0 (default: the first private address)")
 	join := fl.String("join", "", "gossip addresses of nodes to join, comma separated; empty starts a new cluster")
 	dataDir := fl.String("data-dir", "", "directory for the node's state (default veil-data-NAME)")
-	keyFile := fl.String("key-file", "", "the cluster's master key, from 'veil keygen' (required)")
+	keyFile := fl.String("key-file", "", "the cluster's master key, from 'veil keygen' (required, unless VEIL_KEY holds the key itself)")
 	profile := fl.String("profile", "lan", "timing profile: lan or fast (see below)")
 	failures := fl.String("simulate-failures", "", "turn the failure simulation on, e.g. every=30s,down=10s-20s")
 	workers := fl.Int("workers", 2, "image jobs run at once")
@@ -65,10 +65,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	if cfg.Profile, err = cluster.ProfileByName(*profile); err != nil {
 		return fail(stderr, "node", usagef("--profile: %v", err))
 	}
-	if *keyFile == "" {
-		return fail(stderr, "node", usagef("--key-file is required (make one with 'veil keygen -o KEYFILE')"))
-	}
-	if cfg.Key, err = masterKey(*keyFile); err != nil {
+	if cfg.Key, err = nodeKey(*keyFile, os.Getenv("VEIL_KEY")); err != nil {
 		return fail(stderr, "node", err)
 	}
 	cfg.GossipAddr, cfg.APIAddr, cfg.Advertise = *gossip, *api, *advertise
@@ -124,6 +121,28 @@ func masterKey(path string) ([]byte, error) {
 		return nil, err
 	}
 	return hex.DecodeString(string(text))
+}
+
+// nodeKey returns the master key from the key file or, when there is none,
+// from env, the key itself as a key file holds it (VEIL_KEY). The variable
+// is for containers, which are given secrets in their environment; there is
+// no flag for it, since a command line is visible to every local user.
+func nodeKey(keyFile, env string) ([]byte, error) {
+	switch {
+	case keyFile != "":
+		return masterKey(keyFile)
+	case env != "":
+		key, err := stego.ParseKey([]byte(env))
+		if err != nil {
+			return nil, fmt.Errorf("VEIL_KEY: %w", err)
+		}
+		text, err := key.MarshalText()
+		if err != nil {
+			return nil, err
+		}
+		return hex.DecodeString(string(text))
+	}
+	return nil, usagef("--key-file is required (make one with 'veil keygen -o KEYFILE'), or the key itself in VEIL_KEY")
 }
 
 // parseFailureSim reads "every=30s,down=10s-20s" (down may be one value).
