@@ -1,0 +1,494 @@
+package netns
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"veil/cluster"
+	"veil/stego"
+)
+
+// Ports every node uses on its own address.
+const (
+	GossipPort = "7946"
+	APIPort    = "8080"
+	RaftPort   = "7947"
+)
+
+// ClusterConfig says which cluster to run.
+type ClusterConfig struct {
+	// Bin is the veil binary (required).
+	Bin string
+	// Nodes is the number of nodes, node-1 … node-N. Default 3.
+	Nodes int
+	// Mode is the coordinator selection, bully or raft. Default bully.
+	Mode string
+	// Profile is the timing profile. Default fast.
+	Profile string
+	// SimulateFailures, when set, is every node's --simulate-failures.
+	SimulateFailures string
+	// Args are more flags for every node.
+	Args []string
+	// Dir holds the key, the data directories and the logs (required).
+	Dir string
+	// StartTimeout bounds the start of a node and the first agreement.
+	// Default 30 s.
+	StartTimeout time.Duration
+	Logf         func(string, ...any)
+}
+
+// Cluster is a set of veil node processes, each in its own namespace of a
+// Net. It owns them, and the Net: Close kills and reaps every process and
+// removes the namespaces. Its methods are safe for concurrent use.
+type Cluster struct {
+	cfg     ClusterConfig
+	net     *Net
+	keyFile string
+	http    *http.Client
+
+	mu     sync.Mutex
+	procs  []*process
+	paused []bool
+	closed bool
+}
+
+// process is one running node; done is closed once it is reaped.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// StartCluster makes a Net and starts cfg.Nodes nodes on it, then waits
+// until they agree on a coordinator. On error nothing is left running and
+// no namespace is left behind.
+func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error) {
+	if cfg.Bin == "" || cfg.Dir == "" {
+		return nil, errors.New("netns: a cluster needs a binary and a directory")
+	}
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 3
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = "bully"
+	}
+	if cfg.Profile == "" {
+		cfg.Profile = "fast"
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	nt, err := New(ctx, cfg.Nodes, cfg.Logf)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg, net: nt, http: &http.Client{Transport: nt.Transport()},
+		procs: make([]*process, cfg.Nodes), paused: make([]bool, cfg.Nodes)}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("netns: %w", err)
+	}
+	if err := c.writeKey(); err != nil {
+		return nil, err
+	}
+	for i := range cfg.Nodes {
+		if err := c.Start(ctx, i); err != nil {
+			return nil, err
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	a, err := c.WaitAgreement(actx)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logf("netns: %d nodes (%s) agree: %s at epoch %d", cfg.Nodes, cfg.Mode, a.Coordinator, a.Epoch)
+	return c, nil
+}
+
+func (c *Cluster) writeKey() error {
+	key, err := stego.NewKey(nil)
+	if err != nil {
+		return fmt.Errorf("netns: master key: %w", err)
+	}
+	text, err := key.MarshalText()
+	if err != nil {
+		return fmt.Errorf("netns: master key: %w", err)
+	}
+	c.keyFile = filepath.Join(c.cfg.Dir, "master.key")
+	return os.WriteFile(c.keyFile, append(text, '\n'), 0o600)
+}
+
+// Net is the network the nodes run on, for network faults.
+func (c *Cluster) Net() *Net { return c.net }
+
+// Len is the number of nodes.
+func (c *Cluster) Len() int { return c.cfg.Nodes }
+
+// Mode is the nodes' coordinator selection.
+func (c *Cluster) Mode() string { return c.cfg.Mode }
+
+// KeyFile is the path of the cluster's master key.
+func (c *Cluster) KeyFile() string { return c.keyFile }
+
+// Name is node i's name.
+func (c *Cluster) Name(i int) string { return fmt.Sprintf("node-%d", i+1) }
+
+// Index returns the index of the node named name, or -1.
+func (c *Cluster) Index(name string) int {
+	for i := range c.cfg.Nodes {
+		if c.Name(i) == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// API is node i's API address.
+func (c *Cluster) API(i int) string { return net.JoinHostPort(c.net.Addr(i).String(), APIPort) }
+
+// APIs returns every node's API address.
+func (c *Cluster) APIs() []string {
+	out := make([]string, c.cfg.Nodes)
+	for i := range out {
+		out[i] = c.API(i)
+	}
+	return out
+}
+
+// Log is the path of node i's log.
+func (c *Cluster) Log(i int) string { return filepath.Join(c.cfg.Dir, c.Name(i)+".log") }
+
+// Start starts node i in its namespace and waits until its API answers.
+// It joins every other node: those that are down are skipped by gossip.
+func (c *Cluster) Start(ctx context.Context, i int) error {
+	addr := c.net.Addr(i).String()
+	args := []string{"node", "--name", c.Name(i), "--key-file", c.keyFile,
+		"--gossip", net.JoinHostPort(addr, GossipPort), "--api", net.JoinHostPort(addr, APIPort),
+		"--data-dir", filepath.Join(c.cfg.Dir, c.Name(i)),
+		"--profile", c.cfg.Profile, "--mode", c.cfg.Mode}
+	var join []string
+	for j := range c.cfg.Nodes {
+		if j != i {
+			join = append(join, net.JoinHostPort(c.net.Addr(j).String(), GossipPort))
+		}
+	}
+	if len(join) > 0 {
+		args = append(args, "--join", strings.Join(join, ","))
+	}
+	if c.cfg.Mode == "raft" {
+		args = append(args, "--raft", net.JoinHostPort(addr, RaftPort), "--bootstrap-expect", fmt.Sprint(c.cfg.Nodes))
+	}
+	if c.cfg.SimulateFailures != "" {
+		args = append(args, "--simulate-failures", c.cfg.SimulateFailures)
+	}
+	args = append(args, c.cfg.Args...)
+
+	log, err := os.OpenFile(c.Log(i), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("netns: node log: %w", err)
+	}
+	fmt.Fprintf(log, "==== %s: %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), c.cfg.Bin, strings.Join(args, " "))
+	cmd := c.net.Command(i, c.cfg.Bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Env = nodeEnv()
+	// A group of its own, for signals; killed when this process dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+
+	c.mu.Lock()
+	if c.closed || c.procs[i] != nil {
+		c.mu.Unlock()
+		log.Close()
+		return fmt.Errorf("netns: %s: the cluster is closed or the node runs", c.Name(i))
+	}
+	err = cmd.Start()
+	var p *process
+	if err == nil {
+		p = &process{cmd: cmd, done: make(chan struct{})}
+		c.procs[i], c.paused[i] = p, false
+		go func() {
+			p.err = cmd.Wait()
+			log.Close()
+			close(p.done)
+		}()
+	}
+	c.mu.Unlock()
+	if err != nil {
+		log.Close()
+		return fmt.Errorf("netns: starting %s: %w", c.Name(i), err)
+	}
+	c.cfg.Logf("netns: started %s (pid %d) at %s", c.Name(i), cmd.Process.Pid, addr)
+	if err := c.waitServing(ctx, i, p); err != nil {
+		_ = c.Kill(i)
+		return fmt.Errorf("netns: %s did not start: %w (log %s)", c.Name(i), err, c.Log(i))
+	}
+	return nil
+}
+
+// nodeEnv is the environment without VEIL_* variables, which a node would
+// take flags from.
+func nodeEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "VEIL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func (c *Cluster) waitServing(ctx context.Context, i int, p *process) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if err := c.get(ctx, i, "/v1/status", nil); err == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited (%v)", p.err)
+		case <-ctx.Done():
+			return fmt.Errorf("its API did not answer: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// signal sends sig to node i's process group.
+func (c *Cluster) signal(i int, sig syscall.Signal) (*process, error) {
+	c.mu.Lock()
+	p := c.procs[i]
+	c.mu.Unlock()
+	if p == nil {
+		return nil, fmt.Errorf("netns: %s is not running", c.Name(i))
+	}
+	select {
+	case <-p.done:
+		return p, nil
+	default:
+	}
+	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return p, fmt.Errorf("netns: %v to %s: %w", sig, c.Name(i), err)
+	}
+	return p, nil
+}
+
+// Kill sends SIGKILL to node i and waits until it is reaped.
+func (c *Cluster) Kill(i int) error {
+	p, err := c.signal(i, syscall.SIGKILL)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("netns: %s still runs 10 s after SIGKILL", c.Name(i))
+	}
+	c.mu.Lock()
+	if c.procs[i] == p {
+		c.procs[i], c.paused[i] = nil, false
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// Pause stops node i with SIGSTOP.
+func (c *Cluster) Pause(i int) error {
+	if _, err := c.signal(i, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.paused[i] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// Resume continues node i with SIGCONT.
+func (c *Cluster) Resume(i int) error {
+	if _, err := c.signal(i, syscall.SIGCONT); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.paused[i] = false
+	c.mu.Unlock()
+	return nil
+}
+
+// Restart kills node i if it runs and starts it again with the same name,
+// address and data.
+func (c *Cluster) Restart(ctx context.Context, i int) error {
+	if c.Running(i) {
+		if err := c.Kill(i); err != nil {
+			return err
+		}
+	}
+	return c.Start(ctx, i)
+}
+
+// Running reports whether node i's process runs, paused or not.
+func (c *Cluster) Running(i int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[i] != nil
+}
+
+// Live returns the nodes that run and are not paused.
+func (c *Cluster) Live() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for i, p := range c.procs {
+		if p != nil && !c.paused[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Close kills and reaps every node, then removes the namespaces. It may
+// be called more than once.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	var errs []error
+	for i := range c.cfg.Nodes {
+		if c.Running(i) {
+			errs = append(errs, c.Kill(i))
+		}
+	}
+	c.http.CloseIdleConnections()
+	errs = append(errs, c.net.Close())
+	return errors.Join(errs...)
+}
+
+// HTTPClient returns a new HTTP client whose connections start in the hub.
+func (c *Cluster) HTTPClient() *http.Client { return c.net.HTTPClient() }
+
+// get fetches path from node i and decodes the JSON reply into v.
+func (c *Cluster) get(ctx context.Context, i int, path string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.API(i)+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s from %s: %d %s", path, c.Name(i), resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(body, v)
+}
+
+// Coordinator asks node i who coordinates.
+func (c *Cluster) Coordinator(ctx context.Context, i int) (cluster.CoordinatorReply, error) {
+	var r cluster.CoordinatorReply
+	return r, c.get(ctx, i, "/v1/coordinator", &r)
+}
+
+// WaitAgreement waits until the given nodes (the live ones when none are
+// given) name the same coordinator, one of them, at the same epoch, and
+// the coordinator's state is active.
+func (c *Cluster) WaitAgreement(ctx context.Context, idx ...int) (cluster.CoordinatorReply, error) {
+	if len(idx) == 0 {
+		idx = c.Live()
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	var why string
+	for {
+		r, ok, w := c.agree(ctx, idx)
+		if ok {
+			return r, nil
+		}
+		why = w
+		select {
+		case <-ctx.Done():
+			return r, fmt.Errorf("netns: the nodes did not agree on a coordinator: %w; last: %s", ctx.Err(), why)
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Cluster) agree(ctx context.Context, idx []int) (cluster.CoordinatorReply, bool, string) {
+	replies := make([]cluster.CoordinatorReply, len(idx))
+	errs := make([]error, len(idx))
+	var wg sync.WaitGroup
+	for k, i := range idx {
+		wg.Go(func() { replies[k], errs[k] = c.Coordinator(ctx, i) })
+	}
+	wg.Wait()
+	among := false
+	for k, i := range idx {
+		if errs[k] != nil {
+			return replies[0], false, fmt.Sprintf("%s: %v", c.Name(i), errs[k])
+		}
+		r := replies[k]
+		if r.Coordinator != replies[0].Coordinator || r.Epoch != replies[0].Epoch || r.EpochNode != replies[0].EpochNode {
+			return r, false, fmt.Sprintf("%s names %s at %d, %s names %s at %d", c.Name(idx[0]), replies[0].Coordinator,
+				replies[0].Epoch, c.Name(i), r.Coordinator, r.Epoch)
+		}
+		among = among || r.Coordinator == c.Name(i)
+	}
+	if !among {
+		return replies[0], false, fmt.Sprintf("they name %s, not one of them", replies[0].Coordinator)
+	}
+	var st cluster.StatusReply
+	ci := c.Index(replies[0].Coordinator)
+	if err := c.get(ctx, ci, "/v1/status", &st); err != nil || st.State != "active" {
+		return replies[0], false, fmt.Sprintf("coordinator %s is %q (%v)", replies[0].Coordinator, st.State, err)
+	}
+	return replies[0], true, ""
+}
+
+// Describe says where each node runs and what fault rules hold.
+func (c *Cluster) Describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cluster of %d nodes (mode %s, profile %s) in %s, namespaces %s*\n",
+		c.cfg.Nodes, c.cfg.Mode, c.cfg.Profile, c.cfg.Dir, c.net.Prefix())
+	for i := range c.cfg.Nodes {
+		c.mu.Lock()
+		state := "not running"
+		if p := c.procs[i]; p != nil {
+			state = fmt.Sprintf("pid %d", p.cmd.Process.Pid)
+			if c.paused[i] {
+				state += " (paused)"
+			}
+		}
+		c.mu.Unlock()
+		fmt.Fprintf(&b, "  %s  %s  %s  log %s\n", c.Name(i), state, c.net.Addr(i), c.Log(i))
+	}
+	return b.String()
+}
