@@ -75,6 +75,7 @@ type Node struct {
 	Name   string
 	Gossip string // host:port, UDP and TCP
 	API    string // host:port
+	Raft   string // host:port of its Raft transport (Raft mode)
 	Data   string // its --data-dir
 	Log    string // its stdout and stderr, appended to across restarts
 }
@@ -201,9 +202,14 @@ func (c *Cluster) pickPorts(i int) error {
 	if err != nil {
 		return err
 	}
+	r, err := freePort(c.cfg.Host)
+	if err != nil {
+		return err
+	}
 	c.mu.Lock()
 	c.nodes[i].Gossip = net.JoinHostPort(c.cfg.Host, strconv.Itoa(g))
 	c.nodes[i].API = net.JoinHostPort(c.cfg.Host, strconv.Itoa(a))
+	c.nodes[i].Raft = net.JoinHostPort(c.cfg.Host, strconv.Itoa(r))
 	c.mu.Unlock()
 	return nil
 }
@@ -232,6 +238,11 @@ func (c *Cluster) start(ctx context.Context, i int) error {
 	args := []string{"node", "--name", n.Name, "--key-file", c.keyFile,
 		"--gossip", n.Gossip, "--api", n.API, "--data-dir", n.Data,
 		"--profile", c.cfg.Profile, "--mode", c.cfg.Mode}
+	if c.cfg.Mode == "raft" {
+		// Every node of a new cluster expects them all; one that restarts
+		// has Raft state on disk and does not bootstrap again.
+		args = append(args, "--raft", n.Raft, "--bootstrap-expect", strconv.Itoa(len(c.nodes)))
+	}
 	if len(join) > 0 {
 		args = append(args, "--join", strings.Join(join, ","))
 	}

@@ -37,9 +37,11 @@ func (n *Node) routes() http.Handler {
 	handle("PATCH /v1/images/{id}", "share", n.handleShare)
 	handle("GET /v1/shared", "shared", n.handleShared)
 	handle("POST /v1/view", "view", n.handleView)
-	handle("POST /v1/internal/prepare", "internal_prepare", n.repl.handlePrepare)
-	handle("POST /v1/internal/append", "internal_append", n.repl.handleAppend)
-	handle("GET /v1/internal/entries", "internal_entries", n.repl.handleEntries)
+	if rep, ok := n.repl.(*replicator); ok { // Bully mode's replication
+		handle("POST /v1/internal/prepare", "internal_prepare", rep.handlePrepare)
+		handle("POST /v1/internal/append", "internal_append", rep.handleAppend)
+		handle("GET /v1/internal/entries", "internal_entries", rep.handleEntries)
+	}
 	handle("GET /v1/status", "status", n.handleStatus)
 	handle("GET /v1/members", "members", n.handleMembers)
 	handle("GET /v1/coordinator", "coordinator", n.handleCoordinator)

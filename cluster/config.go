@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
+
+	"veil/election"
 )
 
 // Config is everything a node needs to run. Build one with DefaultConfig
@@ -16,7 +18,7 @@ import (
 // it.
 type Config struct {
 	Name       string // unique in the cluster; also the election's node id
-	Mode       Mode   // ModeBully (Raft mode comes with its own issue)
+	Mode       Mode   // ModeBully or ModeRaft
 	GossipAddr string // host:port for memberlist (UDP and TCP)
 	APIAddr    string // host:port for the HTTP API
 	// Advertise is the host others reach this node at, for gossip and the
@@ -27,6 +29,20 @@ type Config struct {
 	DataDir   string   // where the node keeps its state
 	Key       []byte   // the 32-byte master key shared by the cluster
 	Profile   Profile  // timing: LANProfile or FastProfile
+
+	// RaftAddr is the host:port of the Raft transport (Raft mode only).
+	// With a wildcard host, the Raft address advertised is the Advertise
+	// host, or the host gossip advertises.
+	RaftAddr string
+	// BootstrapExpect (Raft mode) is the number of servers a new cluster
+	// starts with: once gossip shows that many Raft-mode members, they
+	// bootstrap the cluster together, once. Zero means never bootstrap:
+	// the node waits to be added by the leader of an existing cluster.
+	BootstrapExpect int
+	// RaftDeadGrace (Raft mode) is how long a member may stay failed
+	// before the leader removes it from the Raft configuration. It exceeds
+	// the failure simulation's longest silence.
+	RaftDeadGrace time.Duration
 
 	// Workers is the number of hide/reveal jobs the node runs at once. The
 	// load a node reports is its queued and running jobs per worker slot.
@@ -87,6 +103,8 @@ type Profile struct {
 	// re-elections; LoadGap the load difference that justifies one.
 	ReelectInterval time.Duration
 	LoadGap         float64
+	// Raft is the Raft mode's timers, matched to the gossip timings.
+	Raft election.RaftTiming
 }
 
 // LANProfile uses memberlist's LAN defaults (probe every 1 s, 500 ms probe
@@ -101,6 +119,8 @@ func LANProfile() Profile {
 		CoordinatorTimeout: 2 * time.Second,
 		ReelectInterval:    30 * time.Second,
 		LoadGap:            1.0,
+		// hashicorp/raft's defaults, as memberlist's LAN defaults above.
+		Raft: election.RaftTiming{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond, Commit: 50 * time.Millisecond},
 	}
 }
 
@@ -130,6 +150,10 @@ func FastProfile() Profile {
 		CoordinatorTimeout: 500 * time.Millisecond,
 		ReelectInterval:    10 * time.Second,
 		LoadGap:            1.0,
+		// A follower waits 500 ms to 1 s (Raft randomises between one and
+		// two timeouts) without the leader before it campaigns, as a
+		// Bully node waits the coordinator timeout above.
+		Raft: election.RaftTiming{Heartbeat: 500 * time.Millisecond, Election: 500 * time.Millisecond, LeaderLease: 250 * time.Millisecond, Commit: 10 * time.Millisecond},
 	}
 }
 
@@ -166,19 +190,27 @@ func (p Profile) Validate() error {
 			p.Name, p.ReelectInterval, p.CoordinatorTimeout)
 	case p.LoadGap <= 0:
 		return fmt.Errorf("profile %q: load gap must be > 0", p.Name)
+	case p.Raft.Heartbeat <= 0 || p.Raft.Election < p.Raft.Heartbeat:
+		return fmt.Errorf("profile %q: Raft heartbeat timeout %s must be > 0 and at most the election timeout %s", p.Name, p.Raft.Heartbeat, p.Raft.Election)
+	case p.Raft.LeaderLease <= 0 || p.Raft.LeaderLease > p.Raft.Heartbeat:
+		return fmt.Errorf("profile %q: Raft leader lease %s must be > 0 and at most the heartbeat timeout %s", p.Name, p.Raft.LeaderLease, p.Raft.Heartbeat)
+	case p.Raft.Commit <= 0:
+		return fmt.Errorf("profile %q: Raft commit timeout must be > 0", p.Name)
 	}
 	return nil
 }
 
 // DefaultConfig returns a configuration for one node on the loopback
-// interface with the default ports (gossip 7946, API 8080), the fast
-// profile and Bully mode.
+// interface with the default ports (gossip 7946, API 8080, Raft 8300), the
+// fast profile and Bully mode.
 func DefaultConfig(name string) Config {
 	return Config{
 		Name:           name,
 		Mode:           ModeBully,
 		GossipAddr:     "127.0.0.1:7946",
 		APIAddr:        "127.0.0.1:8080",
+		RaftAddr:       "127.0.0.1:8300",
+		RaftDeadGrace:  2 * MaxSimulatedDown,
 		Profile:        FastProfile(),
 		Workers:        2,
 		MaxBodyBytes:   32 << 20,
@@ -196,13 +228,23 @@ func (c Config) Validate() error {
 	if !nameRE.MatchString(c.Name) {
 		return fmt.Errorf("node name %q: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", c.Name)
 	}
-	if c.Mode != ModeBully {
-		if c.Mode == ModeRaft {
-			return errors.New("--mode=raft is not available yet in this build; use --mode=bully")
+	addrs := map[string]string{"gossip": c.GossipAddr, "API": c.APIAddr}
+	switch c.Mode {
+	case ModeBully:
+	case ModeRaft:
+		addrs["Raft"] = c.RaftAddr
+		switch {
+		case c.BootstrapExpect < 0:
+			return fmt.Errorf("bootstrap-expect %d: want the number of servers a new cluster starts with, or 0", c.BootstrapExpect)
+		case c.BootstrapExpect == 0 && len(c.Join) == 0:
+			return errors.New("raft mode: give --bootstrap-expect N to start a new cluster of N servers, or --join an existing one")
+		case c.RaftDeadGrace <= MaxSimulatedDown:
+			return fmt.Errorf("raft dead grace %s must exceed the longest simulated failure, %s", c.RaftDeadGrace, MaxSimulatedDown)
 		}
+	default:
 		return fmt.Errorf("unknown mode %d", c.Mode)
 	}
-	for what, addr := range map[string]string{"gossip": c.GossipAddr, "API": c.APIAddr} {
+	for what, addr := range addrs {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s address %q: %v (want HOST:PORT)", what, addr, err)
 		}

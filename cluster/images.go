@@ -53,7 +53,7 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
 		if o.status != http.StatusOK {
 			return o
 		}
-		out, err := n.repl.commit(r.Context(), registry.PutImage{
+		out, err := n.commit(r.Context(), registry.PutImage{
 			ID: plan.id.String(), Owner: owner, Viewers: req.meta.Viewers, Created: plan.created, IdemKey: key,
 		})
 		if err != nil {
@@ -64,7 +64,7 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
 			// and time again, so the bytes are the first attempt's.
 			var img registry.Image
 			var ok bool
-			if err := n.repl.read(func(s *registry.State) { img, ok = s.Image(out.ID) }); err != nil || !ok {
+			if err := n.repl.read(r.Context(), func(s *registry.State) { img, ok = s.Image(out.ID) }); err != nil || !ok {
 				return errorOutcome(fmt.Errorf("%w: the image of a replayed put is gone", ErrUnknownOutcome))
 			}
 			if err := plan.id.UnmarshalText([]byte(img.ID)); err != nil {
@@ -115,7 +115,7 @@ func (n *Node) handleView(w http.ResponseWriter, r *http.Request) error {
 			return o
 		}
 		id := o.header.Get(hdrImageID)
-		out, err := n.repl.commit(r.Context(), registry.View{ID: id, Viewer: viewer, IdemKey: r.Header.Get(hdrIdempotencyKey)})
+		out, err := n.commit(r.Context(), registry.View{ID: id, Viewer: viewer, IdemKey: r.Header.Get(hdrIdempotencyKey)})
 		if err != nil {
 			if reason := registry.Reason(err); reason != "" {
 				// Denied: nothing of the image leaves the coordinator.
@@ -151,13 +151,13 @@ func (n *Node) handleShare(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("%v", err)
 	}
 	return n.atCoordinator(w, r, body, func() *outcome {
-		_, err := n.repl.commit(r.Context(), cmd)
+		_, err := n.commit(r.Context(), cmd)
 		if err != nil {
 			return errorOutcome(err)
 		}
 		var img registry.Image
 		var ok bool
-		if err := n.repl.read(func(st *registry.State) { img, ok = st.Image(cmd.ID) }); err != nil || !ok {
+		if err := n.repl.read(r.Context(), func(st *registry.State) { img, ok = st.Image(cmd.ID) }); err != nil || !ok {
 			return errorOutcome(errors.Join(err, registry.ErrUnknownImage))
 		}
 		return jsonOutcome(http.StatusOK, imageReply(img))
@@ -172,7 +172,7 @@ func (n *Node) handleImages(w http.ResponseWriter, r *http.Request) error {
 	}
 	return n.atCoordinator(w, r, nil, func() *outcome {
 		var out []ImageReply
-		if err := n.repl.read(func(s *registry.State) {
+		if err := n.repl.read(r.Context(), func(s *registry.State) {
 			for _, img := range s.ImagesOwnedBy(user) {
 				out = append(out, imageReply(img))
 			}
@@ -195,7 +195,7 @@ func (n *Node) handleShared(w http.ResponseWriter, r *http.Request) error {
 	}
 	return n.atCoordinator(w, r, nil, func() *outcome {
 		out := []SharedReply{}
-		if err := n.repl.read(func(s *registry.State) {
+		if err := n.repl.read(r.Context(), func(s *registry.State) {
 			for _, sh := range s.SharedWith(user) {
 				out = append(out, SharedReply{ID: sh.ID, Owner: sh.Owner, ViewsLeft: sh.ViewsLeft, Created: sh.Created})
 			}

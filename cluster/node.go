@@ -35,12 +35,14 @@ type Node struct {
 	gate    *Gate
 	ml      *memberlist.Memberlist
 	mship   *membership
-	elector *election.Bully
+	elector election.Elector
+	bully   *election.Bully // Bully mode
+	raft    *election.Raft  // Raft mode
 	pool    *pool
 	metrics *metrics
 	client  *http.Client
-	store   *registry.Store
-	repl    *replicator
+	store   *registry.Store // Bully mode's log; Raft keeps its own
+	repl    registryLog
 
 	recoverSince  atomic.Int64  // unix nanos: when the node last began to recover
 	gossipAddr    string        // host:port others reach our gossip at
@@ -100,25 +102,38 @@ func Start(cfg Config) (*Node, error) {
 	n.recoverSince.Store(time.Now().UnixNano())
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
-	n.store, err = registry.Open(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	if cfg.Mode == ModeBully {
+		n.store, err = registry.Open(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+		}
+		n.repl = newReplicator(n, n.store)
 	}
-	n.repl = newReplicator(n, n.store)
+	closeStore := func() {
+		if n.store != nil {
+			n.store.Close()
+		}
+	}
 	n.apiLn, err = net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
-		n.store.Close()
+		closeStore()
 		return nil, fmt.Errorf("API address %s: %w", cfg.APIAddr, err)
 	}
 	if err := n.startGossip(); err != nil {
 		n.apiLn.Close()
-		n.store.Close()
+		closeStore()
 		return nil, err
 	}
-	if err := n.startElection(); err != nil {
+	start := n.startBully
+	if cfg.Mode == ModeRaft {
+		start = n.startRaft
+	}
+	if err := start(); err != nil {
+		n.cancel()
 		n.ml.Shutdown()
 		n.apiLn.Close()
-		n.store.Close()
+		closeStore()
+		n.wg.Wait()
 		return nil, err
 	}
 	n.metrics = newMetrics(cfg.Name, n.gauges())
@@ -221,7 +236,7 @@ func (n *Node) startGossip() error {
 	return nil
 }
 
-func (n *Node) startElection() error {
+func (n *Node) startBully() error {
 	p := n.cfg.Profile
 	ticks := func(d time.Duration) int { return int((d + p.Tick - 1) / p.Tick) }
 	mc := bully.Config{
@@ -241,7 +256,7 @@ func (n *Node) startElection() error {
 	if err != nil {
 		return err
 	}
-	n.elector = b
+	n.elector, n.bully = b, b
 	// The Bully machine keeps nothing across restarts; the registry's
 	// promise does, and epochs must not go down.
 	if p := n.store.Promised(); !p.IsZero() {
@@ -291,7 +306,9 @@ func (n *Node) sendGossip(to string, channel byte, payload []byte, reliable bool
 func (n *Node) onGossipMessage(channel byte, from string, payload []byte) {
 	switch channel {
 	case chanElection:
-		n.elector.Deliver(from, payload)
+		if n.bully != nil {
+			n.bully.Deliver(from, payload)
+		}
 	case chanControl:
 		n.onControl(from, payload)
 	}
@@ -326,6 +343,7 @@ func (n *Node) sampleLoop() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	lastGossiped, lastAt := 0.0, time.Now()
+	var lastRaft Meta
 	probe := n.probeInterval
 	lastSweep, lastForget := time.Now(), time.Now()
 	for {
@@ -335,7 +353,8 @@ func (n *Node) sampleLoop() {
 		case now := <-t.C:
 			load := n.pool.sample()
 			n.elector.SetLoad(load)
-			if math.Abs(load-lastGossiped) >= 0.1 || (load != lastGossiped && now.Sub(lastAt) > 2*time.Second) {
+			moved := n.raftMetaMoved(&lastRaft, now.Sub(lastAt) > time.Second)
+			if moved || math.Abs(load-lastGossiped) >= 0.1 || (load != lastGossiped && now.Sub(lastAt) > 2*time.Second) {
 				lastGossiped, lastAt = load, now
 				n.kickMeta()
 			}
@@ -399,7 +418,9 @@ func (n *Node) localMeta(l election.Leadership) Meta {
 	if n.pool != nil {
 		load = n.pool.load()
 	}
-	return Meta{Mode: n.cfg.Mode, Role: role, State: n.State(), Load: load, Epoch: l.Epoch.Term, API: api}
+	m := Meta{Mode: n.cfg.Mode, Role: role, State: n.State(), Load: load, Epoch: l.Epoch.Term, API: api}
+	n.raftMeta(&m)
+	return m
 }
 
 // watchMembers feeds the election the members gossip holds alive.
@@ -417,9 +438,9 @@ func (n *Node) watchMembers() {
 				alive = append(alive, m.Name)
 			}
 		}
-		if key := fmt.Sprint(alive); key != last {
+		if key := fmt.Sprint(alive); key != last && n.bully != nil {
 			last = key
-			n.elector.SetMembers(alive)
+			n.bully.SetMembers(alive)
 		}
 	}
 }
@@ -502,7 +523,7 @@ func (n *Node) readinessLoop() {
 			}
 		case n.repl.caughtUp(time.Unix(0, n.recoverSince.Load())):
 			n.setState(StateActive)
-			n.log.Info("caught up with the coordinator; serving", "coordinator", l.Coordinator, "commit", n.store.CommitIndex())
+			n.log.Info("caught up with the coordinator; serving", "coordinator", l.Coordinator, "commit", n.repl.commitIndex())
 		}
 		if n.State() == StateActive && n.Failures() > 0 {
 			n.tellAll(ctlBack) // harmless when nobody held us failing
@@ -541,7 +562,7 @@ func (n *Node) Members() []Member { return n.mship.members() }
 
 // ReadRegistry runs f against this node's committed registry state (its
 // own copy, which may lag the coordinator's).
-func (n *Node) ReadRegistry(f func(*registry.State)) { n.store.Read(f) }
+func (n *Node) ReadRegistry(f func(*registry.State)) { n.repl.readLocal(f) }
 
 // Gate is the node's gossip gate; tests use it to cut the node off.
 func (n *Node) Gate() *Gate { return n.gate }
@@ -550,6 +571,17 @@ func (n *Node) Gate() *Gate { return n.gate }
 // it, and stops the node.
 func (n *Node) Leave(timeout time.Duration) error {
 	n.setState(StateLeaving)
+	if n.raft != nil && n.elector.Leadership().Self && !n.gate.Silenced() {
+		// Hand the lead over first, so that the cluster does not wait out
+		// an election timeout.
+		ctx, cancel := context.WithTimeout(n.ctx, timeout)
+		if err := n.raft.TransferLeadership(ctx); err != nil {
+			n.log.Warn("could not hand over the Raft leadership before leaving", "error", err)
+		} else {
+			n.log.Info("handed over the Raft leadership before leaving")
+		}
+		cancel()
+	}
 	n.mship.setLocal(n.localMeta(n.elector.Leadership()))
 	var err error
 	if !n.gate.Silenced() {
@@ -584,7 +616,9 @@ func (n *Node) Close() error {
 		err = errors.Join(err, n.ml.Shutdown())
 		n.repl.close()
 		n.wg.Wait()
-		err = errors.Join(err, n.store.Close())
+		if n.store != nil {
+			err = errors.Join(err, n.store.Close())
+		}
 		n.log.Info("node stopped")
 	})
 	return err

@@ -207,8 +207,7 @@ func (r *replicator) reign(ctx context.Context, e registry.Epoch) {
 	r.n.setState(StateActive)
 	// Keep the set of send loops in step with the membership, and expire
 	// old idempotency keys now and then.
-	var marks []commitMark
-	var expired uint64
+	exp := keyExpiry{commitIndex: r.store.CommitIndex}
 	for {
 		select {
 		case <-ctx.Done():
@@ -216,20 +215,7 @@ func (r *replicator) reign(ctx context.Context, e registry.Epoch) {
 		case <-time.After(time.Second):
 		}
 		r.reconcilePeers(ctx, e)
-		now := time.Now()
-		if len(marks) == 0 || now.Sub(marks[len(marks)-1].at) >= time.Minute {
-			marks = append(marks, commitMark{now, r.store.CommitIndex()})
-		}
-		var before uint64
-		if before, marks = expiryPoint(marks, now, IdempotencyWindow); before > expired {
-			cctx, cancel := context.WithTimeout(ctx, r.n.cfg.RequestTimeout)
-			if _, err := r.commit(cctx, registry.ExpireKeys{Before: before}); err == nil {
-				expired = before
-			} else {
-				r.log.Debug("expiring idempotency keys failed; will retry", "before", before, "error", err)
-			}
-			cancel()
-		}
+		exp.step(ctx, r.n, r.n.commit)
 	}
 }
 
@@ -243,6 +229,33 @@ const IdempotencyWindow = 10 * time.Minute
 type commitMark struct {
 	at    time.Time
 	index uint64
+}
+
+// keyExpiry is the coordinator's expiry of old idempotency keys: it marks
+// the commit index once a minute and, once a mark is IdempotencyWindow old,
+// commits ExpireKeys up to it.
+type keyExpiry struct {
+	commitIndex func() uint64
+	marks       []commitMark
+	expired     uint64
+}
+
+// step does what is due now; a failed expiry is tried again next time.
+func (k *keyExpiry) step(ctx context.Context, n *Node, commit func(context.Context, registry.Command) (registry.Outcome, error)) {
+	now := time.Now()
+	if len(k.marks) == 0 || now.Sub(k.marks[len(k.marks)-1].at) >= time.Minute {
+		k.marks = append(k.marks, commitMark{now, k.commitIndex()})
+	}
+	var before uint64
+	if before, k.marks = expiryPoint(k.marks, now, IdempotencyWindow); before > k.expired {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		defer cancel()
+		if _, err := commit(cctx, registry.ExpireKeys{Before: before}); err == nil {
+			k.expired = before
+		} else {
+			n.log.Debug("expiring idempotency keys failed; will retry", "before", before, "error", err)
+		}
+	}
 }
 
 // expiryPoint returns the log index below which keys are older than window
@@ -600,24 +613,21 @@ func (r *replicator) proposeQueued(e registry.Epoch) {
 	}
 }
 
-// commit is submit with the command's own refusal (Outcome.Err) folded
-// into the error.
-func (r *replicator) commit(ctx context.Context, cmd registry.Command) (registry.Outcome, error) {
-	out, err := r.submit(ctx, cmd)
-	if err == nil {
-		err = out.Err
-	}
-	return out, err
-}
-
-// read runs f against the committed state on a synced coordinator.
-func (r *replicator) read(f func(*registry.State)) error {
+// read runs f against the committed state on a synced coordinator. A
+// coordinator of an older epoch cannot commit anything, but it could read
+// a stale state until it learns of the newer epoch; writes go through the
+// log, and reads here serve only listings and logins.
+func (r *replicator) read(_ context.Context, f func(*registry.State)) error {
 	if !r.isReady() {
 		return ErrNotCoordinator
 	}
 	r.store.Read(f)
 	return nil
 }
+
+func (r *replicator) readLocal(f func(*registry.State)) { r.store.Read(f) }
+
+func (r *replicator) commitIndex() uint64 { return r.store.CommitIndex() }
 
 // --- follower side ---
 

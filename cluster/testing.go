@@ -148,7 +148,7 @@ func (c *TestCluster) RestartAll() {
 func (n *Node) SubmitForTest(cmd registry.Command) (registry.Outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
 	defer cancel()
-	return n.repl.commit(ctx, cmd)
+	return n.commit(ctx, cmd)
 }
 
 // NotCoordinator returns a live node other than coord.

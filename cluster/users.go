@@ -102,7 +102,7 @@ func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return errorOutcome(err)
 		}
-		if _, err := n.repl.commit(r.Context(), registry.RegisterUser{Name: c.Name, PasswordHash: hash, IdemKey: key}); err != nil {
+		if _, err := n.commit(r.Context(), registry.RegisterUser{Name: c.Name, PasswordHash: hash, IdemKey: key}); err != nil {
 			return errorOutcome(err)
 		}
 		return jsonOutcome(http.StatusCreated, map[string]string{"name": c.Name})
@@ -126,7 +126,7 @@ func (n *Node) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	return n.atCoordinator(w, r, body, func() *outcome {
 		var user registry.User
 		var found bool
-		if err := n.repl.read(func(s *registry.State) { user, found = s.User(c.Name) }); err != nil {
+		if err := n.repl.read(r.Context(), func(s *registry.State) { user, found = s.User(c.Name) }); err != nil {
 			return errorOutcome(err)
 		}
 		if !found {

@@ -31,17 +31,26 @@ profiles (--profile):
   fast  for failover on one machine: probe every 200ms (100ms timeout),
         suspicion multiplier 2; election tick 20ms, heartbeat 100ms, election
         after 500ms without a heartbeat.
+
+  In Raft mode the same names set Raft's timers (hashicorp/raft's names):
+  lan   heartbeat timeout 1s, election timeout 1s, leader lease 500ms, commit
+        timeout 50ms (hashicorp/raft's defaults)
+  fast  heartbeat timeout 500ms, election timeout 500ms, leader lease 250ms,
+        commit timeout 10ms (a follower campaigns 0.5-1s after losing the
+        leader, as a Bully node calls an election after 500ms)
 `
 
 func runNode(args []string, stdout, stderr io.Writer) int {
 	fl := newFlags("node", "--name NAME --key-file K [--gossip HOST:PORT] [--api HOST:PORT] [--join HOST:PORT,...] [flags]", stderr)
 	usage := fl.Usage
 	fl.Usage = func() { usage(); fmt.Fprint(stderr, profilesHelp) }
-	mode := fl.String("mode", "bully", "coordinator selection: bully (raft is not available yet)")
+	mode := fl.String("mode", "bully", "coordinator selection: bully, or raft (hashicorp/raft; needs --raft and --bootstrap-expect or --join)")
 	hostname, _ := os.Hostname()
 	name := fl.String("name", hostname, "node name, unique in the cluster")
 	gossip := fl.String("gossip", "127.0.0.1:7946", "gossip address (UDP and TCP)")
 	api := fl.String("api", "127.0.0.1:8080", "HTTP API address")
+	raftAddr := fl.String("raft", "127.0.0.1:8300", "Raft transport address (TCP, raft mode only)")
+	expect := fl.Int("bootstrap-expect", 0, "raft mode: start a new cluster once this many raft-mode nodes are in sight (0: join an existing one)")
 	advertise := fl.String("advertise", "", "IP address others reach this node at when --gossip/--api bind to 0.0.0.0 (default: the first private address)")
 	join := fl.String("join", "", "gossip addresses of nodes to join, comma separated; empty starts a new cluster")
 	dataDir := fl.String("data-dir", "", "directory for the node's state (default veil-data-NAME)")
@@ -69,6 +78,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "node", err)
 	}
 	cfg.GossipAddr, cfg.APIAddr, cfg.Advertise = *gossip, *api, *advertise
+	cfg.RaftAddr, cfg.BootstrapExpect = *raftAddr, *expect
 	if *join != "" {
 		cfg.Join = strings.Split(*join, ",")
 	}
@@ -98,7 +108,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "node", err)
 	}
-	fmt.Fprintf(stdout, "veil node %s: gossip %s, API http://%s, profile %s\n", cfg.Name, node.GossipAddr(), node.APIAddr(), cfg.Profile.Name)
+	fmt.Fprintf(stdout, "veil node %s (%s mode): gossip %s, API http://%s, profile %s\n", cfg.Name, cfg.Mode, node.GossipAddr(), node.APIAddr(), cfg.Profile.Name)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig

@@ -1,0 +1,449 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"veil/cluster/registry"
+	"veil/election"
+)
+
+// Raft mode: hashicorp/raft picks the coordinator (its leader, at its term)
+// and orders the registry's writes (its log, with the registry as the FSM).
+// Everything else, the API, dispatch, the failure simulation, is the same
+// code as in Bully mode; only the registryLog behind the routes differs.
+//
+// Membership follows gossip, as Consul's autopilot does: a new cluster is
+// bootstrapped once, by the first BootstrapExpect Raft-mode members gossip
+// shows; after that the leader adds every member gossip holds alive as a
+// voter, removes members that left, and removes members failed for longer
+// than RaftDeadGrace only while the live voters stay a majority.
+
+// fsm is the registry as Raft's state machine.
+type fsm struct {
+	mu    sync.RWMutex
+	state *registry.State
+}
+
+// Apply implements raft.FSM. It returns the registry.Outcome; an entry
+// that does not decode is refused with ErrMalformed, as in Bully mode.
+func (f *fsm) Apply(l *raft.Log) any {
+	cmd, err := registry.Decode(l.Data)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		out := f.state.Apply(l.Index, nil)
+		out.Err = err
+		return out
+	}
+	return f.state.Apply(l.Index, cmd)
+}
+
+// Snapshot implements raft.FSM: the encoding is taken now, written later.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return fsmSnapshot(f.state.Snapshot()), nil
+}
+
+// Restore implements raft.FSM.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	s := registry.NewState()
+	if err := s.Restore(b); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.state = s
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fsm) read(fn func(*registry.State)) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	fn(f.state)
+}
+
+type fsmSnapshot []byte
+
+func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (fsmSnapshot) Release() {}
+
+// raftLog is the registryLog of Raft mode.
+type raftLog struct {
+	n    *Node
+	raft *election.Raft
+	fsm  *fsm
+	log  hclog.Logger
+
+	mu    sync.Mutex
+	term  uint64 // the term this node leads at; 0 when it does not
+	ready bool   // the leader's barrier for term has passed
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+}
+
+func (n *Node) startRaft() error {
+	host, port, err := net.SplitHostPort(n.cfg.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("raft address %q: %w", n.cfg.RaftAddr, err)
+	}
+	advertise := ""
+	if unspecified(host) {
+		// Others dial the host gossip advertises, on the Raft port.
+		h, _, _ := net.SplitHostPort(n.gossipAddr)
+		advertise = net.JoinHostPort(h, port)
+	}
+	f := &fsm{state: registry.NewState()}
+	r, err := election.NewRaft(election.RaftConfig{
+		Name: n.cfg.Name, Bind: n.cfg.RaftAddr, Advertise: advertise,
+		Dir: filepath.Join(n.cfg.DataDir, "raft"), FSM: f, Timing: n.cfg.Profile.Raft,
+		Resolve: n.raftAddrOf, Closed: n.raftCut,
+		Logger: n.log.Named("election"),
+	})
+	if err != nil {
+		return err
+	}
+	n.raft = r
+	n.elector = r
+	n.repl = &raftLog{n: n, raft: r, fsm: f, log: n.log.Named("replication")}
+	n.goRun(func() { _ = r.Run(n.ctx) })
+	n.goRun(n.bootstrapLoop)
+	n.kickMeta() // gossip where our Raft transport is
+	return nil
+}
+
+// raftAddrOf is the Raft address gossip holds for the named member.
+func (n *Node) raftAddrOf(name string) string {
+	if name == n.cfg.Name && n.raft != nil {
+		return n.raft.Addr()
+	}
+	if m, ok := n.mship.member(name); ok {
+		return m.Meta.Raft
+	}
+	return ""
+}
+
+// raftCut reports whether Raft traffic to addr ("" for any) is cut: the
+// node is silent, or the member at addr is blocked at the gossip gate.
+func (n *Node) raftCut(addr string) bool {
+	if n.gate.Silenced() {
+		return true
+	}
+	if addr == "" {
+		return false
+	}
+	for _, m := range n.mship.members() {
+		if m.Meta.Raft == addr {
+			return n.gate.closedTo(m.Gossip)
+		}
+	}
+	return false
+}
+
+// raftMembers are the members gossip holds alive that run Raft mode and
+// have said where their Raft transport is, this node included, by name.
+func (n *Node) raftMembers() []election.Server {
+	var out []election.Server
+	for _, m := range n.mship.members() {
+		addr := m.Meta.Raft
+		if m.Name == n.cfg.Name {
+			addr = n.raft.Addr()
+		}
+		if m.Status == StatusAlive && m.Meta.Mode == ModeRaft && addr != "" && m.Meta.State != StateLeaving {
+			out = append(out, election.Server{ID: m.Name, Address: addr, Voter: true})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// bootstrapLoop bootstraps a new cluster once BootstrapExpect Raft-mode
+// members are in sight. A node with Raft state on disk never bootstraps
+// again, and neither does one that an existing cluster added meanwhile.
+func (n *Node) bootstrapLoop() {
+	if n.cfg.BootstrapExpect == 0 {
+		return
+	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		has, err := n.raft.HasState()
+		if err != nil {
+			n.log.Error("cannot read the Raft state; not bootstrapping", "error", err)
+			return
+		}
+		if has {
+			return
+		}
+		if servers := n.raftMembers(); len(servers) >= n.cfg.BootstrapExpect {
+			err := n.raft.Bootstrap(servers)
+			switch {
+			case err == nil:
+				n.log.Info("bootstrapped the Raft cluster", "servers", len(servers))
+				return
+			case errors.Is(err, raft.ErrCantBootstrap):
+				return
+			default:
+				n.log.Warn("bootstrap failed; retrying", "error", err)
+			}
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *raftLog) onLeadership(l election.Leadership) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l.Self && r.term == l.Epoch.Term {
+		return
+	}
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
+	}
+	r.term, r.ready = 0, false
+	if !l.Self {
+		return
+	}
+	r.term = l.Epoch.Term
+	ctx, cancel := context.WithCancel(r.n.ctx)
+	r.stop = cancel
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.lead(ctx, l.Epoch.Term)
+	}()
+}
+
+// lead is the leader's work for one term: a barrier so that the FSM holds
+// everything committed before the term, then membership and key expiry.
+func (r *raftLog) lead(ctx context.Context, term uint64) {
+	for {
+		bctx, cancel := context.WithTimeout(ctx, r.n.cfg.RequestTimeout)
+		err := r.raft.Barrier(bctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || errors.Is(err, election.ErrNotLeader) || errors.Is(err, election.ErrShutdown) {
+			return
+		}
+		r.log.Warn("leader: barrier failed; retrying", "term", term, "error", err)
+	}
+	r.mu.Lock()
+	if r.term == term {
+		r.ready = true
+	}
+	r.mu.Unlock()
+	r.log.Info("leader: registry applied up to the commit index; serving", "term", term, "applied", r.raft.Status().AppliedIndex)
+	r.n.setState(StateActive)
+	exp := keyExpiry{commitIndex: r.commitIndex}
+	for {
+		r.reconcile(ctx)
+		exp.step(ctx, r.n, r.n.commit)
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.n.mship.changed:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// reconcile brings the Raft configuration in line with gossip: members
+// alive and not in it are added as voters (or their address updated);
+// members that left are removed; members failed for longer than the grace
+// period are removed while the live voters stay a majority without them.
+func (r *raftLog) reconcile(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	servers, index, err := r.raft.Servers(ctx)
+	if err != nil {
+		return
+	}
+	inConfig := map[string]election.Server{}
+	for _, s := range servers {
+		inConfig[s.ID] = s
+	}
+	for _, m := range r.n.raftMembers() {
+		if s, ok := inConfig[m.ID]; ok && s.Address == m.Address && s.Voter {
+			continue
+		}
+		if err := r.raft.AddVoter(ctx, m.ID, m.Address, index); err != nil {
+			r.log.Warn("cannot add a member to the Raft configuration", "member", m.ID, "error", err)
+			return // the index moved or leadership went: next round
+		}
+		r.log.Info("added a member to the Raft configuration", "member", m.ID, "raft", m.Address)
+		return
+	}
+	alive := 0
+	for _, s := range servers {
+		if m, ok := r.n.mship.member(s.ID); s.ID == r.n.cfg.Name || (ok && m.Status == StatusAlive) {
+			alive++
+		}
+	}
+	for _, s := range servers {
+		if s.ID == r.n.cfg.Name {
+			continue
+		}
+		m, ok := r.n.mship.member(s.ID)
+		if !ok { // gossip has not heard of it (yet, or any more): leave it
+			continue
+		}
+		left := m.Status == StatusLeft
+		dead := m.Status == StatusFailed && !m.Failing && time.Since(m.Since) > r.n.cfg.RaftDeadGrace
+		if !left && !dead {
+			continue
+		}
+		if dead && alive < (len(servers)-1)/2+1 {
+			continue // removing it would leave the live voters short of a majority
+		}
+		if err := r.raft.RemoveServer(ctx, s.ID, index); err != nil {
+			r.log.Warn("cannot remove a member from the Raft configuration", "member", s.ID, "error", err)
+			return
+		}
+		r.log.Info("removed a member from the Raft configuration", "member", s.ID, "status", m.Status)
+		return
+	}
+}
+
+func (r *raftLog) isReady() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ready
+}
+
+func (r *raftLog) submit(ctx context.Context, cmd registry.Command) (registry.Outcome, error) {
+	b, err := registry.Encode(cmd)
+	if err != nil {
+		return registry.Outcome{}, badRequest("%v", err)
+	}
+	r.mu.Lock()
+	term, ready := r.term, r.ready
+	r.mu.Unlock()
+	if !ready {
+		if term == 0 {
+			return registry.Outcome{}, ErrNotCoordinator
+		}
+		return registry.Outcome{}, fmt.Errorf("%w: the leader is still applying the log", ErrUnavailable)
+	}
+	resp, err := r.raft.Apply(ctx, b)
+	switch {
+	case err == nil:
+	case errors.Is(err, election.ErrNotLeader):
+		return registry.Outcome{}, ErrNotCoordinator
+	case errors.Is(err, election.ErrLeadershipLost), errors.Is(err, election.ErrRaftTimeout):
+		return registry.Outcome{}, fmt.Errorf("%w (%v)", ErrUnknownOutcome, err)
+	case errors.Is(err, election.ErrShutdown):
+		return registry.Outcome{}, fmt.Errorf("%w: the node is stopping", ErrUnavailable)
+	default:
+		return registry.Outcome{}, fmt.Errorf("%w (%v)", ErrUnknownOutcome, err)
+	}
+	out, ok := resp.(registry.Outcome)
+	if !ok {
+		return registry.Outcome{}, fmt.Errorf("raft: the state machine answered %T", resp)
+	}
+	return out, nil
+}
+
+// read is linearizable: a quorum confirms that this node still leads
+// before the FSM is read.
+func (r *raftLog) read(ctx context.Context, f func(*registry.State)) error {
+	if !r.isReady() {
+		return ErrNotCoordinator
+	}
+	if err := r.raft.VerifyLeader(ctx); err != nil {
+		if errors.Is(err, election.ErrRaftTimeout) {
+			return fmt.Errorf("%w: no quorum confirmed the leader", ErrUnavailable)
+		}
+		return ErrNotCoordinator
+	}
+	r.fsm.read(f)
+	return nil
+}
+
+func (r *raftLog) readLocal(f func(*registry.State)) { r.fsm.read(f) }
+
+func (r *raftLog) commitIndex() uint64 { return r.raft.Status().CommitIndex }
+
+// caughtUp: heard from the leader since t, with everything it committed
+// applied here.
+func (r *raftLog) caughtUp(since time.Time) bool {
+	s := r.raft.Status()
+	return s.LastContact.After(since) && s.AppliedIndex >= s.CommitIndex
+}
+
+func (r *raftLog) close() {
+	r.mu.Lock()
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
+	}
+	r.term, r.ready = 0, false
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// raftMeta is what a Raft-mode node gossips of its Raft state.
+func (n *Node) raftMeta(m *Meta) {
+	if n.raft == nil {
+		return
+	}
+	s := n.raft.Status()
+	m.Raft = n.raft.Addr()
+	switch s.State {
+	case "Leader":
+		m.RaftState = RaftLeader
+	case "Candidate":
+		m.RaftState = RaftCandidate
+	case "Follower":
+		m.RaftState = RaftFollower
+	}
+	m.Voter, m.Commit = s.Voter, s.CommitIndex
+	if !s.LastContact.IsZero() {
+		m.ContactAge = uint32(min(time.Since(s.LastContact).Milliseconds(), 1<<32-1))
+	}
+}
+
+// raftMetaMoved reports whether the Raft part of this node's metadata is
+// worth gossiping again: its state or vote changed, or (when slow is set,
+// about once a second) its commit index moved. last is what was gossiped.
+func (n *Node) raftMetaMoved(last *Meta, slow bool) bool {
+	if n.raft == nil {
+		return false
+	}
+	var m Meta
+	n.raftMeta(&m)
+	moved := m.RaftState != last.RaftState || m.Voter != last.Voter || (slow && m.Commit != last.Commit)
+	if moved {
+		*last = m
+	}
+	return moved
+}

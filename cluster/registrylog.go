@@ -1,0 +1,46 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"veil/cluster/registry"
+	"veil/election"
+)
+
+// registryLog is how the node reaches the replicated registry, the same way
+// in both modes: Bully mode's replicator (replicate.go) or Raft mode's
+// raftLog (raftmode.go). The routes, dispatch and the failure simulation see
+// only this.
+type registryLog interface {
+	// submit proposes cmd on the coordinator and waits until it is
+	// committed and applied, returning what it did. ErrNotCoordinator:
+	// this node does not coordinate; ErrUnknownOutcome: it may or may not
+	// have been committed (retry with the same idempotency key).
+	submit(ctx context.Context, cmd registry.Command) (registry.Outcome, error)
+	// read runs f against the committed state, on the coordinator only.
+	read(ctx context.Context, f func(*registry.State)) error
+	// readLocal runs f against this node's own copy, which may lag.
+	readLocal(f func(*registry.State))
+	// isReady: this node coordinates and may serve writes.
+	isReady() bool
+	// caughtUp: a follower heard from the coordinator since t and holds
+	// everything the coordinator had committed.
+	caughtUp(since time.Time) bool
+	// commitIndex is this node's commit index.
+	commitIndex() uint64
+	// onLeadership starts or stops the coordinator's work.
+	onLeadership(l election.Leadership)
+	// close stops the goroutines; the stores are closed by their owner.
+	close()
+}
+
+// commit is submit with the command's own refusal (Outcome.Err) folded
+// into the error.
+func (n *Node) commit(ctx context.Context, cmd registry.Command) (registry.Outcome, error) {
+	out, err := n.repl.submit(ctx, cmd)
+	if err == nil {
+		err = out.Err
+	}
+	return out, err
+}
