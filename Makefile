@@ -8,8 +8,11 @@ BIN     := bin/veil
 FUZZTIME ?= 30s
 # Test timeout for the whole suite; CI has room, the suite aims for well under it.
 TESTTIMEOUT ?= 30m
+# The Docker image `make docker` builds, and the static binary it holds.
+IMAGE   ?= veil:dev
+STATIC  := bin/veil-static
 
-.PHONY: all build test fmt-check vet demo fuzz bench clean
+.PHONY: all build test fmt-check vet demo fuzz bench clean static docker
 
 all: build
 
@@ -44,6 +47,22 @@ bench:
 # `veil bench --demo` kills and reaps every node it started, however it ends.
 demo: build
 	$(BIN) bench --demo
+
+# A static binary (no cgo) for the scratch image, and the empty directory
+# the image's /data is made from.
+static:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(STATIC) ./cmd/veil
+	mkdir -p bin/docker/data && chmod 700 bin/docker/data
+
+# The image, then a master key for docker-compose in .env (VEIL_KEY=...)
+# unless .env has one: the same key must stay with the nodes' volumes.
+docker: static
+	docker build -t $(IMAGE) .
+	@if ! grep -qs '^VEIL_KEY=' .env; then \
+	  dir=$$(mktemp -d) && $(STATIC) keygen -o $$dir/key >/dev/null && \
+	  (umask 077 && printf 'VEIL_KEY=%s\n' "$$(cat $$dir/key)" >> .env) && rm -rf $$dir && \
+	  echo ".env: a new master key for docker-compose (VEIL_KEY); keep it with the volumes"; \
+	fi
 
 clean:
 	rm -rf bin out
