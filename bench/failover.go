@@ -61,8 +61,14 @@ type Trial struct {
 	// the first write it acknowledges both come later, in either order: a
 	// new coordinator may acknowledge a write before the other survivors
 	// hear of it, and Agreed is late by up to one poll interval.
-	NotYet  time.Duration
-	WriteBy string // the coordinator that acknowledged the first write
+	NotYet time.Duration
+	// Detected is the first answer of a survivor that no longer named the
+	// old coordinator at its epoch (another one, or none): the failure had
+	// been noticed. Elected is the first answer of the new coordinator
+	// naming itself. Both are late by up to one poll interval.
+	Detected time.Duration
+	Elected  time.Duration
+	WriteBy  string // the coordinator that acknowledged the first write
 	// FailedWrites counts hides that failed for good between the kill and
 	// the first acknowledged one (each after the client's own retries).
 	FailedWrites int
@@ -209,6 +215,12 @@ func (c *Cluster) FailoverTrial(ctx context.Context, cfg FailoverConfig) (Trial,
 	if change.NotYet.After(t0) {
 		t.NotYet = change.NotYet.Sub(t0)
 	}
+	if change.Detected.After(t0) {
+		t.Detected = change.Detected.Sub(t0)
+	}
+	if change.Elected.After(t0) {
+		t.Elected = change.Elected.Sub(t0)
+	}
 	if !write.at.IsZero() {
 		t.FirstWrite, t.WriteBy = write.at.Sub(t0), write.by
 	}
@@ -235,7 +247,12 @@ type leaderChange struct {
 	// coordinator answered that it was not the coordinator: it took the
 	// role after this moment. Zero if it never said so after the kill.
 	NotYet time.Time
-	Last   []View // the last answer of each survivor
+	// Detected is when the first answer came that no longer named the old
+	// coordinator at its epoch; Elected when the new coordinator first
+	// named itself.
+	Detected time.Time
+	Elected  time.Time
+	Last     []View // the last answer of each survivor
 }
 
 // watchNewLeader polls each survivor on its own, every interval, until
@@ -274,12 +291,17 @@ func (c *Cluster) watchNewLeader(ctx context.Context, survivors []int, old Agree
 					prevOK[k] = v
 				}
 				views[k] = v
+				if v.Err == nil && (v.Reply.Coordinator != old.Coordinator || v.Reply.Epoch != old.Epoch ||
+					v.Reply.EpochNode != old.EpochNode) && (ch.Detected.IsZero() || v.At.Before(ch.Detected)) {
+					ch.Detected = v.At
+				}
 				if a, ok := agreed(views); ok && ch.At.IsZero() && a.Coordinator != old.Coordinator && a.after(old) {
 					ch.New = a
 					for j, s := range since {
 						ch.At = later(ch.At, s)
 						if views[j].Node == a.Coordinator {
 							ch.NotYet = notYet[j]
+							ch.Elected = s
 						}
 					}
 					cancel()

@@ -14,28 +14,42 @@ import (
 type Counters struct {
 	Elections          float64 // veil_elections_total: elections it started
 	CoordinatorChanges float64 // veil_coordinator_changes_total: changes it saw
+	// Messages is veil_election_messages_sent_total over every type, and
+	// Jobs veil_jobs_total over every kind and result; a node that has
+	// sent or done none may not export them, which reads as zero.
+	Messages float64
+	Jobs     float64
 }
 
 // Counters scrapes node i's /metrics.
 func (c *Cluster) Counters(ctx context.Context, i int) (Counters, error) {
+	n := c.Node(i)
+	out, err := scrapeCounters(ctx, c.http, n.API)
+	if err != nil {
+		return out, fmt.Errorf("bench: %s %w", n.Name, err)
+	}
+	return out, nil
+}
+
+// scrapeCounters reads the counters from the /metrics of the node at api.
+func scrapeCounters(ctx context.Context, hc *http.Client, api string) (Counters, error) {
 	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()
-	n := c.Node(i)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.API+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/metrics", nil)
 	if err != nil {
 		return Counters{}, err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return Counters{}, fmt.Errorf("bench: %s /metrics: %w", n.Name, err)
+		return Counters{}, fmt.Errorf("/metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return Counters{}, fmt.Errorf("bench: %s /metrics: status %d", n.Name, resp.StatusCode)
+		return Counters{}, fmt.Errorf("/metrics: status %d", resp.StatusCode)
 	}
 	out, err := parseCounters(resp.Body)
 	if err != nil {
-		return Counters{}, fmt.Errorf("bench: %s /metrics: %w", n.Name, err)
+		return Counters{}, fmt.Errorf("/metrics: %w", err)
 	}
 	return out, nil
 }
@@ -73,5 +87,7 @@ func parseCounters(r io.Reader) (Counters, error) {
 	if out.CoordinatorChanges, err = value("veil_coordinator_changes_total"); err != nil {
 		return out, err
 	}
+	out.Messages, _ = value("veil_election_messages_sent_total")
+	out.Jobs, _ = value("veil_jobs_total")
 	return out, nil
 }

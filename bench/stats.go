@@ -50,3 +50,5 @@ func (s Summary) String() string {
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
+
+func sortDurations(d []time.Duration) { slices.Sort(d) }

@@ -8,47 +8,61 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"veil/bench"
 	"veil/cluster"
 	"veil/cluster/client"
+	"veil/stego"
 )
 
 var benchCommand = command{
 	name:    "bench",
-	summary: "start a local cluster and measure it: load, failover, steady state, demo",
+	summary: "measure a cluster: load with faults, the books, failover trials, a report; steady state; demo",
 	run:     runBench,
 }
 
 const benchHelp = `
 what it runs (one at a time):
-  load      (default) --clients C closed-loop clients, each sending --requests R
-            hides, or sending for --duration D; reports throughput, failures,
-            latency percentiles and the elections that happened meanwhile
+  study     (default) for each --mode and --spawn size: a workload of puts and
+            views by real users (closed loop --clients C x --requests R, or open
+            loop --rate R for --duration D), with the --faults schedule; then the
+            books check (every acknowledged put is in the registry, no operation
+            applied twice, every view counted once); then --failover-trials T
+            SIGKILLs of the coordinator on a fresh cluster. With --out DIR:
+            report.json, report.md and a self-contained report.html with plots.
+            --failover-trials alone (no load flag) runs only the trials.
   steady    --steady: load for --duration (default 5m) with no fault; reports
             the elections and coordinator changes each node counted
-  failover  --failover-trials T: SIGKILL the coordinator T times; each time
-            measure until the survivors agree on a new coordinator and until
-            it acknowledges a write, then restart the killed node
   demo      --demo: three nodes, a batch of hides, the members table, SIGKILL
             of the coordinator, the failover, the table again
 
+--faults takes a schedule, entries separated by commas or spaces:
+  kill@10s+5s        SIGKILL the coordinator 10 s into the load, restart it 5 s later
+  kill:node-2@10s    SIGKILL node-2 and leave it down
+  stop@20s+3s        SIGSTOP the coordinator, SIGCONT 3 s later
+  fail@30s+8s        the coordinator fails for 8 s as the failure simulation makes nodes fail
+  simulate           the failure simulation on every node (` + bench.DefaultSimulation + `)
+
 Every node is a 'veil node' process of --bin on free loopback ports, with its
-data and log in a temporary directory (or --dir, which is kept). All of them
-are stopped when the bench ends, however it ends (on Linux even when the
-bench itself is killed).
+data and log in a temporary directory (or under --dir, which is kept). All of
+them are stopped when the bench ends, however it ends (on Linux even when the
+bench itself is killed). With --api the bench loads a running cluster instead
+(no faults, no trials).
 `
 
 // benchOptions are the parsed flags of veil bench.
 type benchOptions struct {
-	spawn    bench.SpawnConfig
-	mode     string // load, steady, failover or demo
-	trials   int
-	trialMax time.Duration
-	load     bench.LoadConfig
-	maxTime  time.Duration
+	spawn   bench.SpawnConfig // for steady and demo
+	mode    string            // study, steady or demo
+	study   bench.StudyConfig
+	out     string
+	load    bench.LoadConfig // for steady
+	maxTime time.Duration
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -62,8 +76,13 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, opts.maxTime)
 	defer cancel()
-	if opts.mode == "demo" {
+	switch opts.mode {
+	case "demo":
 		return benchStatus(stderr, runDemo(ctx, opts, stdout, stderr))
+	case "study":
+		opts.study.Progress, opts.study.TTY = stdout, isTerminal(stdout)
+		opts.study.Command = "veil bench " + strings.Join(args, " ")
+		return benchStatus(stderr, runStudy(ctx, opts, stdout))
 	}
 
 	fmt.Fprintf(stdout, "starting %d nodes (profile %s, mode %s)...\n", opts.spawn.Nodes, opts.spawn.Profile, opts.spawn.Mode)
@@ -79,15 +98,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%d nodes in %s agree on %s, %s after the start\n",
 		c.Len(), c.Dir(), a, time.Since(began).Round(time.Millisecond))
-
-	switch opts.mode {
-	case "failover":
-		err = benchFailover(ctx, c, opts, stdout)
-	case "steady":
-		err = benchSteady(ctx, c, opts, stdout)
-	default:
-		err = benchLoad(ctx, c, opts, stdout)
-	}
+	err = benchSteady(ctx, c, opts, stdout)
 	if err != nil {
 		c.Keep()
 		err = fmt.Errorf("%w (node logs kept in %s)", err, c.Dir())
@@ -98,6 +109,33 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	return benchStatus(stderr, err)
 }
 
+// runStudy runs the study, prints its summary and writes the report.
+func runStudy(ctx context.Context, o benchOptions, stdout io.Writer) error {
+	rep, err := bench.RunStudy(ctx, o.study)
+	if rep == nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	rep.WriteText(stdout)
+	if o.out != "" {
+		if werr := rep.WriteDir(o.out); werr != nil {
+			return errors.Join(err, werr)
+		}
+		fmt.Fprintf(stdout, "\nreport: %s (also report.json and report.md there)\n", filepath.Join(o.out, "report.html"))
+	}
+	return err
+}
+
+// isTerminal reports whether w is a terminal, for the live progress bar.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 func benchStatus(stderr io.Writer, err error) int {
 	if err != nil {
 		return fail(stderr, "bench", err)
@@ -106,25 +144,37 @@ func benchStatus(stderr io.Writer, err error) int {
 }
 
 func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
-	fl := newFlags("bench", "[--spawn N] [--profile fast|lan] [--clients C --requests R | --duration D [--steady] | --failover-trials T | --demo]", stderr)
+	fl := newFlags("bench", "[--spawn N[,N...] --mode bully|raft|both | --api URL[,URL...]] [--clients C --requests R | --rate R --duration D] [--faults SCHEDULE] [--failover-trials T] [--out DIR] | --steady | --demo", stderr)
 	usage := fl.Usage
 	fl.Usage = func() { usage(); fmt.Fprint(stderr, benchHelp) }
 	bin := fl.String("bin", "", "veil binary the nodes run (default: this one)")
-	nodes := fl.Int("spawn", 3, "number of nodes to start")
-	mode := fl.String("mode", "bully", "the nodes' coordinator selection")
+	sizes := fl.String("spawn", "3", "cluster sizes to start, e.g. 3 or 3,5,7")
+	api := fl.String("api", "", "load a running cluster at these API addresses instead of starting one")
+	mode := fl.String("mode", "bully", "the nodes' coordinator selection: bully, raft, or both (one after the other)")
 	profile := fl.String("profile", "fast", "the nodes' timing profile: fast or lan")
-	failures := fl.String("simulate-failures", "", "the nodes' failure simulation, e.g. every=30s,down=10s-20s (off by default)")
-	dir := fl.String("dir", "", "directory for the key, the nodes' data and logs, kept afterwards (default: a temporary one, removed)")
-	trials := fl.Int("failover-trials", 0, "run this many failover trials")
+	failures := fl.String("simulate-failures", "", "the nodes' failure simulation during the load, e.g. every=30s,down=10s-20s (off by default)")
+	faults := fl.String("faults", "", "fault schedule during the load, e.g. 'kill@10s+5s,stop@30s+2s' (see below)")
+	dir := fl.String("dir", "", "directory for the keys, the nodes' data and logs, kept afterwards (default: temporary ones, removed)")
+	out := fl.String("out", "", "write report.json, report.md and report.html here")
+	trials := fl.Int("failover-trials", 0, "SIGKILL the coordinator this many times per mode and size, and measure")
 	trialMax := fl.Duration("trial-timeout", 30*time.Second, "give up on one failover trial after this long")
-	clients := fl.Int("clients", 4, "concurrent closed-loop clients")
-	requests := fl.Int("requests", 25, "hides per client")
+	clients := fl.Int("clients", 50, "concurrent clients (closed loop), or most operations outstanding (open loop)")
+	requests := fl.Int("requests", 200, "operations per client (closed loop)")
+	rate := fl.Float64("rate", 0, "open loop: operations per second, due at fixed times; latency counts from then")
 	duration := fl.Duration("duration", 0, "send for this long instead of a number of requests")
+	views := fl.Float64("views", 0.5, "share of operations that are views (0 to 1)")
+	quota := fl.Int("quota", 3, "views each put gives its viewer")
+	viewers := fl.Int("viewers", 4, "viewer users")
+	secretSize := fl.String("secret-size", "8x8", "the secret put: a PNG of noise, WxH pixels")
+	coverSize := fl.String("cover-size", "", "the cover sent with each put, WxH (default: none, the cluster makes one)")
+	reference := fl.Duration("reference", 2*time.Second, "measure the raw stego pipeline for this long (hides, then reveals); 0 skips it")
+	seed := fl.Uint64("seed", 1, "seed of the workload's choices")
+	gap := fl.Duration("gap", 250*time.Millisecond, "a stretch this long with no acknowledgement counts as unavailability")
 	steady := fl.Bool("steady", false, "steady state: load with no fault for --duration (default 5m); count elections")
 	route := fl.String("route", "coordinator", "where clients send: coordinator, any or multicast")
-	timeout := fl.Duration("timeout", 30*time.Second, "give up on one hide after this long, retries included")
+	timeout := fl.Duration("timeout", 30*time.Second, "give up on one operation after this long, retries included")
 	demo := fl.Bool("demo", false, "run the demo: a three-node cluster, a batch of hides, a failover")
-	maxTime := fl.Duration("max-time", 30*time.Minute, "stop everything after this long")
+	maxTime := fl.Duration("max-time", 3*time.Hour, "stop everything after this long")
 	var o benchOptions
 	if err := parseFlags(fl, args); err != nil {
 		return o, err
@@ -135,34 +185,57 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	set := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	modes := 0
-	o.mode = "load"
-	if *trials > 0 {
-		o.mode, modes = "failover", modes+1
+	o.mode = "study"
+	if *steady && *demo {
+		return o, usagef("--steady and --demo are different runs; choose one")
 	}
-	if *steady {
-		o.mode, modes = "steady", modes+1
+	if *steady || *demo {
+		if *trials > 0 {
+			return o, usagef("--failover-trials, --steady and --demo are different runs; choose one")
+		}
+		o.mode = map[bool]string{true: "steady", false: "demo"}[*steady]
 	}
-	if *demo {
-		o.mode, modes = "demo", modes+1
+	ns, err := bench.ParseSizes(*sizes)
+	if err != nil {
+		return o, usagef("--spawn: %v", err)
+	}
+	modes, err := bench.ParseModes(*mode)
+	if err != nil {
+		return o, usagef("--mode: %v", err)
+	}
+	schedule, err := bench.ParseFaults(*faults)
+	if err != nil {
+		return o, usagef("--faults: %v", err)
+	}
+	var apis []string
+	if *api != "" {
+		apis = strings.Split(*api, ",")
 	}
 	switch {
-	case modes > 1:
-		return o, usagef("--failover-trials, --steady and --demo are different runs; choose one")
 	case *trials < 0:
 		return o, usagef("--failover-trials %d: want a positive number", *trials)
-	case *nodes < 1:
-		return o, usagef("--spawn %d: want at least 1 node", *nodes)
-	case o.mode == "failover" && *nodes < 2:
-		return o, usagef("--spawn %d: a failover needs at least 2 nodes", *nodes)
+	case *trials > 0 && slices.Min(ns) < 2:
+		return o, usagef("--spawn %s: a failover needs at least 2 nodes", *sizes)
 	case *clients < 1:
 		return o, usagef("--clients %d: want at least 1", *clients)
 	case *requests < 1:
 		return o, usagef("--requests %d: want at least 1", *requests)
 	case *duration < 0:
 		return o, usagef("--duration %s: want a positive duration", *duration)
+	case *rate > 0 && set["requests"]:
+		return o, usagef("--rate sends for --duration; --requests is for the closed loop")
 	case *duration > 0 && set["requests"]:
 		return o, usagef("--requests and --duration both bound the load; give one")
+	case *rate < 0 || *rate > 0 && *duration == 0:
+		return o, usagef("--rate %g: an open loop needs a positive rate and a --duration", *rate)
+	case *views < 0 || *views > 1:
+		return o, usagef("--views %g: want a share from 0 to 1", *views)
+	case *quota < 1 || *viewers < 1:
+		return o, usagef("--quota and --viewers: want at least 1")
+	case len(apis) > 0 && (len(schedule) > 0 || *trials > 0 || set["spawn"] || set["mode"] || *failures != ""):
+		return o, usagef("--api loads a running cluster: --spawn, --mode, --faults, --simulate-failures and --failover-trials need one the bench starts")
+	case len(apis) > 0 && o.mode != "study":
+		return o, usagef("--api works with the default run only, not --steady or --demo")
 	case *maxTime <= 0 || *trialMax <= 0 || *timeout <= 0:
 		return o, usagef("--max-time, --trial-timeout and --timeout must be positive")
 	}
@@ -178,14 +251,17 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 			return o, fmt.Errorf("finding this binary (give --bin): %w", err)
 		}
 	}
+	o.maxTime, o.out = *maxTime, *out
+
+	// steady and demo: one cluster.
+	nodes := ns[0]
 	if o.mode == "demo" {
-		*nodes, *profile = 3, "fast"
+		nodes, *profile = 3, "fast"
 	}
 	o.spawn = bench.SpawnConfig{
-		Bin: *bin, Nodes: *nodes, Profile: *profile, Mode: *mode,
+		Bin: *bin, Nodes: nodes, Profile: *profile, Mode: modes[0],
 		SimulateFailures: *failures, Dir: *dir,
 	}
-	o.trials, o.trialMax, o.maxTime = *trials, *trialMax, *maxTime
 	o.load = bench.LoadConfig{Clients: *clients, Requests: *requests, Route: r, Timeout: *timeout}
 	if *duration > 0 {
 		o.load.Requests, o.load.Duration = 0, *duration
@@ -193,6 +269,50 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	if o.mode == "steady" && *duration == 0 {
 		o.load.Requests, o.load.Duration = 0, 5*time.Minute
 	}
+
+	// The study.
+	sw, sh, err := bench.ParseDims(*secretSize)
+	if err != nil {
+		return o, usagef("--secret-size: %v", err)
+	}
+	secret, err := bench.NoisePNG(sw, sh, *seed)
+	if err != nil {
+		return o, err
+	}
+	s := bench.StudyConfig{
+		Bin: *bin, Modes: modes, Sizes: ns, Profile: *profile, SimulateFailures: *failures, Faults: schedule,
+		APIs: apis, Trials: *trials, TrialTimeout: *trialMax, Reference: *reference, Gap: *gap, Dir: *dir,
+		Secret: bench.ImageInfo{Size: fmt.Sprintf("%dx%d", sw, sh), Bytes: len(secret)},
+		Cover:  bench.ImageInfo{Size: "generated by the cluster"},
+	}
+	s.Load = bench.Workload{
+		Pace:      bench.Pace{Workers: *clients, Requests: *requests, Rate: *rate, Duration: *duration},
+		ViewShare: *views, Quota: *quota, Viewers: *viewers, Secret: secret, Route: r, Timeout: *timeout, Seed: *seed,
+	}
+	if *views == 0 {
+		s.Load.ViewShare = -1 // none, rather than the default
+	}
+	if *duration > 0 {
+		s.Load.Requests = 0
+	}
+	if *coverSize != "" {
+		cw, ch, err := bench.ParseDims(*coverSize)
+		if err != nil {
+			return o, usagef("--cover-size: %v", err)
+		}
+		if room := stego.CapacityOf(cw, ch); room < len(secret) {
+			return o, usagef("--cover-size %s holds %d bytes of secret; the %s secret is %d bytes", *coverSize, room, *secretSize, len(secret))
+		}
+		if s.Load.Cover, err = bench.CoverPNG(cw, ch, *seed); err != nil {
+			return o, err
+		}
+		s.Cover = bench.ImageInfo{Size: fmt.Sprintf("%dx%d", cw, ch), Bytes: len(s.Load.Cover)}
+	}
+	// --failover-trials alone measures failover only.
+	if *trials > 0 && !set["clients"] && !set["requests"] && !set["rate"] && !set["duration"] && len(schedule) == 0 {
+		s.Load.Pace = bench.Pace{}
+	}
+	o.study = s
 	return o, nil
 }
 
@@ -214,29 +334,6 @@ func benchLoad(ctx context.Context, c *bench.Cluster, o benchOptions, stdout io.
 func benchSteady(ctx context.Context, c *bench.Cluster, o benchOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "steady load for %s with no fault...\n", o.load.Duration)
 	return benchLoad(ctx, c, o, stdout)
-}
-
-func benchFailover(ctx context.Context, c *bench.Cluster, o benchOptions, stdout io.Writer) error {
-	rep, err := c.Failover(ctx, bench.FailoverConfig{
-		Trials: o.trials, TrialTimeout: o.trialMax,
-		OnTrial: func(t bench.Trial) {
-			if t.Err != nil {
-				fmt.Fprintf(stdout, "trial %d/%d: killed %s: %v\n", t.N, o.trials, t.Killed, t.Err)
-				return
-			}
-			fmt.Fprintf(stdout, "trial %d/%d: killed %s; survivors agree on %s after %s; first write after %s\n",
-				t.N, o.trials, t.Killed, t.New, ms(t.Agreed), ms(t.FirstWrite))
-		},
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout)
-	rep.WriteText(stdout)
-	if rep.Agreed.N == 0 {
-		return errors.New("no trial measured a failover")
-	}
-	return nil
 }
 
 // runDemo shows the cluster at work and through a coordinator crash.

@@ -18,7 +18,15 @@ func TestBenchRefusesConflictingOrImpossibleRuns(t *testing.T) {
 	}{
 		{"two kinds of run", []string{"--steady", "--failover-trials", "3"}, "choose one"},
 		{"demo and failover", []string{"--demo", "--failover-trials", "3"}, "choose one"},
-		{"no nodes", []string{"--spawn", "0"}, "--spawn 0"},
+		{"no nodes", []string{"--spawn", "0"}, "--spawn"},
+		{"a size list with a hole", []string{"--spawn", "3,,5"}, "--spawn"},
+		{"an unknown mode", []string{"--mode", "paxos"}, "--mode"},
+		{"a bad fault schedule", []string{"--faults", "kill@soon"}, "--faults"},
+		{"an open loop without a duration", []string{"--rate", "100"}, "--duration"},
+		{"a rate and a request count", []string{"--rate", "100", "--duration", "1s", "--requests", "5"}, "closed loop"},
+		{"a share of views over one", []string{"--views", "1.5"}, "--views"},
+		{"faults on a cluster the bench did not start", []string{"--api", "127.0.0.1:1", "--faults", "kill@1s+1s"}, "--api"},
+		{"a cover too small for the secret", []string{"--secret-size", "64x64", "--cover-size", "80x80"}, "--cover-size"},
 		{"a failover of one node", []string{"--spawn", "1", "--failover-trials", "1"}, "at least 2 nodes"},
 		{"no clients", []string{"--clients", "0"}, "--clients 0"},
 		{"two bounds on the load", []string{"--requests", "5", "--duration", "1s"}, "give one"},
@@ -54,31 +62,61 @@ func TestBenchDurationReplacesTheRequestCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.mode != "load" || o.load.Duration != 2*time.Second || o.load.Requests != 0 {
-		t.Fatalf("--duration 2s: mode %s, duration %s, requests %d; want load, 2s, 0", o.mode, o.load.Duration, o.load.Requests)
+	if l := o.study.Load; o.mode != "study" || l.Duration != 2*time.Second || l.Requests != 0 {
+		t.Fatalf("--duration 2s: mode %s, duration %s, requests %d; want study, 2s, 0", o.mode, l.Duration, l.Requests)
 	}
 }
 
-func TestBenchLoadRunsAgainstSpawnedNodesAndReportsEveryHide(t *testing.T) {
+func TestBenchBothModesRunBullyThenRaft(t *testing.T) {
+	o, err := parseBench([]string{"--mode", "both", "--spawn", "3,5", "--bin", "veil"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(o.study.Modes, ","); got != "bully,raft" {
+		t.Fatalf("--mode both runs %s, want bully,raft", got)
+	}
+	if len(o.study.Sizes) != 2 || o.study.Sizes[0] != 3 || o.study.Sizes[1] != 5 {
+		t.Fatalf("--spawn 3,5 gives sizes %v", o.study.Sizes)
+	}
+}
+
+func TestBenchFailoverTrialsAloneRunNoLoad(t *testing.T) {
+	o, err := parseBench([]string{"--failover-trials", "5", "--bin", "veil"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.study.Trials != 5 || o.study.Load.Pace.Total() != 0 || o.study.Load.Duration != 0 {
+		t.Fatalf("--failover-trials 5: %d trials, load of %d operations; want 5 trials and no load",
+			o.study.Trials, o.study.Load.Pace.Total())
+	}
+}
+
+func TestBenchRunsAWorkloadOnSpawnedNodesAndWritesTheReport(t *testing.T) {
 	// The test binary cannot be a node: build the command.
 	bin := filepath.Join(t.TempDir(), "veil")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("building veil: %v\n%s", err, out)
 	}
-	dir := t.TempDir()
-	var out, errb bytes.Buffer
-	code := run([]string{"bench", "--bin", bin, "--dir", dir, "--spawn", "2", "--clients", "2", "--requests", "3"}, &out, &errb)
+	dir, out := t.TempDir(), t.TempDir()
+	var stdout, errb bytes.Buffer
+	code := run([]string{"bench", "--bin", bin, "--dir", dir, "--spawn", "2", "--clients", "2", "--requests", "3",
+		"--reference", "0", "--out", out}, &stdout, &errb)
 	if code != exitOK {
-		logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+		logs, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
 		for _, l := range logs {
 			b, _ := os.ReadFile(l)
 			t.Logf("---- %s\n%s", l, b)
 		}
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), errb.String())
 	}
-	for _, want := range []string{"2 clients, 6 hides", "6 acknowledged, 0 failed", "latency: p50", "elections"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("the report does not say %q:\n%s", want, out.String())
+	for _, want := range []string{"closed loop, 2 clients x 3 requests", "6 (100.00%)", "balance", "report: "} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("the summary does not say %q:\n%s", want, stdout.String())
+		}
+	}
+	for _, name := range []string{"report.json", "report.md", "report.html"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Errorf("--out: %v", err)
 		}
 	}
 }
