@@ -12,7 +12,7 @@ TESTTIMEOUT ?= 30m
 IMAGE   ?= veil:dev
 STATIC  := bin/veil-static
 
-.PHONY: all build test fmt-check vet demo fuzz bench clean static docker
+.PHONY: all build test test-faults fmt-check vet demo fuzz bench clean static docker
 
 all: build
 
@@ -28,6 +28,14 @@ vet:
 
 test: fmt-check vet build
 	$(GO) test -race -timeout $(TESTTIMEOUT) ./...
+
+# The fault suite at its full size: every fault in every mode, each node in a
+# network namespace of its own (needs root, ip and iptables). `make test` runs
+# it at a size that fits CI. Results (results.json, results.md), histories and
+# node logs go to out/faults. VEIL_FAULTS_SEED=N replays a run;
+# VEIL_FAULTS_CASES=RE picks cases; VEIL_FAULTS_ROUNDS=N repeats each.
+test-faults: build
+	VEIL_FAULTS=full VEIL_FAULTS_OUT=$(CURDIR)/out/faults $(GO) test -race -count=1 -timeout 90m -run TestFaults -v ./bench/faults
 
 # Every Fuzz target of every package, each for FUZZTIME.
 fuzz:
