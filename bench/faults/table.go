@@ -27,12 +27,12 @@ func (t Table) WriteJSON(w io.Writer) error {
 // Markdown renders the table for the README.
 func (t Table) Markdown() string {
 	var b strings.Builder
-	b.WriteString("| mode | fault | operations | acknowledged | unknown | lost | duplicated | linearizable | longest unavailability | two coordinators acknowledging |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n")
+	b.WriteString("| mode | fault | operations | acknowledged | unknown | lost | duplicated | over quota | acked after a higher epoch | linearizable | longest unavailability | two coordinators acknowledging | agreement after the fault |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n")
 	for _, r := range t.Results {
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %s | %s | %s |\n",
-			r.Mode, r.Fault, r.Ops, r.Acknowledged, r.Unknown, r.Lost, r.Duplicated, r.Linearizable,
-			seconds(r.Unavailable), seconds(r.DualCoordinate))
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s |\n",
+			r.Mode, r.Fault, r.Ops, r.Acknowledged, r.Unknown, r.Lost, r.Duplicated, r.OverQuota, r.StaleAcks,
+			r.Linearizable, seconds(r.Unavailable), seconds(r.DualCoordinate), seconds(r.Recovery))
 	}
 	return b.String()
 }
