@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"veil/election"
 )
 
 // Headers every reply carries, so that a client learns the coordinator from
@@ -169,6 +171,8 @@ type StatusReply struct {
 	JobsDone    uint64  `json:"jobs_done"`
 	Elections   uint64  `json:"elections"`
 	Failures    bool    `json:"failure_simulation"`
+	// Raft is this node's Raft state (Raft mode).
+	Raft *election.RaftStatus `json:"raft,omitempty"`
 }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) error {
@@ -180,6 +184,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		Load: n.pool.load(), Gossip: n.GossipAddr(), API: n.APIAddr(), Profile: n.cfg.Profile.Name,
 		Members: len(n.mship.members()), JobsDone: n.pool.done.Load(),
 		Elections: n.elector.Stats().Elections, Failures: n.cfg.Failures != nil,
+		Raft: n.raftStatus(),
 	})
 	return nil
 }
@@ -195,6 +200,18 @@ type MemberReply struct {
 	Epoch   uint64  `json:"epoch"`
 	Mode    string  `json:"mode"`
 	State   string  `json:"state"`
+	// Raft is the member's Raft state as it last gossiped it (Raft mode).
+	Raft *RaftMember `json:"raft,omitempty"`
+}
+
+// RaftMember is a member's Raft state, in the manner of `consul operator
+// raft list-peers`.
+type RaftMember struct {
+	Address       string `json:"address"`
+	State         string `json:"state"` // leader, follower or candidate
+	Voter         bool   `json:"voter"`
+	CommitIndex   uint64 `json:"commit_index"`
+	LastContactMs uint32 `json:"last_contact_ms"` // since it heard the leader; 0 on the leader
 }
 
 func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) error {
@@ -206,6 +223,16 @@ func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) error {
 			Role: m.Meta.Role.String(), Load: m.Meta.Load, Epoch: m.Meta.Epoch,
 			Mode: m.Meta.Mode.String(), State: m.Meta.State.String(),
 		})
+		if m.Meta.Mode == ModeRaft {
+			meta := m.Meta
+			if m.Name == n.cfg.Name {
+				n.raftMeta(&meta) // our own, fresh
+			}
+			out[len(out)-1].Raft = &RaftMember{
+				Address: meta.Raft, State: meta.RaftState.String(), Voter: meta.Voter,
+				CommitIndex: meta.Commit, LastContactMs: meta.ContactAge,
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

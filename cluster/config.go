@@ -238,8 +238,10 @@ func (c Config) Validate() error {
 			return fmt.Errorf("bootstrap-expect %d: want the number of servers a new cluster starts with, or 0", c.BootstrapExpect)
 		case c.BootstrapExpect == 0 && len(c.Join) == 0:
 			return errors.New("raft mode: give --bootstrap-expect N to start a new cluster of N servers, or --join an existing one")
-		case c.RaftDeadGrace <= MaxSimulatedDown:
-			return fmt.Errorf("raft dead grace %s must exceed the longest simulated failure, %s", c.RaftDeadGrace, MaxSimulatedDown)
+		case c.RaftDeadGrace <= 0:
+			return errors.New("raft dead grace must be > 0")
+		case c.Failures != nil && c.RaftDeadGrace <= c.Failures.DownMax:
+			return fmt.Errorf("raft dead grace %s must exceed the longest simulated failure, %s", c.RaftDeadGrace, c.Failures.DownMax)
 		}
 	default:
 		return fmt.Errorf("unknown mode %d", c.Mode)

@@ -6,7 +6,7 @@
 // crash, to the others). The files, one concern each:
 //
 //	config.go      Config, the named timing profiles (lan, fast) and Validate
-//	meta.go        the metadata a node gossips about itself (at most 276 bytes)
+//	meta.go        the metadata a node gossips about itself (at most 495 bytes)
 //	gate.go        a wrapper of memberlist's transport that can silence the node or cut peers
 //	membership.go  the node's own status table (alive, suspect, failed, left) and memberlist's delegates
 //	node.go        Start, the background loops, Leave and Close
@@ -15,7 +15,9 @@
 //	dispatch.go    forwarding to the coordinator and handing work to the least-loaded node
 //	users.go       registration, login, tokens
 //	images.go      puts, views, shares and the lists
+//	registrylog.go the one interface through which the node reaches the replicated registry
 //	replicate.go   the registry's replication in Bully mode: promises, sync, append, commit
+//	raftmode.go    Raft mode: the registry as Raft's FSM, bootstrap, membership from gossip
 //	failsim.go     the assignment's failure simulation
 //	metrics.go     Prometheus metrics on a registry of the node's own
 //	work.go        the worker pool and the load it reports

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"veil/election"
 )
 
 // metrics are the node's Prometheus metrics, on a registry of its own so
@@ -27,7 +29,9 @@ type gauges struct {
 	load          func() float64
 	elections     func() float64
 	changes       func() float64
+	since         func() float64 // unix time of the last leadership change seen
 	messages      func() map[string]uint64
+	raft          func() *election.RaftStatus // nil in Bully mode
 }
 
 func newMetrics(node string, g gauges) *metrics {
@@ -62,6 +66,7 @@ func newMetrics(node string, g gauges) *metrics {
 		gauge("veil_load", "Smoothed jobs queued and running per worker slot.", g.load),
 		counter("veil_elections_total", "Elections this node started.", g.elections),
 		counter("veil_coordinator_changes_total", "Coordinator changes this node saw.", g.changes),
+		gauge("veil_coordinator_since_seconds", "Unix time at which this node learnt of the current coordinator state.", g.since),
 		&messageCollector{
 			desc: prometheus.NewDesc("veil_election_messages_sent_total", "Election messages sent, by type.",
 				[]string{"type"}, labels),
@@ -69,6 +74,32 @@ func newMetrics(node string, g gauges) *metrics {
 		},
 		collectors.NewGoCollector(),
 	)
+	if g.raft() != nil {
+		raftGauge := func(name, help string, f func(s *election.RaftStatus) float64) prometheus.Collector {
+			return gauge(name, help, func() float64 {
+				if s := g.raft(); s != nil {
+					return f(s)
+				}
+				return 0
+			})
+		}
+		reg.MustRegister(
+			raftGauge("veil_raft_commit_index", "Raft commit index.", func(s *election.RaftStatus) float64 { return float64(s.CommitIndex) }),
+			raftGauge("veil_raft_applied_index", "Raft index applied to the registry.", func(s *election.RaftStatus) float64 { return float64(s.AppliedIndex) }),
+			raftGauge("veil_raft_is_voter", "1 when this node is a voter in its latest Raft configuration.", func(s *election.RaftStatus) float64 {
+				if s.Voter {
+					return 1
+				}
+				return 0
+			}),
+			raftGauge("veil_raft_last_contact_seconds", "Seconds since this follower last heard the leader (0 on the leader or before any contact).", func(s *election.RaftStatus) float64 {
+				if s.LastContact.IsZero() {
+					return 0
+				}
+				return time.Since(s.LastContact).Seconds()
+			}),
+		)
+	}
 	return m
 }
 
@@ -110,6 +141,13 @@ func (n *Node) gauges() gauges {
 		load:          func() float64 { return n.pool.load() },
 		elections:     func() float64 { return float64(n.elector.Stats().Elections) },
 		changes:       func() float64 { return float64(n.elector.Stats().CoordinatorChanges) },
-		messages:      func() map[string]uint64 { return n.elector.Stats().MessagesSent },
+		since: func() float64 {
+			if t := n.elector.Leadership().Since; !t.IsZero() {
+				return float64(t.UnixNano()) / 1e9
+			}
+			return 0
+		},
+		messages: func() map[string]uint64 { return n.elector.Stats().MessagesSent },
+		raft:     n.raftStatus,
 	}
 }

@@ -277,10 +277,8 @@ func (r *raftLog) lead(ctx context.Context, term uint64) {
 	}
 }
 
-// reconcile brings the Raft configuration in line with gossip: members
-// alive and not in it are added as voters (or their address updated);
-// members that left are removed; members failed for longer than the grace
-// period are removed while the live voters stay a majority without them.
+// reconcile makes one change, if one is due, to bring the Raft
+// configuration in line with gossip (see planRaftChange).
 func (r *raftLog) reconcile(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -288,50 +286,77 @@ func (r *raftLog) reconcile(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	ch := planRaftChange(r.n.cfg.Name, servers, r.n.raftMembers(), r.n.mship.members(), time.Now(), r.n.cfg.RaftDeadGrace)
+	switch {
+	case ch.add != nil:
+		if err := r.raft.AddVoter(ctx, ch.add.ID, ch.add.Address, index); err != nil {
+			r.log.Warn("cannot add a member to the Raft configuration", "member", ch.add.ID, "error", err)
+			return
+		}
+		r.log.Info("added a member to the Raft configuration", "member", ch.add.ID, "raft", ch.add.Address)
+	case ch.remove != "":
+		if err := r.raft.RemoveServer(ctx, ch.remove, index); err != nil {
+			r.log.Warn("cannot remove a member from the Raft configuration", "member", ch.remove, "error", err)
+			return
+		}
+		r.log.Info("removed a member from the Raft configuration", "member", ch.remove, "why", ch.why)
+	}
+}
+
+// raftChange is one change of the Raft configuration.
+type raftChange struct {
+	add    *election.Server
+	remove string
+	why    string
+}
+
+// planRaftChange decides the next change of the Raft configuration, one at
+// a time, from gossip's view:
+//   - a member alive in Raft mode that is not a voter at its current
+//     address is added (AddVoter also updates an address);
+//   - a member that left is removed;
+//   - a member failed for longer than grace (and not failing on purpose)
+//     is removed, but only while the voters gossip holds alive remain a
+//     majority of the configuration without it;
+//   - a server gossip has not heard of is left alone: after a restart the
+//     leader may know the configuration before gossip knows the members.
+//
+// The leader (self) is never removed.
+func planRaftChange(self string, servers, alive []election.Server, members []Member, now time.Time, grace time.Duration) raftChange {
 	inConfig := map[string]election.Server{}
 	for _, s := range servers {
 		inConfig[s.ID] = s
 	}
-	for _, m := range r.n.raftMembers() {
-		if s, ok := inConfig[m.ID]; ok && s.Address == m.Address && s.Voter {
-			continue
+	for _, m := range alive {
+		if s, ok := inConfig[m.ID]; !ok || s.Address != m.Address || !s.Voter {
+			m := m
+			return raftChange{add: &m, why: "alive in gossip"}
 		}
-		if err := r.raft.AddVoter(ctx, m.ID, m.Address, index); err != nil {
-			r.log.Warn("cannot add a member to the Raft configuration", "member", m.ID, "error", err)
-			return // the index moved or leadership went: next round
-		}
-		r.log.Info("added a member to the Raft configuration", "member", m.ID, "raft", m.Address)
-		return
 	}
-	alive := 0
+	byName := map[string]Member{}
+	for _, m := range members {
+		byName[m.Name] = m
+	}
+	live := 0
 	for _, s := range servers {
-		if m, ok := r.n.mship.member(s.ID); s.ID == r.n.cfg.Name || (ok && m.Status == StatusAlive) {
-			alive++
+		if m, ok := byName[s.ID]; s.ID == self || (ok && m.Status == StatusAlive) {
+			live++
 		}
 	}
 	for _, s := range servers {
-		if s.ID == r.n.cfg.Name {
+		m, ok := byName[s.ID]
+		if s.ID == self || !ok {
 			continue
 		}
-		m, ok := r.n.mship.member(s.ID)
-		if !ok { // gossip has not heard of it (yet, or any more): leave it
-			continue
+		if m.Status == StatusLeft {
+			return raftChange{remove: s.ID, why: "left"}
 		}
-		left := m.Status == StatusLeft
-		dead := m.Status == StatusFailed && !m.Failing && time.Since(m.Since) > r.n.cfg.RaftDeadGrace
-		if !left && !dead {
-			continue
+		dead := m.Status == StatusFailed && !m.Failing && now.Sub(m.Since) > grace
+		if dead && live >= (len(servers)-1)/2+1 {
+			return raftChange{remove: s.ID, why: fmt.Sprintf("failed for over %s", grace)}
 		}
-		if dead && alive < (len(servers)-1)/2+1 {
-			continue // removing it would leave the live voters short of a majority
-		}
-		if err := r.raft.RemoveServer(ctx, s.ID, index); err != nil {
-			r.log.Warn("cannot remove a member from the Raft configuration", "member", s.ID, "error", err)
-			return
-		}
-		r.log.Info("removed a member from the Raft configuration", "member", s.ID, "status", m.Status)
-		return
 	}
+	return raftChange{}
 }
 
 func (r *raftLog) isReady() bool {
@@ -446,4 +471,13 @@ func (n *Node) raftMetaMoved(last *Meta, slow bool) bool {
 		*last = m
 	}
 	return moved
+}
+
+// raftStatus is this node's Raft state, or nil in Bully mode.
+func (n *Node) raftStatus() *election.RaftStatus {
+	if n.raft == nil {
+		return nil
+	}
+	s := n.raft.Status()
+	return &s
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"veil/cluster/registry"
+	"veil/election"
 )
 
 // TestCluster is a cluster of in-process nodes on loopback, for the tests
@@ -63,13 +64,29 @@ func testProfile() Profile {
 	p.Heartbeat = 100 * time.Millisecond
 	p.ElectionTimeout = 300 * time.Millisecond
 	p.CoordinatorTimeout = time.Second
+	p.Raft = election.RaftTiming{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond, Commit: 10 * time.Millisecond}
 	return p
 }
 
-// NewTestCluster starts n nodes named node-1 … node-n with the fast
-// profile; configure, if given, may change each node's config before it
-// starts. The cluster is closed when the test ends.
+// NewTestCluster starts n Bully-mode nodes named node-1 … node-n with the
+// test profile; configure, if given, may change each node's config before
+// it starts. The cluster is closed when the test ends.
 func NewTestCluster(t testing.TB, n int, configure func(i int, c *Config)) *TestCluster {
+	t.Helper()
+	return NewTestClusterMode(t, ModeBully, n, configure)
+}
+
+// ForEachMode runs f as a subtest for each mode, so that one test states a
+// rule both modes must keep.
+func ForEachMode(t *testing.T, f func(t *testing.T, mode Mode)) {
+	for _, m := range []Mode{ModeBully, ModeRaft} {
+		t.Run(m.String(), func(t *testing.T) { f(t, m) })
+	}
+}
+
+// NewTestClusterMode is NewTestCluster in the given mode. In Raft mode
+// every node expects the n of them to bootstrap the cluster.
+func NewTestClusterMode(t testing.TB, mode Mode, n int, configure func(i int, c *Config)) *TestCluster {
 	t.Helper()
 	key := make([]byte, KeySize)
 	if _, err := rand.Read(key); err != nil {
@@ -89,7 +106,11 @@ func NewTestCluster(t testing.TB, n int, configure func(i int, c *Config)) *Test
 	for i := 0; i < n; i++ {
 		cfg := DefaultConfig(fmt.Sprintf("node-%d", i+1))
 		cfg.Profile = testProfile()
-		cfg.GossipAddr, cfg.APIAddr = "127.0.0.1:0", "127.0.0.1:0"
+		cfg.GossipAddr, cfg.APIAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		cfg.Mode, cfg.BootstrapExpect = mode, 0
+		if mode == ModeRaft {
+			cfg.BootstrapExpect = n
+		}
 		cfg.Key = key
 		cfg.DataDir = t.TempDir()
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: c.logs, Level: hclog.Info})
@@ -129,7 +150,7 @@ func (c *TestCluster) RestartAll() {
 		n.Close()
 	}
 	for i, cfg := range c.cfgs {
-		cfg.GossipAddr, cfg.APIAddr = "127.0.0.1:0", "127.0.0.1:0"
+		cfg.GossipAddr, cfg.APIAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 		cfg.Join = nil
 		if i > 0 {
 			cfg.Join = []string{c.Nodes[0].GossipAddr()}

@@ -48,11 +48,30 @@ func runMembers(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "Name\tAddress\tAPI\tStatus\tRole\tLoad\tEpoch\tMode\tState")
+	raft := false
 	for _, m := range members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%d\t%s\t%s\n",
+		raft = raft || m.Raft != nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	head := "Name\tAddress\tAPI\tStatus\tRole\tLoad\tEpoch\tMode\tState"
+	if raft {
+		head += "\tRaft\tRaft state\tVoter\tCommit\tLast contact"
+	}
+	fmt.Fprintln(tw, head)
+	for _, m := range members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%d\t%s\t%s",
 			m.Name, m.Address, m.API, m.Status, m.Role, m.Load, m.Epoch, m.Mode, m.State)
+		switch {
+		case m.Raft != nil:
+			contact := "-" // the leader
+			if m.Raft.State != "leader" {
+				contact = (time.Duration(m.Raft.LastContactMs) * time.Millisecond).String()
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%t\t%d\t%s", m.Raft.Address, m.Raft.State, m.Raft.Voter, m.Raft.CommitIndex, contact)
+		case raft:
+			fmt.Fprint(tw, "\t-\t-\t-\t-\t-")
+		}
+		fmt.Fprintln(tw)
 	}
 	if err := tw.Flush(); err != nil {
 		return fail(stderr, "members", err)

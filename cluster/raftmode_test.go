@@ -1,0 +1,166 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"veil/election"
+)
+
+func TestPlanRaftChange(t *testing.T) {
+	now := time.Now()
+	grace := 10 * time.Second
+	srv := func(ids ...string) []election.Server {
+		var out []election.Server
+		for _, id := range ids {
+			out = append(out, election.Server{ID: id, Address: id + ":8300", Voter: true})
+		}
+		return out
+	}
+	member := func(name string, st Status, since time.Duration) Member {
+		return Member{Name: name, Status: st, Since: now.Add(-since)}
+	}
+	cases := []struct {
+		name    string
+		servers []election.Server
+		alive   []election.Server
+		members []Member
+		want    string
+	}{
+		{"nothing to do", srv("a", "b", "c"), srv("a", "b", "c"),
+			[]Member{member("a", StatusAlive, 0), member("b", StatusAlive, 0), member("c", StatusAlive, 0)}, ""},
+		{"a new member alive in gossip is added", srv("a", "b", "c"), srv("a", "b", "c", "d"),
+			[]Member{member("d", StatusAlive, 0)}, "add d"},
+		{"a member back on a new address is updated", srv("a", "b", "c"),
+			append(srv("a", "b"), election.Server{ID: "c", Address: "c:9999", Voter: true}), nil, "add c"},
+		{"a member that left is removed", srv("a", "b", "c"), srv("a", "b"),
+			[]Member{member("b", StatusAlive, 0), member("c", StatusLeft, 0)}, "remove c"},
+		{"a member failed past the grace is removed", srv("a", "b", "c", "d"), srv("a", "b", "c"),
+			[]Member{member("b", StatusAlive, 0), member("c", StatusAlive, 0), member("d", StatusFailed, 2*grace)}, "remove d"},
+		{"a member failed within the grace stays", srv("a", "b", "c"), srv("a", "b"),
+			[]Member{member("b", StatusAlive, 0), member("c", StatusFailed, grace/2)}, ""},
+		{"a member failing on purpose stays", srv("a", "b", "c"), srv("a", "b"),
+			[]Member{member("b", StatusAlive, 0), {Name: "c", Status: StatusFailed, Since: now.Add(-2 * grace), Failing: true}}, ""},
+		{"no removal that leaves the live voters short of a majority", srv("a", "b", "c", "d", "e"), srv("a"),
+			[]Member{member("b", StatusFailed, 2*grace), member("c", StatusFailed, 2*grace), member("d", StatusFailed, 2*grace), member("e", StatusFailed, 2*grace)}, ""},
+		{"a server gossip never heard of stays", srv("a", "b", "c"), srv("a", "b"),
+			[]Member{member("b", StatusAlive, 0)}, ""},
+		{"the leader itself is never removed", srv("a", "b"), srv("b"),
+			[]Member{member("a", StatusLeft, 0), member("b", StatusAlive, 0)}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := planRaftChange("a", tc.servers, tc.alive, tc.members, now, grace)
+			got := ""
+			switch {
+			case ch.add != nil:
+				got = "add " + ch.add.ID
+			case ch.remove != "":
+				got = "remove " + ch.remove
+			}
+			if got != tc.want {
+				t.Fatalf("plan = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// voters is the Raft configuration as node n knows it, sorted.
+func voters(t *testing.T, n *Node) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	servers, _, err := n.raft.Servers(ctx)
+	if err != nil {
+		t.Fatalf("%s: configuration: %v", n.Name(), err)
+	}
+	var ids []string
+	for _, s := range servers {
+		if s.Voter {
+			ids = append(ids, s.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// The Raft configuration follows gossip: a node that joins becomes a voter,
+// a leader that leaves hands over the lead and is removed, a node that
+// stays dead past the grace period is removed.
+func TestRaftMembershipFollowsGossip(t *testing.T) {
+	const grace = 3 * time.Second
+	c := NewTestClusterMode(t, ModeRaft, 3, func(i int, cfg *Config) { cfg.RaftDeadGrace = grace })
+	c.WaitCoordinator(20 * time.Second)
+
+	// A fourth node joins an existing cluster: no bootstrap of its own.
+	cfg := c.cfgs[0]
+	cfg.Name, cfg.DataDir = "node-4", t.TempDir()
+	cfg.GossipAddr, cfg.APIAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.BootstrapExpect, cfg.Join = 0, []string{c.Nodes[0].GossipAddr()}
+	n4, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Nodes, c.cfgs = append(c.Nodes, n4), append(c.cfgs, cfg)
+	c.WaitFor(20*time.Second, "node-4 to become a voter and serve", func() bool {
+		coord, ok := Agreed(c.Nodes)
+		return ok && fmt.Sprint(voters(t, coord)) == "[node-1 node-2 node-3 node-4]" && n4.State() == StateActive
+	})
+	alice := register(t, n4, "alice")
+	if r := put(t, n4, alice, secretPNG(t, 9), "bob=1"); r.status != 200 {
+		t.Fatalf("put through the new node: %d %s", r.status, r.body)
+	}
+
+	// The leader leaves gracefully: it hands over the lead first, and the
+	// new leader removes it.
+	old := c.WaitCoordinator(20 * time.Second)
+	oldEpoch := old.Leadership().Epoch
+	if err := old.Leave(5 * time.Second); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	var rest []*Node
+	for i, n := range c.Nodes {
+		if n == old {
+			c.Nodes[i] = nil
+		} else {
+			rest = append(rest, n)
+		}
+	}
+	c.WaitFor(20*time.Second, "a new leader without the one that left", func() bool {
+		coord, ok := Agreed(rest)
+		return ok && coord != old && len(voters(t, coord)) == 3
+	})
+	coord, _ := Agreed(rest)
+	if e := coord.Leadership().Epoch; e.Compare(oldEpoch) <= 0 {
+		t.Fatalf("epoch %v after the leave is not above %v", e, oldEpoch)
+	}
+
+	// A follower crashes: it is removed once the grace period has passed,
+	// as two live voters of three stay a majority without it.
+	victim := c.NotCoordinator(coord)
+	victim.Close()
+	var live []*Node
+	for i, n := range c.Nodes {
+		if n == victim {
+			c.Nodes[i] = nil
+		} else if n != nil {
+			live = append(live, n)
+		}
+	}
+	c.WaitFor(30*time.Second, "the dead follower to be removed", func() bool {
+		coord, ok := Agreed(live)
+		return ok && len(voters(t, coord)) == 2
+	})
+	coord, _ = Agreed(live)
+	for _, id := range voters(t, coord) {
+		if id == victim.Name() {
+			t.Fatalf("%s is still a voter after it was removed", id)
+		}
+	}
+	if r := put(t, coord, alice, secretPNG(t, 10), "bob=1"); r.status != 200 {
+		t.Fatalf("put on the two remaining voters: %d %s", r.status, r.body)
+	}
+}
