@@ -164,3 +164,37 @@ func TestRaftMembershipFollowsGossip(t *testing.T) {
 		t.Fatalf("put on the two remaining voters: %d %s", r.status, r.body)
 	}
 }
+
+func TestRaftConfigIsChecked(t *testing.T) {
+	good := DefaultConfig("n1")
+	good.Mode, good.BootstrapExpect = ModeRaft, 3
+	good.DataDir, good.Key = t.TempDir(), make([]byte, KeySize)
+	if err := good.Validate(); err != nil {
+		t.Fatalf("a good Raft config is refused: %v", err)
+	}
+	bad := map[string]func(c *Config){
+		"neither bootstrap-expect nor join": func(c *Config) { c.BootstrapExpect = 0 },
+		"negative bootstrap-expect":         func(c *Config) { c.BootstrapExpect = -1 },
+		"no Raft port":                      func(c *Config) { c.RaftAddr = "127.0.0.1" },
+		"no dead grace":                     func(c *Config) { c.RaftDeadGrace = 0 },
+		"grace shorter than a simulated failure": func(c *Config) {
+			c.Failures = &FailureSim{Every: time.Minute, DownMin: time.Second, DownMax: 20 * time.Second}
+			c.RaftDeadGrace = 10 * time.Second
+		},
+		"Raft lease longer than the heartbeat timeout": func(c *Config) { c.Profile.Raft.LeaderLease = 2 * c.Profile.Raft.Heartbeat },
+	}
+	for name, mutate := range bad {
+		t.Run(name, func(t *testing.T) {
+			c := good
+			mutate(&c)
+			if err := c.Validate(); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	joining := good
+	joining.BootstrapExpect, joining.Join = 0, []string{"127.0.0.1:7946"}
+	if err := joining.Validate(); err != nil {
+		t.Fatalf("a node joining an existing Raft cluster is refused: %v", err)
+	}
+}
