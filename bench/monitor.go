@@ -111,7 +111,7 @@ func unavailable(ops []Op, minGap time.Duration) []Unavailability {
 	var out []Unavailability
 	prev := time.Duration(-1)
 	for _, a := range acks {
-		if prev >= 0 && a-prev > minGap && outstanding(ops, prev, a) {
+		if prev >= 0 && a-prev > minGap && outstanding(ops, a, minGap) {
 			out = append(out, Unavailability{StartS: secs(prev), EndS: secs(a)})
 		}
 		prev = a
@@ -121,17 +121,17 @@ func unavailable(ops []Op, minGap time.Duration) []Unavailability {
 	for _, o := range ops {
 		lastEnd = max(lastEnd, o.End)
 	}
-	if prev >= 0 && lastEnd-prev > minGap && outstanding(ops, prev, lastEnd) {
+	if prev >= 0 && lastEnd-prev > minGap && outstanding(ops, lastEnd, minGap) {
 		out = append(out, Unavailability{StartS: secs(prev), EndS: secs(lastEnd)})
 	}
 	return out
 }
 
-// outstanding reports whether some operation was due before b and not
-// answered before it: someone was waiting at the end of (a, b).
-func outstanding(ops []Op, a, b time.Duration) bool {
+// outstanding reports whether some operation was still unanswered at b
+// after waiting at least gap: a client waited through the stretch.
+func outstanding(ops []Op, b, gap time.Duration) bool {
 	for _, o := range ops {
-		if o.Due < b && o.End >= b && o.End > a {
+		if o.Due+gap <= b && o.End >= b {
 			return true
 		}
 	}

@@ -70,12 +70,16 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return flagStatus(stderr, "bench", err)
 	}
-	// SIGPIPE too: when stdout is a pipe that closes (veil bench | head),
-	// the run stops and cleans up instead of dying on the next write.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, opts.maxTime)
 	defer cancel()
+	// When stdout is a pipe that closes (veil bench | head), the run stops
+	// and cleans up instead of dying on the next write. Asking for SIGPIPE
+	// would not do: it comes for any socket the peer closed too, and a
+	// node killed on purpose closes many.
+	signal.Ignore(syscall.SIGPIPE)
+	stdout = stopOnClosedPipe{stdout, cancel}
 	switch opts.mode {
 	case "demo":
 		return benchStatus(stderr, runDemo(ctx, opts, stdout, stderr))
@@ -126,8 +130,25 @@ func runStudy(ctx context.Context, o benchOptions, stdout io.Writer) error {
 	return err
 }
 
+// stopOnClosedPipe ends the run when a write finds the pipe closed.
+type stopOnClosedPipe struct {
+	w      io.Writer
+	cancel context.CancelFunc
+}
+
+func (s stopOnClosedPipe) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		s.cancel()
+	}
+	return n, err
+}
+
 // isTerminal reports whether w is a terminal, for the live progress bar.
 func isTerminal(w io.Writer) bool {
+	if s, ok := w.(stopOnClosedPipe); ok {
+		w = s.w
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
