@@ -74,6 +74,13 @@ func (g *Gate) Block(addr string, on bool) {
 	}
 }
 
+// blocking reports whether any peer is blocked.
+func (g *Gate) blocking() bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.blocked) > 0
+}
+
 // Dropped counts the packets and streams the gate has refused so far.
 func (g *Gate) Dropped() uint64 { return g.dropped.Load() }
 

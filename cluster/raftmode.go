@@ -152,8 +152,8 @@ func (n *Node) raftCut(addr string) bool {
 	if n.gate.Silenced() {
 		return true
 	}
-	if addr == "" {
-		return false
+	if addr == "" || !n.gate.blocking() {
+		return false // the common case, checked on every read and write
 	}
 	for _, m := range n.mship.members() {
 		if m.Meta.Raft == addr {

@@ -46,12 +46,11 @@ type Bully struct {
 	raise   chan Epoch
 	load    atomic.Uint64 // math.Float64bits of the local load
 
-	mu       sync.Mutex
-	lead     Leadership
-	stats    Stats
-	dropped  uint64
-	changes  chan Leadership
-	finished bool
+	mu      sync.Mutex
+	lead    Leadership
+	stats   Stats
+	dropped uint64
+	changes *feed
 }
 
 // inboxSize bounds the messages waiting for the machine; past it, new ones
@@ -83,7 +82,7 @@ func NewBully(cfg BullyConfig) (*Bully, error) {
 		rejoin:  make(chan struct{}, 1),
 		suspend: make(chan struct{}, 1),
 		raise:   make(chan Epoch, 16),
-		changes: make(chan Leadership, 1),
+		changes: newFeed(),
 		stats:   Stats{MessagesSent: map[string]uint64{}},
 	}, nil
 }
@@ -162,7 +161,7 @@ func (b *Bully) Leadership() Leadership {
 }
 
 // Changes implements Elector.
-func (b *Bully) Changes() <-chan Leadership { return b.changes }
+func (b *Bully) Changes() <-chan Leadership { return b.changes.ch }
 
 // Stats implements Elector.
 func (b *Bully) Stats() Stats {
@@ -184,7 +183,7 @@ func (b *Bully) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer b.finish()
+	defer b.changes.close()
 	ticker := time.NewTicker(b.cfg.Tick)
 	defer ticker.Stop()
 	var alive []string
@@ -284,19 +283,5 @@ func (b *Bully) publish(n bully.Notice) {
 	} else {
 		b.log.Info("no coordinator known", "epoch", l.Epoch.String())
 	}
-	// Latest wins: replace a state the reader has not taken yet.
-	select {
-	case <-b.changes:
-	default:
-	}
-	b.changes <- l
-}
-
-func (b *Bully) finish() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.finished {
-		b.finished = true
-		close(b.changes)
-	}
+	b.changes.publish(l)
 }

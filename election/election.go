@@ -2,6 +2,7 @@ package election
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"veil/bully"
@@ -61,4 +62,36 @@ type Stats struct {
 	CoordinatorChanges uint64            // changes of the coordinator this node saw
 	MessagesSent       map[string]uint64 // by message type
 	Dropped            uint64            // messages dropped: malformed, or the inbox was full
+}
+
+// feed is the channel behind Changes: latest wins, so a slow reader misses
+// intermediate states but always gets the newest, and it is closed once.
+type feed struct {
+	mu     sync.Mutex
+	ch     chan Leadership
+	closed bool
+}
+
+func newFeed() *feed { return &feed{ch: make(chan Leadership, 1)} }
+
+func (f *feed) publish(l Leadership) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	select {
+	case <-f.ch: // replace a state the reader has not taken yet
+	default:
+	}
+	f.ch <- l
+}
+
+func (f *feed) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		close(f.ch)
+	}
 }

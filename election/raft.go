@@ -87,8 +87,7 @@ type Raft struct {
 	lead      Leadership
 	stats     Stats
 	lastState raft.RaftState
-	finished  bool
-	changes   chan Leadership
+	changes   *feed
 
 	snaps     raft.SnapshotStore
 	rpcs      *rpcCounter
@@ -153,7 +152,7 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 	})
 	e := &Raft{
 		cfg: cfg, log: cfg.Logger, store: store, trans: trans, stream: stream,
-		changes: make(chan Leadership, 1),
+		changes: newFeed(),
 		obsCh:   make(chan raft.Observation, 64),
 		stats:   Stats{MessagesSent: map[string]uint64{}},
 		rpcs:    newRPCCounter(), suspended: suspended, snaps: snaps,
@@ -337,7 +336,7 @@ func (e *Raft) Leadership() Leadership {
 }
 
 // Changes implements Elector.
-func (e *Raft) Changes() <-chan Leadership { return e.changes }
+func (e *Raft) Changes() <-chan Leadership { return e.changes.ch }
 
 // SetLoad implements Elector. Raft chooses its leader by log and term, not
 // by load: the load still steers dispatch, not the election.
@@ -370,7 +369,7 @@ func (e *Raft) Stats() Stats {
 // Run implements Elector: it follows Raft's observations until ctx ends,
 // then shuts Raft down.
 func (e *Raft) Run(ctx context.Context) error {
-	defer e.finish()
+	defer e.changes.close()
 	defer e.raft.DeregisterObserver(e.obs)
 	defer e.Shutdown()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -413,30 +412,13 @@ func (e *Raft) refresh() {
 		e.stats.CoordinatorChanges++
 	}
 	e.lead = l
-	finished := e.finished
 	e.mu.Unlock()
 	if l.Known() {
 		e.log.Info("coordinator", "coordinator", l.Coordinator, "epoch", l.Epoch.String(), "self", l.Self)
 	} else {
 		e.log.Info("no coordinator known", "raft_state", state.String())
 	}
-	if finished {
-		return
-	}
-	select {
-	case <-e.changes:
-	default:
-	}
-	e.changes <- l
-}
-
-func (e *Raft) finish() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.finished {
-		e.finished = true
-		close(e.changes)
-	}
+	e.changes.publish(l)
 }
 
 // Shutdown stops Raft and closes its stores; it is safe to call twice.
