@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,25 +25,57 @@ type CoordinatorChange struct {
 // monitorEvery is how often the monitor asks every node who coordinates.
 const monitorEvery = 100 * time.Millisecond
 
-// monitorCoordinator asks every node at apis who coordinates, every
-// monitorEvery, until ctx ends, and returns each change of the coordinator
-// named at the highest epoch. Nodes that do not answer are skipped.
-func monitorCoordinator(ctx context.Context, hc *http.Client, apis []string, start time.Time) []CoordinatorChange {
-	var out []CoordinatorChange
+// watched is what monitor saw during a load.
+type watched struct {
+	Changes []CoordinatorChange
+	// Down are the stretches in which a node did not answer at all (a
+	// fault, or the failure simulation): from its first unanswered poll
+	// to its next answer.
+	Down []FaultWindow
+}
+
+// monitor asks every node at apis who coordinates, every monitorEvery,
+// until ctx ends. It returns each change of the coordinator named at the
+// highest epoch, and the stretches in which a node did not answer.
+func monitor(ctx context.Context, hc *http.Client, apis, names []string, start time.Time) watched {
+	var out watched
+	downSince := make([]time.Duration, len(apis)) // -1: answering
+	for k := range downSince {
+		downSince[k] = -1
+	}
 	tick := time.NewTicker(monitorEvery)
 	defer tick.Stop()
 	for {
 		replies := make([]*cluster.CoordinatorReply, len(apis))
+		answered := make([]bool, len(apis))
+		asked := max(time.Since(start), 0)
 		var wg sync.WaitGroup
 		for k, api := range apis {
 			wg.Go(func() {
 				var r cluster.CoordinatorReply
-				if fetchJSON(ctx, hc, api, "/v1/coordinator", &r) == nil && r.Coordinator != "" {
+				err := fetchJSON(ctx, hc, api, "/v1/coordinator", &r)
+				var se *httpStatusError
+				answered[k] = err == nil || errors.As(err, &se)
+				if err == nil && r.Coordinator != "" {
 					replies[k] = &r
 				}
 			})
 		}
 		wg.Wait()
+		if ctx.Err() != nil {
+			break
+		}
+		now := max(time.Since(start), 0)
+		for k := range apis {
+			switch {
+			case !answered[k] && downSince[k] < 0:
+				downSince[k] = asked
+			case answered[k] && downSince[k] >= 0:
+				out.Down = append(out.Down, FaultWindow{Fault: "unreachable", Kind: "unreachable", Node: names[k],
+					StartS: secs(downSince[k]), EndS: secs(now)})
+				downSince[k] = -1
+			}
+		}
 		var best *cluster.CoordinatorReply
 		for _, r := range replies {
 			if r != nil && (best == nil || r.Epoch > best.Epoch || r.Epoch == best.Epoch && r.EpochNode > best.EpochNode) {
@@ -50,21 +83,29 @@ func monitorCoordinator(ctx context.Context, hc *http.Client, apis []string, sta
 			}
 		}
 		if best != nil {
-			last := CoordinatorChange{}
-			if len(out) > 0 {
-				last = out[len(out)-1]
-			}
-			if len(out) == 0 || last.Coordinator != best.Coordinator || last.Epoch != best.Epoch || last.EpochNode != best.EpochNode {
-				out = append(out, CoordinatorChange{AtS: secs(max(time.Since(start), 0)), Coordinator: best.Coordinator,
+			ch := out.Changes
+			if len(ch) == 0 || ch[len(ch)-1].Coordinator != best.Coordinator || ch[len(ch)-1].Epoch != best.Epoch ||
+				ch[len(ch)-1].EpochNode != best.EpochNode {
+				out.Changes = append(ch, CoordinatorChange{AtS: secs(now), Coordinator: best.Coordinator,
 					Epoch: best.Epoch, EpochNode: best.EpochNode})
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return out
 		case <-tick.C:
+			continue
+		}
+		break
+	}
+	// A node still down when the watch ends: its window ends there.
+	end := secs(max(time.Since(start), 0))
+	for k, since := range downSince {
+		if since >= 0 {
+			out.Down = append(out.Down, FaultWindow{Fault: "unreachable", Kind: "unreachable", Node: names[k],
+				StartS: secs(since), EndS: end})
 		}
 	}
+	return out
 }
 
 // fetchJSON gets path from the node at api and decodes its JSON reply.
@@ -85,10 +126,18 @@ func fetchJSON(ctx context.Context, hc *http.Client, api, path string, v any) er
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+		return &httpStatusError{path: path, status: resp.StatusCode}
 	}
 	return json.Unmarshal(body, v)
 }
+
+// httpStatusError is an answer, but not 200 OK: the node is up.
+type httpStatusError struct {
+	path   string
+	status int
+}
+
+func (e *httpStatusError) Error() string { return fmt.Sprintf("GET %s: status %d", e.path, e.status) }
 
 // Unavailability is a stretch of the run in which no operation was
 // acknowledged although some were waiting for an answer.

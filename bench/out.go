@@ -139,7 +139,13 @@ func (r *Report) rows() []row {
 		row{"unavailable", withLoad(func(run Run) string {
 			return fmt.Sprintf("%.2f s in %d windows", run.UnavailableS, len(run.Unavailable))
 		})},
-		row{"faults", withLoad(func(run Run) string { return fmt.Sprint(len(run.Faults)) })},
+		row{"faults / node down", withLoad(func(run Run) string {
+			var down float64
+			for _, d := range run.Down {
+				down += d.EndS - d.StartS
+			}
+			return fmt.Sprintf("%d / %d windows, %.1f s", len(run.Faults), len(run.Down), down)
+		})},
 		row{"books", withLoad(func(run Run) string {
 			if run.Books == nil {
 				return "not checked"
@@ -258,6 +264,9 @@ func (r *Report) writeNotes(w io.Writer, esc func(string) string) {
 				end = fmt.Sprintf("until %.2f s", f.EndS)
 			}
 			fmt.Fprintf(w, "- fault %s on %s at %.2f s, %s%s\n", esc(f.Fault), esc(dash(f.Node)), f.StartS, end, errNote(f.Err, esc))
+		}
+		for _, d := range run.Down {
+			fmt.Fprintf(w, "- %s answered nothing from %.2f s to %.2f s\n", esc(d.Node), d.StartS, d.EndS)
 		}
 		if len(run.Coordinators) > 0 {
 			var parts []string

@@ -29,6 +29,7 @@ const (
 var (
 	faultShade = color.NRGBA{R: 230, G: 60, B: 60, A: 50}
 	gapShade   = color.NRGBA{R: 120, G: 120, B: 120, A: 45}
+	downShade  = color.NRGBA{R: 255, G: 165, B: 0, A: 45}
 	palette    = []color.Color{
 		color.NRGBA{R: 31, G: 119, B: 180, A: 255}, color.NRGBA{R: 255, G: 127, B: 14, A: 255},
 		color.NRGBA{R: 44, G: 160, B: 44, A: 255}, color.NRGBA{R: 214, G: 39, B: 40, A: 255},
@@ -90,14 +91,14 @@ func (r *Report) Figures() ([]Figure, error) {
 			return nil, err
 		}
 		if err := add(Figure{Name: "latency-" + id + ".png", Title: fmt.Sprintf("Latency over time: %s, %d nodes", run.Mode, run.Nodes),
-			Caption: "p50 and p99 of the operations that ended in each second, from when each was due; red: fault windows, grey: no acknowledgement"}, p); err != nil {
+			Caption: "p50 and p99 of the operations that ended in each second, from when each was due; red: scheduled faults, orange: a node unreachable (faults and the failure simulation), grey: no acknowledgement"}, p); err != nil {
 			return nil, err
 		}
 		if p, err = throughputPlot(run); err != nil {
 			return nil, err
 		}
 		if err := add(Figure{Name: "throughput-" + id + ".png", Title: fmt.Sprintf("Throughput over time: %s, %d nodes", run.Mode, run.Nodes),
-			Caption: "operations acknowledged and not acknowledged in each second; red: fault windows"}, p); err != nil {
+			Caption: "operations acknowledged and not acknowledged in each second; red: scheduled faults, orange: a node unreachable, grey: no acknowledgement"}, p); err != nil {
 			return nil, err
 		}
 	}
@@ -137,7 +138,10 @@ func newPlot(title, x, y string) *plot.Plot {
 }
 
 func shade(p *plot.Plot, run Run) {
-	var f, u [][2]float64
+	var f, u, down [][2]float64
+	for _, w := range run.Down {
+		down = append(down, [2]float64{w.StartS, w.EndS})
+	}
 	for _, w := range run.Faults {
 		end := w.EndS
 		if end == 0 {
@@ -147,6 +151,11 @@ func shade(p *plot.Plot, run Run) {
 	}
 	for _, w := range run.Unavailable {
 		u = append(u, [2]float64{w.StartS, w.EndS})
+	}
+	if len(down) > 0 {
+		b := bands{spans: down, color: downShade}
+		p.Add(b)
+		p.Legend.Add("a node unreachable", b)
 	}
 	if len(u) > 0 {
 		b := bands{spans: u, color: gapShade}

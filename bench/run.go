@@ -77,11 +77,14 @@ type Run struct {
 	Unavailable      []Unavailability    `json:"unavailable"`
 	UnavailableS     float64             `json:"unavailable_s"`
 	Faults           []FaultWindow       `json:"faults"`
-	Books            *Books              `json:"books,omitempty"`
-	Timeline         []Second            `json:"timeline"`
-	FailoverMS       *FailoverStats      `json:"failover_ms,omitempty"`
-	Trials           []TrialRecord       `json:"trials,omitempty"`
-	Error            string              `json:"error,omitempty"`
+	// Down are the stretches in which a node answered nothing, as polled
+	// every 100 ms: the scheduled faults and the failure simulation's.
+	Down       []FaultWindow  `json:"down"`
+	Books      *Books         `json:"books,omitempty"`
+	Timeline   []Second       `json:"timeline"`
+	FailoverMS *FailoverStats `json:"failover_ms,omitempty"`
+	Trials     []TrialRecord  `json:"trials,omitempty"`
+	Error      string         `json:"error,omitempty"`
 }
 
 // OpCounts counts one kind of operation.

@@ -257,8 +257,9 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 
 	start := time.Now()
 	mctx, stopMonitor := context.WithCancel(ctx)
-	var changes []CoordinatorChange
-	bg.Go(func() { changes = monitorCoordinator(mctx, cfg.Load.HTTP, all, start) })
+	var seen watched
+	nodeNames := names(c, all)
+	bg.Go(func() { seen = monitor(mctx, cfg.Load.HTTP, all, nodeNames, start) })
 	stopFaults := make(chan struct{})
 	var windows []FaultWindow
 	if c != nil && len(cfg.Faults) > 0 {
@@ -288,10 +289,13 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	for _, o := range d.Ops {
 		ops = append(ops, o...)
 	}
-	fillLoad(run, ops, d, names(c, all), before, after, cfg.Gap)
-	run.Coordinators, run.Faults = changes, windows
+	fillLoad(run, ops, d, nodeNames, before, after, cfg.Gap)
+	run.Coordinators, run.Faults, run.Down = seen.Changes, windows, seen.Down
 	if run.Faults == nil {
 		run.Faults = []FaultWindow{}
+	}
+	if run.Down == nil {
+		run.Down = []FaultWindow{}
 	}
 
 	images, err := registryImages(ctx, wr, cfg.Load.HTTP, apis)
