@@ -121,28 +121,36 @@ func (p *Project) Logs(ctx context.Context, lines int) string {
 // published at. It changes when the container is put back on the network
 // and the port was left to Docker.
 func (p *Project) API(ctx context.Context, service string) (string, error) {
-	out, err := p.run(ctx, "port", service, APIPort)
+	id, err := p.Container(ctx, service)
 	if err != nil {
 		return "", err
 	}
-	addr := strings.TrimSpace(out)
-	if addr == "" || strings.HasSuffix(addr, ":0") {
+	out, err := docker(ctx, "port", id, APIPort+"/tcp")
+	if err != nil {
+		return "", err
+	}
+	addr := firstLine([]byte(out))
+	if addr == "" {
 		return "", fmt.Errorf("compose: %s publishes no port for %s", service, APIPort)
 	}
 	return addr, nil
 }
 
-// Container returns the id of a service's container.
+// Container returns the id of a service's container. It asks docker, by
+// the labels compose puts on containers, rather than compose, which takes
+// a second or more to start.
 func (p *Project) Container(ctx context.Context, service string) (string, error) {
-	out, err := p.run(ctx, "ps", "-q", service)
+	out, err := docker(ctx, "container", "ls", "--all", "--quiet",
+		"--filter", "label=com.docker.compose.project="+p.Name,
+		"--filter", "label=com.docker.compose.service="+service)
 	if err != nil {
 		return "", err
 	}
-	id := strings.TrimSpace(out)
-	if id == "" || strings.Contains(id, "\n") {
-		return "", fmt.Errorf("compose: want one container of %s, have %q", service, id)
+	ids := strings.Fields(out)
+	if len(ids) != 1 {
+		return "", fmt.Errorf("compose: want one container of %s in %s, have %d", service, p.Name, len(ids))
 	}
-	return id, nil
+	return ids[0], nil
 }
 
 // Network is the project's network: compose names it after the project.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -74,12 +75,22 @@ func buildImage(t *testing.T) string {
 
 func runCoordinatorLoss(t *testing.T, img, mode string) {
 	ctx := withTimeout(t, 3*time.Minute)
+	start := time.Now()
+	step := func(format string, args ...any) {
+		t.Helper()
+		t.Logf("%6.1fs  %s", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
 	p := up(t, img, mode)
+	step("%s is up in %s mode", p.Name, mode)
 	// One HTTP client for every call of the test, its connections closed
-	// at the end.
+	// at the end. An attempt that has no answer within 5 s is given up and
+	// retried (with the same idempotency key, for a write): a connection
+	// kept alive through Docker's port forwarding to a container that is
+	// gone is never closed, and would hold the call to its deadline.
 	hc := &http.Client{Transport: &http.Transport{
-		DialContext:     (&net.Dialer{Timeout: time.Second}).DialContext,
-		IdleConnTimeout: 10 * time.Second,
+		DialContext:           (&net.Dialer{Timeout: time.Second}).DialContext,
+		ResponseHeaderTimeout: 5 * time.Second,
+		IdleConnTimeout:       10 * time.Second,
 	}}
 	t.Cleanup(hc.CloseIdleConnections)
 
@@ -91,16 +102,20 @@ func runCoordinatorLoss(t *testing.T, img, mode string) {
 		}
 		apis[s] = api
 	}
-	before, err := settled(ctx, hc, apis)
+	first, err := settled(ctx, hc, apis)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s mode: %s coordinates at epoch %d", mode, before.Coordinator, before.Epoch)
+	step("settled: %s coordinates at epoch %d", first.Coordinator, first.Epoch)
 
 	l := newLoad(t, ctx, hc, values(apis))
 	l.start(2)
 	l.waitUntil(t, func(a *acks) bool { return len(a.puts) >= 6 })
-
+	// The coordinator now, should the load have moved it.
+	before, err := agreed(ctx, hc, apis, func(coordinator) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
 	old := before.Coordinator
 	addr, err := p.Address(ctx, old)
 	if err != nil {
@@ -110,7 +125,7 @@ func runCoordinatorLoss(t *testing.T, img, mode string) {
 	if err := p.Disconnect(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("cut %s (%s) off the network", old, addr)
+	step("cut %s (%s) off the network, after %d acknowledged puts", old, addr, l.count())
 	others := map[string]string{}
 	for s, api := range apis {
 		if s != old {
@@ -121,18 +136,21 @@ func runCoordinatorLoss(t *testing.T, img, mode string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s coordinates at epoch %d, %s after the cut", after.Coordinator, after.Epoch, time.Since(cut).Round(time.Millisecond))
+	step("%s and %s agree: %s coordinates at epoch %d, %s after the cut",
+		keys(others)[0], keys(others)[1], after.Coordinator, after.Epoch, time.Since(cut).Round(time.Millisecond))
 	// Serving: puts acknowledged by the new coordinator.
 	l.waitUntil(t, func(a *acks) bool { return a.by[after.Coordinator] >= 6 })
 	acks := l.stop()
-	t.Logf("load: %d puts and %d views acknowledged, %d puts and %d views failed; %d puts by %s after the cut",
-		len(acks.puts), acks.viewsAcked(), acks.putsFailed, acks.viewsFailed(), acks.by[after.Coordinator], after.Coordinator)
+	step("load stopped: %d puts and %d views acknowledged, %d puts and %d views failed or cut off; puts by coordinator: %v; errors: %v",
+		len(acks.puts), acks.viewsAcked(), acks.putsFailed, acks.viewsFailed(), acks.by, acks.errors)
 	checkAcknowledged(t, ctx, hc, values(others), acks)
+	step("every acknowledged put and view checked through %s", strings.Join(keys(others), " and "))
 
 	// Back on the network, the old coordinator rejoins as a follower.
 	if err := p.Connect(ctx, old); err != nil {
 		t.Fatal(err)
 	}
+	step("put %s back on the network", old)
 	if again, err := p.Address(ctx, old); err != nil || again != addr {
 		t.Errorf("%s came back at %q (%v), not at %s: the others would look for it there", old, again, err, addr)
 	}
@@ -146,8 +164,9 @@ func runCoordinatorLoss(t *testing.T, img, mode string) {
 	if healed.Epoch < after.Epoch {
 		t.Fatalf("the epoch went down from %d to %d when %s came back", after.Epoch, healed.Epoch, old)
 	}
-	t.Logf("%s is back: %s coordinates at epoch %d", old, healed.Coordinator, healed.Epoch)
+	step("settled again: %s coordinates at epoch %d", healed.Coordinator, healed.Epoch)
 	checkAcknowledged(t, ctx, hc, []string{apis[old]}, acks)
+	step("every acknowledged put and view checked through %s", old)
 }
 
 // up starts a project of compose.yaml in mode, with its own name, key and
@@ -300,6 +319,7 @@ type acks struct {
 	views      map[string]int // image id → views acknowledged
 	viewFails  map[string]int // image id → views that failed
 	by         map[string]int // coordinator → puts it acknowledged
+	errors     map[string]int // why calls failed, but for the end of the run
 }
 
 func (a *acks) viewsAcked() (n int) {
@@ -352,7 +372,7 @@ func newLoad(t *testing.T, ctx context.Context, hc *http.Client, apis []string) 
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	return &load{ctx: lctx, cancel: cancel, owner: oc, viewer: vc, changed: make(chan struct{}),
-		acks: acks{views: map[string]int{}, viewFails: map[string]int{}, by: map[string]int{}}}
+		acks: acks{views: map[string]int{}, viewFails: map[string]int{}, by: map[string]int{}, errors: map[string]int{}}}
 }
 
 func (l *load) start(clients int) {
@@ -377,6 +397,7 @@ func (l *load) round() {
 		// Failed, or cut off by the end of the run: it may have been
 		// carried out all the same.
 		l.acks.putsFailed++
+		l.failed("put", err)
 		l.mu.Unlock()
 		return
 	}
@@ -393,12 +414,28 @@ func (l *load) round() {
 	case err != nil:
 		// Cut off or failed: it may have been counted.
 		l.acks.viewFails[res.ImageID]++
+		l.failed("view", err)
 	case !bytes.Equal(v.Secret, secret):
 		l.acks.viewFails[res.ImageID]++
 		l.acks.views[res.ImageID] = -1000 // fails the check below, loudly
 	default:
 		l.acks.views[res.ImageID]++
 	}
+}
+
+// failed notes why a call failed, unless the end of the run cut it off.
+// The caller holds l.mu.
+func (l *load) failed(call string, err error) {
+	if l.ctx.Err() == nil {
+		l.acks.errors[call+": "+err.Error()]++
+	}
+}
+
+// count is the number of acknowledged puts so far.
+func (l *load) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acks.puts)
 }
 
 // waitUntil waits until done holds of what was acknowledged; it is asked
@@ -508,6 +545,15 @@ func suffix() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(b))
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func values(m map[string]string) []string {
