@@ -12,7 +12,7 @@ TESTTIMEOUT ?= 30m
 IMAGE   ?= veil:dev
 STATIC  := bin/veil-static
 
-.PHONY: all build test test-faults fmt-check vet demo fuzz bench clean static docker
+.PHONY: all build test test-faults fmt-check vet demo fuzz bench gobench clean static docker
 
 all: build
 
@@ -47,14 +47,26 @@ fuzz:
 	done
 
 # Go benchmarks (figures in the README come from here and from `veil bench`).
-bench:
+gobench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Three local nodes (fast profile) as real processes: a batch of hides, the
-# members table, SIGKILL of the coordinator, the failover, the table again.
-# `veil bench --demo` kills and reaps every node it started, however it ends.
+# The full study: Bully, then Raft, at 3, 5 and 7 nodes; at each, 50 clients x
+# 200 puts and views with the failure simulation on, the books checked, then
+# 100 SIGKILLs of the coordinator on a fresh cluster. About an hour on 2 cores.
+BENCH_OUT ?= out/bench
+bench: build
+	$(BIN) bench --mode both --spawn 3,5,7 --clients 50 --requests 200 \
+	  --simulate-failures every=30s,down=10s-20s --failover-trials 100 --out $(BENCH_OUT)
+
+# Both modes in turn, three local nodes each (real processes): 50 clients x 200
+# puts and views with the failure simulation on, the books checked, a few
+# failover trials; then the summary and the report (report.html in DEMO_OUT).
+# About three minutes on 2 cores. `veil bench` kills and reaps every node it
+# started, however it ends. The guided tour of one failover is `bin/veil bench --demo`.
+DEMO_OUT ?= out/demo
 demo: build
-	$(BIN) bench --demo
+	$(BIN) bench --mode both --spawn 3 --clients 50 --requests 200 \
+	  --simulate-failures every=20s,down=5s-15s --failover-trials 5 --out $(DEMO_OUT)
 
 # A static binary (no cgo) for the scratch image, and the empty directory
 # the image's /data is made from. No -trimpath: it would share no compiled
