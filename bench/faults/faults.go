@@ -142,11 +142,11 @@ func Faults() []Fault {
 		},
 		{
 			Name: "packet-loss",
-			Doc:  "every node drops 20% of the packets into and out of it, clients' included",
+			Doc:  "every node drops 10% of the packets into and out of it (19% of those between two nodes), clients' included",
 			Inject: func(ctx context.Context, e *Env, window time.Duration) (err error) {
 				defer func() { err = healed(e, err) }()
 				for i := range e.Cluster.Len() {
-					if err := e.Cluster.Net().Loss(ctx, i, 0.2); err != nil {
+					if err := e.Cluster.Net().Loss(ctx, i, 0.1); err != nil {
 						return err
 					}
 				}
