@@ -108,19 +108,22 @@ type Profile struct {
 }
 
 // LANProfile uses memberlist's LAN defaults (probe every 1 s, 500 ms probe
-// timeout, suspicion 4·log10(n)·1 s) and election timers of the same order.
+// timeout, suspicion 4·log10(n)·1 s) and hashicorp/raft's default timers.
+// The Bully timers give the same detection as Raft's: a follower gives the
+// coordinator up after 1 s without a heartbeat, as a Raft follower does
+// after its 1 s heartbeat timeout (which Raft stretches at random to up to
+// 2 s).
 func LANProfile() Profile {
 	return Profile{
 		Name:               "lan",
 		Memberlist:         memberlist.DefaultLANConfig,
 		Tick:               100 * time.Millisecond,
-		Heartbeat:          500 * time.Millisecond,
-		ElectionTimeout:    time.Second,
-		CoordinatorTimeout: 2 * time.Second,
+		Heartbeat:          300 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		CoordinatorTimeout: time.Second,
 		ReelectInterval:    30 * time.Second,
 		LoadGap:            1.0,
-		// hashicorp/raft's defaults, as memberlist's LAN defaults above.
-		Raft: election.RaftTiming{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond, Commit: 50 * time.Millisecond},
+		Raft:               election.RaftTiming{Heartbeat: time.Second, Election: time.Second, LeaderLease: 500 * time.Millisecond, Commit: 50 * time.Millisecond},
 	}
 }
 

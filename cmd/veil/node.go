@@ -27,7 +27,8 @@ const profilesHelp = `
 profiles (--profile):
   lan   memberlist's LAN defaults: probe every 1s (500ms timeout), suspicion
         4·log10(n) probe intervals; election tick 100ms, coordinator heartbeat
-        500ms, a follower calls an election after 2s without one.
+        300ms, election timeout 500ms, a follower calls an election after 1s
+        without a heartbeat.
   fast  for failover on one machine: probe every 200ms (100ms timeout),
         suspicion multiplier 2; election tick 20ms, heartbeat 100ms, election
         after 500ms without a heartbeat.
