@@ -18,6 +18,19 @@
 //     sending hides one after another, for R requests or for a duration.
 //   - Steady (steady.go) runs load with no fault and reads from every
 //     node's /metrics how many elections and coordinator changes happened.
+//   - RunStudy (study.go) is what `veil bench` runs: for each mode and
+//     cluster size, a Workload (workload.go) of puts and views by real
+//     users with quotas, paced by drive.go in a closed loop or an open one
+//     (latency from the time an operation was due, so a stall is not
+//     hidden); a fault schedule (faults.go) fired at the cluster meanwhile;
+//     a monitor (monitor.go) of the coordinator and of nodes that answer
+//     nothing; the books check (books.go) against the registry afterwards;
+//     then failover trials on a fresh cluster (trials.go). Latencies go
+//     into one HdrHistogram per worker (hist.go), merged at the end.
+//   - The report (run.go) is written as JSON, Markdown and one HTML page
+//     with its plots embedded (out.go, plots.go); pipeline.go measures the
+//     stego pipeline alone on the same machine, the reference the report
+//     gives the cluster's throughput against.
 //
 // Durations are measured here and reported; nothing in this package
 // decides whether a duration is good enough.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -14,11 +15,22 @@ import (
 type Counters struct {
 	Elections          float64 // veil_elections_total: elections it started
 	CoordinatorChanges float64 // veil_coordinator_changes_total: changes it saw
-	// Messages is veil_election_messages_sent_total over every type, and
-	// Jobs veil_jobs_total over every kind and result; a node that has
-	// sent or done none may not export them, which reads as zero.
+	// Messages is veil_election_messages_sent_total over the types that
+	// elect (electionTypes), and Jobs veil_jobs_total over every kind and
+	// result; a node that has sent or done none may not export them,
+	// which reads as zero.
 	Messages float64
 	Jobs     float64
+}
+
+// electionTypes are the message types that take part in electing a
+// coordinator: Bully's three (COORDINATOR doubles as the coordinator's
+// heartbeat, so a count over a stretch includes the heartbeats sent in
+// it), and Raft's votes and leadership transfer. Raft's heartbeats and log
+// appends replicate the registry and are left out.
+var electionTypes = map[string]bool{
+	"ELECTION": true, "ANSWER": true, "COORDINATOR": true,
+	"request_vote": true, "request_pre_vote": true, "timeout_now": true,
 }
 
 // Counters scrapes node i's /metrics.
@@ -62,13 +74,16 @@ func parseCounters(r io.Reader) (Counters, error) {
 	if err != nil {
 		return Counters{}, err
 	}
-	value := func(name string) (float64, error) {
+	value := func(name string, keep ...func(*dto.Metric) bool) (float64, error) {
 		f, ok := families[name]
 		if !ok || len(f.GetMetric()) == 0 {
 			return 0, fmt.Errorf("no metric %s", name)
 		}
 		var sum float64
 		for _, m := range f.GetMetric() {
+			if len(keep) > 0 && !keep[0](m) {
+				continue
+			}
 			switch {
 			case m.GetCounter() != nil:
 				sum += m.GetCounter().GetValue()
@@ -87,7 +102,14 @@ func parseCounters(r io.Reader) (Counters, error) {
 	if out.CoordinatorChanges, err = value("veil_coordinator_changes_total"); err != nil {
 		return out, err
 	}
-	out.Messages, _ = value("veil_election_messages_sent_total")
+	out.Messages, _ = value("veil_election_messages_sent_total", func(m *dto.Metric) bool {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "type" {
+				return electionTypes[l.GetValue()]
+			}
+		}
+		return false
+	})
 	out.Jobs, _ = value("veil_jobs_total")
 	return out, nil
 }

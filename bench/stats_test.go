@@ -47,12 +47,23 @@ veil_coordinator_changes_total{node="node-2"} 5
 # HELP veil_epoch Term of the newest coordinator epoch this node knows.
 # TYPE veil_epoch gauge
 veil_epoch{node="node-2"} 4
+# TYPE veil_election_messages_sent_total counter
+veil_election_messages_sent_total{node="node-2",type="ELECTION"} 4
+veil_election_messages_sent_total{node="node-2",type="COORDINATOR"} 20
+veil_election_messages_sent_total{node="node-2",type="request_vote"} 2
+veil_election_messages_sent_total{node="node-2",type="heartbeat"} 900
+veil_election_messages_sent_total{node="node-2",type="append_entries"} 300
+# TYPE veil_jobs_total counter
+veil_jobs_total{kind="hide",node="node-2",result="ok"} 7
+veil_jobs_total{kind="reveal",node="node-2",result="error"} 1
 `
 	got, err := parseCounters(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Counters{Elections: 3, CoordinatorChanges: 5}); got != want {
+	// Raft's heartbeats and appends replicate the registry: not election
+	// messages.
+	if want := (Counters{Elections: 3, CoordinatorChanges: 5, Messages: 26, Jobs: 8}); got != want {
 		t.Fatalf("parseCounters = %+v, want %+v", got, want)
 	}
 }
