@@ -23,19 +23,22 @@ func showProgress(ctx context.Context, w io.Writer, tty bool, label string, p *p
 		select {
 		case <-ctx.Done():
 			if tty {
-				fmt.Fprint(w, "\r"+progressLine(label, p, total, d, time.Since(start), true))
+				fmt.Fprint(w, "\r"+progressLine(label, p, total, d, time.Since(start), true)+clearLine)
 			}
 			return
 		case <-tick.C:
 			line := progressLine(label, p, total, d, time.Since(start), tty)
 			if tty {
-				fmt.Fprint(w, "\r"+line)
+				fmt.Fprint(w, "\r"+line+clearLine)
 			} else {
 				fmt.Fprintln(w, line)
 			}
 		}
 	}
 }
+
+// clearLine erases what a longer line before left on a terminal.
+const clearLine = "\x1b[K"
 
 // progressLine is one progress report: a bar when bar is set.
 func progressLine(label string, p *progress, total int, d, el time.Duration, bar bool) string {

@@ -29,6 +29,19 @@ func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (
 	var detected, elected, agreedD, written []time.Duration
 	var msgs, elections float64
 	measured := 0
+	// A series cut short keeps the figures of the trials it ran.
+	defer func() {
+		fs := &FailoverStats{Trials: len(run.Trials), Measured: measured,
+			Detection: quantiles(detected), Election: quantiles(elected), Agreement: quantiles(agreedD), FirstWrite: quantiles(written)}
+		if s := Summarize(written); s.N > 0 {
+			fs.P50, fs.P90, fs.P99, fs.Max = millis(s.Median), millis(s.P90), millis(s.P99), millis(s.Max)
+		}
+		if measured > 0 {
+			fs.MessagesPerFailover = round3(msgs / float64(measured))
+			fs.ElectionsPerFailover = round3(elections / float64(measured))
+		}
+		run.FailoverMS = fs
+	}()
 	for n := 1; n <= cfg.Trials; n++ {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -77,16 +90,6 @@ func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (
 			}
 		}
 	}
-	fs := &FailoverStats{Trials: len(run.Trials), Measured: measured,
-		Detection: quantiles(detected), Election: quantiles(elected), Agreement: quantiles(agreedD), FirstWrite: quantiles(written)}
-	if s := Summarize(written); s.N > 0 {
-		fs.P50, fs.P90, fs.P99, fs.Max = millis(s.Median), millis(s.P90), millis(s.P99), millis(s.Max)
-	}
-	if measured > 0 {
-		fs.MessagesPerFailover = round3(msgs / float64(measured))
-		fs.ElectionsPerFailover = round3(elections / float64(measured))
-	}
-	run.FailoverMS = fs
 	return nil
 }
 
