@@ -1,12 +1,20 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
+	"veil/cluster/registry"
 	"veil/election"
 )
 
@@ -196,5 +204,71 @@ func TestRaftConfigIsChecked(t *testing.T) {
 	joining.BootstrapExpect, joining.Join = 0, []string{"127.0.0.1:7946"}
 	if err := joining.Validate(); err != nil {
 		t.Fatalf("a node joining an existing Raft cluster is refused: %v", err)
+	}
+}
+
+// The FSM's snapshot restores to the same registry, and an entry that does
+// not decode is refused without stopping the log.
+func TestRaftFSMSnapshotRestoresTheRegistry(t *testing.T) {
+	hash, err := registry.HashPassword(registry.Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32}, rand.Reader, "password1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fsm{state: registry.NewState()}
+	cmds := []registry.Command{
+		registry.RegisterUser{Name: "ann", PasswordHash: hash},
+		registry.PutImage{ID: fmt.Sprintf("%032x", 1), Owner: "ann", Viewers: map[string]int{"bob": 3}, Created: time.Unix(1e9, 0).UTC(), IdemKey: "k1"},
+		registry.View{ID: fmt.Sprintf("%032x", 1), Viewer: "bob", IdemKey: "v1"},
+	}
+	index := uint64(3) // Raft's own entries take indexes too
+	for _, c := range cmds {
+		b, err := registry.Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index++
+		if out := f.Apply(&raft.Log{Index: index, Data: b}).(registry.Outcome); out.Err != nil {
+			t.Fatalf("apply %T: %v", c, out.Err)
+		}
+	}
+	index++
+	if out := f.Apply(&raft.Log{Index: index, Data: []byte{0xff, 0x00}}).(registry.Outcome); !errors.Is(out.Err, registry.ErrMalformed) {
+		t.Fatalf("a malformed entry: %v, want ErrMalformed", out.Err)
+	}
+
+	store := raft.NewInmemSnapshotStore()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := store.Create(raft.SnapshotVersionMax, index, 1, raft.Configuration{}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	_, rc, err := store.Open(sink.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &fsm{state: registry.NewState()}
+	if err := g.Restore(rc); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	var want, got []byte
+	f.read(func(s *registry.State) { want = s.Snapshot() })
+	g.read(func(s *registry.State) { got = s.Snapshot() })
+	if !bytes.Equal(want, got) {
+		t.Fatal("the restored registry differs from the snapshotted one")
+	}
+	g.read(func(s *registry.State) {
+		img, ok := s.Image(fmt.Sprintf("%032x", 1))
+		if !ok || img.Viewers["bob"] != 2 || s.LastApplied() != index {
+			t.Fatalf("restored image %+v (found %v), last applied %d; want bob=2 at %d", img, ok, s.LastApplied(), index)
+		}
+	})
+	if err := g.Restore(io.NopCloser(strings.NewReader("not a snapshot"))); err == nil {
+		t.Fatal("a snapshot that does not decode was restored")
 	}
 }
