@@ -81,7 +81,10 @@ func drive(ctx context.Context, p Pace, newOp func(worker int) opFunc, prog *pro
 	// In the open loop, operations are handed out by due time.
 	var due chan time.Time
 	if p.Rate > 0 {
-		due = make(chan time.Time, max(p.Total(), 1))
+		// Buffered so that the schedule runs ahead of busy workers; when
+		// even the buffer is full, a due time sent late still says when
+		// its operation was due.
+		due = make(chan time.Time, min(max(p.Total(), 1), 1<<16))
 		go func() {
 			defer close(due)
 			interval := time.Duration(float64(time.Second) / p.Rate)
