@@ -199,7 +199,9 @@ func (n *Node) bootstrapLoop() {
 			return
 		}
 		if servers := n.raftMembers(); len(servers) >= n.cfg.BootstrapExpect {
-			err := n.raft.Bootstrap(servers)
+			ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+			err := n.raft.Bootstrap(ctx, servers)
+			cancel()
 			switch {
 			case err == nil:
 				n.log.Info("bootstrapped the Raft cluster", "servers", len(servers))

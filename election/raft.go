@@ -194,12 +194,12 @@ type Server struct {
 // Bootstrap starts a new cluster whose configuration is servers. Every
 // server of a new cluster may call it with the same set; a server that has
 // state already gets raft.ErrCantBootstrap and nothing changes.
-func (e *Raft) Bootstrap(servers []Server) error {
+func (e *Raft) Bootstrap(ctx context.Context, servers []Server) error {
 	var c raft.Configuration
 	for _, s := range servers {
 		c.Servers = append(c.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address)})
 	}
-	return e.raft.BootstrapCluster(c).Error()
+	return e.wait(ctx, e.raft.BootstrapCluster(c)) // raft.ErrCantBootstrap passes unchanged
 }
 
 // Servers is the latest configuration this server knows.

@@ -64,7 +64,7 @@ func newRaftTrio(t *testing.T) *raftTrio {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, r := range tr.nodes {
-		if err := r.Bootstrap(servers); err != nil {
+		if err := r.Bootstrap(context.Background(), servers); err != nil {
 			t.Fatal(err)
 		}
 		wg.Add(1)
