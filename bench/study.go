@@ -230,7 +230,10 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 				err = fmt.Errorf("stopping the nodes: %w", cerr)
 			}
 		}()
-		if _, err := c.WaitSettled(ctx); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		_, err := c.WaitSettled(sctx)
+		cancel()
+		if err != nil {
 			return err
 		}
 		apis = c.APIs()
