@@ -152,8 +152,13 @@ func TestFaults(t *testing.T) {
 					ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+3*s.window)
 					defer cancel()
 					res, err := Run(ctx, c)
-					replay := fmt.Sprintf("replay: VEIL_FAULTS_SEED=%d VEIL_FAULTS_CASES='^%s$' go test -run TestFaults -v ./bench/faults (artefacts in %s)",
-						s.seed, regexp.QuoteMeta(name), dir)
+					size := ""
+					if s.size == "full" {
+						size = "VEIL_FAULTS=full "
+					}
+					replay := fmt.Sprintf("replay (the same choices of nodes and times; the timing of the machine may differ): "+
+						"%sVEIL_FAULTS_SEED=%d VEIL_FAULTS_CASES='^%s$' go test -run TestFaults -v ./bench/faults (artefacts in %s)",
+						size, s.seed, regexp.QuoteMeta(name), dir)
 					if err != nil {
 						keep = true
 						t.Fatalf("%v\n%s", err, replay)

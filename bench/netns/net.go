@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // The addresses of every Net: the hub is .1, node i (from 0) is .11+i. Each
@@ -58,7 +59,9 @@ type Net struct {
 }
 
 // Available says why this machine cannot make namespaces, or nil when it
-// can: it needs root and the ip and iptables commands.
+// can: it needs root, the ip and iptables commands, and a kernel that lets
+// it make a namespace with a bridge, a veth pair and an iptables rule,
+// which it tries.
 func Available() error {
 	if os.Geteuid() != 0 {
 		return errors.New("netns: making network namespaces needs root")
@@ -68,7 +71,13 @@ func Available() error {
 			return fmt.Errorf("netns: the %s command is not installed: %w", cmd, err)
 		}
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nt, err := New(ctx, 1, nil)
+	if err != nil {
+		return fmt.Errorf("netns: this machine cannot make network namespaces: %w", err)
+	}
+	return nt.Close()
 }
 
 // New makes a Net of n node namespaces. logf, when not nil, is told what
