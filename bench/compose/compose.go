@@ -102,9 +102,11 @@ func (p *Project) Up(ctx context.Context) error {
 	return err
 }
 
-// Down stops and removes the project's containers, network and volumes.
+// Down removes the project's containers, network and volumes. It is for
+// throwing a project away: the nodes get one second to leave the cluster
+// before they are killed.
 func (p *Project) Down(ctx context.Context) error {
-	_, err := p.run(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "5")
+	_, err := p.run(ctx, "down", "--volumes", "--remove-orphans", "--timeout", "1")
 	return err
 }
 
