@@ -146,7 +146,8 @@ func runCoordinatorLoss(t *testing.T, img, mode string) {
 	checkAcknowledged(t, ctx, hc, values(others), acks)
 	step("every acknowledged put and view checked through %s", strings.Join(keys(others), " and "))
 
-	// Back on the network, the old coordinator rejoins as a follower.
+	// Back on the network, the old coordinator rejoins: all three agree
+	// again, at an epoch no lower, and serve what was acknowledged.
 	if err := p.Connect(ctx, old); err != nil {
 		t.Fatal(err)
 	}
