@@ -67,6 +67,11 @@ type Config struct {
 	Route Route
 	// Timeout bounds one call, retries included. Default 30 s.
 	Timeout time.Duration
+	// AttemptTimeout bounds one attempt at one node: a node that stops
+	// answering in the middle of a call (cut off by a partition, its
+	// connection left open) is given up after it, and the call retries
+	// elsewhere. Default 10 s, and never more than Timeout.
+	AttemptTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the wait between retries. Defaults
 	// 50 ms and 1 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -104,6 +109,10 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.Timeout <= 0 {
 		c.cfg.Timeout = 30 * time.Second
 	}
+	if c.cfg.AttemptTimeout <= 0 {
+		c.cfg.AttemptTimeout = 10 * time.Second
+	}
+	c.cfg.AttemptTimeout = min(c.cfg.AttemptTimeout, c.cfg.Timeout)
 	if c.cfg.MinBackoff <= 0 {
 		c.cfg.MinBackoff = 50 * time.Millisecond
 	}
@@ -337,6 +346,8 @@ func (c *Client) target() string {
 }
 
 func (c *Client) once(ctx context.Context, base, method, path, contentType string, body []byte, key string) (*response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err

@@ -195,3 +195,32 @@ func TestConfigAndRouteErrors(t *testing.T) {
 		t.Error("ParseRoute(broadcast): no error")
 	}
 }
+
+// A node that stops answering in the middle of a call is given up after
+// one attempt's timeout, and the call goes on at another node.
+func TestASilentNodeIsGivenUpAfterTheAttemptTimeout(t *testing.T) {
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // accepts the request and never answers, as a node cut off mid-call
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer silent.Close()
+	defer close(release)
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`[]`))
+	}))
+	defer good.Close()
+	cfg := fastConfig(silent.URL, good.URL)
+	cfg.Route, cfg.Timeout, cfg.AttemptTimeout = RouteAny, time.Minute, 100*time.Millisecond
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Members(ctx); err != nil {
+		t.Fatalf("members with one silent node of two: %v", err)
+	}
+}
