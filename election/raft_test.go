@@ -176,6 +176,7 @@ func TestRaftElectorCutLeaderAcknowledgesNothing(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	final := tr.agreed(t, nil)
+	t.Logf("epochs: before the cut %v, elected during it %v, after the heal %v", oldEpoch, lead.Leadership().Epoch, final.Leadership().Epoch)
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
 	if _, err := final.Apply(ctx2, []byte("after")); err != nil {
