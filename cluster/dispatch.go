@@ -394,7 +394,17 @@ func (n *Node) sendWork(ctx context.Context, worker Member, j job) (*outcome, er
 		req.Header.Set(hdrPutCreated, p.created.Format(time.RFC3339Nano))
 		req.Header.Set(hdrPutSeed, hex.EncodeToString(p.seed[:]))
 	}
-	return n.roundTrip(req)
+	o, err := n.roundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	// Who coordinates is the coordinator's to say: a worker's view may be
+	// stale (it may not have heard of a newer epoch yet), and a client
+	// told of an old coordinator goes back to it.
+	for _, h := range []string{hdrCoordinator, hdrCoordinatorAPI, hdrEpoch} {
+		o.header.Del(h)
+	}
+	return o, nil
 }
 
 // forward sends a client's request to the coordinator and returns its
