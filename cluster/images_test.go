@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -360,8 +361,15 @@ func TestAnIsolatedCoordinatorAcknowledgesNothing(t *testing.T) {
 		c.Isolate(oldIdx, true)
 		// The old coordinator still believes it leads for a while; a view sent
 		// to it must not be acknowledged.
-		if v := call(t, "POST", "http://"+old.APIAddr()+"/v1/view", r.body, bob.auth(hdrIdempotencyKey, "cut-off")); v.status == 200 {
+		v := call(t, "POST", "http://"+old.APIAddr()+"/v1/view", r.body, bob.auth(hdrIdempotencyKey, "cut-off"))
+		if v.status == 200 {
 			t.Fatalf("the isolated coordinator acknowledged a view")
+		}
+		// It says why instead of holding the client until the deadline:
+		// a Bully coordinator that has not heard from a majority within
+		// its lease; a Raft leader that stepped down.
+		if v.status != http.StatusServiceUnavailable || (mode == ModeBully && !strings.Contains(string(v.body), "no majority has answered")) {
+			t.Fatalf("the isolated coordinator answered %d %s", v.status, v.body)
 		}
 		c.WaitFor(20*time.Second, "the majority to elect a new coordinator", func() bool {
 			coord, ok := Agreed(rest)

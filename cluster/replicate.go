@@ -93,8 +93,9 @@ type replicator struct {
 	epoch     registry.Epoch // the epoch this node coordinates at; zero when it does not
 	ready     bool           // the coordinator has synced and may serve writes
 	stop      context.CancelFunc
-	match     map[string]uint64 // per peer: last index known to agree with ours
-	peers     map[string]bool   // peers with a running send loop this epoch
+	match     map[string]uint64    // per peer: last index known to agree with ours
+	acked     map[string]time.Time // per peer: when it last accepted an append this reign
+	peers     map[string]bool      // peers with a running send loop this epoch
 	waiters   map[uint64]chan registry.Applied
 	queue     []proposal    // writes waiting for the proposer
 	proposing bool          // a writer is appending the queue
@@ -109,7 +110,7 @@ type replicator struct {
 func newReplicator(n *Node, store *registry.Store) *replicator {
 	return &replicator{
 		n: n, store: store, log: n.log.Named("replication"),
-		match: map[string]uint64{}, peers: map[string]bool{},
+		match: map[string]uint64{}, peers: map[string]bool{}, acked: map[string]time.Time{},
 		waiters: map[uint64]chan registry.Applied{}, wake: make(chan struct{}),
 	}
 }
@@ -147,6 +148,7 @@ func (r *replicator) endReignLocked() {
 	r.epoch, r.ready = registry.Epoch{}, false
 	r.peers = map[string]bool{}
 	r.match = map[string]uint64{}
+	r.acked = map[string]time.Time{}
 	for idx, ch := range r.waiters {
 		close(ch)
 		delete(r.waiters, idx)
@@ -460,8 +462,11 @@ func (r *replicator) sendLoop(ctx context.Context, e registry.Epoch, peer string
 		switch {
 		case err == nil:
 			r.mu.Lock()
-			if r.epoch == e && rep.Matched > r.match[peer] {
-				r.match[peer] = rep.Matched
+			if r.epoch == e {
+				r.acked[peer] = time.Now()
+				if rep.Matched > r.match[peer] {
+					r.match[peer] = rep.Matched
+				}
 			}
 			r.mu.Unlock()
 			next = rep.Matched + 1
@@ -470,6 +475,11 @@ func (r *replicator) sendLoop(ctx context.Context, e registry.Epoch, peer string
 				continue // more to send
 			}
 		case code == "log_mismatch":
+			r.mu.Lock()
+			if r.epoch == e {
+				r.acked[peer] = time.Now() // it answered at our epoch
+			}
+			r.mu.Unlock()
 			// Step back, at least to just past the end of the peer's log.
 			next = max(1, min(next-1, rep.LastIndex+1))
 			continue
@@ -547,6 +557,9 @@ func (r *replicator) submit(ctx context.Context, cmd registry.Command) (registry
 		}
 		return registry.Outcome{}, fmt.Errorf("%w: the coordinator is still syncing the registry", ErrUnavailable)
 	}
+	if !r.heardFromMajority() {
+		return registry.Outcome{}, errNoQuorum(r.lease())
+	}
 	// Group commit: the first writer to find no proposal under way
 	// proposes every command queued meanwhile, in one fsync'd append; the
 	// others wait for their entry to commit.
@@ -561,15 +574,50 @@ func (r *replicator) submit(ctx context.Context, cmd registry.Command) (registry
 	r.mu.Unlock()
 	r.poke()
 	r.advanceCommit(e) // a cluster of one commits at once
-	select {
-	case a, ok := <-ch:
-		if !ok {
-			return registry.Outcome{}, fmt.Errorf("%w (leadership changed)", ErrUnknownOutcome)
+	check := time.NewTicker(r.lease() / 2)
+	defer check.Stop()
+	for {
+		select {
+		case a, ok := <-ch:
+			if !ok {
+				return registry.Outcome{}, fmt.Errorf("%w (leadership changed)", ErrUnknownOutcome)
+			}
+			return a.Outcome, nil
+		case <-ctx.Done():
+			return registry.Outcome{}, fmt.Errorf("%w (no majority within the deadline)", ErrUnknownOutcome)
+		case <-check.C:
+			if !r.heardFromMajority() {
+				// Cut off from the majority: waiting longer only holds the
+				// client; the entry may still commit if the cut heals.
+				return registry.Outcome{}, fmt.Errorf("%w (%v)", ErrUnknownOutcome, errNoQuorum(r.lease()))
+			}
 		}
-		return a.Outcome, nil
-	case <-ctx.Done():
-		return registry.Outcome{}, fmt.Errorf("%w (no majority within the deadline)", ErrUnknownOutcome)
 	}
+}
+
+// lease is how long a coordinator goes on taking writes without hearing
+// from a majority: the time after which the followers give it up and may
+// elect another (Raft's leader lease, CheckQuorum in etcd's raft).
+func (r *replicator) lease() time.Duration { return r.n.cfg.Profile.CoordinatorTimeout }
+
+// heardFromMajority reports whether a majority of the voters, this node
+// included, accepted an append within the lease.
+func (r *replicator) heardFromMajority() bool {
+	voters, majority := r.voters()
+	cutoff := time.Now().Add(-r.lease())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, v := range voters {
+		if v == r.n.cfg.Name || r.acked[v].After(cutoff) {
+			n++
+		}
+	}
+	return n >= majority
+}
+
+func errNoQuorum(lease time.Duration) error {
+	return fmt.Errorf("%w: no majority has answered the coordinator for %s; the others may have elected another", ErrUnavailable, lease)
 }
 
 // proposal is a write waiting to be appended to the log.
