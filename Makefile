@@ -51,12 +51,13 @@ gobench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # The full study: Bully, then Raft, at 3, 5 and 7 nodes; at each, 50 clients x
-# 200 puts and views with the failure simulation on, the books checked, then
+# 200 puts and views with the failure simulation on (a node down for 5 to 15 s
+# about every 10 s, one at a time), the books checked, then
 # 100 SIGKILLs of the coordinator on a fresh cluster. About an hour on 2 cores.
 BENCH_OUT ?= out/bench
 bench: build
 	$(BIN) bench --mode both --spawn 3,5,7 --clients 50 --requests 200 \
-	  --simulate-failures every=30s,down=10s-20s --failover-trials 100 --out $(BENCH_OUT)
+	  --simulate-failures every=10s,down=5s-15s --failover-trials 100 --out $(BENCH_OUT)
 
 # Both modes in turn, three local nodes each (real processes): 50 clients x 200
 # puts and views with the failure simulation on, the books checked, a few
@@ -66,7 +67,7 @@ bench: build
 DEMO_OUT ?= out/demo
 demo: build
 	$(BIN) bench --mode both --spawn 3 --clients 50 --requests 200 \
-	  --simulate-failures every=20s,down=5s-15s --failover-trials 5 --out $(DEMO_OUT)
+	  --simulate-failures every=10s,down=5s-15s --failover-trials 5 --out $(DEMO_OUT)
 
 # A static binary (no cgo) for the scratch image, and the empty directory
 # the image's /data is made from. No -trimpath: it would share no compiled

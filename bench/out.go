@@ -52,8 +52,8 @@ func (r *Report) WriteText(w io.Writer) {
 	wl := r.Workload
 	fmt.Fprintf(w, "workload: %s; secret %s, cover %s; %s\n", wl.describeLoad(), wl.Secret, wl.Cover, wl.describeFaults())
 	if p := r.Reference; p != nil {
-		fmt.Fprintf(w, "raw stego pipeline on this machine (%d goroutines, no cluster): %.1f hides/s, %.1f reveals/s, %.1f ops/s for this mix\n",
-			p.Workers, p.HideRPS, p.RevealRPS, p.MixRPS)
+		fmt.Fprintf(w, "reference: the raw stego pipeline on this machine (%d goroutines, no cluster), measured before each load; "+
+			"the first: %.1f hides/s, %.1f reveals/s, %.1f ops/s for this mix\n", p.Workers, p.HideRPS, p.RevealRPS, p.MixRPS)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	row := func(name string, f func(Run) string) {
@@ -115,7 +115,12 @@ func (r *Report) rows() []row {
 		{"throughput", withLoad(func(run Run) string { return fmt.Sprintf("%.1f ops/s", run.ThroughputRPS) })},
 	}
 	if r.Reference != nil {
-		rows = append(rows, row{"share of the raw pipeline", withLoad(func(run Run) string {
+		rows = append(rows, row{"raw pipeline just before", withLoad(func(run Run) string {
+			if run.Reference == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f ops/s", run.Reference.MixRPS)
+		})}, row{"share of the raw pipeline", withLoad(func(run Run) string {
 			return fmt.Sprintf("%.1f%%", 100*run.ShareOfReference)
 		})})
 	}
@@ -242,8 +247,9 @@ func (r *Report) writeSetting(w io.Writer, esc func(string) string) {
 	fmt.Fprintf(w, "- faults: %s\n", esc(wl.describeFaults()))
 	fmt.Fprintf(w, "- failover trials per run: %d (on a fresh cluster without the failure simulation)\n", wl.Trials)
 	if p := r.Reference; p != nil {
-		fmt.Fprintf(w, "- reference: the raw stego pipeline in one process on this machine, %d goroutines, no cluster: "+
-			"%.1f hides/s, %.1f reveals/s, so %.1f ops/s for this mix\n", p.Workers, p.HideRPS, p.RevealRPS, p.MixRPS)
+		fmt.Fprintf(w, "- reference: the raw stego pipeline in one process on this machine, %d goroutines, no cluster, "+
+			"measured just before each load (the first: %.1f hides/s, %.1f reveals/s, so %.1f ops/s for this mix)\n",
+			p.Workers, p.HideRPS, p.RevealRPS, p.MixRPS)
 	}
 }
 
@@ -293,6 +299,9 @@ func (r *Report) writeNotes(w io.Writer, esc func(string) string) {
 				parts = append(parts, fmt.Sprintf("%s %.0f", n, run.JobsPerNode[n]))
 			}
 			fmt.Fprintf(w, "- jobs per node (hides and reveals, from /metrics): %s\n", esc(strings.Join(parts, ", ")))
+		}
+		for _, why := range run.TrialsNotRun {
+			fmt.Fprintf(w, "- could not run, tried again: %s\n", esc(why))
 		}
 		for _, t := range run.Trials {
 			if t.Err != "" {

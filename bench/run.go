@@ -84,7 +84,12 @@ type Run struct {
 	Timeline   []Second       `json:"timeline"`
 	FailoverMS *FailoverStats `json:"failover_ms,omitempty"`
 	Trials     []TrialRecord  `json:"trials,omitempty"`
-	Error      string         `json:"error,omitempty"`
+	// TrialsNotRun says why trials could not start (each was tried again).
+	TrialsNotRun []string `json:"trials_not_run,omitempty"`
+	// Reference is the raw pipeline, measured just before this run's load;
+	// ShareOfReference is the run's throughput over its MixRPS.
+	Reference *Pipeline `json:"reference,omitempty"`
+	Error     string    `json:"error,omitempty"`
 }
 
 // OpCounts counts one kind of operation.

@@ -104,15 +104,6 @@ func RunStudy(ctx context.Context, cfg StudyConfig) (*Report, error) {
 		Runs:    []Run{},
 	}
 	rep.Workload = workloadInfo(cfg)
-	if cfg.Reference > 0 {
-		fmt.Fprintf(cfg.Progress, "measuring the raw stego pipeline (hide, then reveal, %s each, %d goroutines)...\n",
-			cfg.Reference, runtime.GOMAXPROCS(0))
-		p, err := MeasurePipeline(ctx, cfg.Load.Secret, cfg.Load.Cover, cfg.Load.ViewShare, cfg.Reference)
-		if err != nil {
-			return rep, err
-		}
-		rep.Reference = &p
-	}
 	var errs []error
 	for _, size := range cfg.Sizes {
 		for _, mode := range cfg.Modes {
@@ -121,8 +112,8 @@ func RunStudy(ctx context.Context, cfg StudyConfig) (*Report, error) {
 				break
 			}
 			run := cfg.runOne(ctx, mode, size)
-			if rep.Reference != nil && rep.Reference.MixRPS > 0 {
-				run.ShareOfReference = round3(run.ThroughputRPS / rep.Reference.MixRPS)
+			if rep.Reference == nil {
+				rep.Reference = run.Reference
 			}
 			if run.Error != "" {
 				errs = append(errs, fmt.Errorf("%s, %d nodes: %s", mode, size, run.Error))
@@ -200,7 +191,23 @@ func (cfg *StudyConfig) runOne(ctx context.Context, mode string, size int) Run {
 		label = "running cluster"
 	}
 	if cfg.Load.Pace.Total() > 0 || cfg.Load.Pace.Duration > 0 {
-		if err := cfg.runLoad(ctx, &run, label); err != nil {
+		// The reference is taken just before the load, so that the two
+		// share the machine's conditions as far as they can.
+		if cfg.Reference > 0 {
+			fmt.Fprintf(cfg.Progress, "%s: measuring the raw stego pipeline (hide, then reveal, %s each, %d goroutines)...\n",
+				label, cfg.Reference, runtime.GOMAXPROCS(0))
+			p, err := MeasurePipeline(ctx, cfg.Load.Secret, cfg.Load.Cover, cfg.Load.ViewShare, cfg.Reference)
+			if err != nil {
+				run.Error = err.Error()
+				return run
+			}
+			run.Reference = &p
+		}
+		err := cfg.runLoad(ctx, &run, label)
+		if run.Reference != nil && run.Reference.MixRPS > 0 {
+			run.ShareOfReference = round3(run.ThroughputRPS / run.Reference.MixRPS)
+		}
+		if err != nil {
 			run.Error = err.Error()
 			return run
 		}
