@@ -310,6 +310,14 @@ func messagesPlot(runs []Run) (*plot.Plot, bool, error) {
 		p.Add(l, s)
 		p.Legend.Add(mode, l, s)
 	}
-	p.X.Min, p.Y.Min = 0, 0
+	largest := 0.0
+	for _, xy := range byMode {
+		for _, v := range xy {
+			largest = max(largest, v.X)
+		}
+	}
+	// Room around the points, so that none sits on the edge.
+	p.X.Min, p.X.Max, p.Y.Min = 0, largest+1, 0
+	p.Legend.Left = true
 	return p, true, nil
 }
