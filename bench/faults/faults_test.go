@@ -147,6 +147,11 @@ func TestFaults(t *testing.T) {
 				}
 				t.Run(name, func(t *testing.T) {
 					dir := filepath.Join(out, strings.NewReplacer("/", "-", "#", "-").Replace(name))
+					// A kept directory may hold an earlier run's case: its
+					// nodes' data would start this one with that registry.
+					if err := os.RemoveAll(dir); err != nil {
+						t.Fatal(err)
+					}
 					c := Case{Bin: veilBin, Mode: mode, Fault: f, Window: s.window, Settle: s.settle,
 						Seed: CaseSeed(s.seed, name), Dir: dir, Logf: t.Logf}
 					ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+3*s.window)
