@@ -53,7 +53,7 @@ gobench:
 # The full study: Bully, then Raft, at 3, 5 and 7 nodes; at each, 50 clients x
 # 200 puts and views with the failure simulation on (a node down for 5 to 15 s
 # about every 10 s, one at a time), the books checked, then
-# 100 SIGKILLs of the coordinator on a fresh cluster. About an hour on 2 cores.
+# 100 SIGKILLs of the coordinator on a fresh cluster. About half an hour on 2 cores.
 BENCH_OUT ?= out/bench
 bench: build
 	$(BIN) bench --mode both --spawn 3,5,7 --clients 50 --requests 200 \
@@ -62,7 +62,7 @@ bench: build
 # Both modes in turn, three local nodes each (real processes): 50 clients x 200
 # puts and views with the failure simulation on, the books checked, a few
 # failover trials; then the summary and the report (report.html in DEMO_OUT).
-# About three minutes on 2 cores. `veil bench` kills and reaps every node it
+# One to three minutes on 2 cores. `veil bench` kills and reaps every node it
 # started, however it ends. The guided tour of one failover is `bin/veil bench --demo`.
 DEMO_OUT ?= out/demo
 demo: build
