@@ -200,7 +200,7 @@ func latencyPlot(run Run) (*plot.Plot, error) {
 	if err := line(p, "p99", p99, 1); err != nil {
 		return nil, err
 	}
-	p.Y.Min = 0
+	headroom(p, p99)
 	return p, nil
 }
 
@@ -218,8 +218,20 @@ func throughputPlot(run Run) (*plot.Plot, error) {
 	if err := line(p, "not acknowledged", failed, 3); err != nil {
 		return nil, err
 	}
-	p.Y.Min = 0
+	headroom(p, ok, failed)
 	return p, nil
+}
+
+// headroom starts the y axis at zero and leaves the top third of the plot
+// to the legend.
+func headroom(p *plot.Plot, series ...plotter.XYs) {
+	top := 0.0
+	for _, xy := range series {
+		for _, v := range xy {
+			top = max(top, v.Y)
+		}
+	}
+	p.Y.Min, p.Y.Max = 0, max(1.4*top, 1)
 }
 
 func failoverCDF(runs []Run) (*plot.Plot, bool, error) {
