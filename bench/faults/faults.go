@@ -78,6 +78,23 @@ func healed(e *Env, err error) error {
 	return err
 }
 
+// aroundCoordinator makes a network fault of cut: it finds the coordinator,
+// cuts, holds the cut for the window, and heals however it ends.
+func aroundCoordinator(cut func(ctx context.Context, e *Env, c int) error) func(context.Context, *Env, time.Duration) error {
+	return func(ctx context.Context, e *Env, window time.Duration) (err error) {
+		c, err := e.coordinator(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { err = healed(e, err) }()
+		if err := cut(ctx, e, c); err != nil {
+			return err
+		}
+		hold(ctx, window)
+		return nil
+	}
+}
+
 // Faults returns every kind of fault the suite knows, in the order of the
 // results table.
 func Faults() []Fault {
@@ -85,60 +102,33 @@ func Faults() []Fault {
 		{
 			Name: "isolate-coordinator",
 			Doc:  "the coordinator's namespace drops every packet to and from the other nodes (TCP and UDP); clients still reach it",
-			Inject: func(ctx context.Context, e *Env, window time.Duration) (err error) {
-				c, err := e.coordinator(ctx)
-				if err != nil {
-					return err
-				}
-				defer func() { err = healed(e, err) }()
+			Inject: aroundCoordinator(func(ctx context.Context, e *Env, c int) error {
 				e.Logf("faults: isolating the coordinator %s", e.Cluster.Name(c))
-				if err := e.Cluster.Net().Isolate(ctx, c); err != nil {
-					return err
-				}
-				hold(ctx, window)
-				return nil
-			},
+				return e.Cluster.Net().Isolate(ctx, c)
+			}),
 		},
 		{
 			Name: "partition",
 			Doc:  "the coordinator and one other node are cut off from the majority; clients reach both sides",
-			Inject: func(ctx context.Context, e *Env, window time.Duration) (err error) {
-				c, err := e.coordinator(ctx)
-				if err != nil {
-					return err
-				}
-				defer func() { err = healed(e, err) }()
+			Inject: aroundCoordinator(func(ctx context.Context, e *Env, c int) error {
 				rest := e.others(c)
 				minority := []int{c, rest[0]}
 				e.Logf("faults: minority %v against majority %v", names(e, minority), names(e, rest[1:]))
-				if err := e.Cluster.Net().Partition(ctx, minority, rest[1:]); err != nil {
-					return err
-				}
-				hold(ctx, window)
-				return nil
-			},
+				return e.Cluster.Net().Partition(ctx, minority, rest[1:])
+			}),
 		},
 		{
 			Name: "bridge",
 			Doc:  "two halves that cannot see each other and one node that sees both; the coordinator is in a half",
-			Inject: func(ctx context.Context, e *Env, window time.Duration) (err error) {
-				c, err := e.coordinator(ctx)
-				if err != nil {
-					return err
-				}
-				defer func() { err = healed(e, err) }()
+			Inject: aroundCoordinator(func(ctx context.Context, e *Env, c int) error {
 				rest := e.others(c)
 				bridge := rest[0]
 				half := (len(rest) - 1) / 2
 				a := append([]int{c}, rest[1:1+half]...)
 				b := rest[1+half:]
 				e.Logf("faults: %v | %s | %v", names(e, a), e.Cluster.Name(bridge), names(e, b))
-				if err := e.Cluster.Net().Partition(ctx, a, b); err != nil {
-					return err
-				}
-				hold(ctx, window)
-				return nil
-			},
+				return e.Cluster.Net().Partition(ctx, a, b)
+			}),
 		},
 		{
 			Name: "packet-loss",
