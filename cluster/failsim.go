@@ -58,6 +58,7 @@ func (n *Node) fail(d time.Duration, why string) {
 	n.setState(StateFailed)
 	n.elector.Suspend()
 	n.gate.Silence(true)
+	n.dropConns()
 	select {
 	case <-time.After(d):
 	case <-n.ctx.Done():

@@ -103,11 +103,6 @@ func TestAdminFailOfTheCoordinatorFailsOverAndComesBack(t *testing.T) {
 	cluster.ForEachMode(t, func(t *testing.T, mode cluster.Mode) {
 		c := cluster.NewTestClusterMode(t, mode, 3, nil)
 		old := c.WaitCoordinator(20 * time.Second)
-		cl, err := client.New(client.Config{Nodes: []string{old.APIAddr()}, Timeout: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = cl
 		req, _ := httpPost("http://"+old.APIAddr()+"/v1/admin/fail?for=3s", cluster.AdminToken(c.Key))
 		if req != 202 {
 			t.Fatalf("admin fail: status %d, want 202", req)

@@ -3,7 +3,9 @@ package cluster
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -391,4 +393,36 @@ func TestAnIsolatedCoordinatorAcknowledgesNothing(t *testing.T) {
 			t.Fatalf("views left on each node after healing: %v, want 3 everywhere", got)
 		}
 	})
+}
+
+// A node that goes silent cuts the requests it is in the middle of, not
+// only new ones: a client waiting on it learns at once that it must go
+// elsewhere, instead of waiting for the node to come back.
+func TestASilencedNodeCutsTheRequestsInFlight(t *testing.T) {
+	c := NewTestCluster(t, 3, nil)
+	coord := c.WaitCoordinator(20 * time.Second)
+	alice := register(t, coord, "alice")
+	victim := c.NotCoordinator(coord)
+	conn, err := net.Dial("tcp", victim.APIAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A put whose body has not all arrived: its handler waits for the rest.
+	fmt.Fprintf(conn, "POST /v1/images?viewers=bob HTTP/1.1\r\nHost: veil\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: image/png\r\nContent-Length: 100000\r\n\r\n%s", alice.token, secretPNG(t, 1)[:64])
+	r := call(t, "POST", "http://"+victim.APIAddr()+"/v1/admin/fail?for=2s", nil,
+		map[string]string{"Authorization": "Bearer " + AdminToken(c.Key)})
+	if r.status != http.StatusAccepted {
+		t.Fatalf("admin fail: %d %s", r.status, r.body)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := conn.Read(make([]byte, 1024))
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		t.Fatal("the request in flight was still open 10 s after its node went silent")
+	case err == nil:
+		t.Fatalf("the silent node answered a request in flight (%d bytes)", n)
+	}
 }

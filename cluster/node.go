@@ -50,6 +50,8 @@ type Node struct {
 
 	apiLn  net.Listener
 	server *http.Server
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{} // the API's open connections, cut when the node goes silent
 
 	state       atomic.Uint32 // State
 	failing     atomic.Bool   // a simulated failure is under way here
@@ -90,6 +92,7 @@ func Start(cfg Config) (*Node, error) {
 		seedKey:  derive(cfg.Key, labelSeed, 32),
 		pool:     newPool(cfg.Workers),
 		metaKick: make(chan struct{}, 1),
+		conns:    map[net.Conn]struct{}{},
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
 			MaxIdleConnsPerHost: 64,
@@ -143,6 +146,7 @@ func Start(cfg Config) (*Node, error) {
 		ReadTimeout:       cfg.RequestTimeout,
 		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
 		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+		ConnState:         n.trackConn,
 	}
 	n.goRun(func() {
 		if err := n.server.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -529,6 +533,30 @@ func (n *Node) readinessLoop() {
 			n.tellAll(ctlBack) // harmless when nobody held us failing
 		}
 	}
+}
+
+// trackConn keeps the set of the API's open connections.
+func (n *Node) trackConn(c net.Conn, s http.ConnState) {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	switch s {
+	case http.StateNew:
+		n.conns[c] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		delete(n.conns, c)
+	}
+}
+
+// dropConns closes every open API connection, requests in flight
+// included: a node that goes silent answers nothing more, and its clients
+// learn at once that they must go elsewhere.
+func (n *Node) dropConns() {
+	n.connMu.Lock()
+	defer n.connMu.Unlock()
+	for c := range n.conns {
+		c.Close()
+	}
+	n.client.CloseIdleConnections()
 }
 
 // State is what the node says of itself: active, failed, recovering or
