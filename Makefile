@@ -55,19 +55,24 @@ gobench:
 # about every 10 s, one at a time), the books checked, then
 # 100 SIGKILLs of the coordinator on a fresh cluster. About half an hour on 2 cores.
 BENCH_OUT ?= out/bench
+# The fault suite's table (make test-faults) goes into the reports when there is one.
+FAULT_TABLE = $(wildcard out/faults/results.json)
 bench: build
 	$(BIN) bench --mode both --spawn 3,5,7 --clients 50 --requests 200 \
-	  --simulate-failures every=10s,down=5s-15s --failover-trials 100 --out $(BENCH_OUT)
+	  --simulate-failures every=10s,down=5s-15s --failover-trials 100 --out $(BENCH_OUT) \
+	  $(if $(FAULT_TABLE),--fault-table $(FAULT_TABLE))
 
 # Both modes in turn, three local nodes each (real processes): 50 clients x 200
-# puts and views with the failure simulation on, the books checked, a few
+# puts and views with the failure simulation on (a node down for 3 to 6 s
+# about every 4 s, so that the short load sees it), the books checked, a few
 # failover trials; then the summary and the report (report.html in DEMO_OUT).
 # One to three minutes on 2 cores. `veil bench` kills and reaps every node it
 # started, however it ends. The guided tour of one failover is `bin/veil bench --demo`.
 DEMO_OUT ?= out/demo
 demo: build
 	$(BIN) bench --mode both --spawn 3 --clients 50 --requests 200 \
-	  --simulate-failures every=10s,down=5s-15s --failover-trials 5 --out $(DEMO_OUT)
+	  --simulate-failures every=4s,down=3s-6s --failover-trials 5 --out $(DEMO_OUT) \
+	  $(if $(FAULT_TABLE),--fault-table $(FAULT_TABLE))
 
 # A static binary (no cgo) for the scratch image, and the empty directory
 # the image's /data is made from. No -trimpath: it would share no compiled

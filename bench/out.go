@@ -227,10 +227,15 @@ func (r *Report) WriteMarkdown(w io.Writer, figs []Figure) {
 		fmt.Fprintln(w)
 	}
 	r.writeNotes(w, func(s string) string { return s })
+	if t := r.FaultSuite; t != nil {
+		fmt.Fprintf(w, "\n## %s\n\n%s\n\n%s", faultSuiteTitle, t.Describe(), t.Markdown())
+	}
 	for _, f := range figs {
 		fmt.Fprintf(w, "\n## %s\n\n![%s](%s)\n\n%s\n", f.Title, f.Title, f.Name, f.Caption)
 	}
 }
+
+const faultSuiteTitle = "Fault suite: every fault in both modes under a recorded client history"
 
 // writeSetting writes what was run, where, with what; esc escapes text for
 // the output format.
@@ -353,6 +358,9 @@ img{max-width:100%}code{background:#f3f3f3;padding:0 .2em}
 		head, body, _ := strings.Cut(block, "\n")
 		fmt.Fprintf(w, "<h3>%s</h3>\n<ul>\n%s</ul>\n", head, listItems(body))
 	}
+	if t := r.FaultSuite; t != nil {
+		fmt.Fprintf(w, "<h2>%s</h2>\n<p>%s</p>\n%s", html.EscapeString(faultSuiteTitle), html.EscapeString(t.Describe()), markdownTableHTML(t.Markdown()))
+	}
 	for _, f := range figs {
 		fmt.Fprintf(w, "<h2>%s</h2>\n<figure><img alt=\"%s\" src=\"data:image/png;base64,%s\"><figcaption>%s</figcaption></figure>\n",
 			html.EscapeString(f.Title), html.EscapeString(f.Title), base64.StdEncoding.EncodeToString(f.PNG), html.EscapeString(f.Caption))
@@ -375,5 +383,29 @@ func listItems(md string) string {
 		}
 		fmt.Fprintf(&b, "<li>%s</li>\n", strings.Join(parts, ""))
 	}
+	return b.String()
+}
+
+// markdownTableHTML turns a Markdown table (a header row, a separator row,
+// then rows) into an HTML table, escaping every cell.
+func markdownTableHTML(md string) string {
+	var b strings.Builder
+	b.WriteString("<table>\n")
+	for i, line := range strings.Split(strings.TrimSpace(md), "\n") {
+		if i == 1 {
+			continue // the separator
+		}
+		cells := strings.Split(strings.Trim(strings.TrimSpace(line), "|"), "|")
+		tag := "td"
+		if i == 0 {
+			tag = "th"
+		}
+		b.WriteString("<tr>")
+		for _, c := range cells {
+			fmt.Fprintf(&b, "<%s>%s</%s>", tag, html.EscapeString(strings.TrimSpace(c)), tag)
+		}
+		b.WriteString("</tr>\n")
+	}
+	b.WriteString("</table>\n")
 	return b.String()
 }

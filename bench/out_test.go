@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"veil/bench/check"
+	"veil/bench/faults"
 )
 
 // sampleReport is a report of two runs side by side, one with trials.
@@ -175,5 +179,46 @@ func TestProgressIsABarOnATerminalAndPlainOtherwise(t *testing.T) {
 	}
 	if strings.Contains(plain, "[") || !strings.Contains(plain, "50/100 ops ( 50%), 5 ops/s, 1 not acknowledged") {
 		t.Errorf("plain: %q", plain)
+	}
+}
+
+// The fault suite's table, when the report is given one, is in every form of
+// the report, rows and all, and round-trips through its JSON file.
+func TestReportCarriesTheFaultSuiteTable(t *testing.T) {
+	var buf bytes.Buffer
+	in := faults.Table{Seed: 7, Size: "full", Nodes: 5, Window: "20s", Results: []faults.Result{
+		{Mode: "bully", Fault: "partition", Report: check.Report{Ops: 10, Acknowledged: 8, Linearizable: check.Linearizable}},
+		{Mode: "raft", Fault: "pause", Report: check.Report{Ops: 12, Acknowledged: 9, Lost: 1, Linearizable: check.NotLinearizable}},
+	}}
+	if err := in.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	table, err := faults.ReadTable(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := faults.ReadTable(strings.NewReader(`{"seed": 1, "results": []}`)); err == nil {
+		t.Error("a table with no row was read")
+	}
+	rep := sampleReport()
+	rep.FaultSuite = &table
+	dir := t.TempDir()
+	if err := rep.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	for file, wants := range map[string][]string{
+		"report.md":   {"| bully | partition | 10 | 8 |", "| raft | pause | 12 | 9 | 0 | 1 |", "seed 7"},
+		"report.html": {"<td>bully</td><td>partition</td><td>10</td><td>8</td>", "<td>raft</td><td>pause</td><td>12</td><td>9</td><td>0</td><td>1</td>", "seed 7"},
+		"report.json": {`"fault_suite"`, `"fault": "partition"`},
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range wants {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%s does not say %q", file, want)
+			}
+		}
 	}
 }

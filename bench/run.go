@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"veil/bench/faults"
 )
 
 // Report is what `veil bench` writes to report.json: the setting, the
@@ -16,6 +18,9 @@ type Report struct {
 	Workload  WorkloadInfo `json:"workload"`
 	Reference *Pipeline    `json:"reference,omitempty"`
 	Runs      []Run        `json:"runs"`
+	// FaultSuite is the fault suite's results table (bench/faults, `make
+	// test-faults`), when the report was given one to include.
+	FaultSuite *faults.Table `json:"fault_suite,omitempty"`
 }
 
 // Machine is where the run took place.

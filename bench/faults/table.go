@@ -2,6 +2,7 @@ package faults
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -22,6 +23,27 @@ func (t Table) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(t)
+}
+
+// Describe says in one line what the table is a run of.
+func (t Table) Describe() string {
+	return fmt.Sprintf("%d nodes, %s size (each fault held %s), seed %d; replay with VEIL_FAULTS_SEED=%d; "+
+		"lost, duplicated, over quota and acked after a higher epoch must all be 0, and every image's views linearizable",
+		t.Nodes, t.Size, t.Window, t.Seed, t.Seed)
+}
+
+// ReadTable reads a table written by WriteJSON.
+func ReadTable(r io.Reader) (Table, error) {
+	var t Table
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return Table{}, fmt.Errorf("faults: reading a results table: %w", err)
+	}
+	if len(t.Results) == 0 {
+		return Table{}, errors.New("faults: the results table has no row")
+	}
+	return t, nil
 }
 
 // Markdown renders the table for the README.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"veil/bench"
+	faultsuite "veil/bench/faults"
 	"veil/cluster"
 	"veil/cluster/client"
 	"veil/stego"
@@ -57,12 +58,14 @@ bench itself is killed). With --api the bench loads a running cluster instead
 
 // benchOptions are the parsed flags of veil bench.
 type benchOptions struct {
-	spawn   bench.SpawnConfig // for steady and demo
-	mode    string            // study, steady or demo
-	study   bench.StudyConfig
-	out     string
-	load    bench.LoadConfig // for steady
-	maxTime time.Duration
+	spawn bench.SpawnConfig // for steady and demo
+	mode  string            // study, steady or demo
+	study bench.StudyConfig
+	out   string
+	// faultTable is the fault suite's results, for the report.
+	faultTable *faultsuite.Table
+	load       bench.LoadConfig // for steady
+	maxTime    time.Duration
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -119,6 +122,7 @@ func runStudy(ctx context.Context, o benchOptions, stdout io.Writer) error {
 	if rep == nil {
 		return err
 	}
+	rep.FaultSuite = o.faultTable
 	fmt.Fprintln(stdout)
 	rep.WriteText(stdout)
 	if o.out != "" {
@@ -177,6 +181,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	faults := fl.String("faults", "", "fault schedule during the load, e.g. 'kill@10s+5s,stop@30s+2s' (see below)")
 	dir := fl.String("dir", "", "directory for the keys, the nodes' data and logs, kept afterwards (default: temporary ones, removed)")
 	out := fl.String("out", "", "write report.json, report.md and report.html here")
+	faultTable := fl.String("fault-table", "", "put this fault suite results table (results.json of make test-faults) into the report")
 	trials := fl.Int("failover-trials", 0, "SIGKILL the coordinator this many times per mode and size, and measure")
 	trialMax := fl.Duration("trial-timeout", 30*time.Second, "give up on one failover trial after this long")
 	clients := fl.Int("clients", 50, "concurrent clients (closed loop), or most operations outstanding (open loop)")
@@ -273,6 +278,21 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 		}
 	}
 	o.maxTime, o.out = *maxTime, *out
+	if *faultTable != "" {
+		if o.out == "" {
+			return o, usagef("--fault-table goes into the report: give --out too")
+		}
+		f, err := os.Open(*faultTable)
+		if err != nil {
+			return o, fmt.Errorf("--fault-table: %w", err)
+		}
+		t, err := faultsuite.ReadTable(f)
+		f.Close()
+		if err != nil {
+			return o, fmt.Errorf("--fault-table %s: %w", *faultTable, err)
+		}
+		o.faultTable = &t
+	}
 
 	// steady and demo: one cluster.
 	nodes := ns[0]
