@@ -62,3 +62,28 @@ func TestCaseSeedDependsOnTheCaseAlone(t *testing.T) {
 		t.Error("two cases share a seed")
 	}
 }
+
+func FuzzReadTable(f *testing.F) {
+	var buf bytes.Buffer
+	if err := (Table{Seed: 1, Size: "ci", Nodes: 5, Window: "4s", Results: []Result{{Mode: "raft", Fault: "pause"}}}).WriteJSON(&buf); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte(`{"results": null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		table, err := ReadTable(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		// Whatever reads writes back and reads again the same.
+		var out bytes.Buffer
+		if err := table.WriteJSON(&out); err != nil {
+			t.Fatalf("a table read from %q does not write: %v", b, err)
+		}
+		again, err := ReadTable(&out)
+		if err != nil || again.Markdown() != table.Markdown() {
+			t.Fatalf("a table does not survive writing and reading again: %v", err)
+		}
+		_ = table.Describe()
+	})
+}
