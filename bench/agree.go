@@ -60,15 +60,22 @@ func (v View) String() string {
 const pollTimeout = time.Second
 
 // get fetches path from a node's API and decodes the JSON reply into v
-// (when v is not nil). Any status but 200 is an error.
+// (when v is not nil). Any status but 200 is a *statusError.
 func (c *Cluster) get(ctx context.Context, api, path string, v any) error {
+	return fetchJSON(ctx, c.http, api, path, v)
+}
+
+// fetchJSON is a GET of path from the API at api, bounded by pollTimeout,
+// with the JSON reply decoded into v (when v is not nil). Any status but
+// 200 is a *statusError: the node is up, but said no.
+func fetchJSON(ctx context.Context, hc *http.Client, api, path string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+path, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,7 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -54,7 +51,7 @@ func monitor(ctx context.Context, hc *http.Client, apis, names []string, start t
 			wg.Go(func() {
 				var r cluster.CoordinatorReply
 				err := fetchJSON(ctx, hc, api, "/v1/coordinator", &r)
-				var se *httpStatusError
+				var se *statusError
 				answered[k] = err == nil || errors.As(err, &se)
 				if err == nil && r.Coordinator != "" {
 					replies[k] = &r
@@ -107,37 +104,6 @@ func monitor(ctx context.Context, hc *http.Client, apis, names []string, start t
 	}
 	return out
 }
-
-// fetchJSON gets path from the node at api and decodes its JSON reply.
-func fetchJSON(ctx context.Context, hc *http.Client, api, path string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return &httpStatusError{path: path, status: resp.StatusCode}
-	}
-	return json.Unmarshal(body, v)
-}
-
-// httpStatusError is an answer, but not 200 OK: the node is up.
-type httpStatusError struct {
-	path   string
-	status int
-}
-
-func (e *httpStatusError) Error() string { return fmt.Sprintf("GET %s: status %d", e.path, e.status) }
 
 // Unavailability is a stretch of the run in which no operation was
 // acknowledged although some were waiting for an answer.
