@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -83,11 +82,10 @@ type Raft struct {
 	obs    *raft.Observer
 	obsCh  chan raft.Observation
 
-	mu        sync.Mutex
-	lead      Leadership
-	stats     Stats
-	lastState raft.RaftState
-	changes   *feed
+	mu      sync.Mutex
+	lead    Leadership
+	stats   Stats
+	changes *feed
 
 	snaps     raft.SnapshotStore
 	rpcs      *rpcCounter
@@ -443,6 +441,4 @@ func (f resolver) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
 	return "", fmt.Errorf("no gossip address for %s", id)
 }
 
-// ensure the stream satisfies Raft's interface.
 var _ raft.StreamLayer = (*gatedStream)(nil)
-var _ net.Listener = (*gatedStream)(nil)
