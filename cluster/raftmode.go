@@ -428,13 +428,7 @@ func (r *raftLog) caughtUp(since time.Time) bool {
 }
 
 func (r *raftLog) close() {
-	r.mu.Lock()
-	if r.stop != nil {
-		r.stop()
-		r.stop = nil
-	}
-	r.term, r.ready = 0, false
-	r.mu.Unlock()
+	r.onLeadership(election.Leadership{}) // ends the term's work, if any
 	r.wg.Wait()
 }
 

@@ -72,6 +72,18 @@ type answer struct {
 	epoch       uint64
 }
 
+// settle stamps op with its return time and result and, when the answer
+// was definite, with the node, coordinator and epoch it named.
+func (a *answer) settle(op *check.Op, err error, rec *check.Recorder) {
+	op.Return = rec.Now()
+	op.Result, op.Err = classify(err)
+	if op.Result != check.Unknown {
+		a.mu.Lock()
+		op.Node, op.Coordinator, op.Epoch = a.node, a.coord, a.epoch
+		a.mu.Unlock()
+	}
+}
+
 // recording is an HTTP transport that notes the headers of every reply
 // into the answer of the operation that sent the request.
 type recording struct{ base http.RoundTripper }
@@ -186,13 +198,7 @@ func (w Workload) write(stop <-chan struct{}, me int, cl *client.Client, rec *ch
 		ctx := context.WithValue(context.Background(), answerKey{}, &a)
 		op := check.Op{Client: me, Kind: check.Put, Tag: tag, Quota: quota, Call: rec.Now()}
 		res, err := cl.Put(ctx, secretPNG(), nil, list)
-		op.Return = rec.Now()
-		op.Result, op.Err = classify(err)
-		if op.Result != check.Unknown {
-			a.mu.Lock()
-			op.Node, op.Coordinator, op.Epoch = a.node, a.coord, a.epoch
-			a.mu.Unlock()
-		}
+		a.settle(&op, err, rec)
 		if err == nil {
 			op.Image = res.ImageID
 			if op.Image == "" {
@@ -220,13 +226,7 @@ func (w Workload) view(stop <-chan struct{}, me int, viewer string, cl *client.C
 		op := check.Op{Client: me, Kind: check.View, Image: cur.id, Viewer: viewer,
 			Quota: map[string]int{viewer: w.Quota}, Call: rec.Now()}
 		res, err := cl.View(ctx, cur.png)
-		op.Return = rec.Now()
-		op.Result, op.Err = classify(err)
-		if op.Result != check.Unknown {
-			a.mu.Lock()
-			op.Node, op.Coordinator, op.Epoch = a.node, a.coord, a.epoch
-			a.mu.Unlock()
-		}
+		a.settle(&op, err, rec)
 		if err == nil {
 			op.ViewsLeft = res.ViewsLeft
 			if res.ImageID != cur.id {
