@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -52,6 +53,13 @@ func (n *Node) routes() http.Handler {
 		return fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path)
 	})
 	mux.Handle("GET /metrics", n.metrics.handler())
+	if n.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return n.silenceGuard(mux)
 }
 

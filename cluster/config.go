@@ -55,6 +55,11 @@ type Config struct {
 	// Failures turns on the failure simulation when non-nil.
 	Failures *FailureSim
 
+	// Pprof serves Go's profiles at /debug/pprof/ on the API address,
+	// without authentication: for an operator's loopback or private
+	// network only.
+	Pprof bool
+
 	Logger hclog.Logger
 }
 

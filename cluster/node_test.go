@@ -323,3 +323,16 @@ func TestAPIErrorsAreClearAndChangeNothing(t *testing.T) {
 		}
 	})
 }
+
+func TestProfilesAreServedOnlyWhenAsked(t *testing.T) {
+	c := NewTestCluster(t, 2, func(i int, cfg *Config) { cfg.Pprof = i == 0 })
+	c.WaitCoordinator(20 * time.Second)
+	on := call(t, "GET", "http://"+c.Nodes[0].APIAddr()+"/debug/pprof/cmdline", nil, nil)
+	if on.status != 200 || len(on.body) == 0 {
+		t.Fatalf("with Pprof: status %d, %d bytes; want 200 and the command line", on.status, len(on.body))
+	}
+	off := call(t, "GET", "http://"+c.Nodes[1].APIAddr()+"/debug/pprof/cmdline", nil, nil)
+	if off.status != 404 || errorCode(t, off) != "not_found" {
+		t.Fatalf("without Pprof: status %d (body %s); want 404 not_found", off.status, off.body)
+	}
+}

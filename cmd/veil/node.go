@@ -61,6 +61,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	workers := fl.Int("workers", 2, "image jobs run at once")
 	maxBody := fl.Int64("max-body", 32<<20, "largest request body in bytes")
 	logLevel := fl.String("log-level", "info", "trace, debug, info, warn or error")
+	pprofOn := fl.Bool("pprof", false, "serve Go's profiles at /debug/pprof/ on the API address (no authentication: private networks only)")
 	if err := parseFlags(fl, args); err != nil {
 		return flagStatus(stderr, "node", err)
 	}
@@ -92,7 +93,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, "node", usagef("--simulate-failures: %v", err))
 		}
 	}
-	cfg.Workers, cfg.MaxBodyBytes = *workers, *maxBody
+	cfg.Workers, cfg.MaxBodyBytes, cfg.Pprof = *workers, *maxBody, *pprofOn
 	level := hclog.LevelFromString(*logLevel)
 	if level == hclog.NoLevel {
 		return fail(stderr, "node", usagef("--log-level %q: want trace, debug, info, warn or error", *logLevel))
