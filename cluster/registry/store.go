@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -83,14 +84,17 @@ type Snapshot struct {
 //   - Compact folds the committed entries into a snapshot; Snapshot and
 //     InstallSnapshot bring up a node the log can no longer catch up.
 //
-// What is on disk when: every method that changes anything (SetPromised,
-// Propose, AppendEntries, Commit, Compact, InstallSnapshot) runs one bbolt
-// read-write transaction and returns only after it has committed. bbolt
-// commits by writing the changed pages and fdatasync-ing the file, then
-// writing the meta page and fdatasync-ing again; so when the method
+// What is on disk when: every method that changes the log or the promise
+// (SetPromised, Propose, AppendEntries, Compact, InstallSnapshot) runs one
+// bbolt read-write transaction and returns only after it has committed.
+// bbolt commits by writing the changed pages and fdatasync-ing the file,
+// then writing the meta page and fdatasync-ing again; so when the method
 // returns nil, its change survives a crash or power loss, and a crash
 // before that leaves the previous state (a transaction is all or nothing).
-// The State is memory only and is rebuilt by Open.
+// An AppendEntries with no entry from the epoch already promised (the
+// coordinator's heartbeat) only reads. Commit writes nothing of its own:
+// the commit index rides along with the next of those transactions, and
+// Close writes it. The State is memory only and is rebuilt by Open.
 //
 // A Store is safe for concurrent use. Changes are serialised; Read and the
 // accessors of indexes and epochs do not wait for a change's fsync, only
@@ -113,6 +117,9 @@ type Store struct {
 	snapEpoch Epoch
 	lastIndex uint64
 	lastEpoch Epoch
+	// durableCommit is the commit index on disk; commit may be ahead of it
+	// until the next change writes it (see Commit).
+	durableCommit uint64
 
 	state *State // the committed entries applied; LastApplied() == commit
 }
@@ -173,6 +180,7 @@ func (s *Store) load() error {
 		if s.commit, err = getU64(meta, keyCommit); err != nil {
 			return err
 		}
+		s.durableCommit = s.commit
 		if s.snapIndex, err = getU64(meta, keySnapIndex); err != nil {
 			return err
 		}
@@ -215,11 +223,35 @@ func (s *Store) load() error {
 	})
 }
 
-// Close closes the store. Everything acknowledged is already on disk.
+// Close writes the commit index if it is ahead of the one on disk, and
+// closes the store. Every entry acknowledged is already on disk.
 func (s *Store) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	return s.db.Close()
+	var err error
+	if s.commit > s.durableCommit {
+		err = s.update(func(*bolt.Tx) error { return nil })
+	}
+	return errors.Join(err, s.db.Close())
+}
+
+// update runs change in one read-write transaction, with the commit index
+// if Commit has moved it since it was last written, and returns once the
+// transaction is on disk. Every change goes through it, with wmu held.
+func (s *Store) update(change func(*bolt.Tx) error) error {
+	commit := s.commit
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if commit > s.durableCommit {
+			if err := tx.Bucket(bucketMeta).Put(keyCommit, appendU64(nil, commit)); err != nil {
+				return err
+			}
+		}
+		return change(tx)
+	})
+	if err == nil {
+		s.durableCommit = max(s.durableCommit, commit)
+	}
+	return err
 }
 
 // Read runs f with the State while no change is applied. f must not keep
@@ -316,7 +348,7 @@ func (s *Store) SetPromised(e Epoch) error {
 	case c == 0:
 		return nil
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return putPromised(tx, e) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return putPromised(tx, e) }); err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -630,5 +631,112 @@ func TestOpenRefusesACorruptStore(t *testing.T) {
 				t.Fatalf("Open = %v, want ErrCorrupt", err)
 			}
 		})
+	}
+}
+
+// onDisk returns the store's file as it is on disk now.
+func onDisk(t *testing.T, s *Store) []byte {
+	t.Helper()
+	s.wmu.Lock() // no transaction under way
+	defer s.wmu.Unlock()
+	b, err := os.ReadFile(s.db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// crashCopy copies the store's file as it is on disk now, as if the
+// process died here, and opens the copy.
+func crashCopy(t *testing.T, s *Store) *Store {
+	t.Helper()
+	b := onDisk(t, s)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return openStore(t, dir)
+}
+
+func TestCommitIndexReachesDiskWithTheNextChangeOrClose(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := script(t, 6)
+	if _, err := s.Propose(epochA, cmds[:4]...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(3); err != nil {
+		t.Fatal(err)
+	}
+	// A crash now: every entry is on disk, the commit index is not. The
+	// node restarts behind, with nothing lost, and learns the rest again.
+	c := crashCopy(t, s)
+	if c.CommitIndex() != 0 || c.LastIndex() != 4 || applied(c) != 0 {
+		t.Fatalf("after a crash: commit %d, last %d, applied %d; want 0, 4, 0", c.CommitIndex(), c.LastIndex(), applied(c))
+	}
+	if _, err := c.Commit(3); err != nil || !bytes.Equal(stateOf(c), stateOf(s)) {
+		t.Fatalf("committing again after a crash: %v, or another state", err)
+	}
+	// The next change takes the commit index along.
+	if _, err := s.Propose(epochA, cmds[4]); err != nil {
+		t.Fatal(err)
+	}
+	if c := crashCopy(t, s); c.CommitIndex() != 3 || !bytes.Equal(stateOf(c), stateOf(s)) {
+		t.Fatalf("after the next change: commit %d on disk, want 3, and the same state", c.CommitIndex())
+	}
+	// So does Close.
+	if _, err := s.Commit(5); err != nil {
+		t.Fatal(err)
+	}
+	want := stateOf(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := openStore(t, dir)
+	if r.CommitIndex() != 5 || !bytes.Equal(stateOf(r), want) {
+		t.Fatalf("after Close: commit %d, want 5, and the same state", r.CommitIndex())
+	}
+}
+
+func applied(s *Store) uint64 {
+	var n uint64
+	s.Read(func(st *State) { n = st.LastApplied() })
+	return n
+}
+
+func TestAHeartbeatAppendWritesNothing(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	if _, err := s.AppendEntries(epochA, 0, Epoch{}, entries(t, 1, epochA, epochA, epochA)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(2); err != nil {
+		t.Fatal(err)
+	}
+	before := onDisk(t, s)
+	if m, err := s.AppendEntries(epochA, 3, epochA, nil); err != nil || m != 3 {
+		t.Fatalf("heartbeat: matched %d, %v; want 3", m, err)
+	}
+	if _, err := s.AppendEntries(epochA, 5, epochA, nil); !errors.Is(err, ErrLogMismatch) {
+		t.Fatalf("heartbeat after an entry this log lacks: %v, want ErrLogMismatch", err)
+	}
+	if !bytes.Equal(onDisk(t, s), before) {
+		t.Fatal("a heartbeat from the coordinator already promised wrote to the store")
+	}
+	// A heartbeat from a newer coordinator is a promise: that is written.
+	if m, err := s.AppendEntries(epochB, 3, epochA, nil); err != nil || m != 3 || s.Promised() != epochB {
+		t.Fatalf("heartbeat of a newer epoch: matched %d, %v, promised %v", m, err, s.Promised())
+	}
+	after := onDisk(t, s)
+	if bytes.Equal(after, before) {
+		t.Fatal("the promise of a newer epoch was not written")
+	}
+	if _, err := s.AppendEntries(epochB, 3, epochB, nil); !errors.Is(err, ErrLogMismatch) {
+		t.Fatalf("heartbeat after an entry of another epoch: %v, want ErrLogMismatch", err)
+	}
+	if !bytes.Equal(onDisk(t, s), after) {
+		t.Fatal("a refused heartbeat wrote to the store")
 	}
 }

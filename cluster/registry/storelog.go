@@ -36,7 +36,7 @@ func (s *Store) Propose(e Epoch, cmds ...[]byte) ([]Entry, error) {
 	for i, c := range cmds {
 		entries[i] = Entry{Index: s.lastIndex + 1 + uint64(i), Epoch: e, Command: bytes.Clone(c)}
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if s.promised.Less(e) {
 			if err := putPromised(tx, e); err != nil {
 				return err
@@ -80,6 +80,9 @@ func (s *Store) Propose(e Epoch, cmds ...[]byte) ([]Entry, error) {
 //     commit index is never replaced: that fails with ErrCommittedConflict
 //     and changes nothing.
 //
+// With no entries from the epoch already promised (a heartbeat) there is
+// nothing to write: it only checks prevIndex, in a read transaction.
+//
 // It returns matched, the last index at which this log now agrees with the
 // coordinator's (prevIndex plus the number of entries): that, not
 // LastIndex, is what the coordinator may count towards a majority, since
@@ -109,24 +112,32 @@ func (s *Store) AppendEntries(leader Epoch, prevIndex uint64, prevEpoch Epoch, e
 	}
 	lastIndex, lastEpoch := s.lastIndex, s.lastEpoch
 	var mismatch error
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	if len(entries) == 0 && !s.promised.Less(leader) {
+		// A heartbeat from the coordinator we follow: nothing to write,
+		// so no write transaction and no fsync, only the check.
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			mismatch, err = s.matchPrev(tx.Bucket(bucketLog), prevIndex, prevEpoch)
+			return err
+		})
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("registry: %w", err)
+		case mismatch != nil:
+			return 0, mismatch
+		}
+		return max(prevIndex, s.snapIndex), nil
+	}
+	err = s.update(func(tx *bolt.Tx) error {
 		if s.promised.Less(leader) {
 			if err := putPromised(tx, leader); err != nil {
 				return err
 			}
 		}
 		log := tx.Bucket(bucketLog)
-		if prevIndex >= s.snapIndex {
-			if prevIndex > lastIndex {
-				mismatch = fmt.Errorf("%w: no entry %d; the log ends at %d", ErrLogMismatch, prevIndex, lastIndex)
-				return nil
-			}
-			if got, err := s.epochAt(log, prevIndex); err != nil {
-				return err
-			} else if got != prevEpoch {
-				mismatch = fmt.Errorf("%w: entry %d has epoch %v, not %v", ErrLogMismatch, prevIndex, got, prevEpoch)
-				return nil
-			}
+		var err error
+		if mismatch, err = s.matchPrev(log, prevIndex, prevEpoch); err != nil || mismatch != nil {
+			return err
 		}
 		// Entries at or below snapIndex are committed, and a committed
 		// entry is in every later coordinator's log; they match.
@@ -176,12 +187,41 @@ func (s *Store) AppendEntries(leader Epoch, prevIndex uint64, prevEpoch Epoch, e
 	return max(prevIndex+uint64(len(entries)), s.snapIndex), nil
 }
 
+// matchPrev checks that the log holds entry prevIndex of prevEpoch, as an
+// append after it requires: a mismatch is ErrLogMismatch, the coordinator's
+// to resolve by stepping back; err is a failure to read. Entries at or
+// below snapIndex are committed, and a committed entry is in every later
+// coordinator's log: they match.
+func (s *Store) matchPrev(log *bolt.Bucket, prevIndex uint64, prevEpoch Epoch) (mismatch, err error) {
+	if prevIndex < s.snapIndex {
+		return nil, nil
+	}
+	if prevIndex > s.lastIndex {
+		return fmt.Errorf("%w: no entry %d; the log ends at %d", ErrLogMismatch, prevIndex, s.lastIndex), nil
+	}
+	got, err := s.epochAt(log, prevIndex)
+	if err != nil {
+		return nil, err
+	}
+	if got != prevEpoch {
+		return fmt.Errorf("%w: entry %d has epoch %v, not %v", ErrLogMismatch, prevIndex, got, prevEpoch), nil
+	}
+	return nil, nil
+}
+
 // Commit records index as committed and applies every entry up to it not
 // yet applied, in order, returning what each did. An index at or below the
 // commit index is no change; one beyond the log fails with ErrOutOfRange.
 // The coordinator calls it when a majority holds the entry (and, as in
 // Raft, counts replicas only of entries from its own epoch); a follower,
 // with the coordinator's commit index capped at matched.
+//
+// Commit writes nothing: the commit index goes to disk with the next
+// change (which fsyncs anyway) and on Close. What is committed is settled
+// by the entries a majority holds, not by any node's commit index, so a
+// node that crashes in between restarts with a lower commit index and
+// learns the rest again from the coordinator, as a Raft node does (Raft
+// keeps the commit index in memory only).
 func (s *Store) Commit(index uint64) ([]Applied, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -192,12 +232,10 @@ func (s *Store) Commit(index uint64) ([]Applied, error) {
 		return nil, fmt.Errorf("%w: commit %d, the log ends at %d", ErrOutOfRange, index, s.lastIndex)
 	}
 	var entries []Entry
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		if entries, err = s.entries(tx.Bucket(bucketLog), s.commit+1, index); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put(keyCommit, appendU64(nil, index))
+		entries, err = s.entries(tx.Bucket(bucketLog), s.commit+1, index)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)

@@ -33,7 +33,7 @@ func (s *Store) Compact() error {
 	}
 	data := s.state.Snapshot()
 	var epoch Epoch
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		log := tx.Bucket(bucketLog)
 		var err error
 		if epoch, err = s.epochAt(log, s.commit); err != nil {
@@ -79,7 +79,7 @@ func (s *Store) InstallSnapshot(leader Epoch, snap Snapshot) error {
 	}
 	install := snap.Index > s.commit
 	lastIndex, lastEpoch := snap.Index, snap.Epoch
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if s.promised.Less(leader) {
 			if err := putPromised(tx, leader); err != nil {
 				return err
@@ -122,6 +122,7 @@ func (s *Store) InstallSnapshot(leader Epoch, snap Snapshot) error {
 		s.state = st
 		s.commit, s.snapIndex, s.snapEpoch = snap.Index, snap.Index, snap.Epoch
 		s.lastIndex, s.lastEpoch = lastIndex, lastEpoch
+		s.durableCommit = snap.Index
 	}
 	return nil
 }
