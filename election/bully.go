@@ -51,6 +51,11 @@ type Bully struct {
 	stats   Stats
 	dropped uint64
 	changes *feed
+
+	// announced is the epoch of the last COORDINATOR this node broadcast
+	// (the run loop's only): a broadcast at the same epoch again is a
+	// heartbeat, and is counted as HEARTBEAT.
+	announced bully.Epoch
 }
 
 // inboxSize bounds the messages waiting for the machine; past it, new ones
@@ -259,7 +264,7 @@ func (b *Bully) apply(rd bully.Ready, alive []string) {
 			}
 		}
 		b.mu.Lock()
-		b.stats.MessagesSent[m.Type.String()] += sent
+		b.stats.MessagesSent[b.kind(m)] += sent
 		b.mu.Unlock()
 	}
 	for _, n := range rd.Notices {
@@ -284,4 +289,20 @@ func (b *Bully) publish(n bully.Notice) {
 		b.log.Info("no coordinator known", "epoch", l.Epoch.String())
 	}
 	b.changes.publish(l)
+}
+
+// kind is the type m is counted under. COORDINATOR both announces a win and,
+// repeated at the same epoch, is the coordinator's heartbeat; the repeats
+// count as HEARTBEAT, so that the messages an election costs can be told
+// from the ones that keep watch. A COORDINATOR to one node (an answer to a
+// stale message) stays COORDINATOR.
+func (b *Bully) kind(m bully.Message) string {
+	if m.Type != bully.Coordinator || m.To != "" {
+		return m.Type.String()
+	}
+	if m.Epoch == b.announced {
+		return "HEARTBEAT"
+	}
+	b.announced = m.Epoch
+	return m.Type.String()
 }

@@ -119,6 +119,30 @@ func TestRunnersAgreeAndTheLowestNameWinsAtEqualLoad(t *testing.T) {
 	}
 }
 
+func TestTheCoordinatorsRepeatsCountAsHeartbeatsNotAnnouncements(t *testing.T) {
+	h := newHarness(t, "a", "b", "c")
+	l := h.agreed(h.names)
+	a := h.net.runners[l.Coordinator]
+	before := a.Stats().MessagesSent
+	if before["COORDINATOR"] == 0 {
+		t.Fatalf("the winner's announcement was not counted: %v", before)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for a.Stats().MessagesSent["HEARTBEAT"] < before["HEARTBEAT"]+20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no heartbeats counted: %v", a.Stats().MessagesSent)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	after := a.Stats().MessagesSent
+	if now := a.Leadership(); now.Epoch != l.Epoch || !now.Self {
+		t.Fatalf("the coordinator changed to %+v meanwhile", now)
+	}
+	if after["COORDINATOR"] != before["COORDINATOR"] || after["ELECTION"] != before["ELECTION"] {
+		t.Fatalf("a steady coordinator counted %v, then %v: its heartbeats count as announcements", before, after)
+	}
+}
+
 func TestRunnersElectANewCoordinatorWhenTheOldOneIsGone(t *testing.T) {
 	h := newHarness(t, "a", "b", "c")
 	old := h.agreed(h.names)
