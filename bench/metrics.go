@@ -24,10 +24,10 @@ type Counters struct {
 }
 
 // electionTypes are the message types that take part in electing a
-// coordinator: Bully's three (COORDINATOR doubles as the coordinator's
-// heartbeat, so a count over a stretch includes the heartbeats sent in
-// it), and Raft's votes and leadership transfer. Raft's heartbeats and log
-// appends replicate the registry and are left out.
+// coordinator: Bully's three (its COORDINATOR repeated as the heartbeat is
+// counted as HEARTBEAT, and left out), and Raft's votes and leadership
+// transfer. Raft's heartbeats and log appends replicate the registry and
+// are left out.
 var electionTypes = map[string]bool{
 	"ELECTION": true, "ANSWER": true, "COORDINATOR": true,
 	"request_vote": true, "request_pre_vote": true, "timeout_now": true,

@@ -52,7 +52,7 @@ func (r *Report) WriteText(w io.Writer) {
 	wl := r.Workload
 	fmt.Fprintf(w, "workload: %s; secret %s, cover %s; %s\n", wl.describeLoad(), wl.Secret, wl.Cover, wl.describeFaults())
 	if p := r.Reference; p != nil {
-		fmt.Fprintf(w, "reference: the raw stego pipeline on this machine (%d goroutines, no cluster), measured before each load; "+
+		fmt.Fprintf(w, "reference: the raw stego pipeline on this machine (%d goroutines, no cluster), measured before and after each load, the share of their mean; "+
 			"the first: %.1f hides/s, %.1f reveals/s, %.1f ops/s for this mix\n", p.Workers, p.HideRPS, p.RevealRPS, p.MixRPS)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -115,11 +115,14 @@ func (r *Report) rows() []row {
 		{"throughput", withLoad(func(run Run) string { return fmt.Sprintf("%.1f ops/s", run.ThroughputRPS) })},
 	}
 	if r.Reference != nil {
-		rows = append(rows, row{"raw pipeline just before", withLoad(func(run Run) string {
-			if run.Reference == nil {
+		rows = append(rows, row{"raw pipeline before / after", withLoad(func(run Run) string {
+			switch {
+			case run.Reference == nil:
 				return "-"
+			case run.ReferenceAfter == nil:
+				return fmt.Sprintf("%.1f / - ops/s", run.Reference.MixRPS)
 			}
-			return fmt.Sprintf("%.1f ops/s", run.Reference.MixRPS)
+			return fmt.Sprintf("%.1f / %.1f ops/s", run.Reference.MixRPS, run.ReferenceAfter.MixRPS)
 		})}, row{"share of the raw pipeline", withLoad(func(run Run) string {
 			return fmt.Sprintf("%.1f%%", 100*run.ShareOfReference)
 		})})
@@ -136,7 +139,7 @@ func (r *Report) rows() []row {
 		row{"put p50 / p99, view p50 / p99", withLoad(func(run Run) string {
 			return fmt.Sprintf("%.1f / %.1f, %.1f / %.1f ms", run.PutLatencyMS.P50, run.PutLatencyMS.P99, run.ViewLatencyMS.P50, run.ViewLatencyMS.P99)
 		})},
-		row{"puts by node", withLoad(func(run Run) string { return counts(run.PerNode) })},
+		row{"work by node", withLoad(func(run Run) string { return counts(run.PerNode) })},
 		row{"coordinator changes", withLoad(func(run Run) string { return fmt.Sprint(max(len(run.Coordinators)-1, 0)) })},
 		row{"elections / messages", withLoad(func(run Run) string {
 			return fmt.Sprintf("%.0f / %.0f", run.Elections, run.ElectionMessages)
@@ -253,7 +256,7 @@ func (r *Report) writeSetting(w io.Writer, esc func(string) string) {
 	fmt.Fprintf(w, "- failover trials per run: %d (on a fresh cluster without the failure simulation)\n", wl.Trials)
 	if p := r.Reference; p != nil {
 		fmt.Fprintf(w, "- reference: the raw stego pipeline in one process on this machine, %d goroutines, no cluster, "+
-			"measured just before each load (the first: %.1f hides/s, %.1f reveals/s, so %.1f ops/s for this mix)\n",
+			"measured just before and just after each load; the share is of their mean (the first: %.1f hides/s, %.1f reveals/s, so %.1f ops/s for this mix)\n",
 			p.Workers, p.HideRPS, p.RevealRPS, p.MixRPS)
 	}
 }

@@ -68,7 +68,15 @@ func (b bands) Thumbnail(c *draw.Canvas) {
 // failover against the cluster size.
 func (r *Report) Figures() ([]Figure, error) {
 	var figs []Figure
-	add := func(f Figure, p *plot.Plot) error {
+	add := func(f Figure, p *plot.Plot) (err error) {
+		defer func() {
+			// gonum/plot panics on a range it cannot draw; a report read
+			// back from JSON is checked against that, and this is the
+			// last guard.
+			if v := recover(); v != nil {
+				err = fmt.Errorf("bench: drawing %s: %v", f.Name, v)
+			}
+		}()
 		w, err := p.WriterTo(figW, figH, "png")
 		if err != nil {
 			return fmt.Errorf("bench: drawing %s: %w", f.Name, err)
@@ -114,7 +122,7 @@ func (r *Report) Figures() ([]Figure, error) {
 		return nil, err
 	} else if ok {
 		if err := add(Figure{Name: "work-per-node.png", Title: "Work per node",
-			Caption: "acknowledged puts by the node that did the work, per run"}, p); err != nil {
+			Caption: "acknowledged puts and views by the node that hid or opened the image, per run"}, p); err != nil {
 			return nil, err
 		}
 	}
@@ -263,7 +271,7 @@ func failoverCDF(runs []Run) (*plot.Plot, bool, error) {
 }
 
 func workPlot(runs []Run) (*plot.Plot, bool, error) {
-	p := newPlot("Work per node", "", "acknowledged puts")
+	p := newPlot("Work per node", "", "acknowledged puts and views")
 	nodes := map[string]bool{}
 	var withWork []Run
 	for _, run := range runs {
@@ -279,10 +287,12 @@ func workPlot(runs []Run) (*plot.Plot, bool, error) {
 	}
 	names := sortedKeys(nodes)
 	w := vg.Points(60 / float64(len(withWork)))
+	top := 0.0
 	for k, run := range withWork {
 		v := make(plotter.Values, len(names))
 		for i, n := range names {
 			v[i] = float64(run.PerNode[n])
+			top = max(top, v[i])
 		}
 		b, err := plotter.NewBarChart(v, w)
 		if err != nil {
@@ -296,6 +306,7 @@ func workPlot(runs []Run) (*plot.Plot, bool, error) {
 	}
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(names))-0.5
+	p.Y.Min, p.Y.Max = 0, max(1.3*top, 1) // room for the legend
 	return p, true, nil
 }
 

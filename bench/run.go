@@ -74,7 +74,7 @@ type Run struct {
 	PutLatencyMS     LatencyMS           `json:"put_latency_ms"`
 	ViewLatencyMS    LatencyMS           `json:"view_latency_ms"`
 	Errors           map[string]int      `json:"errors"`
-	PerNode          map[string]int      `json:"per_node"`      // acknowledged puts by the node that did the work
+	PerNode          map[string]int      `json:"per_node"`      // acknowledged operations by the node that did the image work
 	JobsPerNode      map[string]float64  `json:"jobs_per_node"` // hides and reveals, from each node's /metrics
 	Coordinators     []CoordinatorChange `json:"coordinator_changes"`
 	Elections        float64             `json:"elections"`
@@ -91,10 +91,14 @@ type Run struct {
 	Trials     []TrialRecord  `json:"trials,omitempty"`
 	// TrialsNotRun says why trials could not start (each was tried again).
 	TrialsNotRun []string `json:"trials_not_run,omitempty"`
-	// Reference is the raw pipeline, measured just before this run's load;
-	// ShareOfReference is the run's throughput over its MixRPS.
-	Reference *Pipeline `json:"reference,omitempty"`
-	Error     string    `json:"error,omitempty"`
+	// Reference is the raw pipeline, measured just before this run's load,
+	// and ReferenceAfter just after it, once the nodes have stopped: the
+	// machine's speed drifts, and the two bracket the load.
+	// ShareOfReference is the run's throughput over the mean of their
+	// MixRPS.
+	Reference      *Pipeline `json:"reference,omitempty"`
+	ReferenceAfter *Pipeline `json:"reference_after,omitempty"`
+	Error          string    `json:"error,omitempty"`
 }
 
 // OpCounts counts one kind of operation.
@@ -175,7 +179,7 @@ func fillLoad(run *Run, ops []Op, d driven, nodeNames []string, before, after []
 		case OutcomeOK:
 			run.Succeeded++
 			c.Succeeded++
-			if o.Kind == OpPut && o.Node != "" {
+			if o.Node != "" {
 				run.PerNode[o.Node]++
 			}
 		case OutcomeUnknown:
@@ -257,3 +261,15 @@ func quantiles(d []time.Duration) Quantiles {
 
 // sortedKeys returns a map's keys in order.
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// referenceRPS is the raw pipeline's rate for the run's mix: the mean of
+// the measures before and after the load, or the one there is.
+func (r *Run) referenceRPS() float64 {
+	switch {
+	case r.Reference != nil && r.ReferenceAfter != nil:
+		return (r.Reference.MixRPS + r.ReferenceAfter.MixRPS) / 2
+	case r.Reference != nil:
+		return r.Reference.MixRPS
+	}
+	return 0
+}

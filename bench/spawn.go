@@ -533,6 +533,20 @@ func (c *Cluster) Keep() {
 	c.mu.Unlock()
 }
 
+// Release stops the cluster at the end of a run that ended with err. On an
+// error it keeps the nodes' logs and says where they are; a failure to
+// stop is the error when there was none.
+func (c *Cluster) Release(err error) error {
+	if err != nil {
+		c.Keep()
+		err = fmt.Errorf("%w (node logs kept in %s)", err, c.Dir())
+	}
+	if cerr := c.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("stopping the nodes: %w", cerr)
+	}
+	return err
+}
+
 // Dir is the directory of the key, the data and the logs.
 func (c *Cluster) Dir() string { return c.dir }
 

@@ -50,6 +50,7 @@ veil_epoch{node="node-2"} 4
 # TYPE veil_election_messages_sent_total counter
 veil_election_messages_sent_total{node="node-2",type="ELECTION"} 4
 veil_election_messages_sent_total{node="node-2",type="COORDINATOR"} 20
+veil_election_messages_sent_total{node="node-2",type="HEARTBEAT"} 600
 veil_election_messages_sent_total{node="node-2",type="request_vote"} 2
 veil_election_messages_sent_total{node="node-2",type="heartbeat"} 900
 veil_election_messages_sent_total{node="node-2",type="append_entries"} 300
@@ -61,8 +62,8 @@ veil_jobs_total{kind="reveal",node="node-2",result="error"} 1
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Raft's heartbeats and appends replicate the registry: not election
-	// messages.
+	// Bully's heartbeats keep watch, and Raft's heartbeats and appends
+	// replicate the registry: not election messages.
 	if want := (Counters{Elections: 3, CoordinatorChanges: 5, Messages: 26, Jobs: 8}); got != want {
 		t.Fatalf("parseCounters = %+v, want %+v", got, want)
 	}

@@ -191,8 +191,8 @@ func (cfg *StudyConfig) runOne(ctx context.Context, mode string, size int) Run {
 		label = "running cluster"
 	}
 	if cfg.Load.Pace.Total() > 0 || cfg.Load.Pace.Duration > 0 {
-		// The reference is taken just before the load, so that the two
-		// share the machine's conditions as far as they can.
+		// The reference is taken just before the load and again just
+		// after it, so that the two bracket the machine's conditions.
 		if cfg.Reference > 0 {
 			fmt.Fprintf(cfg.Progress, "%s: measuring the raw stego pipeline (hide, then reveal, %s each, %d goroutines)...\n",
 				label, cfg.Reference, runtime.GOMAXPROCS(0))
@@ -204,12 +204,21 @@ func (cfg *StudyConfig) runOne(ctx context.Context, mode string, size int) Run {
 			run.Reference = &p
 		}
 		err := cfg.runLoad(ctx, &run, label)
-		if run.Reference != nil && run.Reference.MixRPS > 0 {
-			run.ShareOfReference = round3(run.ThroughputRPS / run.Reference.MixRPS)
-		}
 		if err != nil {
 			run.Error = err.Error()
 			return run
+		}
+		if run.Reference != nil {
+			// Again once the load's nodes have stopped.
+			p, err := MeasurePipeline(ctx, cfg.Load.Secret, cfg.Load.Cover, cfg.Load.ViewShare, cfg.Reference)
+			if err != nil {
+				run.Error = err.Error()
+				return run
+			}
+			run.ReferenceAfter = &p
+			if mix := run.referenceRPS(); mix > 0 {
+				run.ShareOfReference = round3(run.ThroughputRPS / mix)
+			}
 		}
 	}
 	if cfg.Trials > 0 && len(cfg.APIs) == 0 {
@@ -228,15 +237,7 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 		if c, err = cfg.spawn(ctx, run.Mode, run.Nodes, cfg.simulation(), "load"); err != nil {
 			return err
 		}
-		defer func() {
-			if err != nil {
-				c.Keep()
-				err = fmt.Errorf("%w (node logs kept in %s)", err, c.Dir())
-			}
-			if cerr := c.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("stopping the nodes: %w", cerr)
-			}
-		}()
+		defer func() { err = c.Release(err) }()
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
 		_, err := c.WaitSettled(sctx)
 		cancel()

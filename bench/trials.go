@@ -23,15 +23,7 @@ func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			c.Keep()
-			err = fmt.Errorf("%w (node logs kept in %s)", err, c.Dir())
-		}
-		if cerr := c.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("stopping the nodes: %w", cerr)
-		}
-	}()
+	defer func() { err = c.Release(err) }()
 	var acc trialStats
 	defer func() { run.FailoverMS = acc.stats(len(run.Trials)) }()
 	fc := FailoverConfig{TrialTimeout: cfg.TrialTimeout}

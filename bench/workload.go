@@ -53,7 +53,7 @@ type Op struct {
 	Image       string `json:"image,omitempty"`
 	Viewer      string `json:"viewer,omitempty"`
 	Quota       int    `json:"quota,omitempty"`
-	Node        string `json:"node,omitempty"` // the worker that did a put
+	Node        string `json:"node,omitempty"` // the node that did the image work: a put's hide, a view's reveal
 	Coordinator string `json:"coordinator,omitempty"`
 	Attempts    int    `json:"attempts,omitempty"`
 }
@@ -196,9 +196,12 @@ func (r *workloadRun) worker(k int, start time.Time) opFunc {
 			v := &pool[i]
 			op := Op{Kind: OpView, Due: due.Sub(start), Image: v.id, Viewer: r.w.Viewer(v.viewer)}
 			op.Start = time.Since(start)
-			_, err := r.viewers[v.viewer].View(ctx, v.png)
+			res, err := r.viewers[v.viewer].View(ctx, v.png)
 			op.End = time.Since(start)
 			op.Outcome, op.Err = classify(err)
+			if err == nil {
+				op.Node = res.Worker
+			}
 			if v.left--; v.left <= 0 || op.Outcome != OutcomeOK {
 				// Once an outcome is unknown the views left are too: the
 				// worker stops viewing the image rather than be refused.

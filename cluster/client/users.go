@@ -63,7 +63,8 @@ type ViewResult struct {
 	Secret    []byte // the original file, byte for byte
 	ImageID   string
 	ViewsLeft int
-	ByOwner   bool // the viewer owns the image; nothing was spent
+	ByOwner   bool   // the viewer owns the image; nothing was spent
+	Worker    string // the node that opened the image
 }
 
 // View asks to see the original of a veiled PNG as the logged-in user. It
@@ -78,6 +79,7 @@ func (c *Client) View(ctx context.Context, veiled []byte) (*ViewResult, error) {
 	return &ViewResult{
 		Secret: resp.body, ImageID: resp.header.Get("Veil-Image-Id"),
 		ViewsLeft: left, ByOwner: resp.header.Get("Veil-By-Owner") == "true",
+		Worker: resp.header.Get("Veil-Worker"),
 	}, nil
 }
 

@@ -41,6 +41,8 @@ what it runs (one at a time):
             the elections and coordinator changes each node counted
   demo      --demo: three nodes, a batch of hides, the members table, SIGKILL
             of the coordinator, the failover, the table again
+  redraw    --redraw FILE: no run; report.md, report.html and the plots drawn
+            again from a report.json (with --fault-table, that table put in)
 
 --faults takes a schedule, entries separated by commas or spaces:
   kill@10s+5s        SIGKILL the coordinator 10 s into the load, restart it 5 s later
@@ -64,8 +66,10 @@ type benchOptions struct {
 	out   string
 	// faultTable is the fault suite's results, for the report.
 	faultTable *faultsuite.Table
-	load       bench.LoadConfig // for steady
-	maxTime    time.Duration
+	// redraw is a report.json to draw again (mode redraw).
+	redraw  string
+	load    bench.LoadConfig // for steady
+	maxTime time.Duration
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -84,6 +88,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	signal.Ignore(syscall.SIGPIPE)
 	stdout = stopOnClosedPipe{stdout, cancel}
 	switch opts.mode {
+	case "redraw":
+		return benchStatus(stderr, runRedraw(opts, stdout))
 	case "demo":
 		return benchStatus(stderr, runDemo(ctx, opts, stdout, stderr))
 	case "study":
@@ -105,15 +111,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%d nodes in %s agree on %s, %s after the start\n",
 		c.Len(), c.Dir(), a, time.Since(began).Round(time.Millisecond))
-	err = benchSteady(ctx, c, opts, stdout)
-	if err != nil {
-		c.Keep()
-		err = fmt.Errorf("%w (node logs kept in %s)", err, c.Dir())
-	}
-	if cerr := c.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("stopping the nodes: %w", cerr)
-	}
-	return benchStatus(stderr, err)
+	return benchStatus(stderr, c.Release(benchSteady(ctx, c, opts, stdout)))
 }
 
 // runStudy runs the study, prints its summary and writes the report.
@@ -132,6 +130,28 @@ func runStudy(ctx context.Context, o benchOptions, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "\nreport: %s (also report.json and report.md there)\n", filepath.Join(o.out, "report.html"))
 	}
 	return err
+}
+
+// runRedraw draws a report again from its report.json.
+func runRedraw(o benchOptions, stdout io.Writer) error {
+	f, err := os.Open(o.redraw)
+	if err != nil {
+		return err
+	}
+	rep, err := bench.ReadReport(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.redraw, err)
+	}
+	if o.faultTable != nil {
+		rep.FaultSuite = o.faultTable
+	}
+	rep.WriteText(stdout)
+	if err := rep.WriteDir(o.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nreport: %s (also report.json and report.md there)\n", filepath.Join(o.out, "report.html"))
+	return nil
 }
 
 // stopOnClosedPipe ends the run when a write finds the pipe closed.
@@ -182,6 +202,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	dir := fl.String("dir", "", "directory for the keys, the nodes' data and logs, kept afterwards (default: temporary ones, removed)")
 	out := fl.String("out", "", "write report.json, report.md and report.html here")
 	faultTable := fl.String("fault-table", "", "put this fault suite results table (results.json of make test-faults) into the report")
+	redraw := fl.String("redraw", "", "run nothing: draw report.md, report.html and the plots again from this report.json, into --out (default: beside it)")
 	trials := fl.Int("failover-trials", 0, "SIGKILL the coordinator this many times per mode and size, and measure")
 	trialMax := fl.Duration("trial-timeout", 30*time.Second, "give up on one failover trial after this long")
 	clients := fl.Int("clients", 50, "concurrent clients (closed loop), or most operations outstanding (open loop)")
@@ -212,6 +233,17 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	o.mode = "study"
+	if *redraw != "" {
+		for name := range set {
+			if name != "redraw" && name != "out" && name != "fault-table" {
+				return o, usagef("--redraw runs nothing: only --out and --fault-table go with it, not --%s", name)
+			}
+		}
+		o.mode, o.redraw, o.out = "redraw", *redraw, *out
+		if o.out == "" {
+			o.out = filepath.Dir(*redraw)
+		}
+	}
 	if *steady && *demo {
 		return o, usagef("--steady and --demo are different runs; choose one")
 	}
@@ -277,7 +309,10 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 			return o, fmt.Errorf("finding this binary (give --bin): %w", err)
 		}
 	}
-	o.maxTime, o.out = *maxTime, *out
+	o.maxTime = *maxTime
+	if o.mode != "redraw" {
+		o.out = *out
+	}
 	if *faultTable != "" {
 		if o.out == "" {
 			return o, usagef("--fault-table goes into the report: give --out too")
@@ -292,6 +327,9 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 			return o, fmt.Errorf("--fault-table %s: %w", *faultTable, err)
 		}
 		o.faultTable = &t
+	}
+	if o.mode == "redraw" {
+		return o, nil
 	}
 
 	// steady and demo: one cluster.

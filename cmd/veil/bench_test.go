@@ -33,6 +33,7 @@ func TestBenchRefusesConflictingOrImpossibleRuns(t *testing.T) {
 		{"unknown profile", []string{"--profile", "wan"}, "--profile"},
 		{"unknown route", []string{"--route", "nearest"}, "--route"},
 		{"a stray argument", []string{"now"}, "unexpected argument"},
+		{"a run flag with --redraw", []string{"--redraw", "report.json", "--clients", "3"}, "--redraw runs nothing"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,5 +119,34 @@ func TestBenchRunsAWorkloadOnSpawnedNodesAndWritesTheReport(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 			t.Errorf("--out: %v", err)
 		}
+	}
+
+	// Drawn again from its report.json, the report is the same.
+	again := t.TempDir()
+	stdout.Reset()
+	if code := run([]string{"bench", "--redraw", filepath.Join(out, "report.json"), "--out", again}, &stdout, &errb); code != exitOK {
+		t.Fatalf("--redraw: exit %d\n%s", code, errb.String())
+	}
+	for _, name := range []string{"report.json", "report.md", "report.html"} {
+		want, _ := os.ReadFile(filepath.Join(out, name))
+		got, err := os.ReadFile(filepath.Join(again, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s drawn again differs (%v)", name, err)
+		}
+	}
+	if !strings.Contains(stdout.String(), "6 (100.00%)") {
+		t.Errorf("--redraw does not print the summary:\n%s", stdout.String())
+	}
+	// Anything but a report is refused, and nothing is written.
+	notReport := filepath.Join(t.TempDir(), "results.json")
+	if err := os.WriteFile(notReport, []byte(`{"seed": 1, "results": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errb.Reset()
+	if code := run([]string{"bench", "--redraw", notReport}, &stdout, &errb); code == exitOK || !strings.Contains(errb.String(), "unknown field") {
+		t.Fatalf("--redraw of a fault table: exit %d, stderr %q", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(notReport), "report.md")); !os.IsNotExist(err) {
+		t.Fatalf("--redraw of a fault table wrote report.md (%v)", err)
 	}
 }
