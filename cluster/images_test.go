@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,6 +124,9 @@ func TestOnlyAllowedViewersWithViewsLeftSeeTheImage(t *testing.T) {
 			v := view(t, c.Nodes[i%3], bob, veiled)
 			if v.status != http.StatusOK || !bytes.Equal(v.body, secret) {
 				t.Fatalf("bob's view %d: %d, original bytes: %v", i, v.status, bytes.Equal(v.body, secret))
+			}
+			if w := v.header.Get(hdrWorker); !slices.ContainsFunc(c.Nodes, func(n *Node) bool { return n.Name() == w }) {
+				t.Fatalf("bob's view %d names worker %q, not a node", i, w)
 			}
 		}
 		denied := []struct {
@@ -319,19 +323,27 @@ func TestAWholeClusterRestartKeepsUsersImagesAndCounts(t *testing.T) {
 		}
 		// Move the role once, so that the epoch on disk is past the first: the
 		// election keeps nothing across restarts, and must not come back below
-		// what the registry promised.
+		// what the registry promised. An epoch is promised on disk once its
+		// coordinator serves: a write acknowledged under it (carol's account)
+		// makes sure of that. (A coordinator stopped before its first write
+		// left no trace, and the next may reuse its number.)
 		old := c.WaitCoordinator(20 * time.Second)
 		old.Close()
-		before := c.WaitCoordinator(20 * time.Second).Leadership().Epoch
+		coord := c.WaitCoordinator(20 * time.Second)
+		before := coord.Leadership().Epoch
+		register(t, coord, "carol")
 		c.RestartAll()
 		after := c.WaitCoordinator(30 * time.Second).Leadership().Epoch
 		if after.Compare(before) <= 0 {
 			t.Fatalf("epoch after the restart %v is not above the one before %v", after, before)
 		}
-		// Tokens stay valid (same master key); passwords too.
-		login := call(t, "POST", "http://"+c.Nodes[2].APIAddr()+"/v1/login", jsonBody(t, credentials{"bob", "correct horse bob"}), nil)
-		if login.status != 200 {
-			t.Fatalf("login after restart: %d %s", login.status, login.body)
+		// Tokens stay valid (same master key); passwords too, of accounts
+		// made under either epoch.
+		for _, name := range []string{"bob", "carol"} {
+			login := callRetry(t, "POST", "http://"+c.Nodes[2].APIAddr()+"/v1/login", jsonBody(t, credentials{name, "correct horse " + name}), nil)
+			if login.status != 200 {
+				t.Fatalf("%s's login after restart: %d %s", name, login.status, login.body)
+			}
 		}
 		if v := view(t, c.Nodes[1], bob, r.body); v.status != 200 || v.header.Get("Veil-Views-Left") != "1" {
 			t.Fatalf("view after restart: %d, views left %q, want 1", v.status, v.header.Get("Veil-Views-Left"))
