@@ -53,7 +53,7 @@ gobench:
 # The full study: Bully, then Raft, at 3, 5 and 7 nodes; at each, 50 clients x
 # 200 puts and views with the failure simulation on (a node down for 5 to 15 s
 # about every 10 s, one at a time), the books checked, then
-# 100 SIGKILLs of the coordinator on a fresh cluster. About half an hour on 2 cores.
+# 100 SIGKILLs of the coordinator on a fresh cluster. 20 to 25 minutes on 2 cores.
 BENCH_OUT ?= out/bench
 # The fault suite's table (make test-faults) goes into the reports when there is one.
 FAULT_TABLE = $(wildcard out/faults/results.json)
