@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -347,6 +348,21 @@ func TestAWholeClusterRestartKeepsUsersImagesAndCounts(t *testing.T) {
 		}
 		if v := view(t, c.Nodes[1], bob, r.body); v.status != 200 || v.header.Get("Veil-Views-Left") != "1" {
 			t.Fatalf("view after restart: %d, views left %q, want 1", v.status, v.header.Get("Veil-Views-Left"))
+		}
+		if mode == ModeRaft {
+			// Every server came back on a new port and is still listed at
+			// its old one: the transport found it through gossip.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			servers, _, err := c.Nodes[0].raft.Servers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range servers {
+				if s.Address == c.Nodes[0].raftAddrOf(s.ID) {
+					t.Fatalf("%s is listed at its new address %s: want the configuration left as it was (or nothing restarted on a new port)", s.ID, s.Address)
+				}
+			}
 		}
 	})
 }

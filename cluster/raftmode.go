@@ -314,8 +314,13 @@ type raftChange struct {
 
 // planRaftChange decides the next change of the Raft configuration, one at
 // a time, from gossip's view:
-//   - a member alive in Raft mode that is not a voter at its current
-//     address is added (AddVoter also updates an address);
+//   - a member alive in Raft mode that is not a voter is added;
+//   - a voter back on another Raft address is left as it is: the transport
+//     dials a server at the address gossip gives for its ID, and the one in
+//     the configuration is only its fallback. (Rewriting it with AddVoter
+//     would make the leader rewrite its record of the peer while the
+//     peer's replication goroutine reads it unlocked, a data race in
+//     hashicorp/raft v1.8.0, hashicorp/raft#681.)
 //   - a member that left is removed;
 //   - a member failed for longer than grace (and not failing on purpose)
 //     is removed, but only while the voters gossip holds alive remain a
@@ -330,7 +335,7 @@ func planRaftChange(self string, servers, alive []election.Server, members []Mem
 		inConfig[s.ID] = s
 	}
 	for _, m := range alive {
-		if s, ok := inConfig[m.ID]; !ok || s.Address != m.Address || !s.Voter {
+		if s, ok := inConfig[m.ID]; !ok || !s.Voter {
 			m := m
 			return raftChange{add: &m, why: "alive in gossip"}
 		}

@@ -143,26 +143,16 @@ func (c *TestCluster) Isolate(i int, on bool) {
 }
 
 // RestartAll stops every node and starts them again with the same names,
-// keys and data directories, as a whole-cluster restart: on new gossip and
-// API ports, and on the same Raft address, as a node restarted with the
-// same --raft is. (A new Raft address is a configuration change that
-// rewrites the leader's record of the peer while its replication goroutine
-// reads it unlocked, a data race in hashicorp/raft v1.8.0 itself,
-// hashicorp/raft#681, that the race detector reports now and then.)
+// keys and data directories, on new ports, as a whole-cluster restart: in
+// Raft mode, every server comes back at an address other than the one in
+// the configuration on disk.
 func (c *TestCluster) RestartAll() {
 	c.t.Helper()
-	raftAddrs := make([]string, len(c.Nodes))
-	for i, n := range c.Nodes {
-		if n.raft != nil {
-			raftAddrs[i] = n.raft.Addr()
-		}
+	for _, n := range c.Nodes {
 		n.Close()
 	}
 	for i, cfg := range c.cfgs {
 		cfg.GossipAddr, cfg.APIAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-		if raftAddrs[i] != "" {
-			cfg.RaftAddr = raftAddrs[i]
-		}
 		cfg.Join = nil
 		if i > 0 {
 			cfg.Join = []string{c.Nodes[0].GossipAddr()}
