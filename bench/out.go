@@ -24,7 +24,9 @@ func (r *Report) WriteDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	j, err := json.MarshalIndent(r, "", "  ")
+	written := *r
+	written.Format = ReportFormat
+	j, err := json.MarshalIndent(&written, "", "  ")
 	if err != nil {
 		return fmt.Errorf("bench: report: %w", err)
 	}

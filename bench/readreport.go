@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,16 +15,27 @@ const MaxReportBytes = 64 << 20
 // ReadReport reads a report.json written by WriteDir, so that its
 // report.md, report.html and plots can be drawn again (by a newer veil, or
 // with a fault suite table added). It refuses a file that is not such a
-// report: unknown fields, no run, a run of no mode or of no node.
+// report: unknown fields, no run, a run of no mode or of no node. A report
+// of a newer format is refused by name, before its fields are looked at.
 func ReadReport(r io.Reader) (*Report, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxReportBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("bench: reading a report: %w", err)
+	}
+	if len(b) > MaxReportBytes {
+		return nil, fmt.Errorf("bench: reading a report: over %d bytes", MaxReportBytes)
+	}
+	var head struct {
+		Format int `json:"format"`
+	}
+	if json.Unmarshal(b, &head) == nil && (head.Format < 0 || head.Format > ReportFormat) {
+		return nil, fmt.Errorf("bench: reading a report: it is in format %d, and this veil reads formats up to %d: draw it with the veil that wrote it", head.Format, ReportFormat)
+	}
 	var rep Report
-	dec := json.NewDecoder(io.LimitReader(r, MaxReportBytes+1))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rep); err != nil {
 		return nil, fmt.Errorf("bench: reading a report: %w", err)
-	}
-	if dec.InputOffset() > MaxReportBytes {
-		return nil, fmt.Errorf("bench: reading a report: over %d bytes", MaxReportBytes)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("bench: reading a report: more after the report")

@@ -22,6 +22,13 @@ func TestAReportDrawsAgainFromItsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ReadReport of a report.json WriteDir wrote: %v", err)
 	}
+	if rep.Format != ReportFormat {
+		t.Fatalf("WriteDir wrote format %d, want %d", rep.Format, ReportFormat)
+	}
+	// A report written before the format was recorded reads as it is.
+	if old, err := ReadReport(strings.NewReader(`{"runs": [{"mode": "bully", "nodes": 3}]}`)); err != nil || old.Format != 0 {
+		t.Fatalf("a report with no format: %v", err)
+	}
 	if err := rep.WriteDir(second); err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +59,9 @@ func TestReadReportRefusesWhatIsNotAReport(t *testing.T) {
 		{"a negative count", `{"runs": [{"mode": "bully", "nodes": 3, "per_node": {"node-1": -1}}]}`, "per_node is -1"},
 		{"a failover of no end", `{"runs": [{"mode": "raft", "nodes": 3, "trials": [{"n": 1, "first_write_ms": 1e20}]}]}`, "a trial's time"},
 		{"a fault suite table", `{"seed": 1, "size": "ci", "nodes": 3, "window": "3s", "results": []}`, "unknown field"},
+		{"a newer format", `{"format": 2, "runs": [{"mode": "bully", "nodes": 3}], "new_section": {}}`, "format 2, and this veil reads formats up to 1"},
+		{"a negative format", `{"format": -1, "runs": [{"mode": "bully", "nodes": 3}]}`, "format -1"},
+		{"too large", `{"runs": [{"mode": "bully", "nodes": 3}]}` + strings.Repeat(" ", MaxReportBytes), "over"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

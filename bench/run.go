@@ -8,9 +8,17 @@ import (
 	"veil/bench/faults"
 )
 
+// ReportFormat is the format of the report.json this veil writes. It goes
+// up when a change would make an older veil draw a report wrongly or
+// refuse it; ReadReport names a newer one rather than fail on its fields.
+const ReportFormat = 1
+
 // Report is what `veil bench` writes to report.json: the setting, the
 // reference point, and one run per mode and cluster size.
 type Report struct {
+	// Format is ReportFormat when written; 0 in reports written before it
+	// was recorded, which are read as format 1.
+	Format    int          `json:"format"`
 	Started   time.Time    `json:"started"`
 	Finished  time.Time    `json:"finished"`
 	Command   string       `json:"command,omitempty"`
