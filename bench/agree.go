@@ -2,15 +2,13 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"veil/bench/proc"
 	"veil/cluster"
 )
 
@@ -55,63 +53,11 @@ func (v View) String() string {
 	return fmt.Sprintf("%s: %s at epoch %d/%s", v.Node, v.Reply.Coordinator, v.Reply.Epoch, v.Reply.EpochNode)
 }
 
-// pollTimeout bounds one poll of one node, so that a paused node does not
-// hold a round up for long.
-const pollTimeout = time.Second
-
 // get fetches path from a node's API and decodes the JSON reply into v
-// (when v is not nil). Any status but 200 is a *statusError.
+// (when v is not nil). Any status but 200 is a *proc.StatusError.
 func (c *Cluster) get(ctx context.Context, api, path string, v any) error {
-	return fetchJSON(ctx, c.http, api, path, v)
+	return proc.GetJSON(ctx, c.http, api, path, v)
 }
-
-// fetchJSON is a GET of path from the API at api, bounded by pollTimeout,
-// with the JSON reply decoded into v (when v is not nil). Any status but
-// 200 is a *statusError: the node is up, but said no.
-func fetchJSON(ctx context.Context, hc *http.Client, api, path string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		e := &statusError{path: path, status: resp.StatusCode, body: strings.TrimSpace(string(body))}
-		var reply struct {
-			Error struct{ Code string } `json:"error"`
-		}
-		if json.Unmarshal(body, &reply) == nil {
-			e.code = reply.Error.Code
-		}
-		return e
-	}
-	if v == nil {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: reply is not the JSON expected: %w", path, err)
-	}
-	return nil
-}
-
-// statusError is an answer other than 200 OK.
-type statusError struct {
-	path   string
-	status int
-	code   string // the API's error code, e.g. no_coordinator
-	body   string
-}
-
-func (e *statusError) Error() string { return fmt.Sprintf("GET %s: %d %s", e.path, e.status, e.body) }
 
 // Views asks each of the given nodes at once who coordinates.
 func (c *Cluster) Views(ctx context.Context, idx ...int) []View {
@@ -124,8 +70,8 @@ func (c *Cluster) Views(ctx context.Context, idx ...int) []View {
 			views[k].Sent = time.Now()
 			err := c.get(ctx, n.API, "/v1/coordinator", &views[k].Reply)
 			views[k].At = time.Now()
-			var se *statusError
-			if errors.As(err, &se) && se.code == "no_coordinator" {
+			var se *proc.StatusError
+			if errors.As(err, &se) && se.Code == "no_coordinator" {
 				err = nil // an answer: it knows of none (Reply stays zero)
 			}
 			views[k].Err = err

@@ -196,7 +196,7 @@ func (c *Cluster) FailoverTrial(ctx context.Context, cfg FailoverConfig) (Trial,
 	wg.Go(func() { write = writeUntilNew(tctx, begin, cl, old.Coordinator) })
 
 	t0 := time.Now()
-	if err := p.signal(syscall.SIGKILL); err != nil {
+	if err := p.Signal(syscall.SIGKILL); err != nil {
 		close(begin)
 		cancel()
 		wg.Wait()

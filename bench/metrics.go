@@ -9,6 +9,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"veil/bench/proc"
 )
 
 // Counters are the election counters one node exports on /metrics.
@@ -45,7 +47,7 @@ func (c *Cluster) Counters(ctx context.Context, i int) (Counters, error) {
 
 // scrapeCounters reads the counters from the /metrics of the node at api.
 func scrapeCounters(ctx context.Context, hc *http.Client, api string) (Counters, error) {
-	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	ctx, cancel := context.WithTimeout(ctx, proc.GetTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/metrics", nil)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"veil/bench/proc"
 	"veil/cluster"
 )
 
@@ -50,8 +51,8 @@ func monitor(ctx context.Context, hc *http.Client, apis, names []string, start t
 		for k, api := range apis {
 			wg.Go(func() {
 				var r cluster.CoordinatorReply
-				err := fetchJSON(ctx, hc, api, "/v1/coordinator", &r)
-				var se *statusError
+				err := proc.GetJSON(ctx, hc, api, "/v1/coordinator", &r)
+				var se *proc.StatusError
 				answered[k] = err == nil || errors.As(err, &se)
 				if err == nil && r.Coordinator != "" {
 					replies[k] = &r

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"veil/bench/proc"
 	"veil/stego"
 )
 
@@ -92,7 +94,7 @@ type Cluster struct {
 
 	mu     sync.Mutex
 	nodes  []Node
-	procs  []*process // nil where the node is not running
+	procs  []*proc.Process // nil where the node is not running
 	paused []bool
 	closed bool
 }
@@ -251,16 +253,6 @@ func (c *Cluster) start(ctx context.Context, i int) error {
 	}
 	args = append(args, c.cfg.Args...)
 
-	// Where this run's output starts in the log, to find a bind error.
-	var offset int64
-	if st, err := os.Stat(n.Log); err == nil {
-		offset = st.Size()
-	}
-	marker := fmt.Sprintf("==== bench %s: %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), c.cfg.Bin, strings.Join(args, " "))
-	if err := appendFile(n.Log, marker); err != nil {
-		return err
-	}
-	offset += int64(len(marker))
 	// Started under the lock, so that Close, which takes it, either sees
 	// the process or stops it from being started.
 	c.mu.Lock()
@@ -268,29 +260,29 @@ func (c *Cluster) start(ctx context.Context, i int) error {
 		c.mu.Unlock()
 		return fmt.Errorf("bench: %s: the cluster closed or the node started meanwhile", n.Name)
 	}
-	p, err := startProcess(c.cfg.Bin, args, n.Log)
+	p, err := proc.Start(exec.Command(c.cfg.Bin, args...), n.Log)
 	if err == nil {
 		c.procs[i], c.paused[i] = p, false
 	}
 	c.mu.Unlock()
 	if err != nil {
-		return err
+		return fmt.Errorf("bench: %s: %w", n.Name, err)
 	}
-	c.cfg.Logf("bench: started %s (pid %d) gossip %s api %s", n.Name, p.pid(), n.Gossip, n.API)
+	c.cfg.Logf("bench: started %s (pid %d) gossip %s api %s", n.Name, p.Pid(), n.Gossip, n.API)
 
 	err = c.waitServing(ctx, i, p)
 	if err == nil {
 		return nil
 	}
 	// It did not come up: make sure it is gone, then say why.
-	_ = p.signal(syscall.SIGKILL)
-	p.wait(10 * time.Second)
+	_ = p.Signal(syscall.SIGKILL)
+	p.Wait(10 * time.Second)
 	c.mu.Lock()
 	if c.procs[i] == p {
 		c.procs[i] = nil
 	}
 	c.mu.Unlock()
-	out := readFrom(n.Log, offset)
+	out := readFrom(n.Log, p.LogOffset())
 	if strings.Contains(out, "address already in use") {
 		return fmt.Errorf("bench: %s: %w (gossip %s, api %s)", n.Name, errBindClash, n.Gossip, n.API)
 	}
@@ -299,7 +291,7 @@ func (c *Cluster) start(ctx context.Context, i int) error {
 
 // waitServing polls node i's GET /v1/status until it answers, the process
 // exits, or the start timeout passes.
-func (c *Cluster) waitServing(ctx context.Context, i int, p *process) error {
+func (c *Cluster) waitServing(ctx context.Context, i int, p *proc.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
 	defer cancel()
 	api := c.Node(i).API
@@ -310,8 +302,8 @@ func (c *Cluster) waitServing(ctx context.Context, i int, p *process) error {
 			return nil
 		}
 		select {
-		case <-p.done:
-			return fmt.Errorf("exited (%v)", p.err)
+		case <-p.Done():
+			return fmt.Errorf("exited (%v)", p.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("API %s did not answer: %w", api, ctx.Err())
 		case <-tick.C:
@@ -326,7 +318,7 @@ func (c *Cluster) Kill(i int) error {
 	if err != nil {
 		return err
 	}
-	if err := p.signal(syscall.SIGKILL); err != nil {
+	if err := p.Signal(syscall.SIGKILL); err != nil {
 		return err
 	}
 	return c.reap(i, p, 10*time.Second)
@@ -339,15 +331,15 @@ func (c *Cluster) Stop(i int) error {
 	if err != nil {
 		return err
 	}
-	if err := p.signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		return err
 	}
 	// A paused node would hold the SIGTERM until it is continued.
-	if err := p.signal(syscall.SIGCONT); err != nil {
+	if err := p.Signal(syscall.SIGCONT); err != nil {
 		return err
 	}
 	if err := c.reap(i, p, 15*time.Second); err != nil {
-		_ = p.signal(syscall.SIGKILL)
+		_ = p.Signal(syscall.SIGKILL)
 		_ = c.reap(i, p, 10*time.Second)
 		return fmt.Errorf("bench: %s did not leave within 15 s of SIGTERM; killed it", c.Node(i).Name)
 	}
@@ -366,7 +358,7 @@ func (c *Cluster) pauseAs(i int, sig syscall.Signal, paused bool) error {
 	if err != nil {
 		return err
 	}
-	if err := p.signal(sig); err != nil {
+	if err := p.Signal(sig); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -409,12 +401,12 @@ func (c *Cluster) Close() error {
 		return nil
 	}
 	c.closed = true
-	procs := append([]*process(nil), c.procs...)
+	procs := append([]*proc.Process(nil), c.procs...)
 	c.mu.Unlock()
 	var errs []error
 	for _, p := range procs {
 		if p != nil {
-			errs = append(errs, p.signal(syscall.SIGKILL))
+			errs = append(errs, p.Signal(syscall.SIGKILL))
 		}
 	}
 	for i, p := range procs {
@@ -433,9 +425,9 @@ func (c *Cluster) Close() error {
 }
 
 // reap waits for p, the process of node i, to exit and forgets it.
-func (c *Cluster) reap(i int, p *process, timeout time.Duration) error {
-	if !p.wait(timeout) {
-		return fmt.Errorf("bench: %s (pid %d) still runs %s after the signal", c.Node(i).Name, p.pid(), timeout)
+func (c *Cluster) reap(i int, p *proc.Process, timeout time.Duration) error {
+	if !p.Wait(timeout) {
+		return fmt.Errorf("bench: %s (pid %d) still runs %s after the signal", c.Node(i).Name, p.Pid(), timeout)
 	}
 	c.mu.Lock()
 	if c.procs[i] == p {
@@ -445,7 +437,7 @@ func (c *Cluster) reap(i int, p *process, timeout time.Duration) error {
 	return nil
 }
 
-func (c *Cluster) running(i int) (*process, error) {
+func (c *Cluster) running(i int) (*proc.Process, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if i < 0 || i >= len(c.nodes) {
@@ -497,7 +489,7 @@ func (c *Cluster) PID(i int) int {
 	if c.procs[i] == nil {
 		return 0
 	}
-	return c.procs[i].pid()
+	return c.procs[i].Pid()
 }
 
 // Live returns the indexes of the running nodes that are not paused.
@@ -567,7 +559,7 @@ func (c *Cluster) Describe() string {
 	for i, n := range c.nodes {
 		state := "not running"
 		if p := c.procs[i]; p != nil {
-			state = fmt.Sprintf("pid %d", p.pid())
+			state = fmt.Sprintf("pid %d", p.Pid())
 			if c.paused[i] {
 				state += " (paused)"
 			}
@@ -599,15 +591,6 @@ func newHTTPClient() *http.Client {
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     10 * time.Second,
 	}}
-}
-
-func appendFile(path, s string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("bench: node log: %w", err)
-	}
-	_, err = f.WriteString(s)
-	return errors.Join(err, f.Close())
 }
 
 // readFrom returns a file's content from offset on (at most 64 KiB).

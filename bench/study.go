@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"veil/bench/proc"
 	"veil/cluster"
 	"veil/cluster/client"
 )
@@ -348,7 +349,7 @@ func names(c *Cluster, apis []string) []string {
 func clusterMode(ctx context.Context, hc *http.Client, apis []string) string {
 	for _, api := range apis {
 		var st cluster.StatusReply
-		if fetchJSON(ctx, hc, api, "/v1/status", &st) == nil {
+		if proc.GetJSON(ctx, hc, api, "/v1/status", &st) == nil {
 			return st.Mode
 		}
 	}
@@ -386,7 +387,7 @@ func registryImages(ctx context.Context, wr *workloadRun, hc *http.Client, apis 
 	nodes := apis
 	for _, api := range apis {
 		var r cluster.CoordinatorReply
-		if fetchJSON(ctx, hc, api, "/v1/coordinator", &r) == nil && r.API != "" {
+		if proc.GetJSON(ctx, hc, api, "/v1/coordinator", &r) == nil && r.API != "" {
 			nodes = []string{r.API}
 			break
 		}

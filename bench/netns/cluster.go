@@ -2,20 +2,18 @@ package netns
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"veil/bench/proc"
 	"veil/cluster"
 	"veil/stego"
 )
@@ -59,16 +57,9 @@ type Cluster struct {
 	http    *http.Client
 
 	mu     sync.Mutex
-	procs  []*process
+	procs  []*proc.Process
 	paused []bool
 	closed bool
-}
-
-// process is one running node; done is closed once it is reaped.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
 }
 
 // StartCluster makes a Net and starts cfg.Nodes nodes on it, then waits
@@ -98,7 +89,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, net: nt, http: &http.Client{Transport: nt.Transport()},
-		procs: make([]*process, cfg.Nodes), paused: make([]bool, cfg.Nodes)}
+		procs: make([]*proc.Process, cfg.Nodes), paused: make([]bool, cfg.Nodes)}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -203,40 +194,22 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 	}
 	args = append(args, c.cfg.Args...)
 
-	log, err := os.OpenFile(c.Log(i), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("netns: node log: %w", err)
-	}
-	fmt.Fprintf(log, "==== %s: %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), c.cfg.Bin, strings.Join(args, " "))
-	cmd := c.net.Command(i, c.cfg.Bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = nodeEnv()
-	// A group of its own, for signals; killed when this process dies.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-
+	// Started under the lock, so that Close, which takes it, either sees
+	// the process or stops it from being started.
 	c.mu.Lock()
 	if c.closed || c.procs[i] != nil {
 		c.mu.Unlock()
-		log.Close()
 		return fmt.Errorf("netns: %s: the cluster is closed or the node runs", c.Name(i))
 	}
-	err = cmd.Start()
-	var p *process
+	p, err := proc.Start(c.net.Command(i, c.cfg.Bin, args...), c.Log(i))
 	if err == nil {
-		p = &process{cmd: cmd, done: make(chan struct{})}
 		c.procs[i], c.paused[i] = p, false
-		go func() {
-			p.err = cmd.Wait()
-			log.Close()
-			close(p.done)
-		}()
 	}
 	c.mu.Unlock()
 	if err != nil {
-		log.Close()
-		return fmt.Errorf("netns: starting %s: %w", c.Name(i), err)
+		return fmt.Errorf("netns: %s: %w", c.Name(i), err)
 	}
-	c.cfg.Logf("netns: started %s (pid %d) at %s", c.Name(i), cmd.Process.Pid, addr)
+	c.cfg.Logf("netns: started %s (pid %d) at %s", c.Name(i), p.Pid(), addr)
 	if err := c.waitServing(ctx, i, p); err != nil {
 		_ = c.Kill(i)
 		return fmt.Errorf("netns: %s did not start: %w (log %s)", c.Name(i), err, c.Log(i))
@@ -244,19 +217,7 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 	return nil
 }
 
-// nodeEnv is the environment without VEIL_* variables, which a node would
-// take flags from.
-func nodeEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "VEIL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func (c *Cluster) waitServing(ctx context.Context, i int, p *process) error {
+func (c *Cluster) waitServing(ctx context.Context, i int, p *proc.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
 	defer cancel()
 	t := time.NewTicker(20 * time.Millisecond)
@@ -266,8 +227,8 @@ func (c *Cluster) waitServing(ctx context.Context, i int, p *process) error {
 			return nil
 		}
 		select {
-		case <-p.done:
-			return fmt.Errorf("exited (%v)", p.err)
+		case <-p.Done():
+			return fmt.Errorf("exited (%v)", p.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("its API did not answer: %w", ctx.Err())
 		case <-t.C:
@@ -276,20 +237,15 @@ func (c *Cluster) waitServing(ctx context.Context, i int, p *process) error {
 }
 
 // signal sends sig to node i's process group.
-func (c *Cluster) signal(i int, sig syscall.Signal) (*process, error) {
+func (c *Cluster) signal(i int, sig syscall.Signal) (*proc.Process, error) {
 	c.mu.Lock()
 	p := c.procs[i]
 	c.mu.Unlock()
 	if p == nil {
 		return nil, fmt.Errorf("netns: %s is not running", c.Name(i))
 	}
-	select {
-	case <-p.done:
-		return p, nil
-	default:
-	}
-	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return p, fmt.Errorf("netns: %v to %s: %w", sig, c.Name(i), err)
+	if err := p.Signal(sig); err != nil {
+		return p, fmt.Errorf("netns: %s: %w", c.Name(i), err)
 	}
 	return p, nil
 }
@@ -300,9 +256,7 @@ func (c *Cluster) Kill(i int) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
+	if !p.Wait(10 * time.Second) {
 		return fmt.Errorf("netns: %s still runs 10 s after SIGKILL", c.Name(i))
 	}
 	c.mu.Lock()
@@ -386,30 +340,13 @@ func (c *Cluster) Close() error {
 // HTTPClient returns a new HTTP client whose connections start in the hub.
 func (c *Cluster) HTTPClient() *http.Client { return c.net.HTTPClient() }
 
-// get fetches path from node i and decodes the JSON reply into v.
+// get fetches path from node i and decodes the JSON reply into v (when v
+// is not nil).
 func (c *Cluster) get(ctx context.Context, i int, path string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.API(i)+path, nil)
-	if err != nil {
-		return err
+	if err := proc.GetJSON(ctx, c.http, c.API(i), path, v); err != nil {
+		return fmt.Errorf("%s: %w", c.Name(i), err)
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s from %s: %d %s", path, c.Name(i), resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	if v == nil {
-		return nil
-	}
-	return json.Unmarshal(body, v)
+	return nil
 }
 
 // Coordinator asks node i who coordinates.
@@ -482,7 +419,7 @@ func (c *Cluster) Describe() string {
 		c.mu.Lock()
 		state := "not running"
 		if p := c.procs[i]; p != nil {
-			state = fmt.Sprintf("pid %d", p.cmd.Process.Pid)
+			state = fmt.Sprintf("pid %d", p.Pid())
 			if c.paused[i] {
 				state += " (paused)"
 			}

@@ -1,11 +1,9 @@
-package bench
+package proc
 
 import "syscall"
 
-// sysProcAttr puts a node in a process group of its own, so that a signal
-// reaches it and anything it starts, and asks the kernel to kill it when
-// the process that started it dies, so that a bench or a test that is
-// killed leaves no node behind.
+// sysProcAttr puts a node in a process group of its own and asks the
+// kernel to kill it when the process that started it dies.
 //
 // The parent-death signal is tied to the OS thread that forked the child;
 // the Go runtime does not end threads of goroutines that are not locked to

@@ -1,0 +1,134 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as the process to run: with PROC_TEST_HELPER
+// set, it does what that says instead of running the tests.
+func TestMain(m *testing.M) {
+	switch os.Getenv("PROC_TEST_HELPER") {
+	case "":
+		os.Exit(m.Run())
+	case "print":
+		fmt.Printf("hello from %d; VEIL_MODE=%q\n", os.Getpid(), os.Getenv("VEIL_MODE"))
+		os.Exit(0)
+	case "sleep":
+		time.Sleep(time.Minute)
+		os.Exit(3)
+	}
+}
+
+// helper is a command that runs this test binary as the helper what (the
+// variable is inherited: Start sets the environment itself).
+func helper(t *testing.T, what string) *exec.Cmd {
+	t.Setenv("PROC_TEST_HELPER", what)
+	return exec.Command(os.Args[0], "-test.run=^$", what)
+}
+
+func TestStartLogsTheCommandAndItsOutputWithoutVeilVariables(t *testing.T) {
+	t.Setenv("VEIL_MODE", "raft")
+	log := filepath.Join(t.TempDir(), "node.log")
+	if err := os.WriteFile(log, []byte("an earlier run\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Start(helper(t, "print"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Wait(30 * time.Second) {
+		t.Fatal("the process did not exit")
+	}
+	if err := p.Err(); err != nil || !p.Exited() {
+		t.Fatalf("exit: %v, exited %v", err, p.Exited())
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, out := string(b[:p.LogOffset()]), string(b[p.LogOffset():])
+	if !strings.HasPrefix(head, "an earlier run\n==== ") || !strings.HasSuffix(head, " print\n") {
+		t.Fatalf("the log before this run's output: %q", head)
+	}
+	if want := fmt.Sprintf("hello from %d; VEIL_MODE=\"\"\n", p.Pid()); out != want {
+		t.Fatalf("this run's output: %q, want %q", out, want)
+	}
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("a signal to a process that exited: %v", err)
+	}
+}
+
+func TestSignalStopsTheProcessAndWaitTimesOut(t *testing.T) {
+	p, err := Start(helper(t, "sleep"), filepath.Join(t.TempDir(), "node.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Signal(syscall.SIGKILL); p.Wait(10 * time.Second) })
+	if p.Wait(50*time.Millisecond) || p.Exited() {
+		t.Fatal("a sleeping process reported as exited")
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Wait(10 * time.Second) {
+		t.Fatal("the process still runs 10 s after SIGTERM")
+	}
+	var exit *exec.ExitError
+	if err := p.Err(); !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Fatalf("exit: %v, want killed by SIGTERM", err)
+	}
+}
+
+func TestStartSaysWhatFailed(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Start(exec.Command(filepath.Join(dir, "no-such-binary")), filepath.Join(dir, "node.log")); err == nil || !strings.Contains(err.Error(), "starting") {
+		t.Fatalf("a missing binary: %v", err)
+	}
+	if _, err := Start(exec.Command(os.Args[0]), filepath.Join(dir, "no-dir", "node.log")); err == nil || !strings.Contains(err.Error(), "node log") {
+		t.Fatalf("a log that cannot be made: %v", err)
+	}
+}
+
+func TestGetJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/coordinator":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"error": {"code": "no_coordinator", "message": "no coordinator known"}}`)
+		case "/v1/status":
+			fmt.Fprint(w, `{"state": "active"}`)
+		default:
+			fmt.Fprint(w, `not json`)
+		}
+	}))
+	defer srv.Close()
+	api := strings.TrimPrefix(srv.URL, "http://")
+	ctx := context.Background()
+
+	var st struct{ State string }
+	if err := GetJSON(ctx, srv.Client(), api, "/v1/status", &st); err != nil || st.State != "active" {
+		t.Fatalf("status: %v, %+v", err, st)
+	}
+	var se *StatusError
+	err := GetJSON(ctx, srv.Client(), api, "/v1/coordinator", &st)
+	if !errors.As(err, &se) || se.Status != 503 || se.Code != "no_coordinator" || se.Path != "/v1/coordinator" {
+		t.Fatalf("a 503: %v", err)
+	}
+	if err := GetJSON(ctx, srv.Client(), api, "/other", &st); err == nil || errors.As(err, &se) {
+		t.Fatalf("a reply that is not JSON: %v", err)
+	}
+	if err := GetJSON(ctx, srv.Client(), api, "/other", nil); err != nil {
+		t.Fatalf("with nothing to decode into: %v", err)
+	}
+}
