@@ -3,7 +3,8 @@
 // pauses and restarts them with signals, and measures what a client sees.
 //
 // A Cluster (spawn.go) owns its node processes. Every process is started in
-// a process group of its own and, on Linux, with a parent-death signal, so
+// a process group of its own and, on Linux, with a parent-death signal (by
+// package bench/proc, which bench/netns uses too), so
 // that Close, a failed test or a killed bench leaves no process behind.
 // Each node writes its log to a file in the cluster's directory; Logs
 // returns them all for a failure report.
