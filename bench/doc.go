@@ -2,10 +2,10 @@
 // would: it starts `veil node` processes on loopback ports, kills, stops,
 // pauses and restarts them with signals, and measures what a client sees.
 //
-// A Cluster (spawn.go) owns its node processes. Every process is started in
-// a process group of its own and, on Linux, with a parent-death signal (by
-// package bench/proc, which bench/netns uses too), so
-// that Close, a failed test or a killed bench leaves no process behind.
+// A Cluster (spawn.go) owns its node processes. Every process is started
+// (by package bench/proc, which bench/netns uses too) in a process group of
+// its own and, on Linux, with a parent-death signal, so that Close, a
+// failed test or a killed bench leaves no process behind.
 // Each node writes its log to a file in the cluster's directory; Logs
 // returns them all for a failure report.
 //
