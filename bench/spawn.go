@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"veil/bench/proc"
-	"veil/stego"
 )
 
 // SpawnConfig says which cluster to start.
@@ -138,8 +137,8 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 			c.Close()
 		}
 	}()
-	if err = c.writeKey(); err != nil {
-		return nil, err
+	if c.keyFile, err = proc.WriteKey(c.dir); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	for i := range cfg.Nodes {
 		name := fmt.Sprintf("node-%d", i+1)
@@ -177,22 +176,6 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("%w (logs kept in %s)", err, c.dir)
 	}
 	return c, nil
-}
-
-func (c *Cluster) writeKey() error {
-	key, err := stego.NewKey(nil)
-	if err != nil {
-		return fmt.Errorf("bench: master key: %w", err)
-	}
-	text, err := key.MarshalText()
-	if err != nil {
-		return fmt.Errorf("bench: master key: %w", err)
-	}
-	c.keyFile = filepath.Join(c.dir, "master.key")
-	if err := os.WriteFile(c.keyFile, append(text, '\n'), 0o600); err != nil {
-		return fmt.Errorf("bench: master key: %w", err)
-	}
-	return nil
 }
 
 func (c *Cluster) pickPorts(i int) error {
@@ -237,21 +220,11 @@ func (c *Cluster) start(ctx context.Context, i int) error {
 	}
 	c.mu.Unlock()
 
-	args := []string{"node", "--name", n.Name, "--key-file", c.keyFile,
-		"--gossip", n.Gossip, "--api", n.API, "--data-dir", n.Data,
-		"--profile", c.cfg.Profile, "--mode", c.cfg.Mode}
-	if c.cfg.Mode == "raft" {
-		// Every node of a new cluster expects them all; one that restarts
-		// has Raft state on disk and does not bootstrap again.
-		args = append(args, "--raft", n.Raft, "--bootstrap-expect", strconv.Itoa(len(c.nodes)))
-	}
-	if len(join) > 0 {
-		args = append(args, "--join", strings.Join(join, ","))
-	}
-	if c.cfg.SimulateFailures != "" {
-		args = append(args, "--simulate-failures", c.cfg.SimulateFailures)
-	}
-	args = append(args, c.cfg.Args...)
+	// Every node of a new cluster expects them all (in Raft mode); one
+	// that restarts has Raft state on disk and does not bootstrap again.
+	args := proc.Node{Name: n.Name, KeyFile: c.keyFile, Gossip: n.Gossip, API: n.API, DataDir: n.Data,
+		Profile: c.cfg.Profile, Mode: c.cfg.Mode, Raft: n.Raft, BootstrapExpect: len(c.nodes),
+		Join: join, SimulateFailures: c.cfg.SimulateFailures, Extra: c.cfg.Args}.Args()
 
 	// Started under the lock, so that Close, which takes it, either sees
 	// the process or stops it from being started.

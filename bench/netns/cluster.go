@@ -15,7 +15,6 @@ import (
 
 	"veil/bench/proc"
 	"veil/cluster"
-	"veil/stego"
 )
 
 // Ports every node uses on its own address.
@@ -98,8 +97,8 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("netns: %w", err)
 	}
-	if err := c.writeKey(); err != nil {
-		return nil, err
+	if c.keyFile, err = proc.WriteKey(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("netns: %w", err)
 	}
 	for i := range cfg.Nodes {
 		if err := c.Start(ctx, i); err != nil {
@@ -114,19 +113,6 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	}
 	cfg.Logf("netns: %d nodes (%s) agree: %s at epoch %d", cfg.Nodes, cfg.Mode, a.Coordinator, a.Epoch)
 	return c, nil
-}
-
-func (c *Cluster) writeKey() error {
-	key, err := stego.NewKey(nil)
-	if err != nil {
-		return fmt.Errorf("netns: master key: %w", err)
-	}
-	text, err := key.MarshalText()
-	if err != nil {
-		return fmt.Errorf("netns: master key: %w", err)
-	}
-	c.keyFile = filepath.Join(c.cfg.Dir, "master.key")
-	return os.WriteFile(c.keyFile, append(text, '\n'), 0o600)
 }
 
 // Net is the network the nodes run on, for network faults.
@@ -173,26 +159,17 @@ func (c *Cluster) Log(i int) string { return filepath.Join(c.cfg.Dir, c.Name(i)+
 // It joins every other node: those that are down are skipped by gossip.
 func (c *Cluster) Start(ctx context.Context, i int) error {
 	addr := c.net.Addr(i).String()
-	args := []string{"node", "--name", c.Name(i), "--key-file", c.keyFile,
-		"--gossip", net.JoinHostPort(addr, GossipPort), "--api", net.JoinHostPort(addr, APIPort),
-		"--data-dir", filepath.Join(c.cfg.Dir, c.Name(i)),
-		"--profile", c.cfg.Profile, "--mode", c.cfg.Mode}
 	var join []string
 	for j := range c.cfg.Nodes {
 		if j != i {
 			join = append(join, net.JoinHostPort(c.net.Addr(j).String(), GossipPort))
 		}
 	}
-	if len(join) > 0 {
-		args = append(args, "--join", strings.Join(join, ","))
-	}
-	if c.cfg.Mode == "raft" {
-		args = append(args, "--raft", net.JoinHostPort(addr, RaftPort), "--bootstrap-expect", fmt.Sprint(c.cfg.Nodes))
-	}
-	if c.cfg.SimulateFailures != "" {
-		args = append(args, "--simulate-failures", c.cfg.SimulateFailures)
-	}
-	args = append(args, c.cfg.Args...)
+	args := proc.Node{Name: c.Name(i), KeyFile: c.keyFile,
+		Gossip: net.JoinHostPort(addr, GossipPort), API: net.JoinHostPort(addr, APIPort),
+		DataDir: filepath.Join(c.cfg.Dir, c.Name(i)), Profile: c.cfg.Profile, Mode: c.cfg.Mode,
+		Raft: net.JoinHostPort(addr, RaftPort), BootstrapExpect: c.cfg.Nodes,
+		Join: join, SimulateFailures: c.cfg.SimulateFailures, Extra: c.cfg.Args}.Args()
 
 	// Started under the lock, so that Close, which takes it, either sees
 	// the process or stops it from being started.

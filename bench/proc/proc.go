@@ -1,6 +1,7 @@
 // Package proc runs veil node processes for the bench's two harnesses
 // (package bench, on loopback ports, and bench/netns, in network
-// namespaces) and fetches JSON from their API.
+// namespaces): their master key, their command line, the processes
+// themselves, and JSON fetched from their API.
 //
 // Every process is started in a process group of its own, so that a signal
 // reaches it and anything it starts, and, on Linux, with a parent-death

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"veil/stego"
 )
 
 // The test binary doubles as the process to run: with PROC_TEST_HELPER
@@ -130,5 +132,38 @@ func TestGetJSON(t *testing.T) {
 	}
 	if err := GetJSON(ctx, srv.Client(), api, "/other", nil); err != nil {
 		t.Fatalf("with nothing to decode into: %v", err)
+	}
+}
+
+func TestNodeArgs(t *testing.T) {
+	n := Node{Name: "node-2", KeyFile: "k", Gossip: "g:1", API: "a:2", DataDir: "d", Profile: "fast", Mode: "bully",
+		Raft: "r:3", BootstrapExpect: 3, Extra: []string{"--log-level", "debug"}}
+	if got, want := strings.Join(n.Args(), " "),
+		"node --name node-2 --key-file k --gossip g:1 --api a:2 --data-dir d --profile fast --mode bully --log-level debug"; got != want {
+		t.Fatalf("bully, alone:\n got %s\nwant %s", got, want)
+	}
+	n.Mode, n.Join, n.SimulateFailures = "raft", []string{"g:4", "g:5"}, "every=4s,down=3s-6s"
+	if got, want := strings.Join(n.Args(), " "),
+		"node --name node-2 --key-file k --gossip g:1 --api a:2 --data-dir d --profile fast --mode raft --raft r:3 "+
+			"--bootstrap-expect 3 --join g:4,g:5 --simulate-failures every=4s,down=3s-6s --log-level debug"; got != want {
+		t.Fatalf("raft, joining, failing:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestWriteKey(t *testing.T) {
+	dir := t.TempDir()
+	path, err := WriteKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 || filepath.Dir(path) != dir {
+		t.Fatalf("key file %s: %v, mode %v", path, err, st.Mode())
+	}
+	if k, err := stego.LoadKey(path); err != nil || !k.Valid() {
+		t.Fatalf("the key written does not load: %v", err)
+	}
+	if _, err := WriteKey(filepath.Join(dir, "no-dir")); err == nil || !strings.Contains(err.Error(), "master key") {
+		t.Fatalf("into a directory that does not exist: %v", err)
 	}
 }
