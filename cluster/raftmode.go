@@ -314,7 +314,8 @@ type raftChange struct {
 
 // planRaftChange decides the next change of the Raft configuration, one at
 // a time, from gossip's view:
-//   - a member alive in Raft mode that is not a voter is added;
+//   - a member alive in Raft mode that is not a voter is added (one listed
+//     as a non-voter is made a voter at the address it is listed at);
 //   - a voter back on another Raft address is left as it is: the transport
 //     dials a server at the address gossip gives for its ID, and the one in
 //     the configuration is only its fallback. (Rewriting it with AddVoter
@@ -337,6 +338,9 @@ func planRaftChange(self string, servers, alive []election.Server, members []Mem
 	for _, m := range alive {
 		if s, ok := inConfig[m.ID]; !ok || !s.Voter {
 			m := m
+			if ok {
+				m.Address = s.Address // made a voter where it is listed
+			}
 			return raftChange{add: &m, why: "alive in gossip"}
 		}
 	}

@@ -44,8 +44,8 @@ func TestPlanRaftChange(t *testing.T) {
 			[]Member{member("d", StatusAlive, 0)}, "add d"},
 		{"a voter back on a new address is left to the transport", srv("a", "b", "c"),
 			append(srv("a", "b"), election.Server{ID: "c", Address: "c:9999", Voter: true}), nil, ""},
-		{"a non-voter alive in gossip is made a voter", append(srv("a", "b"), election.Server{ID: "c", Address: "c:8300"}),
-			srv("a", "b", "c"), nil, "add c"},
+		{"a non-voter alive in gossip is made a voter where it is listed", append(srv("a", "b"), election.Server{ID: "c", Address: "c:7000"}),
+			srv("a", "b", "c"), nil, "add c at c:7000"},
 		{"a member that left is removed", srv("a", "b", "c"), srv("a", "b"),
 			[]Member{member("b", StatusAlive, 0), member("c", StatusLeft, 0)}, "remove c"},
 		{"a member failed past the grace is removed", srv("a", "b", "c", "d"), srv("a", "b", "c"),
@@ -66,6 +66,8 @@ func TestPlanRaftChange(t *testing.T) {
 			ch := planRaftChange("a", tc.servers, tc.alive, tc.members, now, grace)
 			got := ""
 			switch {
+			case ch.add != nil && ch.add.Address != ch.add.ID+":8300":
+				got = "add " + ch.add.ID + " at " + ch.add.Address
 			case ch.add != nil:
 				got = "add " + ch.add.ID
 			case ch.remove != "":
