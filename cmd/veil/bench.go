@@ -232,14 +232,14 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	set := map[string]bool{}
 	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	o.mode = "study"
+	o.mode, o.out = "study", *out
 	if *redraw != "" {
 		for name := range set {
 			if name != "redraw" && name != "out" && name != "fault-table" {
 				return o, usagef("--redraw runs nothing: only --out and --fault-table go with it, not --%s", name)
 			}
 		}
-		o.mode, o.redraw, o.out = "redraw", *redraw, *out
+		o.mode, o.redraw = "redraw", *redraw
 		if o.out == "" {
 			o.out = filepath.Dir(*redraw)
 		}
@@ -310,9 +310,6 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 		}
 	}
 	o.maxTime = *maxTime
-	if o.mode != "redraw" {
-		o.out = *out
-	}
 	if *faultTable != "" {
 		if o.out == "" {
 			return o, usagef("--fault-table goes into the report: give --out too")
