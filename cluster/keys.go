@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -19,6 +20,7 @@ const (
 	labelInternal  = "veil/internal-token/v1"
 	labelUserToken = "veil/user-token/v1"
 	labelSeed      = "veil/request-seed/v1"
+	labelVouch     = "veil/vouch-ed25519/v1"
 )
 
 func derive(master []byte, label string, n int) []byte {
@@ -36,6 +38,13 @@ func GossipKey(master []byte) []byte { return derive(master, labelGossip, 32) }
 // AdminToken is the bearer token that authorises admin calls such as
 // POST /v1/admin/fail. Anyone holding the master key can compute it.
 func AdminToken(master []byte) string { return hex.EncodeToString(derive(master, labelAdmin, 32)) }
+
+// VouchKey is the key the cloud signs peers' statements with (package
+// vouch). Every node derives the same one, so any node can sign, and a peer
+// checks every statement with one public key.
+func VouchKey(master []byte) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(derive(master, labelVouch, ed25519.SeedSize))
+}
 
 // internalToken authorises node-to-node calls (work sent by the coordinator).
 func internalToken(master []byte) string {
