@@ -1,0 +1,85 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"veil/cluster"
+)
+
+// The discovery service, as a user's peer uses it.
+
+// CloudKey returns the public key that checks the cloud's statements.
+func (c *Client) CloudKey(ctx context.Context) (ed25519.PublicKey, error) {
+	var out struct {
+		Key string `json:"key"`
+	}
+	if err := c.getJSON(ctx, "/v1/cloud-key", &out); err != nil {
+		return nil, err
+	}
+	return DecodeKey(out.Key)
+}
+
+// Vouch asks the cloud to vouch for the logged-in user's device key.
+func (c *Client) Vouch(ctx context.Context, key ed25519.PublicKey) (cluster.VouchReply, error) {
+	var out cluster.VouchReply
+	return out, c.sendJSON(ctx, http.MethodPost, "/v1/peers/vouch", cluster.VouchRequest{Key: EncodeKey(key)}, false, &out)
+}
+
+// Heartbeat registers the device, or renews its presence, with its address
+// and the images it offers. Only what changed is written to the registry.
+func (c *Client) Heartbeat(ctx context.Context, device string, req cluster.PeerRequest) (cluster.PeerReply, error) {
+	var out cluster.PeerReply
+	return out, c.sendJSON(ctx, http.MethodPut, "/v1/peers/"+url.PathEscape(device), req, true, &out)
+}
+
+// Depart marks the device offline at once (a clean stop).
+func (c *Client) Depart(ctx context.Context, device string) error {
+	_, _, err := c.do(ctx, http.MethodDelete, "/v1/peers/"+url.PathEscape(device), "", nil, true)
+	return err
+}
+
+// Online lists the peers online, as the node that answers has them.
+func (c *Client) Online(ctx context.Context) ([]cluster.OnlineReply, error) {
+	var out []cluster.OnlineReply
+	return out, c.getJSON(ctx, "/v1/online", &out)
+}
+
+// Directory lists the images the logged-in user may see, with the online
+// peers that hold a copy of each.
+func (c *Client) Directory(ctx context.Context) (cluster.DirectoryReply, error) {
+	var out cluster.DirectoryReply
+	return out, c.getJSON(ctx, "/v1/directory", &out)
+}
+
+func (c *Client) sendJSON(ctx context.Context, method, path string, in any, write bool, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	resp, _, err := c.do(ctx, method, path, "application/json", body, write)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(resp.body, out); err != nil {
+		return fmt.Errorf("client: %s: reply is not the JSON expected: %w", path, err)
+	}
+	return nil
+}
+
+// EncodeKey writes a public key as the API carries it.
+func EncodeKey(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(k) }
+
+// DecodeKey reads a public key as the API carries it.
+func DecodeKey(s string) (ed25519.PublicKey, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("client: %.60q is not a base64 Ed25519 public key", s)
+	}
+	return ed25519.PublicKey(b), nil
+}
