@@ -5,9 +5,13 @@ import "time"
 // The bodies of the discovery routes (peers.go). Keys are Ed25519 public
 // keys in standard base64; digests are SHA-256 in hex.
 
-// VouchRequest is the body of POST /v1/peers/vouch.
+// VouchRequest is the body of POST /v1/peers/vouch: a device key, and the
+// proof that the caller holds its private half (a signature over
+// vouch.PossessionProof of the caller's name and At).
 type VouchRequest struct {
-	Key string `json:"key"` // the device's public key
+	Key   string    `json:"key"`   // the device's public key
+	At    time.Time `json:"at"`    // within vouch.Skew of the node's clock
+	Proof string    `json:"proof"` // base64 Ed25519 signature
 }
 
 // VouchReply is the cloud's statement for a device (package vouch), and the
@@ -22,7 +26,9 @@ type VouchReply struct {
 // PeerRequest is the body of PUT /v1/peers/{device}: a peer's registration
 // and each of its heartbeats.
 type PeerRequest struct {
-	Key     string   `json:"key"`     // the device's public key; its id is the path's {device}
+	// Statement is the device's statement from POST /v1/peers/vouch: its
+	// user must be the caller, its device the path's {device}.
+	Statement string `json:"statement"`
 	Address string   `json:"address"` // host:port where other peers reach it
 	Holds   []string `json:"holds"`   // ids of the veiled images it offers
 }

@@ -5,11 +5,14 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"veil/cluster"
+	"veil/cluster/vouch"
 )
 
 // The discovery service, as a user's peer uses it.
@@ -25,10 +28,21 @@ func (c *Client) CloudKey(ctx context.Context) (ed25519.PublicKey, error) {
 	return DecodeKey(out.Key)
 }
 
-// Vouch asks the cloud to vouch for the logged-in user's device key.
-func (c *Client) Vouch(ctx context.Context, key ed25519.PublicKey) (cluster.VouchReply, error) {
+// Vouch asks the cloud to vouch for the device key priv, as the user the
+// client logs in as (Config.User): it proves that it holds the key by
+// signing vouch.PossessionProof.
+func (c *Client) Vouch(ctx context.Context, priv ed25519.PrivateKey) (cluster.VouchReply, error) {
 	var out cluster.VouchReply
-	return out, c.sendJSON(ctx, http.MethodPost, "/v1/peers/vouch", cluster.VouchRequest{Key: EncodeKey(key)}, false, &out)
+	if c.cfg.User == "" {
+		return out, errors.New("client: Vouch needs Config.User")
+	}
+	at := time.Now().UTC()
+	req := cluster.VouchRequest{
+		Key:   EncodeKey(priv.Public().(ed25519.PublicKey)),
+		At:    at,
+		Proof: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, vouch.PossessionProof(c.cfg.User, at))),
+	}
+	return out, c.sendJSON(ctx, http.MethodPost, "/v1/peers/vouch", req, false, &out)
 }
 
 // Heartbeat registers the device, or renews its presence, with its address

@@ -73,6 +73,14 @@ func DeviceID(key ed25519.PublicKey) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// PossessionProof is what a device signs with its private key to show the
+// cloud, when it asks to be vouched for, that it holds the key: the user it
+// speaks for and the time, so that a proof is good for one user and
+// for a short while.
+func PossessionProof(user string, at time.Time) []byte {
+	return fmt.Appendf(nil, "veil/vouch-proof/v1\x00%s\x00%d", user, at.UnixNano())
+}
+
 // SignDevice returns d signed with the cloud's key. d.Device must be
 // DeviceID(d.Key).
 func SignDevice(priv ed25519.PrivateKey, d Device) (string, error) {
