@@ -1,11 +1,13 @@
 package registry
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,6 +21,10 @@ const (
 	MaxKeyLen      = 128       // bytes in an idempotency key
 	MaxHashLen     = 256       // bytes in an encoded password hash
 	MaxCommandSize = 16 << 10  // bytes in an encoded command; larger input is refused unread
+	MaxHolds       = 512       // images one peer offers in one registration
+	MaxAddrLen     = 255       // bytes in a peer's address
+	DigestLen      = 32        // bytes in an image digest (SHA-256)
+	PeerKeyLen     = 32        // bytes in a peer's public key (Ed25519)
 )
 
 // Creation times must fall in the years that Unix nanoseconds span, the form
@@ -39,6 +45,8 @@ const (
 	KindShare        Kind = 4
 	KindExpireKeys   Kind = 5
 	KindBarrier      Kind = 6
+	KindPeerUp       Kind = 7
+	KindPeerDown     Kind = 8
 )
 
 // String returns the kind's name as in logs: "register_user", ...
@@ -56,13 +64,17 @@ func (k Kind) String() string {
 		return "expire_keys"
 	case KindBarrier:
 		return "barrier"
+	case KindPeerUp:
+		return "peer_up"
+	case KindPeerDown:
+		return "peer_down"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // A Command is the only way the registry changes. The implementations are
 // the types of this package: RegisterUser, PutImage, View, Share,
-// ExpireKeys and Barrier. A command carries every input its effect depends on (names,
+// ExpireKeys, Barrier, PeerUp and PeerDown. A command carries every input its effect depends on (names,
 // times, keys), so applying the same commands in the same order gives the
 // same state on every node.
 type Command interface {
@@ -89,13 +101,16 @@ type RegisterUser struct {
 // PutImage records a new image: ID is the id sealed in the PNG (32 lowercase
 // hex digits, stego.ImageID.String()), Owner a registered user, Viewers the
 // views each viewer is given (1 to MaxViews; the owner is not listed),
-// Created the time the coordinator stamped. A known ID fails with
+// Created the time the coordinator stamped, Digest the SHA-256 of the
+// veiled PNG's bytes (empty in commands of version 1), with which a peer
+// checks a copy it fetched from another. A known ID fails with
 // ErrImageExists, an unregistered owner with ErrUnknownUser.
 type PutImage struct {
 	ID      string
 	Owner   string
 	Viewers map[string]int
 	Created time.Time
+	Digest  []byte // DigestLen bytes, or none
 	IdemKey string // optional
 }
 
@@ -132,6 +147,30 @@ type ExpireKeys struct {
 	Before uint64
 }
 
+// PeerUp records that User's device is online (or still is) at Addr,
+// offering copies of the images Holds (ids in increasing order). Key is the
+// device's public key, and Device its id (the key's hash, as the vouch
+// package makes it; the registry does not check that). At is the time the
+// coordinator stamped. A peer that was offline becomes online since At; one
+// that was online keeps its time. The node sends one only when something
+// changed: heartbeats that change nothing stay on the coordinator. An
+// unregistered user fails with ErrUnknownUser.
+type PeerUp struct {
+	User   string
+	Device string // 32 lowercase hex digits
+	Key    []byte // PeerKeyLen bytes
+	Addr   string
+	Holds  []string
+	At     time.Time
+}
+
+// PeerDown records that a device went offline at At: it left, or its
+// heartbeats stopped. An unknown or already offline device is no change.
+type PeerDown struct {
+	Device string
+	At     time.Time
+}
+
 // Barrier changes nothing. A new coordinator proposes one as the first entry
 // of its epoch: entries it inherited from older epochs are committed only by
 // committing an entry of its own (the rule of Raft's section 5.4.2), and
@@ -144,6 +183,8 @@ func (View) Kind() Kind         { return KindView }
 func (Share) Kind() Kind        { return KindShare }
 func (ExpireKeys) Kind() Kind   { return KindExpireKeys }
 func (Barrier) Kind() Kind      { return KindBarrier }
+func (PeerUp) Kind() Kind       { return KindPeerUp }
+func (PeerDown) Kind() Kind     { return KindPeerDown }
 
 func (c RegisterUser) idem() (string, string) { return c.Name, c.IdemKey }
 func (c PutImage) idem() (string, string)     { return c.Owner, c.IdemKey }
@@ -151,6 +192,8 @@ func (c View) idem() (string, string)         { return c.Viewer, c.IdemKey }
 func (c Share) idem() (string, string)        { return c.Caller, c.IdemKey }
 func (c ExpireKeys) idem() (string, string)   { return "", "" }
 func (c Barrier) idem() (string, string)      { return "", "" }
+func (c PeerUp) idem() (string, string)       { return "", "" }
+func (c PeerDown) idem() (string, string)     { return "", "" }
 
 // ValidName checks the rule for user names: 1 to MaxNameLen bytes of
 // letters, digits and . _ - @ +. Names are compared byte for byte, so
@@ -254,6 +297,9 @@ func (c PutImage) Validate() error {
 	if err := validCreated(c.Created); err != nil {
 		return err
 	}
+	if len(c.Digest) != 0 && len(c.Digest) != DigestLen {
+		return fmt.Errorf("%w: digest is %d bytes, want %d or none", ErrInvalid, len(c.Digest), DigestLen)
+	}
 	return validKey(c.IdemKey)
 }
 
@@ -308,6 +354,69 @@ func (c Share) Validate() error {
 	return validKey(c.IdemKey)
 }
 
+// ValidDevice checks a device id: 32 lowercase hex digits.
+func ValidDevice(id string) error {
+	if err := ValidImageID(id); err != nil {
+		return fmt.Errorf("%w: device id %.40q is not 32 lowercase hex digits", ErrInvalid, id)
+	}
+	return nil
+}
+
+// ValidAddr checks a peer's address: host:port, 3 to MaxAddrLen bytes of
+// printable ASCII without spaces, with a port from 1 to 65535.
+func ValidAddr(addr string) error {
+	if len(addr) < 3 || len(addr) > MaxAddrLen {
+		return fmt.Errorf("%w: address %.60q is %d bytes, want 3 to %d", ErrInvalid, addr, len(addr), MaxAddrLen)
+	}
+	for i := 0; i < len(addr); i++ {
+		if c := addr[i]; c < 0x21 || c > 0x7e {
+			return fmt.Errorf("%w: address %q has byte %#x", ErrInvalid, addr, c)
+		}
+	}
+	i := strings.LastIndexByte(addr, ':')
+	port, err := strconv.Atoi(addr[i+1:])
+	if i <= 0 || err != nil || port < 1 || port > 65535 || addr[i+1] == '+' || addr[i+1] == '0' {
+		return fmt.Errorf("%w: address %q is not host:port with a port from 1 to 65535", ErrInvalid, addr)
+	}
+	return nil
+}
+
+// Validate checks the names, the key, the address, the images and the time.
+func (c PeerUp) Validate() error {
+	if err := ValidName(c.User); err != nil {
+		return fmt.Errorf("user: %w", err)
+	}
+	if err := ValidDevice(c.Device); err != nil {
+		return err
+	}
+	if len(c.Key) != PeerKeyLen {
+		return fmt.Errorf("%w: peer key is %d bytes, want %d", ErrInvalid, len(c.Key), PeerKeyLen)
+	}
+	if err := ValidAddr(c.Addr); err != nil {
+		return err
+	}
+	if len(c.Holds) > MaxHolds {
+		return fmt.Errorf("%w: a peer offers %d images, at most %d in one registration", ErrInvalid, len(c.Holds), MaxHolds)
+	}
+	for i, id := range c.Holds {
+		if err := ValidImageID(id); err != nil {
+			return err
+		}
+		if i > 0 && id <= c.Holds[i-1] {
+			return fmt.Errorf("%w: offered image %s after %s: want increasing order, no repeats", ErrInvalid, id, c.Holds[i-1])
+		}
+	}
+	return validCreated(c.At)
+}
+
+// Validate checks the device and the time.
+func (c PeerDown) Validate() error {
+	if err := ValidDevice(c.Device); err != nil {
+		return err
+	}
+	return validCreated(c.At)
+}
+
 // Validate accepts every ExpireKeys; whether Before is in range depends on
 // the index it is applied at.
 func (c ExpireKeys) Validate() error { return nil }
@@ -319,7 +428,7 @@ func (c Barrier) Validate() error { return nil }
 // its methods are never called through a nil pointer.
 func checkType(c Command) error {
 	switch c.(type) {
-	case RegisterUser, PutImage, View, Share, ExpireKeys, Barrier:
+	case RegisterUser, PutImage, View, Share, ExpireKeys, Barrier, PeerUp, PeerDown:
 		return nil
 	case nil:
 		return fmt.Errorf("%w: nil command", ErrInvalid)
@@ -328,7 +437,9 @@ func checkType(c Command) error {
 }
 
 // Version is the encoding version, the first byte of every encoded command.
-const Version = 1
+// Decode reads every version from 1: version 1 has no peer commands and no
+// digest in a put.
+const Version = 2
 
 // Encode returns the binary form of a valid command:
 //
@@ -338,15 +449,20 @@ const Version = 1
 //	are big-endian; an id is its 16 bytes; a viewer map is a 4-byte count
 //	and, in name order, each name and its views as 4 bytes):
 //	  register_user  name, password hash, key
-//	  put_image      id, owner, created (8 bytes, Unix ns), viewers, key
+//	  put_image      id, owner, created (8 bytes, Unix ns), viewers,
+//	                 digest (a string of 0 or 32 bytes; not in version 1), key
 //	  view           id, viewer, key
 //	  share          id, caller, set (a viewer map), remove (a 4-byte
 //	                 count and the names in order), key
 //	  expire_keys    before (8 bytes)
 //	  barrier        nothing
+//	  peer_up        user, device (16 bytes), key (32 bytes), address,
+//	                 at (8 bytes, Unix ns), holds (a 4-byte count and the
+//	                 ids, 16 bytes each, in order)
+//	  peer_down      device (16 bytes), at (8 bytes, Unix ns)
 //
-// The form is canonical: a command has exactly one encoding, and Decode
-// refuses any other. Encode refuses a command that Validate refuses.
+// The form is canonical: in each version a command has exactly one
+// encoding, and Decode refuses any other. Encode refuses a command that Validate refuses.
 func Encode(c Command) ([]byte, error) {
 	if err := checkType(c); err != nil {
 		return nil, err
@@ -370,8 +486,9 @@ func Decode(b []byte) (Command, error) {
 		return nil, fmt.Errorf("%w: command is %d bytes, at most %d allowed", ErrMalformed, len(b), MaxCommandSize)
 	}
 	r := &reader{b: b}
-	if v := r.u8(); r.err == nil && v != Version {
-		return nil, fmt.Errorf("%w: command version %d, want %d", ErrMalformed, v, Version)
+	v := r.u8()
+	if r.err == nil && (v < 1 || v > Version) {
+		return nil, fmt.Errorf("%w: command version %d, this node reads 1 to %d", ErrMalformed, v, Version)
 	}
 	var c Command
 	switch k := Kind(r.u8()); k {
@@ -381,6 +498,11 @@ func Decode(b []byte) (Command, error) {
 		p := PutImage{ID: r.id(), Owner: r.str()}
 		p.Created = time.Unix(0, int64(r.u64())).UTC()
 		p.Viewers = r.viewers()
+		if v >= 2 {
+			if d := r.bytes(int(r.u16())); len(d) > 0 {
+				p.Digest = bytes.Clone(d)
+			}
+		}
 		p.IdemKey = r.str()
 		c = p
 	case KindView:
@@ -394,6 +516,21 @@ func Decode(b []byte) (Command, error) {
 		c = ExpireKeys{Before: r.u64()}
 	case KindBarrier:
 		c = Barrier{}
+	case KindPeerUp:
+		if v < 2 {
+			r.fail("peer_up in a command of version %d", v)
+			break
+		}
+		p := PeerUp{User: r.str(), Device: r.id(), Key: bytes.Clone(r.bytes(PeerKeyLen)), Addr: r.str()}
+		p.At = time.Unix(0, int64(r.u64())).UTC()
+		p.Holds = r.ids()
+		c = p
+	case KindPeerDown:
+		if v < 2 {
+			r.fail("peer_down in a command of version %d", v)
+			break
+		}
+		c = PeerDown{Device: r.id(), At: time.Unix(0, int64(r.u64())).UTC()}
 	default:
 		if r.err == nil {
 			r.fail("unknown command kind %d", k)
@@ -420,6 +557,7 @@ func (c PutImage) appendBody(b []byte) []byte {
 	b = appendStr(b, c.Owner)
 	b = appendU64(b, uint64(c.Created.UnixNano()))
 	b = appendViewers(b, c.Viewers)
+	b = appendStr(b, string(c.Digest))
 	return appendStr(b, c.IdemKey)
 }
 
@@ -442,7 +580,41 @@ func (c Share) appendBody(b []byte) []byte {
 }
 
 func (c ExpireKeys) appendBody(b []byte) []byte { return appendU64(b, c.Before) }
-func (c Barrier) appendBody(b []byte) []byte    { return b }
+
+func (c PeerUp) appendBody(b []byte) []byte {
+	b = appendStr(b, c.User)
+	b = appendID(b, c.Device)
+	b = append(b, c.Key...)
+	b = appendStr(b, c.Addr)
+	b = appendU64(b, uint64(c.At.UnixNano()))
+	return appendIDs(b, c.Holds)
+}
+
+func (c PeerDown) appendBody(b []byte) []byte {
+	b = appendID(b, c.Device)
+	return appendU64(b, uint64(c.At.UnixNano()))
+}
+
+// appendIDs appends a count and validated ids, in the order given.
+func appendIDs(b []byte, ids []string) []byte {
+	b = appendU32(b, uint32(len(ids)))
+	for _, id := range ids {
+		b = appendID(b, id)
+	}
+	return b
+}
+
+// ids reads a list of ids; an empty list is nil. Order is checked by
+// Validate.
+func (r *reader) ids() []string {
+	n := r.count(16)
+	var out []string
+	for i := 0; i < n && r.err == nil; i++ {
+		out = append(out, r.id())
+	}
+	return out
+}
+func (c Barrier) appendBody(b []byte) []byte { return b }
 
 // appendID appends the 16 bytes of a validated id.
 func appendID(b []byte, id string) []byte {

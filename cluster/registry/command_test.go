@@ -3,7 +3,9 @@ package registry
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,6 +25,10 @@ func sampleCommands() []Command {
 		Share{ID: id(1), Caller: "ann", Set: map[string]int{}},
 		ExpireKeys{Before: 1 << 40},
 		Barrier{},
+		PutImage{ID: id(3), Owner: "ann", Viewers: map[string]int{"bob": 1}, Created: t0, Digest: bytes.Repeat([]byte{7}, DigestLen)},
+		PeerUp{User: "bob", Device: id(9), Key: bytes.Repeat([]byte{1}, PeerKeyLen), Addr: "127.0.0.1:7000", Holds: []string{id(1), id(3)}, At: t0},
+		PeerUp{User: "bob", Device: id(9), Key: bytes.Repeat([]byte{1}, PeerKeyLen), Addr: "[::1]:7000", At: t0},
+		PeerDown{Device: id(9), At: t0},
 	}
 }
 
@@ -75,6 +81,50 @@ func sameCommand(a, b Command) bool {
 	return reflect.DeepEqual(norm(a), norm(b))
 }
 
+func TestAVersion1PutStillDecodesWithoutADigest(t *testing.T) {
+	b := readHex(t, "testdata/command-v1-put.hex")
+	if b[0] != 1 {
+		t.Fatalf("golden command has version %d, want 1", b[0])
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := PutImage{ID: id(1), Owner: "ann", Viewers: map[string]int{"bob": 2}, Created: t0, IdemKey: "put-1"}
+	if !sameCommand(got, want) {
+		t.Fatalf("decoded %#v, want %#v", got, want)
+	}
+}
+
+func TestPeerCommandsDoNotDecodeAsVersion1(t *testing.T) {
+	for _, c := range []Command{
+		PeerUp{User: "bob", Device: id(9), Key: bytes.Repeat([]byte{1}, PeerKeyLen), Addr: "h:1", At: t0},
+		PeerDown{Device: id(9), At: t0},
+	} {
+		b, err := Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[0] = 1
+		if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s as version 1: err = %v, want ErrMalformed", c.Kind(), err)
+		}
+	}
+}
+
+func readHex(t *testing.T, path string) []byte {
+	t.Helper()
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestEncodeRefusesInvalidCommands(t *testing.T) {
 	tests := []struct {
 		name string
@@ -113,7 +163,8 @@ func TestDecodeRefusesMalformedInput(t *testing.T) {
 	}{
 		{"empty input", nil},
 		{"a version byte alone", []byte{Version}},
-		{"an unknown version", with(view, func(b []byte) []byte { b[0] = 2; return b })},
+		{"a newer version", with(view, func(b []byte) []byte { b[0] = Version + 1; return b })},
+		{"version zero", with(view, func(b []byte) []byte { b[0] = 0; return b })},
 		{"an unknown kind", with(view, func(b []byte) []byte { b[1] = 99; return b })},
 		{"kind zero", with(view, func(b []byte) []byte { b[1] = 0; return b })},
 		{"truncated by one byte", view[:len(view)-1]},

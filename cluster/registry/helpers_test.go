@@ -69,3 +69,13 @@ func applyRefused(t *testing.T, s *State, cmd Command, want error) Outcome {
 	}
 	return out
 }
+
+// mustApply applies cmd at the next index and requires it to take effect.
+func mustApply(t *testing.T, s *State, cmd Command) Outcome {
+	t.Helper()
+	out := s.Apply(s.LastApplied()+1, cmd)
+	if out.Err != nil {
+		t.Fatalf("%#v: %v", cmd, out.Err)
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"maps"
@@ -11,7 +12,7 @@ import (
 // snapshotMagic opens every snapshot; the byte after it is the version.
 const (
 	snapshotMagic   = "VEILREG"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 // Snapshot returns the whole state as bytes, for a Raft snapshot or for a
@@ -24,11 +25,16 @@ const (
 //	users        4-byte count; by name: name, password hash
 //	images       4-byte count; by id: id (16 bytes), owner, created
 //	             (8 bytes, Unix ns), version (8 bytes), viewers (a 4-byte
-//	             count and, by name, name and views left as 4 bytes)
+//	             count and, by name, name and views left as 4 bytes),
+//	             digest (a string of 0 or 32 bytes; not in version 1)
 //	keys         4-byte count; by user then key: user, key, fingerprint
 //	             (32 bytes), index (8), image id (a string, empty or 32 hex
 //	             digits), version (8), views left (4), by owner (1)
+//	peers        (not in version 1) 4-byte count; by device: device
+//	             (16 bytes), user, key (32 bytes), address, online (1),
+//	             since (8 bytes, Unix ns), holds (a 4-byte count and ids)
 //
+// Restore reads versions 1 and 2.
 // Strings are a 2-byte length and the bytes; integers are big-endian.
 func (s *State) Snapshot() []byte {
 	b := append([]byte(snapshotMagic), snapshotVersion)
@@ -46,6 +52,7 @@ func (s *State) Snapshot() []byte {
 		b = appendU64(b, uint64(img.Created.UnixNano()))
 		b = appendU64(b, img.Version)
 		b = appendViewers(b, img.Viewers)
+		b = appendStr(b, string(img.Digest))
 	}
 	b = appendU32(b, uint32(len(s.keys)))
 	refs := slices.SortedFunc(maps.Keys(s.keys), func(a, b keyRef) int {
@@ -61,6 +68,17 @@ func (s *State) Snapshot() []byte {
 		b = appendU64(b, rec.out.Version)
 		b = appendU32(b, uint32(rec.out.ViewsLeft))
 		b = append(b, boolByte(rec.out.ByOwner))
+	}
+	b = appendU32(b, uint32(len(s.peers)))
+	for _, dev := range slices.Sorted(maps.Keys(s.peers)) {
+		p := s.peers[dev]
+		b = appendID(b, dev)
+		b = appendStr(b, p.User)
+		b = append(b, p.Key...)
+		b = appendStr(b, p.Addr)
+		b = append(b, boolByte(p.Online))
+		b = appendU64(b, uint64(p.Since.UnixNano()))
+		b = appendIDs(b, p.Holds)
 	}
 	return b
 }
@@ -90,8 +108,9 @@ func decodeSnapshot(b []byte) (*State, error) {
 	if m := r.bytes(len(snapshotMagic)); r.err == nil && string(m) != snapshotMagic {
 		return nil, fmt.Errorf("%w: not a registry snapshot", ErrMalformed)
 	}
-	if v := r.u8(); r.err == nil && v != snapshotVersion {
-		return nil, fmt.Errorf("%w: snapshot version %d, want %d", ErrMalformed, v, snapshotVersion)
+	v := r.u8()
+	if r.err == nil && (v < 1 || v > snapshotVersion) {
+		return nil, fmt.Errorf("%w: snapshot version %d, this node reads 1 to %d", ErrMalformed, v, snapshotVersion)
 	}
 	s := NewState()
 	s.lastApplied = r.u64()
@@ -118,10 +137,17 @@ func decodeSnapshot(b []byte) (*State, error) {
 		img.Created = time.Unix(0, int64(r.u64())).UTC()
 		img.Version = r.u64()
 		img.Viewers = r.viewers()
+		if v >= 2 {
+			if d := r.bytes(int(r.u16())); len(d) > 0 {
+				img.Digest = bytes.Clone(d)
+			}
+		}
 		if r.err != nil {
 			break
 		}
 		switch {
+		case img.Digest != nil && len(img.Digest) != DigestLen:
+			r.fail("image %s has a digest of %d bytes", img.ID, len(img.Digest))
 		case i > 0 && img.ID <= prev:
 			r.fail("image %s after %s: out of order", img.ID, prev)
 		case img.Version == 0:
@@ -176,11 +202,43 @@ func decodeSnapshot(b []byte) (*State, error) {
 		rec.out.ViewsLeft, rec.out.ByOwner = int(views), byOwner == 1
 		s.keys[ref], last = rec, ref
 	}
+	if v >= 2 {
+		r.peers(s)
+	}
 	r.done()
 	if r.err != nil {
 		return nil, r.err
 	}
 	return s, nil
+}
+
+// peers reads the peers section of a snapshot into s.
+func (r *reader) peers(s *State) {
+	n := r.count(16 + 2 + PeerKeyLen + 2 + 1 + 8 + 4)
+	prev := ""
+	for i := 0; i < n && r.err == nil; i++ {
+		p := &Peer{Device: r.id(), User: r.str(), Key: bytes.Clone(r.bytes(PeerKeyLen)), Addr: r.str()}
+		online := r.u8()
+		p.Since = time.Unix(0, int64(r.u64())).UTC()
+		p.Holds = r.ids()
+		if r.err != nil {
+			break
+		}
+		switch {
+		case i > 0 && p.Device <= prev:
+			r.fail("peer %s after %s: out of order", p.Device, prev)
+		case online > 1:
+			r.fail("peer %s: online flag %d", p.Device, online)
+		case online == 0 && len(p.Holds) > 0:
+			r.fail("peer %s is offline and offers images", p.Device)
+		}
+		if _, ok := s.users[p.User]; r.err == nil && !ok {
+			r.fail("peer %s: user %q is not registered", p.Device, p.User)
+		}
+		p.Online = online == 1
+		r.check(PeerUp{User: p.User, Device: p.Device, Key: p.Key, Addr: p.Addr, Holds: p.Holds, At: p.Since}.Validate())
+		s.peers[p.Device], prev = p, p.Device
+	}
 }
 
 // check records err, which wraps ErrInvalid or ErrBadHash, as a decoding

@@ -3,8 +3,10 @@ package registry
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 )
 
 // populated returns a state with users, images and keys of every kind.
@@ -90,9 +92,9 @@ func TestRestoreRefusesMalformedSnapshots(t *testing.T) {
 			t.Fatalf("Restore = %v", err)
 		}
 	})
-	t.Run("another version is refused", func(t *testing.T) {
+	t.Run("a newer version is refused", func(t *testing.T) {
 		b := bytes.Clone(good)
-		b[len(snapshotMagic)] = 2
+		b[len(snapshotMagic)] = snapshotVersion + 1
 		if err := NewState().Restore(b); !errors.Is(err, ErrMalformed) {
 			t.Fatalf("Restore = %v", err)
 		}
@@ -111,4 +113,94 @@ func TestRestoreRefusesMalformedSnapshots(t *testing.T) {
 			t.Fatalf("Restore = %v", err)
 		}
 	})
+}
+
+// withPeers returns populated's state with a digest on a new image and
+// peers online and offline.
+func withPeers(t testing.TB) *State {
+	t.Helper()
+	s := populated(t)
+	key := bytes.Repeat([]byte{3}, PeerKeyLen)
+	cmds := []Command{
+		PutImage{ID: id(8), Owner: "ann", Viewers: map[string]int{"bob": 2}, Created: t0, Digest: bytes.Repeat([]byte{9}, DigestLen)},
+		PeerUp{User: "bob", Device: id(20), Key: key, Addr: "127.0.0.1:7001", Holds: []string{id(1), id(8)}, At: t0},
+		PeerUp{User: "ann", Device: id(21), Key: key, Addr: "127.0.0.1:7002", At: t0},
+		PeerDown{Device: id(21), At: t0.Add(time.Minute)},
+	}
+	for _, c := range cmds {
+		if out := s.Apply(s.LastApplied()+1, c); out.Err != nil {
+			t.Fatalf("%#v: %v", c, out.Err)
+		}
+	}
+	return s
+}
+
+func TestASnapshotKeepsPeersAndDigests(t *testing.T) {
+	s := withPeers(t)
+	r := NewState()
+	if err := r.Restore(s.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Snapshot(), s.Snapshot()) {
+		t.Fatal("the restored state snapshots differently")
+	}
+	if !reflect.DeepEqual(r.Peers(), s.Peers()) {
+		t.Fatalf("peers after Restore %+v, want %+v", r.Peers(), s.Peers())
+	}
+	img, _ := r.Image(id(8))
+	if !bytes.Equal(img.Digest, bytes.Repeat([]byte{9}, DigestLen)) {
+		t.Fatalf("digest after Restore %x", img.Digest)
+	}
+}
+
+func TestAVersion1SnapshotStillRestores(t *testing.T) {
+	b := readHex(t, "testdata/snapshot-v1.hex")
+	if b[len(snapshotMagic)] != 1 {
+		t.Fatalf("golden snapshot has version %d, want 1", b[len(snapshotMagic)])
+	}
+	r := NewState()
+	if err := r.Restore(b); err != nil {
+		t.Fatal(err)
+	}
+	// The golden snapshot was taken of populated's state by the version
+	// that wrote version 1.
+	if want := populated(t).Snapshot(); !bytes.Equal(r.Snapshot(), want) {
+		t.Fatal("a version 1 snapshot restores to another state than the one it was taken of")
+	}
+	if len(r.Peers()) != 0 {
+		t.Fatalf("peers from a version 1 snapshot: %+v", r.Peers())
+	}
+}
+
+func TestRestoreRefusesMalformedPeers(t *testing.T) {
+	good := withPeers(t).Snapshot()
+	// The last peer record ends the snapshot: online flag, since, holds.
+	cases := []struct {
+		name string
+		edit func(b []byte) []byte
+	}{
+		{"a peer of no registered user", func(b []byte) []byte {
+			s := withPeers(t)
+			s.peers[id(21)].User = "nobody"
+			return s.Snapshot()
+		}},
+		{"an offline peer that offers images", func(b []byte) []byte {
+			s := withPeers(t)
+			s.peers[id(21)].Holds = []string{id(1)}
+			return s.Snapshot()
+		}},
+		{"a bad address", func(b []byte) []byte {
+			s := withPeers(t)
+			s.peers[id(20)].Addr = "no port"
+			return s.Snapshot()
+		}},
+		{"truncated", func(b []byte) []byte { return b[:len(b)-3] }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := NewState().Restore(c.edit(bytes.Clone(good))); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Restore = %v, want ErrMalformed", err)
+			}
+		})
+	}
 }

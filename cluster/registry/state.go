@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"fmt"
@@ -22,6 +23,20 @@ type Image struct {
 	Viewers map[string]int // each listed viewer's views left; 0 means listed but spent
 	Created time.Time      // stamped by the coordinator, in the PutImage
 	Version uint64         // 1 at put, one more at each view spent or share applied
+	Digest  []byte         // SHA-256 of the veiled PNG; nil for images put by version 1 commands
+}
+
+// Peer is the registry's record of a user's device: where it was last
+// reached and what it offers. Records stay when a device goes offline, so
+// that the directory can say since when.
+type Peer struct {
+	User   string
+	Device string
+	Key    []byte
+	Addr   string
+	Holds  []string // image ids, in increasing order; none while offline
+	Online bool
+	Since  time.Time // online since, or offline since
 }
 
 // Shared is one image as a viewer sees it listed.
@@ -59,6 +74,7 @@ type State struct {
 	users       map[string]User
 	images      map[string]*Image
 	keys        map[keyRef]keyRecord
+	peers       map[string]*Peer // by device id
 }
 
 // keyRef names an idempotency key. Keys are scoped by the user who sent the
@@ -78,7 +94,7 @@ type keyRecord struct {
 
 // NewState returns an empty registry.
 func NewState() *State {
-	return &State{users: map[string]User{}, images: map[string]*Image{}, keys: map[keyRef]keyRecord{}}
+	return &State{users: map[string]User{}, images: map[string]*Image{}, keys: map[keyRef]keyRecord{}, peers: map[string]*Peer{}}
 }
 
 // LastApplied returns the index of the last command applied, refused or not.
@@ -142,6 +158,10 @@ func (s *State) Apply(index uint64, cmd Command) Outcome {
 		out = s.share(c)
 	case ExpireKeys:
 		out = s.expireKeys(index, c)
+	case PeerUp:
+		out = s.peerUp(c)
+	case PeerDown:
+		s.peerDown(c)
 	case Barrier:
 	}
 	out.Index = index
@@ -198,6 +218,7 @@ func (s *State) putImage(c PutImage) Outcome {
 		Viewers: maps.Clone(c.Viewers),
 		Created: c.Created.UTC(),
 		Version: 1,
+		Digest:  bytes.Clone(c.Digest),
 	}
 	if s.images[c.ID].Viewers == nil {
 		s.images[c.ID].Viewers = map[string]int{}
@@ -263,6 +284,25 @@ func (s *State) expireKeys(index uint64, c ExpireKeys) Outcome {
 	return Outcome{}
 }
 
+func (s *State) peerUp(c PeerUp) Outcome {
+	if _, ok := s.users[c.User]; !ok {
+		return Outcome{Err: fmt.Errorf("%w: peer of %q", ErrUnknownUser, c.User)}
+	}
+	p, ok := s.peers[c.Device]
+	if !ok || !p.Online || p.User != c.User {
+		p = &Peer{Device: c.Device, Online: true, Since: c.At.UTC()}
+		s.peers[c.Device] = p
+	}
+	p.User, p.Key, p.Addr, p.Holds = c.User, bytes.Clone(c.Key), c.Addr, slices.Clone(c.Holds)
+	return Outcome{}
+}
+
+func (s *State) peerDown(c PeerDown) {
+	if p, ok := s.peers[c.Device]; ok && p.Online {
+		p.Online, p.Since, p.Holds = false, c.At.UTC(), nil
+	}
+}
+
 // User returns the user registered under name.
 func (s *State) User(name string) (User, bool) {
 	u, ok := s.users[name]
@@ -281,7 +321,45 @@ func (s *State) Image(id string) (Image, bool) {
 func (img *Image) clone() Image {
 	c := *img
 	c.Viewers = maps.Clone(img.Viewers)
+	c.Digest = bytes.Clone(img.Digest)
 	return c
+}
+
+// MaySee reports whether user owns image id or is listed as its viewer
+// (with or without views left).
+func (s *State) MaySee(user, id string) bool {
+	img, ok := s.images[id]
+	if !ok {
+		return false
+	}
+	_, viewer := img.Viewers[user]
+	return img.Owner == user || viewer
+}
+
+// Peer returns a copy of the record of a device.
+func (s *State) Peer(device string) (Peer, bool) {
+	p, ok := s.peers[device]
+	if !ok {
+		return Peer{}, false
+	}
+	return p.clone(), true
+}
+
+func (p *Peer) clone() Peer {
+	c := *p
+	c.Key = bytes.Clone(p.Key)
+	c.Holds = slices.Clone(p.Holds)
+	return c
+}
+
+// Peers returns copies of every device's record, by user then device id.
+func (s *State) Peers() []Peer {
+	out := make([]Peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		out = append(out, p.clone())
+	}
+	slices.SortFunc(out, func(a, b Peer) int { return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Device, b.Device)) })
+	return out
 }
 
 // ImagesOwnedBy returns copies of the images owner owns, oldest first (ties
@@ -340,10 +418,15 @@ func (s *State) Clone() *State {
 		users:       maps.Clone(s.users),
 		images:      make(map[string]*Image, len(s.images)),
 		keys:        maps.Clone(s.keys),
+		peers:       make(map[string]*Peer, len(s.peers)),
 	}
 	for id, img := range s.images {
 		cp := img.clone()
 		c.images[id] = &cp
+	}
+	for id, p := range s.peers {
+		cp := p.clone()
+		c.peers[id] = &cp
 	}
 	return c
 }

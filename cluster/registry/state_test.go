@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -462,5 +463,107 @@ func TestBarrierChangesNothingButLastApplied(t *testing.T) {
 	before.lastApplied = 11
 	if string(before.Snapshot()) != string(s.Snapshot()) {
 		t.Fatal("a barrier changed the state")
+	}
+}
+
+func TestPeers(t *testing.T) {
+	key := bytes.Repeat([]byte{5}, PeerKeyLen)
+	up := func(addr string, at time.Time, holds ...string) PeerUp {
+		return PeerUp{User: "bob", Device: id(30), Key: key, Addr: addr, Holds: holds, At: at}
+	}
+	t.Run("a peer comes online since the time its registration was stamped", func(t *testing.T) {
+		s := fixture(t)
+		mustApply(t, s, up("h:1", t0, id(1)))
+		p, ok := s.Peer(id(30))
+		if !ok || !p.Online || !p.Since.Equal(t0) || p.Addr != "h:1" || !slices.Equal(p.Holds, []string{id(1)}) {
+			t.Fatalf("peer %+v, %v", p, ok)
+		}
+	})
+	t.Run("a change while online keeps the online time and takes the new address and holds", func(t *testing.T) {
+		s := fixture(t)
+		mustApply(t, s, up("h:1", t0, id(1)))
+		mustApply(t, s, up("h:2", t0.Add(time.Minute)))
+		p, _ := s.Peer(id(30))
+		if !p.Since.Equal(t0) || p.Addr != "h:2" || len(p.Holds) != 0 {
+			t.Fatalf("peer %+v", p)
+		}
+	})
+	t.Run("going down forgets the holds and starts the offline time", func(t *testing.T) {
+		s := fixture(t)
+		mustApply(t, s, up("h:1", t0, id(1)))
+		mustApply(t, s, PeerDown{Device: id(30), At: t0.Add(time.Hour)})
+		p, _ := s.Peer(id(30))
+		if p.Online || !p.Since.Equal(t0.Add(time.Hour)) || p.Holds != nil {
+			t.Fatalf("peer %+v", p)
+		}
+		mustApply(t, s, up("h:1", t0.Add(2*time.Hour)))
+		if p, _ = s.Peer(id(30)); !p.Online || !p.Since.Equal(t0.Add(2*time.Hour)) {
+			t.Fatalf("back online: %+v", p)
+		}
+	})
+	t.Run("a down of an unknown or offline device changes nothing", func(t *testing.T) {
+		s := fixture(t)
+		before := s.Snapshot()
+		out := s.Apply(s.LastApplied()+1, PeerDown{Device: id(31), At: t0})
+		if out.Err != nil {
+			t.Fatal(out.Err)
+		}
+		if _, ok := s.Peer(id(31)); ok {
+			t.Fatal("a down made a record")
+		}
+		if !bytes.Equal(s.Snapshot()[16:], before[16:]) { // past magic, version and last applied
+			t.Fatal("state changed")
+		}
+	})
+	t.Run("a peer of an unregistered user is refused", func(t *testing.T) {
+		s := fixture(t)
+		c := up("h:1", t0)
+		c.User = "nobody"
+		if out := s.Apply(s.LastApplied()+1, c); !errors.Is(out.Err, ErrUnknownUser) {
+			t.Fatalf("err = %v", out.Err)
+		}
+		if len(s.Peers()) != 0 {
+			t.Fatal("recorded")
+		}
+	})
+	t.Run("holds must be ids in increasing order", func(t *testing.T) {
+		for _, holds := range [][]string{{id(2), id(1)}, {id(1), id(1)}, {"x"}} {
+			if err := up("h:1", t0, holds...).Validate(); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("holds %v: err = %v", holds, err)
+			}
+		}
+	})
+	t.Run("an address must be host and port", func(t *testing.T) {
+		for _, a := range []string{"", "host", "host:", "host:0", "host:65536", "host:080", ":80", "a b:1"} {
+			if err := ValidAddr(a); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("address %q: err = %v", a, err)
+			}
+		}
+		for _, a := range []string{"h:1", "127.0.0.1:65535", "[::1]:7000"} {
+			if err := ValidAddr(a); err != nil {
+				t.Fatalf("address %q: %v", a, err)
+			}
+		}
+	})
+}
+
+func TestMaySee(t *testing.T) {
+	s := fixture(t)
+	img, _ := s.Image(id(1))
+	for _, c := range []struct {
+		user string
+		want bool
+	}{{img.Owner, true}, {"nobody", false}} {
+		if got := s.MaySee(c.user, id(1)); got != c.want {
+			t.Fatalf("MaySee(%s) = %v", c.user, got)
+		}
+	}
+	for v := range img.Viewers {
+		if !s.MaySee(v, id(1)) {
+			t.Fatalf("viewer %s may not see", v)
+		}
+	}
+	if s.MaySee(img.Owner, id(99)) {
+		t.Fatal("an unknown image is seen")
 	}
 }
