@@ -40,6 +40,12 @@ func (n *Node) routes() http.Handler {
 	handle("PATCH /v1/images/{id}", "share", n.handleShare)
 	handle("GET /v1/shared", "shared", n.handleShared)
 	handle("POST /v1/view", "view", n.handleView)
+	handle("GET /v1/cloud-key", "cloud_key", n.handleCloudKey)
+	handle("POST /v1/peers/vouch", "vouch", n.handleVouch)
+	handle("PUT /v1/peers/{device}", "peer_up", n.handlePeerUp)
+	handle("DELETE /v1/peers/{device}", "peer_down", n.handlePeerDown)
+	handle("GET /v1/online", "online", n.handleOnline)
+	handle("GET /v1/directory", "directory", n.handleDirectory)
 	if rep, ok := n.repl.(*replicator); ok { // Bully mode's replication
 		handle("POST /v1/internal/prepare", "internal_prepare", rep.handlePrepare)
 		handle("POST /v1/internal/append", "internal_append", rep.handleAppend)

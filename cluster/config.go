@@ -52,6 +52,14 @@ type Config struct {
 	// RequestTimeout bounds the handling of one API request end to end.
 	RequestTimeout time.Duration
 
+	// PeerTTL is how long a user's peer stays online in the directory
+	// after its last heartbeat. Peers send one every third of it.
+	PeerTTL time.Duration
+	// StatementTTL is how long the statements the cloud signs for peers
+	// (device keys, fetch tickets) stay valid: how long two peers can
+	// trust each other with every node out of reach.
+	StatementTTL time.Duration
+
 	// Failures turns on the failure simulation when non-nil.
 	Failures *FailureSim
 
@@ -223,8 +231,15 @@ func DefaultConfig(name string) Config {
 		Workers:        2,
 		MaxBodyBytes:   32 << 20,
 		RequestTimeout: 30 * time.Second,
+		PeerTTL:        DefaultPeerTTL,
+		StatementTTL:   24 * time.Hour,
 	}
 }
+
+// DefaultPeerTTL is the time a peer stays online after its last heartbeat,
+// as Consul's session TTLs and Syncthing's discovery announcements keep
+// presence: soft state that lapses unless renewed.
+const DefaultPeerTTL = 30 * time.Second
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
@@ -283,6 +298,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max body %d bytes is too small to hold an image", c.MaxBodyBytes)
 	case c.RequestTimeout <= 0:
 		return errors.New("request timeout must be > 0")
+	case c.PeerTTL < 500*time.Millisecond || c.PeerTTL > time.Hour:
+		return fmt.Errorf("peer TTL %s: want 500ms to 1h", c.PeerTTL)
+	case c.StatementTTL < time.Minute || c.StatementTTL > 30*24*time.Hour:
+		return fmt.Errorf("statement TTL %s: want 1m to 720h", c.StatementTTL)
 	}
 	if c.Failures != nil {
 		if err := c.Failures.Validate(); err != nil {

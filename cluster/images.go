@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,8 +54,9 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
 		if o.status != http.StatusOK {
 			return o
 		}
+		digest := sha256.Sum256(o.body)
 		out, err := n.commit(r.Context(), registry.PutImage{
-			ID: plan.id.String(), Owner: owner, Viewers: req.meta.Viewers, Created: plan.created, IdemKey: key,
+			ID: plan.id.String(), Owner: owner, Viewers: req.meta.Viewers, Created: plan.created, Digest: digest[:], IdemKey: key,
 		})
 		if err != nil {
 			return errorOutcome(err)

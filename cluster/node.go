@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"math"
@@ -31,6 +32,9 @@ type Node struct {
 	peerTok string // bearer token for node-to-node calls
 	userKey []byte // signs users' login tokens
 	seedKey []byte // keys the seeds of idempotent requests
+	// vouchKey signs the statements peers show each other (peers.go).
+	vouchKey ed25519.PrivateKey
+	presence presence // the coordinator's soft state of peers' heartbeats
 
 	gate    *Gate
 	ml      *memberlist.Memberlist
@@ -90,6 +94,7 @@ func Start(cfg Config) (*Node, error) {
 		peerTok:  internalToken(cfg.Key),
 		userKey:  derive(cfg.Key, labelUserToken, 32),
 		seedKey:  derive(cfg.Key, labelSeed, 32),
+		vouchKey: VouchKey(cfg.Key),
 		pool:     newPool(cfg.Workers),
 		metaKick: make(chan struct{}, 1),
 		conns:    map[net.Conn]struct{}{},
@@ -160,6 +165,7 @@ func Start(cfg Config) (*Node, error) {
 	n.goRun(n.watchLeadership)
 	n.goRun(n.readinessLoop)
 	n.goRun(n.reconnectLoop)
+	n.goRun(n.presenceLoop)
 	if cfg.Failures != nil {
 		n.goRun(n.failureLoop)
 	}

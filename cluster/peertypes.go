@@ -28,9 +28,9 @@ type VouchReply struct {
 type PeerRequest struct {
 	// Statement is the device's statement from POST /v1/peers/vouch: its
 	// user must be the caller, its device the path's {device}.
-	Statement string `json:"statement"`
-	Address string   `json:"address"` // host:port where other peers reach it
-	Holds   []string `json:"holds"`   // ids of the veiled images it offers
+	Statement string   `json:"statement"`
+	Address   string   `json:"address"` // host:port where other peers reach it
+	Holds     []string `json:"holds"`   // ids of the veiled images it offers
 }
 
 // PeerReply answers a registration or heartbeat.
