@@ -12,7 +12,7 @@ TESTTIMEOUT ?= 30m
 IMAGE   ?= veil:dev
 STATIC  := bin/veil-static
 
-.PHONY: all build test test-faults fmt-check vet demo fuzz bench gobench clean static docker
+.PHONY: all build test test-faults fmt-check vet demo fuzz bench gobench clean static docker chromium
 
 all: build
 
@@ -26,8 +26,21 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: fmt-check vet build
+test: fmt-check vet build chromium
 	$(GO) test -race -timeout $(TESTTIMEOUT) ./...
+
+# The browser tests drive a headless Chromium. When there is none and this
+# runs as root, it comes from Debian's packages; otherwise those tests say
+# why they skip.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium from Debian's packages for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "no Chromium, and not root: the browser tests will skip"; \
+	  fi; \
+	fi
 
 # The fault suite at its full size: every fault in every mode, each node in a
 # network namespace of its own (needs root, ip and iptables). `make test` runs

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
@@ -55,6 +56,14 @@ func (n *Node) routes() http.Handler {
 	handle("GET /v1/members", "members", n.handleMembers)
 	handle("GET /v1/coordinator", "coordinator", n.handleCoordinator)
 	handle("POST /v1/admin/fail", "admin_fail", n.handleAdminFail)
+	// The event stream lives as long as its page: no request deadline.
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		if err := n.handleEvents(w, r); err != nil {
+			n.log.Debug("event stream ended", "error", err)
+		}
+	})
+	mux.Handle("GET /ui/", n.dashboard())
+	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	handle("/", "not_found", func(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: no route %s %s", errNotFound, r.Method, r.URL.Path)
 	})
@@ -134,6 +143,7 @@ func (n *Node) wrap(route string, h func(http.ResponseWriter, *http.Request) err
 				code = http.StatusOK
 			}
 			n.metrics.observe(route, code, time.Since(start))
+			n.traffic.add(time.Since(start))
 		}()
 		if err := h(sw, r); err != nil {
 			if sw.code == 0 {
@@ -229,6 +239,13 @@ type RaftMember struct {
 }
 
 func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, n.memberRows())
+	return nil
+}
+
+// memberRows is the members table as GET /v1/members and the dashboard show
+// it.
+func (n *Node) memberRows() []MemberReply {
 	rows := n.mship.members()
 	out := make([]MemberReply, 0, len(rows))
 	for _, m := range rows {
@@ -248,8 +265,7 @@ func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return out
 }
 
 // CoordinatorReply is the body of GET /v1/coordinator.
@@ -275,7 +291,8 @@ func (n *Node) handleCoordinator(w http.ResponseWriter, r *http.Request) error {
 }
 
 // handleAdminFail makes this node fail as the simulation would:
-// POST /v1/admin/fail?for=15s with the admin token.
+// POST /v1/admin/fail?for=15s with the admin token; with node=NAME, the
+// member NAME instead (the dashboard's button, served by any node).
 func (n *Node) handleAdminFail(w http.ResponseWriter, r *http.Request) error {
 	if !bearerIs(r.Header.Get("Authorization"), n.admin) {
 		return fmt.Errorf("%w: admin calls need 'Authorization: Bearer <admin token>' (see 'veil admin-token')", ErrUnauthorized)
@@ -284,11 +301,39 @@ func (n *Node) handleAdminFail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || d <= 0 || d > MaxSimulatedDown {
 		return badRequest("for=%q: want a duration from 1ms to %s, e.g. for=15s", r.URL.Query().Get("for"), MaxSimulatedDown)
 	}
+	if target := r.URL.Query().Get("node"); target != "" && target != n.cfg.Name {
+		return n.forwardAdminFail(w, r, target)
+	}
 	if err := n.mayFail(); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"node": n.cfg.Name, "failing_for": d.String()})
 	_ = http.NewResponseController(w).Flush() // the reply goes out before the node goes silent
 	n.goRun(func() { n.fail(d, "admin") })
+	return nil
+}
+
+// forwardAdminFail passes an admin failure order on to the member named.
+func (n *Node) forwardAdminFail(w http.ResponseWriter, r *http.Request, target string) error {
+	m, ok := n.mship.member(target)
+	if !ok || m.Meta.API == "" {
+		return badRequest("node=%q: no such member", target)
+	}
+	q := r.URL.Query()
+	q.Del("node")
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "http://"+m.Meta.API+"/v1/admin/fail?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s did not answer: %v", ErrUnavailable, target, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
 	return nil
 }

@@ -53,6 +53,7 @@ func (n *Node) fail(d time.Duration, why string) {
 	// second failure.
 	n.tellAll(ctlFailing)
 	n.log.Warn("failing on purpose: ignoring all communication", "for", d, "cause", why)
+	n.events.add("failure", "%s failing on purpose for %s (%s)", n.cfg.Name, d.Round(time.Millisecond), why)
 	n.metrics.failures.Inc()
 	n.failures.Add(1)
 	n.setState(StateFailed)
@@ -74,6 +75,7 @@ func (n *Node) fail(d time.Duration, why string) {
 func (n *Node) recover() {
 	n.beginRecovery()
 	n.log.Info("back from failure: rejoining")
+	n.events.add("back", "%s back from its failure", n.cfg.Name)
 	n.elector.Rejoin()
 	var peers []string
 	for _, m := range n.mship.members() {
@@ -151,9 +153,11 @@ func (n *Node) onControl(from string, payload []byte) {
 			return
 		case ctlFailing:
 			n.mship.setFailing(from, true)
+			n.events.add("failure", "%s is failing on purpose", from)
 			return
 		case ctlBack:
 			n.mship.setFailing(from, false)
+			n.events.add("back", "%s is back", from)
 			return
 		}
 	}

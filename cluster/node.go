@@ -35,6 +35,8 @@ type Node struct {
 	// vouchKey signs the statements peers show each other (peers.go).
 	vouchKey ed25519.PrivateKey
 	presence presence // the coordinator's soft state of peers' heartbeats
+	events   eventLog // what the dashboard lists
+	traffic  traffic  // finished API requests, for the dashboard
 
 	gate    *Gate
 	ml      *memberlist.Memberlist
@@ -464,6 +466,11 @@ func (n *Node) watchLeadership() {
 		case l, ok := <-n.elector.Changes():
 			if !ok {
 				return
+			}
+			if l.Known() {
+				n.events.add("coordinator", "%s is the coordinator at epoch %d", l.Coordinator, l.Epoch.Term)
+			} else {
+				n.events.add("coordinator", "no coordinator known")
 			}
 			if l.Self && n.State() == StateActive {
 				// A new coordinator serves only once it has synced.
