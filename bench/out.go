@@ -142,6 +142,25 @@ func (r *Report) rows() []row {
 			return fmt.Sprintf("%.1f / %.1f, %.1f / %.1f ms", run.PutLatencyMS.P50, run.PutLatencyMS.P99, run.ViewLatencyMS.P50, run.ViewLatencyMS.P99)
 		})},
 		row{"work by node", withLoad(func(run Run) string { return counts(run.PerNode) })},
+		row{"fairness of jobs (Jain)", withLoad(func(run Run) string {
+			if len(run.JobsPerNode) == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.3f", run.Fairness)
+		})},
+		row{"scaling efficiency", withLoad(func(run Run) string {
+			one := r.single(run.Mode)
+			if one == nil || one.ThroughputRPS == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", run.ThroughputRPS/(float64(run.Nodes)*one.ThroughputRPS))
+		})},
+		row{"coordinator CPU per op", withLoad(func(run Run) string {
+			if run.Coordinator == "" {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f ms (%s)", run.CoordinatorCPUPerOpMS, run.Coordinator)
+		})},
 		row{"coordinator changes", withLoad(func(run Run) string { return fmt.Sprint(max(len(run.Coordinators)-1, 0)) })},
 		row{"elections / messages", withLoad(func(run Run) string {
 			return fmt.Sprintf("%.0f / %.0f", run.Elections, run.ElectionMessages)
@@ -177,6 +196,17 @@ func (r *Report) rows() []row {
 	return rows
 }
 
+// single returns the one-node run of mode with a load, the base of the
+// scaling efficiency X(N) / (N·X(1)); nil when there is none.
+func (r *Report) single(mode string) *Run {
+	for i := range r.Runs {
+		if run := &r.Runs[i]; run.Mode == mode && run.Nodes == 1 && run.Requests > 0 && run.Error == "" {
+			return run
+		}
+	}
+	return nil
+}
+
 func (wl WorkloadInfo) describeLoad() string {
 	var s string
 	if wl.Loop == "open" {
@@ -186,7 +216,11 @@ func (wl WorkloadInfo) describeLoad() string {
 	} else {
 		s = fmt.Sprintf("closed loop, %d clients for %gs", wl.Clients, wl.DurationS)
 	}
-	return fmt.Sprintf("%s, %.0f%% views (%d viewers, %d views per put), profile %s", s, 100*wl.ViewShare, wl.Viewers, wl.Quota, wl.Profile)
+	s = fmt.Sprintf("%s, %.0f%% views (%d viewers, %d views per put), profile %s", s, 100*wl.ViewShare, wl.Viewers, wl.Quota, wl.Profile)
+	if wl.NodeCPUs > 0 {
+		s += fmt.Sprintf(", each node limited to %g CPUs (its own cgroup)", wl.NodeCPUs)
+	}
+	return s
 }
 
 func (wl WorkloadInfo) describeFaults() string {

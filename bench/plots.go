@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"image/color"
 	"slices"
@@ -123,6 +124,14 @@ func (r *Report) Figures() ([]Figure, error) {
 	} else if ok {
 		if err := add(Figure{Name: "work-per-node.png", Title: "Work per node",
 			Caption: "acknowledged puts and views by the node that hid or opened the image, per run"}, p); err != nil {
+			return nil, err
+		}
+	}
+	if p, ok, err := scalingPlot(r.Runs); err != nil {
+		return nil, err
+	} else if ok {
+		if err := add(Figure{Name: "scaling.png", Title: "Throughput against cluster size",
+			Caption: "acknowledged operations per second at each size, with the ideal N·X(1) dashed; each node under its own CPU budget when the setting names one"}, p); err != nil {
 			return nil, err
 		}
 	}
@@ -343,4 +352,56 @@ func messagesPlot(runs []Run) (*plot.Plot, bool, error) {
 	p.X.Min, p.X.Max, p.Y.Min = 0, largest+1, 0
 	p.Legend.Left = true
 	return p, true, nil
+}
+
+// scalingPlot draws each mode's throughput against its cluster size, and
+// the ideal line through its one-node run, when a mode ran at two sizes or
+// more.
+func scalingPlot(runs []Run) (*plot.Plot, bool, error) {
+	p := newPlot("Throughput against cluster size", "nodes", "ops/s")
+	byMode := map[string]plotter.XYs{}
+	var modes []string
+	for _, run := range runs {
+		if run.Requests == 0 || run.Error != "" {
+			continue
+		}
+		if _, ok := byMode[run.Mode]; !ok {
+			modes = append(modes, run.Mode)
+		}
+		byMode[run.Mode] = append(byMode[run.Mode], plotter.XY{X: float64(run.Nodes), Y: run.ThroughputRPS})
+	}
+	drawn := false
+	var all []plotter.XYs
+	for k, mode := range modes {
+		xy := byMode[mode]
+		if len(xy) < 2 {
+			continue
+		}
+		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
+		if err := line(p, mode, xy, k); err != nil {
+			return nil, false, err
+		}
+		all = append(all, xy)
+		if xy[0].X == 1 {
+			ideal := make(plotter.XYs, len(xy))
+			for i, pt := range xy {
+				ideal[i] = plotter.XY{X: pt.X, Y: pt.X * xy[0].Y}
+			}
+			l, err := plotter.NewLine(ideal)
+			if err != nil {
+				return nil, false, err
+			}
+			l.Color = palette[k%len(palette)]
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			p.Add(l)
+			p.Legend.Add(mode+", ideal", l)
+			all = append(all, ideal)
+		}
+		drawn = true
+	}
+	if drawn {
+		headroom(p, all...)
+		p.X.Min = 0
+	}
+	return p, drawn, nil
 }

@@ -11,7 +11,8 @@ import (
 // ReportFormat is the format of the report.json this veil writes. It goes
 // up when a change would make an older veil draw a report wrongly or
 // refuse it; ReadReport names a newer one rather than fail on its fields.
-const ReportFormat = 1
+// Format 2 added the CPU budget, the fairness and the CPU figures.
+const ReportFormat = 2
 
 // Report is what `veil bench` writes to report.json: the setting, the
 // reference point, and one run per mode and cluster size.
@@ -58,6 +59,9 @@ type WorkloadInfo struct {
 	Faults            []string  `json:"faults,omitempty"`
 	Trials            int       `json:"failover_trials"`
 	Sizes             []int     `json:"sizes"`
+	// NodeCPUs is each spawned node's CPU budget; 0 means none (every node
+	// shares the machine).
+	NodeCPUs float64 `json:"node_cpus,omitempty"`
 	Modes             []string  `json:"modes"`
 	Seed              uint64    `json:"seed"`
 }
@@ -84,6 +88,16 @@ type Run struct {
 	Errors           map[string]int      `json:"errors"`
 	PerNode          map[string]int      `json:"per_node"`      // acknowledged operations by the node that did the image work
 	JobsPerNode      map[string]float64  `json:"jobs_per_node"` // hides and reveals, from each node's /metrics
+	// Fairness is Jain's index of JobsPerNode: 1 when every node did the
+	// same work, 1/N when one node did all of it.
+	Fairness float64 `json:"jain_fairness,omitempty"`
+	// CPUPerNode is the CPU time each spawned node used during the load.
+	CPUPerNode map[string]float64 `json:"cpu_s_per_node,omitempty"`
+	// Coordinator is the node that coordinated the whole load, and
+	// CoordinatorCPUPerOpMS its CPU time per acknowledged operation; empty
+	// when the coordinator changed during the load.
+	Coordinator           string  `json:"coordinator,omitempty"`
+	CoordinatorCPUPerOpMS float64 `json:"coordinator_cpu_per_op_ms,omitempty"`
 	Coordinators     []CoordinatorChange `json:"coordinator_changes"`
 	Elections        float64             `json:"elections"`
 	ElectionMessages float64             `json:"election_messages"`
@@ -215,6 +229,7 @@ func fillLoad(run *Run, ops []Op, d driven, nodeNames []string, before, after []
 			run.ElectionMessages += grown(before[k].Messages, after[k].Messages)
 		}
 	}
+	run.Fairness = round3(jain(slices.Collect(maps.Values(run.JobsPerNode))))
 	run.Unavailable = unavailable(ops, gap)
 	if run.Unavailable == nil {
 		run.Unavailable = []Unavailability{}

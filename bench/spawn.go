@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"veil/bench/cgroup"
 	"veil/bench/proc"
 )
 
@@ -47,6 +48,11 @@ type SpawnConfig struct {
 	StartTimeout time.Duration
 	// Logf, when set, is told what the harness does (a test passes t.Logf).
 	Logf func(format string, args ...any)
+	// NodeCPUs, when > 0, runs each node in a cgroup of its own limited
+	// to that many CPUs, so that a node behaves like a machine of that
+	// size (package cgroup; needs root). The bench's own clients stay
+	// outside every budget.
+	NodeCPUs float64
 }
 
 func (c *SpawnConfig) setDefaults() {
@@ -96,6 +102,8 @@ type Cluster struct {
 	procs  []*proc.Process // nil where the node is not running
 	paused []bool
 	closed bool
+	cpus   cgroup.Root
+	groups []*cgroup.Group // each node's CPU budget, when NodeCPUs is set
 }
 
 // errBindClash says a node could not bind a port someone else took.
@@ -140,6 +148,11 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 	if c.keyFile, err = proc.WriteKey(c.dir); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	if cfg.NodeCPUs > 0 {
+		if c.cpus, err = cgroup.Find(); err != nil {
+			return nil, fmt.Errorf("bench: --node-cpus %g: %w", cfg.NodeCPUs, err)
+		}
+	}
 	for i := range cfg.Nodes {
 		name := fmt.Sprintf("node-%d", i+1)
 		c.nodes = append(c.nodes, Node{
@@ -149,6 +162,13 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 		})
 		c.procs = append(c.procs, nil)
 		c.paused = append(c.paused, false)
+		if cfg.NodeCPUs > 0 {
+			g, err := c.cpus.New(fmt.Sprintf("veil-bench-%d-%s/%s", os.Getpid(), filepath.Base(c.dir), name), cfg.NodeCPUs)
+			if err != nil {
+				return nil, fmt.Errorf("bench: --node-cpus %g: %w", cfg.NodeCPUs, err)
+			}
+			c.groups = append(c.groups, g)
+		}
 	}
 	for i := range c.nodes {
 		for attempt := 1; ; attempt++ {
@@ -236,6 +256,15 @@ func (c *Cluster) start(ctx context.Context, i int) error {
 	p, err := proc.Start(exec.Command(c.cfg.Bin, args...), n.Log)
 	if err == nil {
 		c.procs[i], c.paused[i] = p, false
+	}
+	if err == nil && c.groups != nil {
+		// The node runs a few milliseconds outside its budget: long
+		// before it serves anything.
+		if err = c.groups[i].Add(p.Pid()); err != nil {
+			_ = p.Signal(syscall.SIGKILL)
+			p.Wait(10 * time.Second)
+			c.procs[i] = nil
+		}
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -391,6 +420,9 @@ func (c *Cluster) Close() error {
 	c.mu.Lock()
 	remove := c.ownDir && !c.cfg.KeepDir
 	c.mu.Unlock()
+	for _, g := range c.groups {
+		errs = append(errs, g.Remove())
+	}
 	if remove {
 		errs = append(errs, os.RemoveAll(c.dir))
 	}

@@ -52,3 +52,17 @@ func ms(d time.Duration) string {
 }
 
 func sortDurations(d []time.Duration) { slices.Sort(d) }
+
+// jain is Jain's fairness index of xs, (Σx)² / (n·Σx²): 1 when all are
+// equal, 1/n when one holds everything; 0 for none or all zero.
+func jain(xs []float64) float64 {
+	var sum, sq float64
+	for _, x := range xs {
+		sum += x
+		sq += x * x
+	}
+	if sq == 0 {
+		return 0
+	}
+	return sum * sum / (float64(len(xs)) * sq)
+}

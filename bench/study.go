@@ -61,6 +61,9 @@ type StudyConfig struct {
 	// Dir/MODE-SIZE-load and Dir/MODE-SIZE-trials.
 	Dir     string
 	Command string
+	// NodeCPUs, when > 0, is the CPU budget of each spawned node
+	// (SpawnConfig.NodeCPUs).
+	NodeCPUs float64
 }
 
 func (c *StudyConfig) setDefaults() {
@@ -135,7 +138,7 @@ func workloadInfo(cfg StudyConfig) WorkloadInfo {
 		Loop: "closed", Clients: w.Workers, RequestsPerClient: w.Requests, DurationS: w.Duration.Seconds(),
 		ViewShare: w.ViewShare, Quota: w.Quota, Viewers: w.Viewers, Secret: cfg.Secret, Cover: cfg.Cover,
 		Profile: cfg.Profile, SimulateFailures: cfg.SimulateFailures, Seed: w.Seed, Route: routeName(w.Route),
-		Trials: cfg.Trials, Sizes: cfg.Sizes, Modes: cfg.Modes,
+		Trials: cfg.Trials, Sizes: cfg.Sizes, Modes: cfg.Modes, NodeCPUs: cfg.NodeCPUs,
 	}
 	if w.Rate > 0 {
 		info.Loop, info.Rate, info.RequestsPerClient = "open", w.Rate, 0
@@ -180,7 +183,7 @@ func (cfg *StudyConfig) spawn(ctx context.Context, mode string, size int, sim, p
 		dir = filepath.Join(cfg.Dir, fmt.Sprintf("%s-%d-%s", mode, size, purpose))
 	}
 	return Spawn(ctx, SpawnConfig{Bin: cfg.Bin, Nodes: size, Profile: cfg.Profile, Mode: mode,
-		SimulateFailures: sim, KeepDir: cfg.KeepLogs, Dir: dir, Logf: cfg.Logf})
+		SimulateFailures: sim, KeepDir: cfg.KeepLogs, Dir: dir, Logf: cfg.Logf, NodeCPUs: cfg.NodeCPUs})
 }
 
 // runOne is one mode at one size: the load, then the trials.
@@ -240,11 +243,12 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 		}
 		defer func() { err = c.Release(err) }()
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		_, err := c.WaitSettled(sctx)
+		a, err := c.WaitSettled(sctx)
 		cancel()
 		if err != nil {
 			return err
 		}
+		run.Coordinator = a.Coordinator
 		apis = c.APIs()
 	} else if mode := clusterMode(ctx, cfg.Load.HTTP, apis); mode != "" {
 		run.Mode = mode
@@ -254,6 +258,7 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 		all = c.APIs(seq(c.Len())...)
 	}
 	before := scrapeAll(ctx, cfg.Load.HTTP, all)
+	cpuBefore := c.cpuSeconds()
 
 	w := cfg.Load
 	w.Nodes = apis
@@ -297,6 +302,7 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	fmt.Fprintln(cfg.Progress)
 
 	after := scrapeAll(ctx, cfg.Load.HTTP, all)
+	cpuAfter := c.cpuSeconds()
 	var ops []Op
 	for _, o := range d.Ops {
 		ops = append(ops, o...)
@@ -309,6 +315,7 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	if run.Down == nil {
 		run.Down = []FaultWindow{}
 	}
+	fillCPU(run, cpuBefore, cpuAfter, seen.Changes)
 
 	images, err := registryImages(ctx, wr, cfg.Load.HTTP, apis)
 	if err != nil {
@@ -317,6 +324,47 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	books := CheckBooks(ops, images)
 	run.Books = &books
 	return nil
+}
+
+// cpuSeconds returns the CPU time each running node has used, by name; nil
+// for a cluster it did not spawn.
+func (c *Cluster) cpuSeconds() map[string]float64 {
+	if c == nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for _, i := range c.Live() {
+		if s, err := proc.CPUSeconds(c.PID(i)); err == nil {
+			out[c.Node(i).Name] = s
+		}
+	}
+	return out
+}
+
+// fillCPU records each node's CPU time over the load, and the
+// coordinator's per acknowledged operation when one node coordinated
+// throughout (changes lists the coordinators seen, the first at the start).
+func fillCPU(run *Run, before, after map[string]float64, changes []CoordinatorChange) {
+	if before == nil {
+		run.Coordinator = ""
+		return
+	}
+	run.CPUPerNode = map[string]float64{}
+	for name, b := range before {
+		if a, ok := after[name]; ok && a >= b {
+			run.CPUPerNode[name] = round3(a - b)
+		}
+	}
+	for _, ch := range changes {
+		if ch.Coordinator != run.Coordinator {
+			run.Coordinator = "" // it moved: no one node's figure stands for the run
+		}
+	}
+	if cpu, ok := run.CPUPerNode[run.Coordinator]; ok && run.Coordinator != "" && run.Succeeded > 0 {
+		run.CoordinatorCPUPerOpMS = round3(1000 * cpu / float64(run.Succeeded))
+	} else {
+		run.Coordinator = ""
+	}
 }
 
 func simNote(sim string) string {
