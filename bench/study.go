@@ -258,7 +258,6 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 		all = c.APIs(seq(c.Len())...)
 	}
 	before := scrapeAll(ctx, cfg.Load.HTTP, all)
-	cpuBefore := c.cpuSeconds()
 
 	w := cfg.Load
 	w.Nodes = apis
@@ -272,6 +271,9 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	var bg sync.WaitGroup
 	bg.Go(func() { showProgress(pctx, cfg.Progress, cfg.TTY, label, prog, total, w.Pace.Duration) })
 
+	// After prepare, whose registrations (a password hash each) are no
+	// part of the load.
+	cpuBefore := c.cpuSeconds()
 	start := time.Now()
 	mctx, stopMonitor := context.WithCancel(ctx)
 	var seen watched

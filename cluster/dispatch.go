@@ -245,8 +245,10 @@ func (n *Node) assignedTo(name string) *atomic.Int64 {
 
 // pickWorkers returns up to k healthy members, best first: fewest jobs this
 // coordinator has in flight on them plus the load they last gossiped, ties
-// by name. The in-flight count is the freshest thing the coordinator knows;
-// the gossiped load catches the rest.
+// broken at random. The in-flight count is the freshest thing the
+// coordinator knows; the gossiped load catches the rest. Ties are the rule
+// at light load (nothing in flight, every load near zero), and breaking
+// them by name sent most of the work to the first name.
 func (n *Node) pickWorkers(k int) []Member {
 	type scored struct {
 		m     Member
@@ -266,12 +268,8 @@ func (n *Node) pickWorkers(k int) []Member {
 		}
 		c = append(c, scored{m, float64(n.assignedTo(m.Name).Load()) + m.Meta.Load})
 	}
-	sort.Slice(c, func(i, j int) bool {
-		if c[i].score != c[j].score {
-			return c[i].score < c[j].score
-		}
-		return c[i].m.Name < c[j].m.Name
-	})
+	mrand.Shuffle(len(c), func(i, j int) { c[i], c[j] = c[j], c[i] })
+	sort.SliceStable(c, func(i, j int) bool { return c[i].score < c[j].score })
 	out := make([]Member, 0, k)
 	for i := 0; i < len(c) && i < k; i++ {
 		out = append(out, c[i].m)
