@@ -34,6 +34,7 @@ func (n *Node) routes() http.Handler {
 	handle("POST /v1/hide", "put", n.handlePut)
 	handle("POST /v1/internal/hide", "internal_hide", n.handleInternalWork)
 	handle("POST /v1/internal/reveal", "internal_reveal", n.handleInternalWork)
+	handle("POST /v1/internal/commit", "internal_commit", n.handleInternalCommit)
 	handle("POST /v1/users", "register", n.handleRegister)
 	handle("POST /v1/login", "login", n.handleLogin)
 	handle("POST /v1/images", "put", n.handlePut)

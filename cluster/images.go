@@ -33,7 +33,8 @@ func imageReply(img registry.Image) ImageReply {
 }
 
 // handlePut is POST /v1/images: a hide by a logged-in owner that is recorded
-// in the registry. The veiled PNG is returned only once the record is
+// in the registry. The coordinator sends the work to the best worker; any
+// other node works it where it arrived (entry.go). The veiled PNG is returned only once the record is
 // committed by a majority. With an Idempotency-Key, a retry (on any
 // coordinator) returns the same image, byte for byte, and records nothing
 // twice.
@@ -45,6 +46,10 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
 	req, err := parseHide(r.Header.Get("Content-Type"), r.URL.Query(), body, owner)
 	if err != nil {
 		return err
+	}
+	if !n.elector.Leadership().Self && r.Header.Get(hdrForwardedBy) == "" {
+		n.putHere(r, req, owner, body).write(w) // entry.go
+		return nil
 	}
 	return n.atCoordinator(w, r, body, func() *outcome {
 		key := r.Header.Get(hdrIdempotencyKey)
@@ -110,6 +115,10 @@ func (n *Node) handleView(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(body) == 0 {
 		return badRequest("no image: send the veiled PNG as the body")
+	}
+	if !n.elector.Leadership().Self && r.Header.Get(hdrForwardedBy) == "" {
+		n.viewHere(r, body, viewer).write(w) // entry.go
+		return nil
 	}
 	return n.atCoordinator(w, r, body, func() *outcome {
 		o := n.onWorker(r.Context(), job{path: "/v1/internal/reveal", contentType: r.Header.Get("Content-Type"), body: body})

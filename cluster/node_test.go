@@ -98,7 +98,7 @@ func TestClusterAgreesOnOneCoordinator(t *testing.T) {
 	})
 }
 
-func TestHideThroughAWorkerIsForwardedToTheCoordinator(t *testing.T) {
+func TestAHideThroughANodeThatDoesNotCoordinateIsCommittedByTheCoordinator(t *testing.T) {
 	ForEachMode(t, func(t *testing.T, mode Mode) {
 		c := NewTestClusterMode(t, mode, 3, nil)
 		coord := c.WaitCoordinator(20 * time.Second)

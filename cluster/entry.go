@@ -1,0 +1,259 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"veil/cluster/registry"
+)
+
+// Work where the bytes arrive, decide at the coordinator.
+//
+// A put or a view that reaches a node other than the coordinator is worked
+// there: the node hides or opens the image itself (or, when its own slots
+// are busy, on the least-loaded node), and sends the coordinator only the
+// registry command, a few hundred bytes, to commit. The coordinator's
+// share of an operation is then the same whatever the image's size, and
+// clients that spread their requests over the nodes spread the image work
+// with them. The rules do not change: a put's veiled PNG is returned only
+// once its record is committed, and a view's original only once its view
+// is counted, at the coordinator, in one replicated step.
+
+// commitReply is the body of a POST /v1/internal/commit that took effect.
+type commitReply struct {
+	Index     uint64    `json:"index"`
+	ID        string    `json:"id"`
+	Version   uint64    `json:"version"`
+	ViewsLeft int       `json:"views_left"`
+	ByOwner   bool      `json:"by_owner"`
+	Replayed  bool      `json:"replayed"`
+	Created   time.Time `json:"created"` // a put: the creation time of the image as registered
+}
+
+// handleInternalCommit is POST /v1/internal/commit: a node that worked a
+// put or a view asks the coordinator to commit its registry command, sent
+// in the registry's binary form.
+func (n *Node) handleInternalCommit(w http.ResponseWriter, r *http.Request) error {
+	if err := n.fromPeer(r); err != nil {
+		return err
+	}
+	if err := n.serving(); err != nil {
+		return err
+	}
+	body, err := n.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	cmd, err := registry.Decode(body)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	switch cmd.(type) {
+	case registry.PutImage, registry.View:
+	default:
+		return badRequest("a node commits only puts and views through this route, not %s", cmd.Kind())
+	}
+	if l := n.elector.Leadership(); !l.Self {
+		return fmt.Errorf("%w; the coordinator is %s", ErrNotCoordinator, l.Coordinator)
+	}
+	out, err := n.commit(r.Context(), cmd)
+	if err != nil {
+		return err
+	}
+	reply := commitReply{Index: out.Index, ID: out.ID, Version: out.Version, ViewsLeft: out.ViewsLeft, ByOwner: out.ByOwner, Replayed: out.Replayed}
+	if p, ok := cmd.(registry.PutImage); ok {
+		reply.Created = p.Created
+		if out.Replayed {
+			var img registry.Image
+			var found bool
+			if err := n.repl.read(r.Context(), func(s *registry.State) { img, found = s.Image(out.ID) }); err != nil || !found {
+				return fmt.Errorf("%w: the image of a replayed put is gone", ErrUnknownOutcome)
+			}
+			reply.Created = img.Created
+		}
+	}
+	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+// holdFor bounds how long an entry node waits for a coordinator to commit
+// at: about an election's length, so that a client sees a slower answer,
+// not an error, while the cloud replaces its coordinator.
+func (n *Node) holdFor() time.Duration {
+	return max(5*n.cfg.Profile.CoordinatorTimeout, 2*time.Second)
+}
+
+// commitRemote has the coordinator commit cmd. It tries again only while
+// the command surely was not submitted: no coordinator known, one that
+// refused it as not (or not yet) coordinating, or one that could not be
+// dialled. Any other failure is the client's answer, as an outcome.
+func (n *Node) commitRemote(ctx context.Context, cmd registry.Command) (commitReply, *outcome) {
+	body, err := registry.Encode(cmd)
+	if err != nil {
+		return commitReply{}, errorOutcome(badRequest("%v", err))
+	}
+	hold, cancel := context.WithTimeout(ctx, n.holdFor())
+	defer cancel()
+	var last error = ErrNoCoordinator
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		l := n.elector.Leadership()
+		switch {
+		case l.Self:
+			out, err := n.commit(ctx, cmd)
+			if err != nil {
+				return commitReply{}, errorOutcome(err)
+			}
+			reply := commitReply{Index: out.Index, ID: out.ID, Version: out.Version, ViewsLeft: out.ViewsLeft, ByOwner: out.ByOwner, Replayed: out.Replayed}
+			if p, ok := cmd.(registry.PutImage); ok {
+				reply.Created = p.Created
+				if out.Replayed {
+					n.repl.readLocal(func(s *registry.State) {
+						if img, ok := s.Image(out.ID); ok {
+							reply.Created = img.Created
+						}
+					})
+				}
+			}
+			return reply, nil
+		case l.Known():
+			reply, o, retry := n.sendCommit(ctx, l.Coordinator, body)
+			if !retry {
+				return reply, o
+			}
+			last = fmt.Errorf("%w: %s refused or was out of reach", ErrNoCoordinator, l.Coordinator)
+		}
+		select {
+		case <-hold.Done():
+			if ctx.Err() != nil {
+				return commitReply{}, errorOutcome(ctx.Err())
+			}
+			return commitReply{}, errorOutcome(last)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// sendCommit posts one commit to the coordinator. retry says that the
+// command was surely not submitted and may be sent again.
+func (n *Node) sendCommit(ctx context.Context, coordinator string, body []byte) (reply commitReply, o *outcome, retry bool) {
+	m, ok := n.mship.member(coordinator)
+	if !ok || m.Meta.API == "" {
+		return reply, nil, true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.Meta.API+"/v1/internal/commit", bytes.NewReader(body))
+	if err != nil {
+		return reply, errorOutcome(err), false
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Authorization", "Bearer "+n.peerTok)
+	o, err = n.roundTrip(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return reply, nil, true
+		}
+		return reply, errorOutcome(fmt.Errorf("%w: the coordinator %s did not answer: %v", ErrUnknownOutcome, coordinator, err)), false
+	}
+	if o.status == http.StatusOK {
+		if err := json.Unmarshal(o.body, &reply); err != nil {
+			return reply, errorOutcome(fmt.Errorf("%w: the coordinator's reply: %v", ErrUnknownOutcome, err)), false
+		}
+		return reply, nil, false
+	}
+	switch replyCode(o.body) {
+	case "not_coordinator", "no_coordinator", "unavailable":
+		return reply, o, true
+	}
+	return reply, o, false
+}
+
+// replyCode reads the code of a JSON error reply; "" if it is none.
+func replyCode(body []byte) string {
+	var e struct {
+		Error apiError `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	return e.Error.Code
+}
+
+// workNear runs a job here when a slot is free, where its bytes already
+// are, and on the best worker otherwise.
+func (n *Node) workNear(ctx context.Context, j job) *outcome {
+	if n.pool.instant() < 1 {
+		c := n.assignedTo(n.cfg.Name)
+		c.Add(1)
+		defer c.Add(-1)
+		return n.runJob(ctx, j)
+	}
+	return n.onWorker(ctx, j)
+}
+
+// putHere is a put taken by a node that does not coordinate: hidden here
+// (or near), committed at the coordinator.
+func (n *Node) putHere(r *http.Request, req hideRequest, owner string, body []byte) *outcome {
+	key := r.Header.Get(hdrIdempotencyKey)
+	plan := n.planPut(owner, key, time.Now().UTC())
+	j := job{path: "/v1/internal/hide", contentType: r.Header.Get("Content-Type"), query: r.URL.Query(), body: body, put: plan}
+	o := n.workNear(r.Context(), j)
+	if o.status != http.StatusOK {
+		return o
+	}
+	digest := sha256.Sum256(o.body)
+	reply, fail := n.commitRemote(r.Context(), registry.PutImage{
+		ID: plan.id.String(), Owner: owner, Viewers: req.meta.Viewers, Created: plan.created, Digest: digest[:], IdemKey: key,
+	})
+	if fail != nil {
+		return fail
+	}
+	if reply.Replayed {
+		// A retry: the first attempt's record stands; seal its id and time
+		// again, so the bytes are the first attempt's.
+		if err := plan.id.UnmarshalText([]byte(reply.ID)); err != nil {
+			return errorOutcome(fmt.Errorf("%w: replayed put names id %q", ErrUnknownOutcome, reply.ID))
+		}
+		if !reply.Created.Equal(plan.created) || o.header.Get(hdrImageID) != reply.ID {
+			plan.created = reply.Created
+			if o = n.workNear(r.Context(), j); o.status != http.StatusOK {
+				return o
+			}
+		}
+	}
+	o.header.Set("Veil-Version", strconv.FormatUint(reply.Version, 10))
+	return o
+}
+
+// viewHere is a view taken by a node that does not coordinate: opened here
+// (or near), counted at the coordinator, and only then answered with the
+// original.
+func (n *Node) viewHere(r *http.Request, body []byte, viewer string) *outcome {
+	o := n.workNear(r.Context(), job{path: "/v1/internal/reveal", contentType: r.Header.Get("Content-Type"), body: body})
+	if o.status != http.StatusOK {
+		return o
+	}
+	reply, fail := n.commitRemote(r.Context(), registry.View{ID: o.header.Get(hdrImageID), Viewer: viewer, IdemKey: r.Header.Get(hdrIdempotencyKey)})
+	if fail != nil {
+		switch code := replyCode(fail.body); code {
+		case "unknown_image", "not_allowed", "no_views_left":
+			// Denied: the original stays here.
+			var e struct {
+				Error apiError `json:"error"`
+			}
+			_ = json.Unmarshal(fail.body, &e)
+			return jsonOutcome(http.StatusForbidden, map[string]apiError{"error": {Code: code, Message: e.Error.Message}})
+		}
+		return fail
+	}
+	o.header.Set("Veil-Views-Left", strconv.Itoa(reply.ViewsLeft))
+	o.header.Set("Veil-By-Owner", strconv.FormatBool(reply.ByOwner))
+	return o
+}
