@@ -160,6 +160,8 @@ func routeName(r client.Route) string {
 		return "any"
 	case client.RouteMulticast:
 		return "multicast"
+	case client.RouteSpread:
+		return "spread"
 	}
 	return "coordinator"
 }

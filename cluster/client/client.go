@@ -45,9 +45,15 @@ const (
 	// original assignment does; the first success wins, and the shared
 	// idempotency key makes exactly one node do the work.
 	RouteMulticast
+	// RouteSpread sends to the nodes in turn, passing over the coordinator
+	// once it is known and another node is there: a node works a put or a
+	// view where it arrives and only commits at the coordinator, so
+	// spreading the requests spreads the image work and leaves the
+	// coordinator to decide.
+	RouteSpread
 )
 
-// ParseRoute reads a route name: coordinator, any or multicast.
+// ParseRoute reads a route name: coordinator, any, multicast or spread.
 func ParseRoute(s string) (Route, error) {
 	switch s {
 	case "coordinator", "":
@@ -56,8 +62,10 @@ func ParseRoute(s string) (Route, error) {
 		return RouteAny, nil
 	case "multicast":
 		return RouteMulticast, nil
+	case "spread":
+		return RouteSpread, nil
 	}
-	return 0, fmt.Errorf("unknown route %q: want coordinator, any or multicast", s)
+	return 0, fmt.Errorf("unknown route %q: want coordinator, any, multicast or spread", s)
 }
 
 // Config configures a Client.
@@ -342,6 +350,10 @@ func (c *Client) target() string {
 	}
 	t := c.nodes[c.next%len(c.nodes)]
 	c.next++
+	if c.cfg.Route == RouteSpread && t == c.coord && len(c.nodes) > 1 {
+		t = c.nodes[c.next%len(c.nodes)]
+		c.next++
+	}
 	return t
 }
 

@@ -186,7 +186,7 @@ func TestConfigAndRouteErrors(t *testing.T) {
 	if _, err := New(Config{Nodes: []string{"http://"}}); err == nil {
 		t.Error("empty host: no error")
 	}
-	for in, want := range map[string]Route{"": RouteCoordinator, "coordinator": RouteCoordinator, "any": RouteAny, "multicast": RouteMulticast} {
+	for in, want := range map[string]Route{"": RouteCoordinator, "coordinator": RouteCoordinator, "any": RouteAny, "multicast": RouteMulticast, "spread": RouteSpread} {
 		if got, err := ParseRoute(in); err != nil || got != want {
 			t.Errorf("ParseRoute(%q) = %v, %v", in, got, err)
 		}
@@ -222,5 +222,32 @@ func TestASilentNodeIsGivenUpAfterTheAttemptTimeout(t *testing.T) {
 	defer cancel()
 	if _, err := c.Members(ctx); err != nil {
 		t.Fatalf("members with one silent node of two: %v", err)
+	}
+}
+
+func TestSpreadPassesOverTheCoordinatorOnceKnown(t *testing.T) {
+	c, err := New(Config{Nodes: []string{"h1:1", "h2:1", "h3:1"}, Route: RouteSpread})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for range 6 {
+		seen[c.target()]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("before the coordinator is known: %v, want every node", seen)
+	}
+	c.learn(http.Header{"Veil-Coordinator-Api": []string{"h2:1"}})
+	seen = map[string]int{}
+	for range 6 {
+		seen[c.target()]++
+	}
+	if seen["http://h2:1"] != 0 || seen["http://h1:1"] != 3 || seen["http://h3:1"] != 3 {
+		t.Fatalf("with h2 coordinating: %v, want h1 and h3 in turn", seen)
+	}
+	one, _ := New(Config{Nodes: []string{"h2:1"}, Route: RouteSpread})
+	one.learn(http.Header{"Veil-Coordinator-Api": []string{"h2:1"}})
+	if got := one.target(); got != "http://h2:1" {
+		t.Fatalf("a cluster of one: %s", got)
 	}
 }

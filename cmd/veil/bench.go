@@ -219,7 +219,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	seed := fl.Uint64("seed", 1, "seed of the workload's choices")
 	gap := fl.Duration("gap", 250*time.Millisecond, "a stretch this long with no acknowledgement counts as unavailability")
 	steady := fl.Bool("steady", false, "steady state: load with no fault for --duration (default 5m); count elections")
-	route := fl.String("route", "coordinator", "where clients send: coordinator, any or multicast")
+	route := fl.String("route", "coordinator", "where clients send: coordinator, any, multicast or spread (any node but the coordinator)")
 	timeout := fl.Duration("timeout", 30*time.Second, "give up on one operation after this long, retries included")
 	demo := fl.Bool("demo", false, "run the demo: a three-node cluster, a batch of hides, a failover")
 	maxTime := fl.Duration("max-time", 3*time.Hour, "stop everything after this long")
