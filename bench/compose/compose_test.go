@@ -107,6 +107,16 @@ func runCoordinatorLoss(t *testing.T, img, mode string) {
 		t.Fatal(err)
 	}
 	step("settled: %s coordinates at epoch %d", first.Coordinator, first.Epoch)
+	for _, s := range Services {
+		id, err := p.Container(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := exec.CommandContext(ctx, "docker", "inspect", "-f", "{{.HostConfig.NanoCpus}}", id).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(got)) != "1000000000" {
+			t.Fatalf("%s runs with NanoCpus %q (%v), want the 1 CPU VEIL_NODE_CPUS asks for", s, got, err)
+		}
+	}
 
 	l := newLoad(t, ctx, hc, values(apis))
 	l.start(2)
@@ -185,7 +195,7 @@ func up(t *testing.T, img, mode string) *Project {
 	name := "veil-e2e-" + mode + "-" + suffix()
 	p, err := New(filepath.Join(root, "compose.yaml"), name, []string{
 		"VEIL_KEY=" + string(keyText), "VEIL_MODE=" + mode, "VEIL_IMAGE=" + img, "VEIL_PROFILE=lan",
-		"VEIL_PORT_1=", "VEIL_PORT_2=", "VEIL_PORT_3=",
+		"VEIL_PORT_1=", "VEIL_PORT_2=", "VEIL_PORT_3=", "VEIL_NODE_CPUS=1",
 	})
 	if err != nil {
 		t.Fatal(err)
