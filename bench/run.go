@@ -93,8 +93,12 @@ type Run struct {
 	Fairness float64 `json:"jain_fairness,omitempty"`
 	// CPUPerNode is the CPU time each spawned node used during the load.
 	CPUPerNode map[string]float64 `json:"cpu_s_per_node,omitempty"`
+	// IdleCPUPerNode is each node's CPU use per second just before the
+	// load, with nothing to do.
+	IdleCPUPerNode map[string]float64 `json:"idle_cpu_per_node,omitempty"`
 	// Coordinator is the node that coordinated the whole load, and
-	// CoordinatorCPUPerOpMS its CPU time per acknowledged operation; empty
+	// CoordinatorCPUPerOpMS its CPU time per acknowledged operation, less
+	// its idle use over the load's length; empty
 	// when the coordinator changed during the load.
 	Coordinator           string  `json:"coordinator,omitempty"`
 	CoordinatorCPUPerOpMS float64 `json:"coordinator_cpu_per_op_ms,omitempty"`

@@ -274,7 +274,10 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	bg.Go(func() { showProgress(pctx, cfg.Progress, cfg.TTY, label, prog, total, w.Pace.Duration) })
 
 	// After prepare, whose registrations (a password hash each) are no
-	// part of the load.
+	// part of the load. A node's idle CPU (gossip, heartbeats, the
+	// runtime) is measured first, so that what the load cost can be told
+	// from what the node costs anyway.
+	idle := c.idleCPU(ctx, 2*time.Second)
 	cpuBefore := c.cpuSeconds()
 	start := time.Now()
 	mctx, stopMonitor := context.WithCancel(ctx)
@@ -319,7 +322,7 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	if run.Down == nil {
 		run.Down = []FaultWindow{}
 	}
-	fillCPU(run, cpuBefore, cpuAfter, seen.Changes)
+	fillCPU(run, cpuBefore, cpuAfter, idle, seen.Changes)
 
 	images, err := registryImages(ctx, wr, cfg.Load.HTTP, apis)
 	if err != nil {
@@ -345,10 +348,33 @@ func (c *Cluster) cpuSeconds() map[string]float64 {
 	return out
 }
 
+// idleCPU returns each node's CPU use per second, measured over d before
+// the load; nil for a cluster it did not spawn.
+func (c *Cluster) idleCPU(ctx context.Context, d time.Duration) map[string]float64 {
+	if c == nil {
+		return nil
+	}
+	before, start := c.cpuSeconds(), time.Now()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(d):
+	}
+	after, el := c.cpuSeconds(), time.Since(start).Seconds()
+	out := map[string]float64{}
+	for name, b := range before {
+		if a, ok := after[name]; ok && a >= b {
+			out[name] = (a - b) / el
+		}
+	}
+	return out
+}
+
 // fillCPU records each node's CPU time over the load, and the
-// coordinator's per acknowledged operation when one node coordinated
-// throughout (changes lists the coordinators seen, the first at the start).
-func fillCPU(run *Run, before, after map[string]float64, changes []CoordinatorChange) {
+// coordinator's per acknowledged operation, less what it used idle, when
+// one node coordinated throughout (changes lists the coordinators seen, the
+// first at the start).
+func fillCPU(run *Run, before, after, idle map[string]float64, changes []CoordinatorChange) {
 	if before == nil {
 		run.Coordinator = ""
 		return
@@ -359,16 +385,22 @@ func fillCPU(run *Run, before, after map[string]float64, changes []CoordinatorCh
 			run.CPUPerNode[name] = round3(a - b)
 		}
 	}
+	run.IdleCPUPerNode = map[string]float64{}
+	for name, v := range idle {
+		run.IdleCPUPerNode[name] = round3(v)
+	}
 	for _, ch := range changes {
 		if ch.Coordinator != run.Coordinator {
 			run.Coordinator = "" // it moved: no one node's figure stands for the run
 		}
 	}
-	if cpu, ok := run.CPUPerNode[run.Coordinator]; ok && run.Coordinator != "" && run.Succeeded > 0 {
-		run.CoordinatorCPUPerOpMS = round3(1000 * cpu / float64(run.Succeeded))
-	} else {
+	cpu, ok := run.CPUPerNode[run.Coordinator]
+	if !ok || run.Coordinator == "" || run.Succeeded == 0 {
 		run.Coordinator = ""
+		return
 	}
+	cpu = max(cpu-idle[run.Coordinator]*run.ElapsedS, 0)
+	run.CoordinatorCPUPerOpMS = round3(1000 * cpu / float64(run.Succeeded))
 }
 
 func simNote(sim string) string {

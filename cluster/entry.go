@@ -186,16 +186,46 @@ func replyCode(body []byte) string {
 	return e.Error.Code
 }
 
-// workNear runs a job here when a slot is free, where its bytes already
-// are, and on the best worker otherwise.
+// workNear runs a job here, where its bytes already are, unless this node
+// is overloaded (a job queued behind every slot) and another node that is
+// not the coordinator has at least one job per slot less; then there.
+// Sending a job away costs both nodes its bytes in and out, about what a
+// small job costs to run, so it pays only against a real difference; and
+// the coordinator is left to decide.
 func (n *Node) workNear(ctx context.Context, j job) *outcome {
-	if n.pool.instant() < 1 {
-		c := n.assignedTo(n.cfg.Name)
-		c.Add(1)
-		defer c.Add(-1)
-		return n.runJob(ctx, j)
+	own := n.pool.instant()
+	if own >= 2 {
+		coordinator := n.elector.Leadership().Coordinator
+		for _, m := range n.pickWorkers(3) {
+			if m.Name == coordinator || m.Name == n.cfg.Name {
+				continue
+			}
+			if float64(n.assignedTo(m.Name).Load())+m.Meta.Load <= own-1 {
+				return n.sendNear(ctx, m, j)
+			}
+			break
+		}
 	}
-	return n.onWorker(ctx, j)
+	c := n.assignedTo(n.cfg.Name)
+	c.Add(1)
+	defer c.Add(-1)
+	return n.runJob(ctx, j)
+}
+
+// sendNear runs j on worker m, and here if m cannot be reached or fails.
+func (n *Node) sendNear(ctx context.Context, m Member, j job) *outcome {
+	c := n.assignedTo(m.Name)
+	c.Add(1)
+	o, err := n.sendWork(ctx, m, j)
+	c.Add(-1)
+	if err == nil && o.status < 500 {
+		return o
+	}
+	if err != nil {
+		n.unreachable.Store(m.Name, time.Now())
+	}
+	n.log.Warn("worker failed; working here", "worker", m.Name, "error", err)
+	return n.runJob(ctx, j)
 }
 
 // putHere is a put taken by a node that does not coordinate: hidden here
