@@ -146,6 +146,9 @@ func (r *Report) rows() []row {
 			if len(run.JobsPerNode) == 0 {
 				return "-"
 			}
+			if run.FairnessWorkers > 0 {
+				return fmt.Sprintf("%.3f (%.3f but the coordinator)", run.Fairness, run.FairnessWorkers)
+			}
 			return fmt.Sprintf("%.3f", run.Fairness)
 		})},
 		row{"scaling efficiency", withLoad(func(run Run) string {

@@ -91,6 +91,9 @@ type Run struct {
 	// Fairness is Jain's index of JobsPerNode: 1 when every node did the
 	// same work, 1/N when one node did all of it.
 	Fairness float64 `json:"jain_fairness,omitempty"`
+	// FairnessWorkers is the same over every node but the coordinator,
+	// which, when clients spread their requests past it, only decides.
+	FairnessWorkers float64 `json:"jain_fairness_workers,omitempty"`
 	// CPUPerNode is the CPU time each spawned node used during the load.
 	CPUPerNode map[string]float64 `json:"cpu_s_per_node,omitempty"`
 	// IdleCPUPerNode is each node's CPU use per second just before the

@@ -394,6 +394,15 @@ func fillCPU(run *Run, before, after, idle map[string]float64, changes []Coordin
 			run.Coordinator = "" // it moved: no one node's figure stands for the run
 		}
 	}
+	if run.Coordinator != "" && len(run.JobsPerNode) > 1 {
+		var others []float64
+		for name, jobs := range run.JobsPerNode {
+			if name != run.Coordinator {
+				others = append(others, jobs)
+			}
+		}
+		run.FairnessWorkers = round3(jain(others))
+	}
 	cpu, ok := run.CPUPerNode[run.Coordinator]
 	if !ok || run.Coordinator == "" || run.Succeeded == 0 {
 		run.Coordinator = ""
