@@ -354,11 +354,15 @@ func messagesPlot(runs []Run) (*plot.Plot, bool, error) {
 	return p, true, nil
 }
 
-// scalingPlot draws each mode's throughput against its cluster size, and
-// the ideal line through its one-node run, when a mode ran at two sizes or
-// more.
-func scalingPlot(runs []Run) (*plot.Plot, bool, error) {
-	p := newPlot("Throughput against cluster size", "nodes", "ops/s")
+// scalingSeries is what scalingPlot draws: for each mode that ran at two
+// sizes or more, its throughput by size, in order of size, and the ideal
+// N·X(1) when it ran at one node (nil otherwise).
+type scalingSeries struct {
+	mode      string
+	xy, ideal plotter.XYs
+}
+
+func scaling(runs []Run) []scalingSeries {
 	byMode := map[string]plotter.XYs{}
 	var modes []string
 	for _, run := range runs {
@@ -370,38 +374,52 @@ func scalingPlot(runs []Run) (*plot.Plot, bool, error) {
 		}
 		byMode[run.Mode] = append(byMode[run.Mode], plotter.XY{X: float64(run.Nodes), Y: run.ThroughputRPS})
 	}
-	drawn := false
-	var all []plotter.XYs
-	for k, mode := range modes {
+	var out []scalingSeries
+	for _, mode := range modes {
 		xy := byMode[mode]
 		if len(xy) < 2 {
 			continue
 		}
 		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
-		if err := line(p, mode, xy, k); err != nil {
+		s := scalingSeries{mode: mode, xy: xy}
+		if xy[0].X == 1 {
+			for _, pt := range xy {
+				s.ideal = append(s.ideal, plotter.XY{X: pt.X, Y: pt.X * xy[0].Y})
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// scalingPlot draws each mode's throughput against its cluster size, and
+// the ideal line through its one-node run, when a mode ran at two sizes or
+// more.
+func scalingPlot(runs []Run) (*plot.Plot, bool, error) {
+	p := newPlot("Throughput against cluster size", "nodes", "ops/s")
+	series := scaling(runs)
+	var all []plotter.XYs
+	for k, s := range series {
+		if err := line(p, s.mode, s.xy, k); err != nil {
 			return nil, false, err
 		}
-		all = append(all, xy)
-		if xy[0].X == 1 {
-			ideal := make(plotter.XYs, len(xy))
-			for i, pt := range xy {
-				ideal[i] = plotter.XY{X: pt.X, Y: pt.X * xy[0].Y}
-			}
-			l, err := plotter.NewLine(ideal)
+		all = append(all, s.xy)
+		if s.ideal != nil {
+			l, err := plotter.NewLine(s.ideal)
 			if err != nil {
 				return nil, false, err
 			}
 			l.Color = palette[k%len(palette)]
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 			p.Add(l)
-			p.Legend.Add(mode+", ideal", l)
-			all = append(all, ideal)
+			p.Legend.Add(s.mode+", ideal", l)
+			all = append(all, s.ideal)
 		}
-		drawn = true
 	}
-	if drawn {
-		headroom(p, all...)
-		p.X.Min = 0
+	if len(series) == 0 {
+		return p, false, nil
 	}
-	return p, drawn, nil
+	headroom(p, all...)
+	p.X.Min = 0
+	return p, true, nil
 }
