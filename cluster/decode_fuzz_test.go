@@ -56,15 +56,18 @@ func FuzzUserMsg(f *testing.F) {
 }
 
 // FuzzAPIBodies feeds arbitrary JSON bodies to the strict decoder of every
-// JSON route: credentials, shares, and the replication requests a peer
-// sends. Decoding must never panic, and what decodes must encode again.
+// JSON route: credentials, shares, the replication requests a peer sends,
+// the discovery routes' bodies and a commit's reply. Decoding must never panic, and what decodes must encode again.
 func FuzzAPIBodies(f *testing.F) {
 	f.Add([]byte(`{"name":"alice","password":"correct horse"}`))
 	f.Add([]byte(`{"set":{"bob":3},"remove":["carol"]}`))
 	f.Add([]byte(`{"epoch":{"Term":3,"Node":"n1"},"prev_index":4,"prev_epoch":{"Term":2,"Node":"n2"},"entries":[{"index":5,"epoch":{"Term":3,"Node":"n1"},"command":"AQI="}],"commit":4}`))
 	f.Add([]byte(`{"epoch":{"Term":1,"Node":"n1"}}`))
+	f.Add([]byte(`{"key":"AAAA","at":"2026-12-03T12:00:00Z","proof":"AAAA"}`))
+	f.Add([]byte(`{"statement":"VlYBAQ","address":"127.0.0.1:7000","holds":["00000000000000000000000000000001"]}`))
+	f.Add([]byte(`{"index":3,"id":"00000000000000000000000000000001","version":2,"views_left":1,"by_owner":false,"replayed":true,"created":"2026-12-03T12:00:00Z"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		targets := []any{&credentials{}, &shareRequest{}, &appendRequest{}, &prepareRequest{}}
+		targets := []any{&credentials{}, &shareRequest{}, &appendRequest{}, &prepareRequest{}, &VouchRequest{}, &PeerRequest{}, &commitReply{}}
 		for _, v := range targets {
 			if err := decodeStrict(body, v); err != nil {
 				continue
