@@ -61,9 +61,9 @@ type WorkloadInfo struct {
 	Sizes             []int     `json:"sizes"`
 	// NodeCPUs is each spawned node's CPU budget; 0 means none (every node
 	// shares the machine).
-	NodeCPUs float64 `json:"node_cpus,omitempty"`
-	Modes             []string  `json:"modes"`
-	Seed              uint64    `json:"seed"`
+	NodeCPUs float64  `json:"node_cpus,omitempty"`
+	Modes    []string `json:"modes"`
+	Seed     uint64   `json:"seed"`
 }
 
 // Run is one mode at one cluster size.
@@ -72,22 +72,22 @@ type Run struct {
 	Nodes int    `json:"nodes"`
 	// Requests counts the operations sent; Succeeded those acknowledged;
 	// Failed the rest: refused (4xx) and Unknown (no final answer).
-	Requests         int                 `json:"requests"`
-	Succeeded        int                 `json:"succeeded"`
-	Failed           int                 `json:"failed"`
-	Unknown          int                 `json:"unknown"`
-	SuccessPct       float64             `json:"success_pct"`
-	Puts             OpCounts            `json:"puts"`
-	Views            OpCounts            `json:"views"`
-	ElapsedS         float64             `json:"elapsed_s"`
-	ThroughputRPS    float64             `json:"throughput_rps"`
-	ShareOfReference float64             `json:"share_of_reference,omitempty"`
-	LatencyMS        LatencyMS           `json:"latency_ms"`
-	PutLatencyMS     LatencyMS           `json:"put_latency_ms"`
-	ViewLatencyMS    LatencyMS           `json:"view_latency_ms"`
-	Errors           map[string]int      `json:"errors"`
-	PerNode          map[string]int      `json:"per_node"`      // acknowledged operations by the node that did the image work
-	JobsPerNode      map[string]float64  `json:"jobs_per_node"` // hides and reveals, from each node's /metrics
+	Requests         int                `json:"requests"`
+	Succeeded        int                `json:"succeeded"`
+	Failed           int                `json:"failed"`
+	Unknown          int                `json:"unknown"`
+	SuccessPct       float64            `json:"success_pct"`
+	Puts             OpCounts           `json:"puts"`
+	Views            OpCounts           `json:"views"`
+	ElapsedS         float64            `json:"elapsed_s"`
+	ThroughputRPS    float64            `json:"throughput_rps"`
+	ShareOfReference float64            `json:"share_of_reference,omitempty"`
+	LatencyMS        LatencyMS          `json:"latency_ms"`
+	PutLatencyMS     LatencyMS          `json:"put_latency_ms"`
+	ViewLatencyMS    LatencyMS          `json:"view_latency_ms"`
+	Errors           map[string]int     `json:"errors"`
+	PerNode          map[string]int     `json:"per_node"`      // acknowledged operations by the node that did the image work
+	JobsPerNode      map[string]float64 `json:"jobs_per_node"` // hides and reveals, from each node's /metrics
 	// Fairness is Jain's index of JobsPerNode: 1 when every node did the
 	// same work, 1/N when one node did all of it.
 	Fairness float64 `json:"jain_fairness,omitempty"`
@@ -103,14 +103,14 @@ type Run struct {
 	// CoordinatorCPUPerOpMS its CPU time per acknowledged operation, less
 	// its idle use over the load's length; empty
 	// when the coordinator changed during the load.
-	Coordinator           string  `json:"coordinator,omitempty"`
-	CoordinatorCPUPerOpMS float64 `json:"coordinator_cpu_per_op_ms,omitempty"`
-	Coordinators     []CoordinatorChange `json:"coordinator_changes"`
-	Elections        float64             `json:"elections"`
-	ElectionMessages float64             `json:"election_messages"`
-	Unavailable      []Unavailability    `json:"unavailable"`
-	UnavailableS     float64             `json:"unavailable_s"`
-	Faults           []FaultWindow       `json:"faults"`
+	Coordinator           string              `json:"coordinator,omitempty"`
+	CoordinatorCPUPerOpMS float64             `json:"coordinator_cpu_per_op_ms,omitempty"`
+	Coordinators          []CoordinatorChange `json:"coordinator_changes"`
+	Elections             float64             `json:"elections"`
+	ElectionMessages      float64             `json:"election_messages"`
+	Unavailable           []Unavailability    `json:"unavailable"`
+	UnavailableS          float64             `json:"unavailable_s"`
+	Faults                []FaultWindow       `json:"faults"`
 	// Down are the stretches in which a node answered nothing, as polled
 	// every 100 ms: the scheduled faults and the failure simulation's.
 	Down       []FaultWindow  `json:"down"`
