@@ -96,7 +96,7 @@ func FuzzEnvelope(f *testing.F) {
 	f.Add(stream[:headerSize])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, s []byte) {
-		got, m, err := openStream(key, s)
+		got, m, err := openStream(key, version2, s)
 		if err != nil {
 			if !errors.Is(err, ErrNoPayload) && !errors.Is(err, ErrTampered) {
 				t.Fatalf("undocumented error: %v", err)

@@ -2,10 +2,12 @@ package stego
 
 import (
 	"bytes"
-	"crypto/rand"
+	crand "crypto/rand"
+	"errors"
 	"fmt"
 	"image"
 	"io"
+	"math/rand/v2"
 	"time"
 )
 
@@ -37,7 +39,7 @@ func (o Options) withDefaults() Options {
 		o.MaxPixels = DefaultMaxPixels
 	}
 	if o.Rand == nil {
-		o.Rand = rand.Reader
+		o.Rand = crand.Reader
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -128,19 +130,22 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 
 	body := appendMeta(make([]byte, 0, maxMetaSize), meta)
 	size := len(body) + len(secret)
-	stream := make([]byte, streamLen(size))
-	// Random salt in front and random padding behind: every carrier bit the
-	// stream touches is indistinguishable from noise.
+	stream := make([]byte, overhead+size)
+	// A random salt in front: every bit of the stream is indistinguishable
+	// from noise.
 	if _, err := io.ReadFull(opts.Rand, stream[:saltSize]); err != nil {
 		return nil, Meta{}, fmt.Errorf("stego: drawing a salt: %w", err)
 	}
-	if _, err := io.ReadFull(opts.Rand, stream[headerSize+size+tagSize:]); err != nil {
-		return nil, Meta{}, fmt.Errorf("stego: drawing padding: %w", err)
+	var seed [32]byte
+	if _, err := io.ReadFull(opts.Rand, seed[:]); err != nil {
+		return nil, Meta{}, fmt.Errorf("stego: drawing the directions of changes: %w", err)
 	}
 	n := copy(stream[headerSize:], body)
 	copy(stream[headerSize+n:], secret)
-	seal(key, stream, size)
-	embed(&c, key, stream)
+	seal(key, version2, stream, size)
+	if err := embed2(&c, key, stream, rand.New(rand.NewChaCha8(seed))); err != nil {
+		return nil, Meta{}, err
+	}
 	return encodePNG(&c), meta, nil
 }
 
@@ -148,7 +153,8 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 // returns the secret, byte for byte, and its metadata. It fails with
 // ErrNoPayload when nothing was hidden with this key and ErrTampered when
 // something was but has changed since. Any image format is read, though only
-// a lossless one can keep a payload.
+// a lossless one can keep a payload. Images veiled by every format version
+// open.
 func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 	opts = opts.withDefaults()
 	if !key.Valid() {
@@ -164,7 +170,20 @@ func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 	return revealCanvas(&c, key)
 }
 
+// revealCanvas tries version 1 first: its header is a few blocks away,
+// where version 2 must rank the whole picture before it reads anything.
+// A header opens only under its own version (the version is authenticated),
+// so at most one of the two finds a payload.
 func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
+	secret, meta, err := reveal1(c, key)
+	if !errors.Is(err, ErrNoPayload) {
+		return secret, meta, err
+	}
+	return reveal2(c, key)
+}
+
+// reveal1 finds and opens a version 1 stream.
+func reveal1(c *canvas, key Key) ([]byte, Meta, error) {
 	blocks := usableBlocks(c.blocks())
 	if blocks < headerBlock+1 {
 		return nil, Meta{}, ErrNoPayload
@@ -172,7 +191,7 @@ func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
 	w := newWalk(key, c.blocks())
 	var hdr [headerBlock * blockBytes]byte
 	extract(c, w, hdr[:], 0, headerBlock)
-	aead, n, err := openHeader(key, hdr[:], blocks*blockBytes)
+	aead, n, err := openHeader(key, version1, hdr[:], blocks*blockBytes)
 	if err != nil {
 		return nil, Meta{}, err
 	}
@@ -182,7 +201,7 @@ func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
 	stream := make([]byte, total)
 	copy(stream, hdr[:])
 	extract(c, w, stream[headerBlock*blockBytes:], headerBlock, total/blockBytes)
-	pt, err := openBody(key, aead, stream[headerSize:headerSize+n+tagSize])
+	pt, err := openBody(key, version1, aead, stream[headerSize:headerSize+n+tagSize])
 	if err != nil {
 		return nil, Meta{}, err
 	}
