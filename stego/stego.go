@@ -72,8 +72,9 @@ func Capacity(cover []byte, opts Options) (int, error) {
 //
 // The secret must be a PNG, JPEG or GIF file; it is kept byte for byte. A nil
 // cover means one is generated, large enough that the payload fills at most
-// half of it. Only the least significant bits of red, green and blue change;
-// alpha never does.
+// a quarter of it. Red, green and blue samples of half the pixels move by
+// one at most, and few of them (see the package doc); alpha never changes.
+// The result is written in format version 2.
 func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte, Meta, error) {
 	opts = opts.withDefaults()
 	if !key.Valid() {
