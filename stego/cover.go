@@ -181,11 +181,16 @@ func (v *valueNoise) row(y int, out []float32) {
 // detect_test.go tells the veiled image from clean ones.
 const defaultFill = 0.25
 
+// maxFill is the fill a generated cover may reach when one at defaultFill
+// would pass Options.MaxPixels: the largest at which the detectors of the
+// tests still see nothing on any cover.
+const maxFill = 0.5
+
 // coverSize picks a 4:3 size whose carriers hold a secret of n bytes with
-// the largest metadata at defaultFill.
-func coverSize(n int) (w, h int) {
+// the largest metadata at the given fill.
+func coverSize(n int, fill float64) (w, h int) {
 	bits := 8 * (n + maxMetaSize + tagSize)
-	elements := int(math.Ceil(float64(bits)/defaultFill)) + headerElements
+	elements := int(math.Ceil(float64(bits)/fill)) + headerElements
 	pixels := 2 * ((elements + 2) / 3)
 	w = int(math.Ceil(math.Sqrt(float64(pixels) * 4 / 3)))
 	w = max(64, (w+15)/16*16)

@@ -90,13 +90,15 @@ func absDiff(a, b uint8) int {
 }
 
 // textureRow sets the levels of the carriers of row y from x0 on, to the
-// last pixel but one: the same measure as texture, written for speed, as it
+// last pixel but one, in level[y*hw + x/2] (hw = (w+1)/2: carriers of a row
+// are two apart, so half a row holds their levels): the same measure as texture, written for speed, as it
 // runs over every carrier of every picture hidden in or read.
 func (c *canvas) textureRow(level []uint8, y, x0 int) {
 	bpp, sb, w := c.f.bpp, c.f.depth/8, c.w
 	rb := w * bpp
 	up, row, down := c.pix[(y-1)*rb:y*rb], c.pix[y*rb:(y+1)*rb], c.pix[(y+1)*rb:(y+2)*rb]
-	lv := level[y*w : (y+1)*w]
+	hw := (w + 1) / 2
+	lv := level[y*hw : (y+1)*hw]
 	for x := x0; x < w-1; x += 2 {
 		o := x * bpp
 		l, r := row[o-bpp:o-bpp+3*sb], row[o+bpp:o+bpp+3*sb]
@@ -104,16 +106,24 @@ func (c *canvas) textureRow(level []uint8, y, x0 int) {
 		t := absDiff(l[0], r[0]) + absDiff(u[0], d[0]) +
 			absDiff(l[sb], r[sb]) + absDiff(u[sb], d[sb]) +
 			absDiff(l[2*sb], r[2*sb]) + absDiff(u[2*sb], d[2*sb])
-		lv[x] = uint8(bits.Len(uint(t)))
+		lv[x>>1] = uint8(bits.Len(uint(t)))
 	}
 }
 
-// newCarrierOrder ranks the carriers of c under the key.
-func newCarrierOrder(c *canvas, k Key) carrierOrder {
+// flatLevel is the highest level of a flat carrier: its neighbours differ
+// by at most one step in all. A change there would be noise appearing on a
+// flat or clipped area, the easiest kind to see, and in clipped areas it
+// could only go one way.
+const flatLevel = 1
+
+// newCarrierOrder ranks the carriers of c under the key. It also returns how
+// many of them are not flat (above flatLevel): those come first.
+func newCarrierOrder(c *canvas, k Key) (carrierOrder, int) {
 	w, h := c.w, c.h
 	n := w * h
-	// level[i] is the level of pixel i when it is a carrier.
-	level := make([]uint8, n)
+	// level[y*hw+x/2] is the level of the carrier at x, y.
+	hw := (w + 1) / 2
+	level := make([]uint8, hw*h)
 	var count [levels]int
 	for y := 0; y < h; y++ {
 		x0 := (y + int(k.order[0]&1)) & 1
@@ -126,23 +136,23 @@ func newCarrierOrder(c *canvas, k Key) carrierOrder {
 			}
 			c.textureRow(level, y, first)
 			for x := first; x < w-1; x += 2 {
-				count[level[y*w+x]]++
+				count[level[y*hw+x>>1]]++
 			}
 			if x0 == 0 {
 				l := c.texture(0, y)
-				level[y*w] = l
+				level[y*hw] = l
 				count[l]++
 			}
 			if (w-1-x0)%2 == 0 {
 				l := c.texture(w-1, y)
-				level[y*w+w-1] = l
+				level[y*hw+(w-1)>>1] = l
 				count[l]++
 			}
 			continue
 		}
 		for x := x0; x < w; x += 2 {
 			l := c.texture(x, y)
-			level[y*w+x] = l
+			level[y*hw+x>>1] = l
 			count[l]++
 		}
 	}
@@ -152,6 +162,10 @@ func newCarrierOrder(c *canvas, k Key) carrierOrder {
 	for l := levels - 1; l >= 0; l-- {
 		next[l] = total
 		total += count[l]
+	}
+	textured := 0
+	for l := flatLevel + 1; l < levels; l++ {
+		textured += count[l]
 	}
 	order := make(carrierOrder, total)
 	run := max(1, (n+orderRuns-1)/orderRuns)
@@ -182,11 +196,11 @@ func newCarrierOrder(c *canvas, k Key) carrierOrder {
 			if y >= h || i >= to {
 				break
 			}
-			l := level[i]
+			l := level[y*hw+x>>1]
 			order[next[l]] = uint32(i)
 			next[l]++
 			x += 2
 		}
 	}
-	return order
+	return order, textured
 }

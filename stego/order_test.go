@@ -9,11 +9,11 @@ import (
 func TestTextureOfARowMatchesTextureOfEachPixel(t *testing.T) {
 	for _, f := range allFormats {
 		c := noiseCanvas(37, 9, f, 3)
-		level := make([]uint8, c.w*c.h)
+		level := make([]uint8, (c.w+1)/2*c.h)
 		for y := 1; y < c.h-1; y++ {
 			c.textureRow(level, y, 1+y%2)
 			for x := 1 + y%2; x < c.w-1; x += 2 {
-				if got, want := level[y*c.w+x], c.texture(x, y); got != want {
+				if got, want := level[y*((c.w+1)/2)+x/2], c.texture(x, y); got != want {
 					t.Fatalf("%s: pixel %d,%d: level %d, want %d", f.name, x, y, got, want)
 				}
 			}
@@ -33,7 +33,7 @@ func TestCarrierOrderRanksEveryCarrierOnceByTexture(t *testing.T) {
 		seen := map[int]bool{}
 		var orders [][]uint32
 		for _, key := range []Key{testKey(t, 1), testKey(t, 2), testKey(t, 3), testKey(t, 4)} {
-			o := newCarrierOrder(&c, key)
+			o, textured := newCarrierOrder(&c, key)
 			orders = append(orders, o)
 			want := 0
 			for y := 0; y < c.h; y++ {
@@ -54,10 +54,13 @@ func TestCarrierOrderRanksEveryCarrierOnceByTexture(t *testing.T) {
 					t.Fatalf("%dx%d: pixel %d,%d is listed twice or is no carrier", c.w, c.h, x, y)
 				}
 				got[i] = true
-				if l := c.texture(x, y); l > prev {
+				l := c.texture(x, y)
+				if l > prev {
 					t.Fatalf("%dx%d: level %d after level %d", c.w, c.h, l, prev)
-				} else {
-					prev = l
+				}
+				prev = l
+				if (len(got) <= textured) != (l > flatLevel) {
+					t.Fatalf("%dx%d: carrier %d of the order has level %d, and %d are not flat", c.w, c.h, len(got), l, textured)
 				}
 			}
 			seen[int(key.order[0]&1)] = true

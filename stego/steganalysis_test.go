@@ -58,7 +58,8 @@ func clone(c canvas) canvas { c.pix = bytes.Clone(c.pix); return c }
 // the given share of its carrier elements (at the code Hide would pick).
 func veilAt(t testing.TB, c canvas, fill float64, seed uint64) canvas {
 	c = clone(c)
-	room := 3*len(newCarrierOrder(&c, testKey(t, 9))) - headerElements
+	order, _ := newCarrierOrder(&c, testKey(t, 9))
+	room := 3*len(order) - headerElements
 	stream := make([]byte, headerSize+int(fill*float64(room))/8)
 	rand.NewChaCha8([32]byte{byte(seed)}).Read(stream)
 	if err := embed2(&c, testKey(t, 9), stream, rand.New(rand.NewPCG(seed, 1))); err != nil {

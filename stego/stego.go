@@ -72,7 +72,8 @@ func Capacity(cover []byte, opts Options) (int, error) {
 //
 // The secret must be a PNG, JPEG or GIF file; it is kept byte for byte. A nil
 // cover means one is generated, large enough that the payload fills at most
-// a quarter of it. Red, green and blue samples of half the pixels move by
+// a quarter of it (half, when a quarter would take more than
+// Options.MaxPixels). Red, green and blue samples of half the pixels move by
 // one at most, and few of them (see the package doc); alpha never changes.
 // The result is written in format version 2.
 func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte, Meta, error) {
@@ -109,7 +110,11 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 				seed = seed<<8 | uint64(v)
 			}
 		}
-		w, h := coverSize(len(secret))
+		// A quarter full when that fits the pixel limit, else up to half.
+		w, h := coverSize(len(secret), defaultFill)
+		if int64(w)*int64(h) > int64(opts.MaxPixels) {
+			w, h = coverSize(len(secret), maxFill)
+		}
 		if int64(w)*int64(h) > int64(opts.MaxPixels) {
 			return nil, Meta{}, fmt.Errorf("%w: a cover for %s bytes needs %dx%d pixels, over the limit of %s",
 				ErrPayloadTooLarge, commas(len(secret)), w, h, commas(opts.MaxPixels))

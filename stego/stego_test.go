@@ -316,6 +316,35 @@ func TestGeneratedCoverIsDeterministicAndFilledAtMostToTheDefault(t *testing.T) 
 	}
 }
 
+// Under a pixel limit too low for a cover at the default fill, Hide makes a
+// fuller one, up to half; past that it refuses.
+func TestGeneratedCoverFillsUpToHalfUnderAPixelLimit(t *testing.T) {
+	secret := secretPNG(t, 20_000, 1)
+	w, h := coverSize(len(secret), defaultFill)
+	hw, hh := coverSize(len(secret), maxFill)
+	opts := seeded(1)
+	opts.MaxPixels = (w*h + hw*hh) / 2
+	veiled, _, err := Hide(secret, testMeta(), nil, testKey(t, 1), opts)
+	if err != nil {
+		t.Fatalf("under a limit of %d pixels: %v", opts.MaxPixels, err)
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(veiled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Width*cfg.Height > opts.MaxPixels || cfg.Width != hw {
+		t.Fatalf("cover is %dx%d; want %dx%d, under %d pixels", cfg.Width, cfg.Height, hw, hh, opts.MaxPixels)
+	}
+	if got, _, err := Reveal(veiled, testKey(t, 1), Options{}); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("Reveal = %d bytes, %v", len(got), err)
+	}
+	opts = seeded(1)
+	opts.MaxPixels = hw*hh - 1
+	if _, _, err := Hide(secret, testMeta(), nil, testKey(t, 1), opts); !errors.Is(err, ErrPayloadTooLarge) {
+		t.Fatalf("under %d pixels: err = %v, want ErrPayloadTooLarge", opts.MaxPixels, err)
+	}
+}
+
 func TestHideFillsInIDAndCreationTime(t *testing.T) {
 	_, meta, err := Hide(secretOfFormat("png", 1), testMeta(), nil, testKey(t, 1), seeded(1))
 	if err != nil {
@@ -383,10 +412,10 @@ func TestFlippedBitInTheEmbeddedStreamIsNeverAWrongSecret(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			el := newElements(&c, newCarrierOrder(&c, key))
-			room := 3*len(el.order) - headerElements
+			order, textured := newCarrierOrder(&c, key)
+			el := newElements(&c, order)
 			bodyBits := 8 * (len(appendMeta(nil, meta)) + len(secret) + tagSize)
-			code := bodyCode(bodyBits, room)
+			_, code := bodyRoom(order, textured, bodyBits)
 			used := headerElements + elementsFor(bodyBits, code)
 			tally := map[error]int{}
 			tried := 0
