@@ -89,7 +89,8 @@
 // not, of any size. The output is always a PNG, truecolour, at the cover's
 // depth (16 bits stay 16 bits), with alpha if the cover has it. Without a
 // cover, Hide generates one (GenerateCover) large enough that the payload
-// fills at most a quarter of it, the default fill: a picture painted as a
+// fills at most a quarter of it, the default fill (half, if a quarter would
+// take more than Options.MaxPixels): a picture painted as a
 // camera records a scene, with texture at every scale and sensor noise at
 // 12 bits before the sRGB curve, so that its low bits are as noisy as a
 // photograph's. At that fill none of the detectors of the tests (sample pair
