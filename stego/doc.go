@@ -33,9 +33,9 @@
 //
 //	salt (16 random bytes) ‖ AES-256-GCM(body length) ‖ AES-256-GCM(meta ‖ secret)
 //
-// under a key derived for this image alone by HKDF-SHA256 from the master key
-// and the salt; the format version and the master key's id are
-// authenticated. Nothing embedded is plaintext: there is no magic number and
+// under a key derived for this image alone by HKDF-SHA256 from the master key,
+// the salt and the format version; the format version and the master key's
+// id are authenticated. Nothing embedded is plaintext: there is no magic number and
 // no readable header, so an image with nothing hidden and an image veiled
 // with another key look the same (ErrNoPayload), and a flipped bit in the
 // embedded stream is either ErrNoPayload (it hit the salt or the header) or
