@@ -98,6 +98,12 @@
 // LSB matching, the chi-square attack) tells veiled pictures from clean
 // ones, on photographs or on generated covers.
 //
+// What the format does not hide: a grey or paletted cover comes out as a
+// truecolour PNG whose carriers moved by one in single channels, so a grey
+// picture gains a few pixels that are not grey and a paletted one colours
+// off its palette; anyone who knows the cover was grey or paletted sees
+// that. Photographs in colour, and generated covers, have no such tell.
+//
 // The PNG writer is this package's own: image/png at its default level is
 // several times slower than the whole rest of Hide.
 package stego
