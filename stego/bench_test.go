@@ -27,8 +27,19 @@ func allocRatio(b *testing.B, raw int, run func()) {
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(raw), "alloc/raw")
 }
 
+// BenchmarkHide1080p hides half the capacity (code k = 2); the DefaultFill
+// one a quarter (k = 4), the fill of generated covers.
 func BenchmarkHide1080p(b *testing.B) {
 	cover, secret := bench1080()
+	benchHide(b, cover, secret)
+}
+
+func BenchmarkHide1080pDefaultFill(b *testing.B) {
+	cover, _ := bench1080()
+	benchHide(b, cover, secretPNG(nil, int(float64(CapacityOf(1920, 1080))*defaultFill), 2))
+}
+
+func benchHide(b *testing.B, cover, secret []byte) {
 	key := testKey(b, 1)
 	b.SetBytes(1920 * 1080 * 3)
 	b.ReportAllocs()

@@ -23,9 +23,9 @@ type canvas struct {
 
 func (c *canvas) blocks() int { return c.w * c.h / blockPixels }
 
-// capacityFor is the secret bytes a w×h image holds: its whole blocks, less
-// the envelope and the largest metadata.
-func capacityFor(w, h int) int {
+// capacityV1 is the secret bytes a w×h image holds in version 1: its whole
+// blocks, less the envelope and the largest metadata.
+func capacityV1(w, h int) int {
 	return max(0, usableBlocks(w*h/blockPixels)*blockBytes-overhead-maxMetaSize)
 }
 

@@ -1,5 +1,7 @@
-// This file holds the carrier: where the hidden bits live in a pixel buffer
-// and how they are moved in and out a 64-bit word at a time.
+// This file holds the carrier of format version 1: where its hidden bits
+// live in a pixel buffer (the low bit of every R, G and B sample, set by LSB
+// replacement) and how they are moved in and out a 64-bit word at a time.
+// Version 2 (order.go, matrix.go) shares only the pixel formats.
 
 package stego
 

@@ -33,34 +33,54 @@
 //
 //	salt (16 random bytes) ‖ AES-256-GCM(body length) ‖ AES-256-GCM(meta ‖ secret)
 //
-// under a key derived for this image alone by HKDF-SHA256 from the master key
-// and the salt; the format version and the master key's id are
-// authenticated. Nothing embedded is plaintext: there is no magic number and
+// under a key derived for this image alone by HKDF-SHA256 from the master key,
+// the salt and the format version; the format version and the master key's
+// id are authenticated. Nothing embedded is plaintext: there is no magic number and
 // no readable header, so an image with nothing hidden and an image veiled
 // with another key look the same (ErrNoPayload), and a flipped bit in the
 // embedded stream is either ErrNoPayload (it hit the salt or the header) or
 // ErrTampered (it hit the body), never a wrong secret.
 //
-// The stream goes into the low bit of red, green and blue of each pixel,
-// never alpha. Pixels are taken 16 at a time (a block: 48 carrier bits, 6
-// bytes of stream, a few machine words that are written and read whole).
-// The stream is cut into runs of consecutive blocks, and the runs are laid
-// over the picture in an order shuffled by a generator keyed with the master
-// key (about 4096 runs per picture, fewer and of one block in small ones):
-// the payload is spread evenly over the whole image, whoever lacks the key
-// does not know where it is, and embedding still streams through memory.
-// Translucent pixels keep their colour: images are never converted through
-// premultiplied alpha.
+// # Where it goes (format version 2)
+//
+// Half the pixels, one colour of a checkerboard picked by the key, are
+// carriers; their red, green and blue samples (never alpha) are the
+// elements that hold the stream. The other half never changes, so the
+// texture of each carrier, measured on its four neighbours, reads the same
+// before and after hiding: carriers are used from the most textured to the
+// flattest (a change is hardest to see where the picture is busy), and
+// within a texture level in an order shuffled by a generator keyed with the
+// master key, over runs of a few hundred pixels.
+//
+// Bits go in by matrix embedding with binary Hamming codes: a group of
+// 2^k-1 elements carries k bits, as its syndrome, at the cost of at most
+// one change. The 36-byte header (salt and sealed length) uses k = 3 in the
+// most textured elements; the body uses the largest k, up to 10, that the
+// picture has room for, which the reader derives from the length. An
+// element that must change moves by +1 or -1 at random (LSB matching),
+// never has its low bit set (LSB replacement): the structural attacks on
+// replacement (sample pair analysis, RS analysis, weighted stego) see
+// nothing to measure. Reading needs only the low bits and the order, so it
+// is exact, and as fast as ranking the carriers.
+//
+// Images veiled by format version 1 (LSB replacement in every pixel, runs of
+// 16-pixel blocks in a keyed order) still open: Reveal tries version 1,
+// whose header is cheap to find, then version 2. The version is
+// authenticated data of the envelope, so a header opens under its own
+// version only.
 //
 // # Capacity
 //
-// A w×h cover holds CapacityOf(w, h) bytes of secret: 6 bytes per 16
-// pixels (in whole runs), less the envelope (52 bytes) and room for the
-// largest metadata the limits allow (2,362 bytes: MaxViewers names of
-// MaxNameLen bytes), so that what fits does not depend on the viewers. A
-// cover smaller than about 80x80 pixels holds nothing. It is computed from the image header before
-// any pixel is decoded, and so is the pixel limit (Options.MaxPixels) that
-// stops decompression bombs.
+// A w×h cover holds CapacityOf(w, h) bytes of secret: one bit per carrier
+// element (k = 1, which changes half of them: detectable), less the
+// header, the body's tag and room for the largest metadata the limits allow
+// (2,362 bytes: MaxViewers names of MaxNameLen bytes), so that what fits
+// does not depend on the viewers. A 1920x1080 cover holds 386,338 bytes; a
+// cover smaller than about 115x115 pixels holds nothing. It is computed from
+// the image header before any pixel is decoded, and so is the pixel limit
+// (Options.MaxPixels) that stops decompression bombs. The fewer of those
+// bytes a secret uses, the larger k and the fewer samples change: at a
+// quarter of capacity (k = 4) one sample in about 35 moves by one.
 //
 // # Covers and output
 //
@@ -69,8 +89,20 @@
 // not, of any size. The output is always a PNG, truecolour, at the cover's
 // depth (16 bits stay 16 bits), with alpha if the cover has it. Without a
 // cover, Hide generates one (GenerateCover) large enough that the payload
-// fills at most half of it: a chi-square attack cannot tell such an image
-// from a clean one.
+// fills at most a quarter of it, the default fill (half, if a quarter would
+// take more than Options.MaxPixels): a picture painted as a
+// camera records a scene, with texture at every scale and sensor noise at
+// 12 bits before the sRGB curve, so that its low bits are as noisy as a
+// photograph's. At that fill none of the detectors of the tests (sample pair
+// analysis, RS analysis, weighted stego, Ker's calibrated adjacency HCF for
+// LSB matching, the chi-square attack) tells veiled pictures from clean
+// ones, on photographs or on generated covers.
+//
+// What the format does not hide: a grey or paletted cover comes out as a
+// truecolour PNG whose carriers moved by one in single channels, so a grey
+// picture gains a few pixels that are not grey and a paletted one colours
+// off its palette; anyone who knows the cover was grey or paletted sees
+// that. Photographs in colour, and generated covers, have no such tell.
 //
 // The PNG writer is this package's own: image/png at its default level is
 // several times slower than the whole rest of Hide.

@@ -1,16 +1,18 @@
 // This file holds the sealed envelope: the byte stream that is spread over
-// the carrier bits.
+// the carrier bits. It is the same in both format versions:
 //
 //	salt    16 random bytes
 //	header  AES-256-GCM(length of body, 4 bytes) + 16-byte tag     = 20 bytes
 //	body    AES-256-GCM(metadata ‖ secret)       + 16-byte tag
 //
 // Both seals use a key derived by HKDF-SHA256 from the master key and the
-// salt, so every image has its own key and fixed nonces (0 for the header, 1
-// for the body) are never reused under one key. The version and the master
-// key's id are authenticated data: an envelope of another version or key
-// fails to open as if it were noise. Nothing in the stream is plaintext; the
-// salt is random and everything else is ciphertext.
+// salt and the format version, so every image has its own key and fixed
+// nonces (0 for the header, 1 for the body) are never reused under one key.
+// The version and the master key's id are authenticated data: an envelope of
+// another version or key fails to open as if it were noise. Nothing in the
+// stream is plaintext; the salt is random and everything else is
+// ciphertext. Version 1 pads the stream with random bytes to whole blocks;
+// version 2 writes no padding.
 
 package stego
 
@@ -21,8 +23,16 @@ import (
 	"fmt"
 )
 
+// The format versions. Version 1 is LSB replacement over keyed runs of
+// blocks (layout.go, carrier.go); version 2 is matrix embedding with LSB
+// matching over ranked carriers (order.go, matrix.go). Hide writes version
+// 2; Reveal reads both.
 const (
-	version     = 1
+	version1 = 1
+	version2 = 2
+)
+
+const (
 	saltSize    = 16
 	tagSize     = 16
 	headerSize  = saltSize + 4 + tagSize // bytes before the sealed body
@@ -31,15 +41,19 @@ const (
 )
 
 // additionalData binds an envelope to the format version and the key id.
-func additionalData(k Key) []byte {
+func additionalData(k Key, ver byte) []byte {
 	ad := make([]byte, 0, 11+8)
 	ad = append(ad, "veil/stego"...)
-	ad = append(ad, version)
+	ad = append(ad, ver)
 	return append(ad, k.id[:]...)
 }
 
-func imageAEAD(k Key, salt []byte) cipher.AEAD {
-	block, err := aes.NewCipher(derive(k.master[:], salt, "veil/stego v1 seal", 32))
+func imageAEAD(k Key, salt []byte, ver byte) cipher.AEAD {
+	label := "veil/stego v1 seal"
+	if ver == version2 {
+		label = "veil/stego v2 seal"
+	}
+	block, err := aes.NewCipher(derive(k.master[:], salt, label, 32))
 	if err != nil {
 		panic(err) // a 32-byte key is always accepted
 	}
@@ -63,12 +77,13 @@ func streamLen(body int) int {
 	return (n + blockBytes - 1) / blockBytes * blockBytes
 }
 
-// seal finishes a stream in place. buf is streamLen(n) long and holds a
-// random salt, room for the header, the n-byte body, room for its tag and
-// random padding; the header and the body are encrypted where they stand.
-func seal(k Key, buf []byte, n int) {
-	aead := imageAEAD(k, buf[:saltSize])
-	ad := additionalData(k)
+// seal finishes a stream of format version ver in place. buf holds a random
+// salt, room for the header, the n-byte body, room for its tag and, in
+// version 1, random padding; the header and the body are encrypted where
+// they stand.
+func seal(k Key, ver byte, buf []byte, n int) {
+	aead := imageAEAD(k, buf[:saltSize], ver)
+	ad := additionalData(k, ver)
 	var l [4]byte
 	binary.BigEndian.PutUint32(l[:], uint32(n))
 	aead.Seal(buf[saltSize:saltSize], nonce(0), l[:], ad)
@@ -79,10 +94,10 @@ func seal(k Key, buf []byte, n int) {
 // openHeader opens the first headerSize bytes of a stream. It returns the
 // cipher for the body and the body's length, which it checks against room,
 // the stream bytes the image can hold.
-func openHeader(k Key, hdr []byte, room int) (cipher.AEAD, int, error) {
-	aead := imageAEAD(k, hdr[:saltSize])
+func openHeader(k Key, ver byte, hdr []byte, room int) (cipher.AEAD, int, error) {
+	aead := imageAEAD(k, hdr[:saltSize], ver)
 	var n [4]byte
-	if _, err := aead.Open(n[:0], nonce(0), hdr[saltSize:headerSize], additionalData(k)); err != nil {
+	if _, err := aead.Open(n[:0], nonce(0), hdr[saltSize:headerSize], additionalData(k, ver)); err != nil {
 		return nil, 0, ErrNoPayload
 	}
 	body := binary.BigEndian.Uint32(n[:])
@@ -95,8 +110,8 @@ func openHeader(k Key, hdr []byte, room int) (cipher.AEAD, int, error) {
 }
 
 // openBody decrypts the sealed body (ciphertext and tag) in place.
-func openBody(k Key, aead cipher.AEAD, sealed []byte) ([]byte, error) {
-	pt, err := aead.Open(sealed[:0], nonce(1), sealed, additionalData(k))
+func openBody(k Key, ver byte, aead cipher.AEAD, sealed []byte) ([]byte, error) {
+	pt, err := aead.Open(sealed[:0], nonce(1), sealed, additionalData(k, ver))
 	if err != nil {
 		return nil, ErrTampered
 	}
@@ -106,16 +121,16 @@ func openBody(k Key, aead cipher.AEAD, sealed []byte) ([]byte, error) {
 // openStream opens a whole stream held in memory: the envelope decoder of
 // outside bytes, used by Reveal's tests and fuzz target as the oracle of
 // what the carrier path must do.
-func openStream(k Key, stream []byte) ([]byte, Meta, error) {
+func openStream(k Key, ver byte, stream []byte) ([]byte, Meta, error) {
 	if len(stream) < headerSize {
 		return nil, Meta{}, ErrNoPayload
 	}
-	aead, n, err := openHeader(k, stream[:headerSize], len(stream))
+	aead, n, err := openHeader(k, ver, stream[:headerSize], len(stream))
 	if err != nil {
 		return nil, Meta{}, err
 	}
 	sealed := append([]byte(nil), stream[headerSize:headerSize+n+tagSize]...)
-	pt, err := openBody(k, aead, sealed)
+	pt, err := openBody(k, ver, aead, sealed)
 	if err != nil {
 		return nil, Meta{}, err
 	}

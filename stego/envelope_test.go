@@ -14,7 +14,7 @@ func sealedStream(t testing.TB, k Key, meta Meta, secret []byte) []byte {
 	copy(stream, "0123456789abcdef") // salt
 	copy(stream[headerSize:], body)
 	copy(stream[headerSize+len(body):], secret)
-	seal(k, stream, n)
+	seal(k, version2, stream, n)
 	return stream
 }
 
@@ -24,11 +24,11 @@ func TestEnvelopeOpensWithItsKeyOnly(t *testing.T) {
 	meta.Created = time.Unix(1700000000, 5).UTC()
 	secret := []byte("not an image, but the envelope does not care")
 	stream := sealedStream(t, testKey(t, 1), meta, secret)
-	got, gotMeta, err := openStream(testKey(t, 1), stream)
+	got, gotMeta, err := openStream(testKey(t, 1), version2, stream)
 	if err != nil || !bytes.Equal(got, secret) || gotMeta.ID != meta.ID || !gotMeta.Created.Equal(meta.Created) {
 		t.Fatalf("openStream = %q, %+v, %v", got, gotMeta, err)
 	}
-	if _, _, err := openStream(testKey(t, 2), stream); !errors.Is(err, ErrNoPayload) {
+	if _, _, err := openStream(testKey(t, 2), version2, stream); !errors.Is(err, ErrNoPayload) {
 		t.Fatalf("other key: err = %v, want ErrNoPayload", err)
 	}
 }
@@ -47,7 +47,7 @@ func TestEnvelopeHasNoPlaintext(t *testing.T) {
 func TestEnvelopeLengthIsCheckedAgainstTheRoom(t *testing.T) {
 	stream := sealedStream(t, testKey(t, 1), testMeta(), make([]byte, 1000))
 	// The same header in an image too small for its body: cut down.
-	if _, _, err := openHeader(testKey(t, 1), stream[:headerSize], len(stream)-100); !errors.Is(err, ErrTampered) {
+	if _, _, err := openHeader(testKey(t, 1), version2, stream[:headerSize], len(stream)-100); !errors.Is(err, ErrTampered) {
 		t.Fatalf("err = %v, want ErrTampered", err)
 	}
 }

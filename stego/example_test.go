@@ -40,5 +40,5 @@ func Example() {
 
 func ExampleCapacityOf() {
 	fmt.Println(stego.CapacityOf(640, 480), stego.CapacityOf(1920, 1080), stego.CapacityOf(64, 64))
-	// Output: 112786 775066 0
+	// Output: 55138 386338 0
 }

@@ -3,6 +3,7 @@ package stego
 import (
 	"bytes"
 	"errors"
+	"os"
 	"testing"
 )
 
@@ -18,44 +19,61 @@ func knownRevealError(err error) bool {
 	return false
 }
 
-// FuzzReveal feeds Reveal arbitrary files. Whatever they are, it must fail
-// with one of its documented errors, or (for the seeds, unchanged) return
-// the secret that was hidden.
+// FuzzReveal feeds Reveal arbitrary files, under the key of a version 2
+// seed and the key of the version 1 golden images. Whatever they are, it
+// must fail with one of its documented errors, or (for the seeds,
+// unchanged) return the secret that was hidden.
 func FuzzReveal(f *testing.F) {
-	key := testKey(f, 1)
+	key, key1 := testKey(f, 1), testKey(f, 77)
 	secret := secretOfFormat("gif", 1)
-	veiled, _, err := Hide(secret, testMeta(), nil, key, seeded(1))
+	secret1, err := os.ReadFile("testdata/v1-secret.gif")
+	if err != nil {
+		f.Fatal(err)
+	}
+	// A small cover keeps the seeds small, so that the fuzzer runs fast and
+	// under its pixel limit.
+	veiled, _, err := Hide(secret, testMeta(), encodeStd(rgbImage(160, 130, 1)), key, seeded(1))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(veiled)
+	for _, g := range []string{"testdata/v1-generated.png", "testdata/v1-rgba16.png"} {
+		b, err := os.ReadFile(g)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add(encodeStd(rgbImage(20, 20, 1)))
 	f.Add(coverKinds()[14].make(33, 17, 1)) // interlaced
 	f.Add(coverKinds()[18].make(16, 16, 1)) // JPEG
 	f.Add(coverKinds()[20].make(16, 16, 1)) // GIF
 	f.Add(rawPNGHeader(100_000, 100_000))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, _, err := Reveal(data, key, Options{MaxPixels: 1 << 16})
-		if err != nil {
-			if !knownRevealError(err) {
-				t.Fatalf("undocumented error: %v", err)
+		for _, k := range []Key{key, key1} {
+			got, _, err := Reveal(data, k, Options{MaxPixels: 1 << 16})
+			if err != nil {
+				if !knownRevealError(err) {
+					t.Fatalf("undocumented error: %v", err)
+				}
+				continue
 			}
-			return
-		}
-		if !bytes.Equal(got, secret) {
-			t.Fatalf("revealed %d bytes that were never hidden", len(got))
+			if !bytes.Equal(got, secret) && !bytes.Equal(got, secret1) {
+				t.Fatalf("revealed %d bytes that were never hidden", len(got))
+			}
 		}
 	})
 }
 
 // FuzzRevealPixels skips the image decoders (which reject most changes to a
-// PNG by its checksums) and feeds arbitrary pixels to the carrier and the
-// envelope: every outcome is "no payload", "tampered", or the one secret
-// hidden in the seed.
+// PNG by its checksums) and feeds arbitrary pixels, in any of the pixel
+// formats, to both format versions' carriers and to the envelope: every
+// outcome is "no payload", "tampered", or the one secret hidden in the
+// seed.
 func FuzzRevealPixels(f *testing.F) {
 	key := testKey(f, 2)
 	secret := secretOfFormat("gif", 2)
-	veiled, _, err := Hide(secret, testMeta(), nil, key, seeded(2))
+	veiled, _, err := Hide(secret, testMeta(), encodeStd(rgbImage(160, 130, 2)), key, seeded(2))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -63,14 +81,19 @@ func FuzzRevealPixels(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(uint16(c.w), c.pix)
-	f.Add(uint16(7), make([]byte, 7*4*5))
-	f.Fuzz(func(t *testing.T, w uint16, pix []byte) {
-		if w == 0 || len(pix) < int(w)*4 {
+	if c.f != fmtRGBX8 {
+		f.Fatalf("the seed decodes as %s", c.f.name)
+	}
+	f.Add(uint16(c.w), uint8(1), c.pix)
+	f.Add(uint16(7), uint8(0), make([]byte, 7*4*5))
+	f.Add(uint16(40), uint8(5), make([]byte, 40*8*30))
+	f.Fuzz(func(t *testing.T, w uint16, format uint8, pix []byte) {
+		pf := allFormats[int(format)%len(allFormats)]
+		if w == 0 || len(pix) < int(w)*pf.bpp {
 			return
 		}
-		h := len(pix) / 4 / int(w)
-		c := canvas{pix: pix[:int(w)*h*4], w: int(w), h: h, f: fmtRGBX8}
+		h := len(pix) / pf.bpp / int(w)
+		c := canvas{pix: pix[:int(w)*h*pf.bpp], w: int(w), h: h, f: pf}
 		got, _, err := revealCanvas(&c, key)
 		if err != nil {
 			if !errors.Is(err, ErrNoPayload) && !errors.Is(err, ErrTampered) {
@@ -96,7 +119,7 @@ func FuzzEnvelope(f *testing.F) {
 	f.Add(stream[:headerSize])
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, s []byte) {
-		got, m, err := openStream(key, s)
+		got, m, err := openStream(key, version2, s)
 		if err != nil {
 			if !errors.Is(err, ErrNoPayload) && !errors.Is(err, ErrTampered) {
 				t.Fatalf("undocumented error: %v", err)

@@ -21,7 +21,8 @@ const KeySize = 32
 type Key struct {
 	master [KeySize]byte
 	id     [8]byte
-	layout [32]byte
+	layout [32]byte // the seed of the version 1 walk
+	order  [32]byte // the seed of the version 2 order
 	ok     bool
 }
 
@@ -73,6 +74,7 @@ func keyFrom(m [KeySize]byte) Key {
 	// independent: publishing the id reveals nothing about the others.
 	copy(k.id[:], derive(m[:], nil, "veil/stego key id", len(k.id)))
 	copy(k.layout[:], derive(m[:], nil, "veil/stego v1 layout", len(k.layout)))
+	copy(k.order[:], derive(m[:], nil, "veil/stego v2 order", len(k.order)))
 	return k
 }
 

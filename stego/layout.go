@@ -1,8 +1,11 @@
+// This file holds the layout of format version 1, which Reveal still reads
+// and the tests still write, to show what the detectors see in it.
+
 package stego
 
 import "math/rand/v2"
 
-// The keyed layout. The stream is cut into runs of consecutive blocks and
+// The keyed layout of version 1. The stream is cut into runs of consecutive blocks and
 // the runs go to places in the picture chosen by a Fisher–Yates shuffle
 // driven by ChaCha8, seeded from the master key. About maxRuns runs make up
 // a picture, so that

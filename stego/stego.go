@@ -2,10 +2,12 @@ package stego
 
 import (
 	"bytes"
-	"crypto/rand"
+	crand "crypto/rand"
+	"errors"
 	"fmt"
 	"image"
 	"io"
+	"math/rand/v2"
 	"time"
 )
 
@@ -37,7 +39,7 @@ func (o Options) withDefaults() Options {
 		o.MaxPixels = DefaultMaxPixels
 	}
 	if o.Rand == nil {
-		o.Rand = rand.Reader
+		o.Rand = crand.Reader
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -70,8 +72,10 @@ func Capacity(cover []byte, opts Options) (int, error) {
 //
 // The secret must be a PNG, JPEG or GIF file; it is kept byte for byte. A nil
 // cover means one is generated, large enough that the payload fills at most
-// half of it. Only the least significant bits of red, green and blue change;
-// alpha never does.
+// a quarter of it (half, when a quarter would take more than
+// Options.MaxPixels). Red, green and blue samples of half the pixels move by
+// one at most, and few of them (see the package doc); alpha never changes.
+// The result is written in format version 2.
 func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte, Meta, error) {
 	opts = opts.withDefaults()
 	if !key.Valid() {
@@ -106,7 +110,11 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 				seed = seed<<8 | uint64(v)
 			}
 		}
-		w, h := coverSize(len(secret))
+		// A quarter full when that fits the pixel limit, else up to half.
+		w, h := coverSize(len(secret), defaultFill)
+		if int64(w)*int64(h) > int64(opts.MaxPixels) {
+			w, h = coverSize(len(secret), maxFill)
+		}
 		if int64(w)*int64(h) > int64(opts.MaxPixels) {
 			return nil, Meta{}, fmt.Errorf("%w: a cover for %s bytes needs %dx%d pixels, over the limit of %s",
 				ErrPayloadTooLarge, commas(len(secret)), w, h, commas(opts.MaxPixels))
@@ -128,19 +136,22 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 
 	body := appendMeta(make([]byte, 0, maxMetaSize), meta)
 	size := len(body) + len(secret)
-	stream := make([]byte, streamLen(size))
-	// Random salt in front and random padding behind: every carrier bit the
-	// stream touches is indistinguishable from noise.
+	stream := make([]byte, overhead+size)
+	// A random salt in front: every bit of the stream is indistinguishable
+	// from noise.
 	if _, err := io.ReadFull(opts.Rand, stream[:saltSize]); err != nil {
 		return nil, Meta{}, fmt.Errorf("stego: drawing a salt: %w", err)
 	}
-	if _, err := io.ReadFull(opts.Rand, stream[headerSize+size+tagSize:]); err != nil {
-		return nil, Meta{}, fmt.Errorf("stego: drawing padding: %w", err)
+	var seed [32]byte
+	if _, err := io.ReadFull(opts.Rand, seed[:]); err != nil {
+		return nil, Meta{}, fmt.Errorf("stego: drawing the directions of changes: %w", err)
 	}
 	n := copy(stream[headerSize:], body)
 	copy(stream[headerSize+n:], secret)
-	seal(key, stream, size)
-	embed(&c, key, stream)
+	seal(key, version2, stream, size)
+	if err := embed2(&c, key, stream, rand.New(rand.NewChaCha8(seed))); err != nil {
+		return nil, Meta{}, err
+	}
 	return encodePNG(&c), meta, nil
 }
 
@@ -148,7 +159,8 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 // returns the secret, byte for byte, and its metadata. It fails with
 // ErrNoPayload when nothing was hidden with this key and ErrTampered when
 // something was but has changed since. Any image format is read, though only
-// a lossless one can keep a payload.
+// a lossless one can keep a payload. Images veiled by every format version
+// open.
 func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 	opts = opts.withDefaults()
 	if !key.Valid() {
@@ -164,7 +176,20 @@ func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 	return revealCanvas(&c, key)
 }
 
+// revealCanvas tries version 1 first: its header is a few blocks away,
+// where version 2 must rank the whole picture before it reads anything.
+// A header opens only under its own version (the version is authenticated),
+// so at most one of the two finds a payload.
 func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
+	secret, meta, err := reveal1(c, key)
+	if !errors.Is(err, ErrNoPayload) {
+		return secret, meta, err
+	}
+	return reveal2(c, key)
+}
+
+// reveal1 finds and opens a version 1 stream.
+func reveal1(c *canvas, key Key) ([]byte, Meta, error) {
 	blocks := usableBlocks(c.blocks())
 	if blocks < headerBlock+1 {
 		return nil, Meta{}, ErrNoPayload
@@ -172,7 +197,7 @@ func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
 	w := newWalk(key, c.blocks())
 	var hdr [headerBlock * blockBytes]byte
 	extract(c, w, hdr[:], 0, headerBlock)
-	aead, n, err := openHeader(key, hdr[:], blocks*blockBytes)
+	aead, n, err := openHeader(key, version1, hdr[:], blocks*blockBytes)
 	if err != nil {
 		return nil, Meta{}, err
 	}
@@ -182,7 +207,7 @@ func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
 	stream := make([]byte, total)
 	copy(stream, hdr[:])
 	extract(c, w, stream[headerBlock*blockBytes:], headerBlock, total/blockBytes)
-	pt, err := openBody(key, aead, stream[headerSize:headerSize+n+tagSize])
+	pt, err := openBody(key, version1, aead, stream[headerSize:headerSize+n+tagSize])
 	if err != nil {
 		return nil, Meta{}, err
 	}

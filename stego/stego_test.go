@@ -80,16 +80,21 @@ func decode(t *testing.T, b []byte) image.Image {
 	return m
 }
 
-// checkOnlyLSBs checks that veiled differs from cover in nothing but the low
-// bit of red, green and blue at the cover's depth, and that it differs.
-func checkOnlyLSBs(t *testing.T, cover, veiled image.Image, depth int) {
+// checkOnlyPlusMinusOne checks that veiled differs from cover in nothing but
+// R, G and B samples moved by one at the cover's depth, only in the carriers
+// of one checkerboard colour, never alpha; that it differs; and that the
+// moves go both ways from odd and even values alike (LSB matching), where
+// LSB replacement only ever moves even values up and odd ones down.
+func checkOnlyPlusMinusOne(t *testing.T, cover, veiled image.Image, depth int) {
 	t.Helper()
 	a, b := samples(cover), samples(veiled)
 	if len(a) != len(b) {
 		t.Fatalf("veiled image has %d pixels, cover %d", len(b), len(a))
 	}
+	w := cover.Bounds().Dx()
 	shift := 16 - depth
-	changed := 0
+	changed, free, against := 0, 0, 0
+	parity := -1
 	for i := range a {
 		ca := [4]uint16{a[i].R, a[i].G, a[i].B, a[i].A}
 		cb := [4]uint16{b[i].R, b[i].G, b[i].B, b[i].A}
@@ -97,63 +102,92 @@ func checkOnlyLSBs(t *testing.T, cover, veiled image.Image, depth int) {
 			t.Fatalf("pixel %d: alpha changed from %#04x to %#04x", i, ca[3], cb[3])
 		}
 		for ch := 0; ch < 3; ch++ {
-			d := ca[ch]>>shift ^ cb[ch]>>shift
-			if d > 1 {
-				t.Fatalf("pixel %d channel %d: %#04x became %#04x, more than its low bit", i, ch, ca[ch], cb[ch])
+			va, vb := int(ca[ch]>>shift), int(cb[ch]>>shift)
+			if va == vb {
+				continue
 			}
-			changed += int(d)
+			if vb-va != 1 && va-vb != 1 {
+				t.Fatalf("pixel %d channel %d: %#04x became %#04x, more than one step", i, ch, ca[ch], cb[ch])
+			}
+			p := (i%w + i/w) & 1
+			if parity == -1 {
+				parity = p
+			}
+			if p != parity {
+				t.Fatalf("pixel %d changed, but it is not on the carriers' checkerboard colour", i)
+			}
+			changed++
+			if va == 0 || va == 1<<depth-1 {
+				continue // at either end there is one way to go
+			}
+			free++
+			if va%2 == 0 && vb < va || va%2 == 1 && vb > va {
+				against++
+			}
 		}
 	}
 	if changed == 0 {
-		t.Fatal("no carrier bit changed: nothing was hidden")
+		t.Fatal("no sample changed: nothing was hidden")
+	}
+	if free >= 40 && (against < free/4 || against > 3*free/4) {
+		t.Fatalf("%d of %d changes go the way LSB replacement never does; LSB matching makes it about half", against, free)
 	}
 }
 
+// Every kind of cover, with the largest secret its capacity allows and with
+// the smallest: with small metadata their bodies fill about a fifth and a
+// tenth of the carriers (codes k = 4 and k = 6 where no carrier is flat).
 func TestRoundTripOverEveryCoverKind(t *testing.T) {
 	key := testKey(t, 1)
 	for i, kind := range coverKinds() {
-		t.Run(kind.name, func(t *testing.T) {
-			const w, h = 157, 101 // odd on purpose
-			cover := kind.make(w, h, uint64(i))
-			secret := secretPNG(t, CapacityOf(w, h), uint64(i))
-			veiled, meta, err := Hide(secret, testMeta(), cover, key, seeded(uint64(i)))
-			if err != nil {
-				t.Fatalf("Hide: %v", err)
-			}
-			if !bytes.HasPrefix(veiled, []byte("\x89PNG\r\n\x1a\n")) {
-				t.Fatal("output is not a PNG")
-			}
-			got, gotMeta, err := Reveal(veiled, key, Options{})
-			if err != nil {
-				t.Fatalf("Reveal: %v", err)
-			}
-			if !bytes.Equal(got, secret) {
-				t.Fatal("revealed secret differs from the one hidden")
-			}
-			if fmt.Sprint(gotMeta) != fmt.Sprint(meta) || !gotMeta.Created.Equal(meta.Created) {
-				t.Fatalf("meta = %+v, want %+v", gotMeta, meta)
-			}
-			out := decode(t, veiled)
-			checkOnlyLSBs(t, decode(t, cover), out, kind.depth)
-			var alpha, deep bool
-			switch out.(type) {
-			case *image.RGBA:
-			case *image.NRGBA:
-				alpha = true
-			case *image.RGBA64:
-				deep = true
-			case *image.NRGBA64:
-				alpha, deep = true, true
-			default:
-				t.Fatalf("veiled image decodes as %T, want truecolour", out)
-			}
-			if alpha != kind.alpha {
-				t.Errorf("veiled image is %T: alpha channel %v, want %v", out, alpha, kind.alpha)
-			}
-			if deep != (kind.depth == 16) {
-				t.Errorf("veiled image is %T for a %d-bit cover", out, kind.depth)
-			}
-		})
+		for _, size := range []int{CapacityOf(157, 101), minSecret} {
+			t.Run(fmt.Sprintf("%s, %d bytes", kind.name, size), func(t *testing.T) {
+				roundTrip(t, kind, size, i, key)
+			})
+		}
+	}
+}
+
+func roundTrip(t *testing.T, kind coverKind, size, i int, key Key) {
+	const w, h = 157, 101 // odd on purpose
+	cover := kind.make(w, h, uint64(i))
+	secret := secretPNG(t, size, uint64(i))
+	veiled, meta, err := Hide(secret, testMeta(), cover, key, seeded(uint64(i)))
+	if err != nil {
+		t.Fatalf("Hide: %v", err)
+	}
+	if !bytes.HasPrefix(veiled, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatal("output is not a PNG")
+	}
+	got, gotMeta, err := Reveal(veiled, key, Options{})
+	if err != nil {
+		t.Fatalf("Reveal: %v", err)
+	}
+	if !bytes.Equal(got, secret) {
+		t.Fatal("revealed secret differs from the one hidden")
+	}
+	if fmt.Sprint(gotMeta) != fmt.Sprint(meta) || !gotMeta.Created.Equal(meta.Created) {
+		t.Fatalf("meta = %+v, want %+v", gotMeta, meta)
+	}
+	out := decode(t, veiled)
+	checkOnlyPlusMinusOne(t, decode(t, cover), out, kind.depth)
+	var alpha, deep bool
+	switch out.(type) {
+	case *image.RGBA:
+	case *image.NRGBA:
+		alpha = true
+	case *image.RGBA64:
+		deep = true
+	case *image.NRGBA64:
+		alpha, deep = true, true
+	default:
+		t.Fatalf("veiled image decodes as %T, want truecolour", out)
+	}
+	if alpha != kind.alpha {
+		t.Errorf("veiled image is %T: alpha channel %v, want %v", out, alpha, kind.alpha)
+	}
+	if deep != (kind.depth == 16) {
+		t.Errorf("veiled image is %T for a %d-bit cover", out, kind.depth)
 	}
 }
 
@@ -234,8 +268,9 @@ func TestCapacityReadsOnlyTheHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 19,200 blocks of 16 pixels: runs of 4 blocks, all used.
-	if want := 640*480/16*6 - 52 - maxMetaSize; got != want {
+	// 153,600 carriers of 3 elements, one bit each, after the header's
+	// 672 elements; less the body's tag and the largest metadata.
+	if want := (3*640*480/2-672)/8 - 16 - maxMetaSize; got != want {
 		t.Fatalf("Capacity = %d, want %d", got, want)
 	}
 }
@@ -257,7 +292,7 @@ func TestSecretsThatAreNotPNGJPEGOrGIFAreRefused(t *testing.T) {
 	}
 }
 
-func TestGeneratedCoverIsDeterministicAndAtMostHalfFull(t *testing.T) {
+func TestGeneratedCoverIsDeterministicAndFilledAtMostToTheDefault(t *testing.T) {
 	key := testKey(t, 4)
 	secret := secretPNG(t, 5000, 1)
 	hide := func(seed uint64) []byte {
@@ -280,12 +315,42 @@ func TestGeneratedCoverIsDeterministicAndAtMostHalfFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	room := cfg.Width * cfg.Height / blockPixels * blockBytes
-	if used := streamLen(len(appendMeta(nil, testMeta())) + len(secret)); 2*used > room {
-		t.Errorf("payload uses %d of %d stream bytes: over half", used, room)
+	room := 3*carriersOf(cfg.Width, cfg.Height) - headerElements
+	used := 8 * (len(appendMeta(nil, testMeta())) + len(secret) + tagSize)
+	if fill := float64(used) / float64(room); fill > defaultFill || fill < defaultFill/2 {
+		t.Errorf("payload uses %d of %d carrier elements: fill %.3f, want at most %.2f and not far under", used, room, fill, defaultFill)
 	}
 	if got := GenerateCover(64, 48, 5); !bytes.Equal(got.Pix, GenerateCover(64, 48, 5).Pix) {
 		t.Error("GenerateCover is not deterministic")
+	}
+}
+
+// Under a pixel limit too low for a cover at the default fill, Hide makes a
+// fuller one, up to half; past that it refuses.
+func TestGeneratedCoverFillsUpToHalfUnderAPixelLimit(t *testing.T) {
+	secret := secretPNG(t, 20_000, 1)
+	w, h := coverSize(len(secret), defaultFill)
+	hw, hh := coverSize(len(secret), maxFill)
+	opts := seeded(1)
+	opts.MaxPixels = (w*h + hw*hh) / 2
+	veiled, _, err := Hide(secret, testMeta(), nil, testKey(t, 1), opts)
+	if err != nil {
+		t.Fatalf("under a limit of %d pixels: %v", opts.MaxPixels, err)
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(veiled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Width*cfg.Height > opts.MaxPixels || cfg.Width != hw {
+		t.Fatalf("cover is %dx%d; want %dx%d, under %d pixels", cfg.Width, cfg.Height, hw, hh, opts.MaxPixels)
+	}
+	if got, _, err := Reveal(veiled, testKey(t, 1), Options{}); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("Reveal = %d bytes, %v", len(got), err)
+	}
+	opts = seeded(1)
+	opts.MaxPixels = hw*hh - 1
+	if _, _, err := Hide(secret, testMeta(), nil, testKey(t, 1), opts); !errors.Is(err, ErrPayloadTooLarge) {
+		t.Fatalf("under %d pixels: err = %v, want ErrPayloadTooLarge", opts.MaxPixels, err)
 	}
 }
 
@@ -330,19 +395,21 @@ func TestCleanImageHasNoPayload(t *testing.T) {
 	}
 }
 
-// Every bit of the embedded stream is flipped in turn, in the decoded
-// pixels: each must give ErrTampered or ErrNoPayload, never a secret. All
-// bits in an 8-bit RGB image; in the others, which share the code but for
-// where the bits sit, every header bit and every seventh bit of the body.
+// The low bit of every element the embedded stream uses is flipped in turn,
+// in the decoded pixels: each must give ErrTampered or ErrNoPayload, never a
+// secret. Every element of the header; of the body, which is long, every
+// 19th element in an 8-bit RGB image, every 61st in the others, which share
+// the code but for where the bits sit.
 func TestFlippedBitInTheEmbeddedStreamIsNeverAWrongSecret(t *testing.T) {
 	key := testKey(t, 5)
+	secret := secretOfFormat("gif", 1)
 	for k, kind := range []coverKind{coverKinds()[10], coverKinds()[11], coverKinds()[13]} {
-		step := 1
+		step := 19
 		if k > 0 {
-			step = 7
+			step = 61
 		}
 		t.Run(kind.name, func(t *testing.T) {
-			veiled, _, err := Hide(secretOfFormat("gif", 1), testMeta(), kind.make(120, 90, 1), key, seeded(1))
+			veiled, _, err := Hide(secret, testMeta(), kind.make(200, 150, 1), key, seeded(1))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -354,19 +421,19 @@ func TestFlippedBitInTheEmbeddedStreamIsNeverAWrongSecret(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The stream ends with padding up to a whole block; that is
-			// not embedded data and is left out.
-			body := len(appendMeta(nil, meta)) + len(secretOfFormat("gif", 1))
-			used := overhead + body
-			walk := newWalk(key, c.blocks())
-			positions := carrierBytes(&c)
+			order, textured := newCarrierOrder(&c, key)
+			el := newElements(&c, order)
+			bodyBits := 8 * (len(appendMeta(nil, meta)) + len(secret) + tagSize)
+			_, code := bodyRoom(order, textured, bodyBits)
+			used := headerElements + elementsFor(bodyBits, code)
 			tally := map[error]int{}
-			for bit := 0; bit < used*8; bit++ {
-				if bit >= headerSize*8 && bit%step != 0 {
+			tried := 0
+			for e := 0; e < used; e++ {
+				if e >= headerElements && e%step != 0 {
 					continue
 				}
-				blk, t3 := walk.block(bit/48), bit%48
-				p := int(blk)*blockPixels*c.f.bpp + positions[t3]
+				tried++
+				p := el.at(e)
 				c.pix[p] ^= 1
 				_, _, err := revealCanvas(&c, key)
 				c.pix[p] ^= 1
@@ -376,34 +443,15 @@ func TestFlippedBitInTheEmbeddedStreamIsNeverAWrongSecret(t *testing.T) {
 				case errors.Is(err, ErrNoPayload):
 					tally[ErrNoPayload]++
 				default:
-					t.Fatalf("bit %d flipped: err = %v, want ErrTampered or ErrNoPayload", bit, err)
+					t.Fatalf("element %d flipped: err = %v, want ErrTampered or ErrNoPayload", e, err)
 				}
 			}
-			// The salt and header fail as "no payload", the rest as tampered.
-			bodyBits := 0
-			for bit := headerSize * 8; bit < used*8; bit++ {
-				if bit%step == 0 {
-					bodyBits++
-				}
-			}
-			if tally[ErrNoPayload] != headerSize*8 || tally[ErrTampered] != bodyBits {
-				t.Errorf("outcomes %v for %d header and %d body bits", tally, headerSize*8, bodyBits)
+			// The header fails as "no payload", the body as tampered.
+			if tally[ErrNoPayload] != headerElements || tally[ErrTampered] != tried-headerElements {
+				t.Errorf("outcomes %v for %d header and %d body elements (code k = %d)", tally, headerElements, tried-headerElements, code)
 			}
 		})
 	}
-}
-
-// carrierBytes lists, for carrier bits 0..47 of a block, the offset of the
-// byte holding each within the block.
-func carrierBytes(c *canvas) []int {
-	var pos []int
-	for p := 0; p < blockPixels; p++ {
-		for ch := 0; ch < 3; ch++ {
-			off := p*c.f.bpp + ch*c.f.depth/8 + c.f.depth/8 - 1
-			pos = append(pos, off)
-		}
-	}
-	return pos
 }
 
 func TestTruncatedVeiledImagesAreRefused(t *testing.T) {
