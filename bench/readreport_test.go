@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +60,8 @@ func TestReadReportRefusesWhatIsNotAReport(t *testing.T) {
 		{"a negative count", `{"runs": [{"mode": "bully", "nodes": 3, "per_node": {"node-1": -1}}]}`, "per_node is -1"},
 		{"a failover of no end", `{"runs": [{"mode": "raft", "nodes": 3, "trials": [{"n": 1, "first_write_ms": 1e20}]}]}`, "a trial's time"},
 		{"a fault suite table", `{"seed": 1, "size": "ci", "nodes": 3, "window": "3s", "results": []}`, "unknown field"},
-		{"a newer format", `{"format": 2, "runs": [{"mode": "bully", "nodes": 3}], "new_section": {}}`, "format 2, and this veil reads formats up to 1"},
+		{"a newer format", fmt.Sprintf(`{"format": %d, "runs": [{"mode": "bully", "nodes": 3}], "new_section": {}}`, ReportFormat+1),
+			fmt.Sprintf("format %d, and this veil reads formats up to %d", ReportFormat+1, ReportFormat)},
 		{"a negative format", `{"format": -1, "runs": [{"mode": "bully", "nodes": 3}]}`, "format -1"},
 		{"too large", `{"runs": [{"mode": "bully", "nodes": 3}]}` + strings.Repeat(" ", MaxReportBytes), "over"},
 	}
