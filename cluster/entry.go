@@ -64,9 +64,21 @@ func (n *Node) handleInternalCommit(w http.ResponseWriter, r *http.Request) erro
 	if l := n.elector.Leadership(); !l.Self {
 		return fmt.Errorf("%w; the coordinator is %s", ErrNotCoordinator, l.Coordinator)
 	}
-	out, err := n.commit(r.Context(), cmd)
+	reply, err := n.commitHere(r.Context(), cmd)
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusOK, reply)
+	return nil
+}
+
+// commitHere commits a put or a view on this node, the coordinator, and
+// says what it did; for a replayed put, with the creation time of the image
+// the first attempt registered.
+func (n *Node) commitHere(ctx context.Context, cmd registry.Command) (commitReply, error) {
+	out, err := n.commit(ctx, cmd)
+	if err != nil {
+		return commitReply{}, err
 	}
 	reply := commitReply{Index: out.Index, ID: out.ID, Version: out.Version, ViewsLeft: out.ViewsLeft, ByOwner: out.ByOwner, Replayed: out.Replayed}
 	if p, ok := cmd.(registry.PutImage); ok {
@@ -74,14 +86,13 @@ func (n *Node) handleInternalCommit(w http.ResponseWriter, r *http.Request) erro
 		if out.Replayed {
 			var img registry.Image
 			var found bool
-			if err := n.repl.read(r.Context(), func(s *registry.State) { img, found = s.Image(out.ID) }); err != nil || !found {
-				return fmt.Errorf("%w: the image of a replayed put is gone", ErrUnknownOutcome)
+			if err := n.repl.read(ctx, func(s *registry.State) { img, found = s.Image(out.ID) }); err != nil || !found {
+				return commitReply{}, fmt.Errorf("%w: the image of a replayed put is gone", ErrUnknownOutcome)
 			}
 			reply.Created = img.Created
 		}
 	}
-	writeJSON(w, http.StatusOK, reply)
-	return nil
+	return reply, nil
 }
 
 // holdFor bounds how long an entry node waits for a coordinator to commit
@@ -107,20 +118,9 @@ func (n *Node) commitRemote(ctx context.Context, cmd registry.Command) (commitRe
 		l := n.elector.Leadership()
 		switch {
 		case l.Self:
-			out, err := n.commit(ctx, cmd)
+			reply, err := n.commitHere(ctx, cmd)
 			if err != nil {
 				return commitReply{}, errorOutcome(err)
-			}
-			reply := commitReply{Index: out.Index, ID: out.ID, Version: out.Version, ViewsLeft: out.ViewsLeft, ByOwner: out.ByOwner, Replayed: out.Replayed}
-			if p, ok := cmd.(registry.PutImage); ok {
-				reply.Created = p.Created
-				if out.Replayed {
-					n.repl.readLocal(func(s *registry.State) {
-						if img, ok := s.Image(out.ID); ok {
-							reply.Created = img.Created
-						}
-					})
-				}
 			}
 			return reply, nil
 		case l.Known():
