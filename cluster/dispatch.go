@@ -350,13 +350,7 @@ const (
 // /v1/internal/reveal: the coordinator sends the request as it came,
 // authorised by the cluster's internal token.
 func (n *Node) handleInternalWork(w http.ResponseWriter, r *http.Request) error {
-	if err := n.fromPeer(r); err != nil {
-		return err
-	}
-	if err := n.serving(); err != nil {
-		return err
-	}
-	body, err := n.readBody(w, r)
+	body, err := n.admitPeer(w, r)
 	if err != nil {
 		return err
 	}
@@ -375,6 +369,18 @@ func (n *Node) handleInternalWork(w http.ResponseWriter, r *http.Request) error 
 	}
 	n.runJob(r.Context(), j).write(w)
 	return nil
+}
+
+// admitPeer takes a node-to-node request in: it checks the cluster's
+// internal token, that this node serves, and reads the body.
+func (n *Node) admitPeer(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := n.fromPeer(r); err != nil {
+		return nil, err
+	}
+	if err := n.serving(); err != nil {
+		return nil, err
+	}
+	return n.readBody(w, r)
 }
 
 // sendWork sends a job to another node's worker route.

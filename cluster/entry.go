@@ -42,13 +42,7 @@ type commitReply struct {
 // put or a view asks the coordinator to commit its registry command, sent
 // in the registry's binary form.
 func (n *Node) handleInternalCommit(w http.ResponseWriter, r *http.Request) error {
-	if err := n.fromPeer(r); err != nil {
-		return err
-	}
-	if err := n.serving(); err != nil {
-		return err
-	}
-	body, err := n.readBody(w, r)
+	body, err := n.admitPeer(w, r)
 	if err != nil {
 		return err
 	}
@@ -186,6 +180,15 @@ func replyCode(body []byte) string {
 	return e.Error.Code
 }
 
+// work runs a put's or a view's image job: on the best worker when this
+// node coordinates, near otherwise.
+func (n *Node) work(ctx context.Context, j job) *outcome {
+	if n.elector.Leadership().Self {
+		return n.onWorker(ctx, j)
+	}
+	return n.workNear(ctx, j)
+}
+
 // workNear runs a job here, where its bytes already are, unless this node
 // is overloaded (a job queued behind every slot) and another node that is
 // not the coordinator has at least one job per slot less; then there.
@@ -228,13 +231,13 @@ func (n *Node) sendNear(ctx context.Context, m Member, j job) *outcome {
 	return n.runJob(ctx, j)
 }
 
-// putHere is a put taken by a node that does not coordinate: hidden here
-// (or near), committed at the coordinator.
+// putHere is a put taken by this node: hidden (work), then committed at
+// the coordinator, which may be this node.
 func (n *Node) putHere(r *http.Request, req hideRequest, owner string, body []byte) *outcome {
 	key := r.Header.Get(hdrIdempotencyKey)
 	plan := n.planPut(owner, key, time.Now().UTC())
 	j := job{path: "/v1/internal/hide", contentType: r.Header.Get("Content-Type"), query: r.URL.Query(), body: body, put: plan}
-	o := n.workNear(r.Context(), j)
+	o := n.work(r.Context(), j)
 	if o.status != http.StatusOK {
 		return o
 	}
@@ -253,7 +256,7 @@ func (n *Node) putHere(r *http.Request, req hideRequest, owner string, body []by
 		}
 		if !reply.Created.Equal(plan.created) || o.header.Get(hdrImageID) != reply.ID {
 			plan.created = reply.Created
-			if o = n.workNear(r.Context(), j); o.status != http.StatusOK {
+			if o = n.work(r.Context(), j); o.status != http.StatusOK {
 				return o
 			}
 		}
@@ -262,11 +265,11 @@ func (n *Node) putHere(r *http.Request, req hideRequest, owner string, body []by
 	return o
 }
 
-// viewHere is a view taken by a node that does not coordinate: opened here
-// (or near), counted at the coordinator, and only then answered with the
+// viewHere is a view taken by this node: opened (work), counted at the
+// coordinator, which may be this node, and only then answered with the
 // original.
 func (n *Node) viewHere(r *http.Request, body []byte, viewer string) *outcome {
-	o := n.workNear(r.Context(), job{path: "/v1/internal/reveal", contentType: r.Header.Get("Content-Type"), body: body})
+	o := n.work(r.Context(), job{path: "/v1/internal/reveal", contentType: r.Header.Get("Content-Type"), body: body})
 	if o.status != http.StatusOK {
 		return o
 	}

@@ -120,11 +120,18 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"reply not encodable"}}`)
+	}
+	b = append(b, '\n')
+	// With its length set, a reply flushed just before the node goes
+	// silent (the admin failure order) is whole on the wire: the client
+	// does not need the end of a chunked body that never comes.
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client may be gone; nothing to do about it
+	_, _ = w.Write(b) // the client may be gone; nothing to do about it
 }
 
 // badRequest wraps ErrBadRequest with what was wrong.

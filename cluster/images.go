@@ -1,11 +1,8 @@
 package cluster
 
 import (
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"veil/cluster/registry"
@@ -34,8 +31,8 @@ func imageReply(img registry.Image) ImageReply {
 
 // handlePut is POST /v1/images: a hide by a logged-in owner that is recorded
 // in the registry. The coordinator sends the work to the best worker; any
-// other node works it where it arrived (entry.go). The veiled PNG is returned only once the record is
-// committed by a majority. With an Idempotency-Key, a retry (on any
+// other node works it where it arrived (entry.go). The veiled PNG is
+// returned only once the record is committed by a majority. With an Idempotency-Key, a retry (on any
 // coordinator) returns the same image, byte for byte, and records nothing
 // twice.
 func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
@@ -47,46 +44,8 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !n.elector.Leadership().Self && r.Header.Get(hdrForwardedBy) == "" {
-		n.putHere(r, req, owner, body).write(w) // entry.go
-		return nil
-	}
-	return n.atCoordinator(w, r, body, func() *outcome {
-		key := r.Header.Get(hdrIdempotencyKey)
-		plan := n.planPut(owner, key, time.Now().UTC())
-		j := job{path: "/v1/internal/hide", contentType: r.Header.Get("Content-Type"), query: r.URL.Query(), body: body, put: plan}
-		o := n.onWorker(r.Context(), j)
-		if o.status != http.StatusOK {
-			return o
-		}
-		digest := sha256.Sum256(o.body)
-		out, err := n.commit(r.Context(), registry.PutImage{
-			ID: plan.id.String(), Owner: owner, Viewers: req.meta.Viewers, Created: plan.created, Digest: digest[:], IdemKey: key,
-		})
-		if err != nil {
-			return errorOutcome(err)
-		}
-		if out.Replayed {
-			// A retry: the first attempt's record stands. Seal the same id
-			// and time again, so the bytes are the first attempt's.
-			var img registry.Image
-			var ok bool
-			if err := n.repl.read(r.Context(), func(s *registry.State) { img, ok = s.Image(out.ID) }); err != nil || !ok {
-				return errorOutcome(fmt.Errorf("%w: the image of a replayed put is gone", ErrUnknownOutcome))
-			}
-			if err := plan.id.UnmarshalText([]byte(img.ID)); err != nil {
-				return errorOutcome(err)
-			}
-			if !img.Created.Equal(plan.created) {
-				plan.created = img.Created
-				if o = n.onWorker(r.Context(), j); o.status != http.StatusOK {
-					return o
-				}
-			}
-		}
-		o.header.Set("Veil-Version", strconv.FormatUint(out.Version, 10))
-		return o
-	})
+	n.putHere(r, req, owner, body).write(w) // entry.go
+	return nil
 }
 
 // planPut fixes the id, creation time and random seed of a put. With an
@@ -116,28 +75,8 @@ func (n *Node) handleView(w http.ResponseWriter, r *http.Request) error {
 	if len(body) == 0 {
 		return badRequest("no image: send the veiled PNG as the body")
 	}
-	if !n.elector.Leadership().Self && r.Header.Get(hdrForwardedBy) == "" {
-		n.viewHere(r, body, viewer).write(w) // entry.go
-		return nil
-	}
-	return n.atCoordinator(w, r, body, func() *outcome {
-		o := n.onWorker(r.Context(), job{path: "/v1/internal/reveal", contentType: r.Header.Get("Content-Type"), body: body})
-		if o.status != http.StatusOK {
-			return o
-		}
-		id := o.header.Get(hdrImageID)
-		out, err := n.commit(r.Context(), registry.View{ID: id, Viewer: viewer, IdemKey: r.Header.Get(hdrIdempotencyKey)})
-		if err != nil {
-			if reason := registry.Reason(err); reason != "" {
-				// Denied: nothing of the image leaves the coordinator.
-				return jsonOutcome(http.StatusForbidden, map[string]apiError{"error": {Code: reason, Message: err.Error()}})
-			}
-			return errorOutcome(err)
-		}
-		o.header.Set("Veil-Views-Left", strconv.Itoa(out.ViewsLeft))
-		o.header.Set("Veil-By-Owner", strconv.FormatBool(out.ByOwner))
-		return o
-	})
+	n.viewHere(r, body, viewer).write(w) // entry.go
+	return nil
 }
 
 // shareRequest is the body of PATCH /v1/images/{id}.
