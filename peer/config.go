@@ -1,0 +1,104 @@
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Policy says what the owner's peer does with a request from a user who is
+// not among an image's viewers.
+type Policy string
+
+const (
+	// PolicyRefuse answers "not found", as for an image that does not
+	// exist: a non-viewer learns nothing. The default.
+	PolicyRefuse Policy = "refuse"
+	// PolicyRequests queues the request for the owner to approve; approval
+	// adds the viewer through the cloud. The requester learns that the
+	// owner has the image.
+	PolicyRequests Policy = "requests"
+)
+
+// Config configures a peer.
+type Config struct {
+	User, Password string
+	// Listen is where other peers reach this one (host:port). Advertise,
+	// when set, is the address given to the cloud instead, for a peer
+	// behind a forwarded port.
+	Listen, Advertise string
+	// Local is the control API's address; it must be a loopback address.
+	Local string
+	// DataDir holds the device key, the images and what the peer last
+	// heard from the cloud.
+	DataDir string
+	// API lists some cloud nodes' API addresses.
+	API []string
+	// Policy for requests from non-viewers. Default PolicyRefuse.
+	Policy Policy
+	// CloudTimeout bounds one call to the cloud, retries included.
+	// Default 5 s: a peer whose cloud is away works on without it.
+	CloudTimeout time.Duration
+	// RetryInterval is how soon a peer tries the cloud again after failing
+	// to reach it. Default 2 s.
+	RetryInterval time.Duration
+	Logger        hclog.Logger
+}
+
+// Validate fills in the defaults and checks the configuration.
+func (c *Config) Validate() error {
+	if c.Policy == "" {
+		c.Policy = PolicyRefuse
+	}
+	if c.CloudTimeout <= 0 {
+		c.CloudTimeout = 5 * time.Second
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	if c.Advertise == "" {
+		c.Advertise = c.Listen
+	}
+	switch {
+	case c.User == "":
+		return errors.New("peer: no user")
+	case c.Password == "":
+		return errors.New("peer: no password")
+	case c.DataDir == "":
+		return errors.New("peer: no data directory")
+	case len(c.API) == 0:
+		return errors.New("peer: no cloud node addresses")
+	case c.Policy != PolicyRefuse && c.Policy != PolicyRequests:
+		return fmt.Errorf("peer: policy %q: want refuse or requests", c.Policy)
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("peer: listen address %q: %v", c.Listen, err)
+	}
+	if err := loopbackAddr(c.Local); err != nil {
+		return err
+	}
+	return nil
+}
+
+// loopbackAddr checks that the control API stays on this machine.
+func loopbackAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("peer: local address %q: %v", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("peer: local address %q: the control API must listen on a loopback address (127.0.0.1 or ::1)", addr)
+	}
+	return nil
+}

@@ -1,0 +1,513 @@
+package peer
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"veil/cluster"
+	"veil/cluster/client"
+)
+
+// The control API, on a loopback address: what the veil command's --peer
+// flag (and the web app) use. Every route needs HTTP Basic authentication
+// with the peer's user and password, and a Host that names this machine
+// (so that a web page of another site cannot drive it through the
+// browser). Errors are {"error":{"code":…,"message":…}}; the cloud's
+// errors are passed on with their status and code.
+//
+//	GET   /local/v1/status                 the peer's state
+//	GET   /local/v1/online                 who is online (the cloud's list, or the last one heard)
+//	GET   /local/v1/directory              the images the user may see, with their holders
+//	GET   /local/v1/images                 the images this peer holds
+//	POST  /local/v1/images?viewers=bob=2   put (a multipart form as the cloud's, or the secret as the body)
+//	GET   /local/v1/images/{id}/veiled     a held veiled PNG
+//	PATCH /local/v1/images/{id}            change viewers: {"set":{"bob":3},"remove":["carol"]}
+//	POST  /local/v1/fetch                  {"image":ID,"from":USER}
+//	POST  /local/v1/view                   {"image":ID}: the original, spending one view
+//	GET   /local/v1/requests               requests from non-viewers (policy "requests")
+//	POST  /local/v1/requests/approve       {"user":U,"image":ID,"views":N}
+//	POST  /local/v1/requests/deny          {"user":U,"image":ID}
+
+// maxLocalBody bounds a control API body (a put carries an image and a cover).
+const maxLocalBody = 64 << 20
+
+// Status is the peer's state, GET /local/v1/status.
+type Status struct {
+	User      string    `json:"user"`
+	Device    string    `json:"device"`
+	Listen    string    `json:"listen"`
+	Advertise string    `json:"advertise"`
+	Online    bool      `json:"online"` // the last contact with the cloud succeeded
+	Since     time.Time `json:"since,omitzero"`
+	CloudErr  string    `json:"cloud_error,omitempty"`
+	Heard     time.Time `json:"heard,omitzero"` // last answer from the cloud
+	Expires   time.Time `json:"statement_expires,omitzero"`
+	Holds     []string  `json:"holds"`
+	Requests  int       `json:"requests"`
+	Policy    Policy    `json:"policy"`
+}
+
+// OnlineList is GET /local/v1/online.
+type OnlineList struct {
+	Peers []cluster.OnlineReply `json:"peers"`
+	Stale bool                  `json:"stale"` // the cloud did not answer: this is what it said last
+	Heard time.Time             `json:"heard,omitzero"`
+}
+
+// DirectoryList is GET /local/v1/directory.
+type DirectoryList struct {
+	cluster.DirectoryReply
+	Stale bool      `json:"stale"`
+	Heard time.Time `json:"heard,omitzero"`
+}
+
+// FetchRequest is the body of POST /local/v1/fetch.
+type FetchRequest struct {
+	Image string `json:"image"`
+	From  string `json:"from,omitempty"`
+}
+
+// ViewRequest is the body of POST /local/v1/view.
+type ViewRequest struct {
+	Image string `json:"image"`
+}
+
+// ShareRequest is the body of PATCH /local/v1/images/{id}.
+type ShareRequest struct {
+	Set    map[string]int `json:"set,omitempty"`
+	Remove []string       `json:"remove,omitempty"`
+}
+
+// ApproveRequest is the body of the requests routes.
+type ApproveRequest struct {
+	User  string `json:"user"`
+	Image string `json:"image"`
+	Views int    `json:"views,omitempty"`
+}
+
+func (p *Peer) localHandler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, h func(w http.ResponseWriter, r *http.Request) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := h(w, r); err != nil {
+				writeLocalError(w, err)
+			}
+		})
+	}
+	route("GET /local/v1/status", p.handleStatus)
+	route("GET /local/v1/online", p.handleOnline)
+	route("GET /local/v1/directory", p.handleDirectory)
+	route("GET /local/v1/images", p.handleImages)
+	route("POST /local/v1/images", p.handlePut)
+	route("GET /local/v1/images/{id}/veiled", p.handleVeiled)
+	route("PATCH /local/v1/images/{id}", p.handleShare)
+	route("POST /local/v1/fetch", p.handleFetch)
+	route("POST /local/v1/view", p.handleView)
+	route("GET /local/v1/requests", p.handleRequests)
+	route("POST /local/v1/requests/approve", p.handleApprove)
+	route("POST /local/v1/requests/deny", p.handleDeny)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route %s %s", r.Method, r.URL.Path)
+	})
+	return p.guard(mux)
+}
+
+// guard lets through only requests from this machine's user: a Host that
+// is a loopback name, and the user's password.
+func (p *Peer) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			writeError(w, http.StatusForbidden, "bad_host", "Host %q: the control API answers only to localhost or a loopback address", r.Host)
+			return
+		}
+		u, pw, ok := r.BasicAuth()
+		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(p.cfg.User)) != 1 ||
+			subtle.ConstantTimeCompare([]byte(pw), []byte(p.cfg.Password)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="veil peer", charset="UTF-8"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "the control API needs the peer's user and password (HTTP Basic)")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxLocalBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
+}
+
+// localError is an error with the status and code the control API answers.
+type localError struct {
+	status int
+	code   string
+	err    error
+}
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+func badLocal(format string, a ...any) error {
+	return &localError{http.StatusBadRequest, "bad_request", fmt.Errorf(format, a...)}
+}
+
+// writeLocalError maps an error to its answer, in one place.
+func writeLocalError(w http.ResponseWriter, err error) {
+	var le *localError
+	var ce *client.Error
+	var pe *Error
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &le):
+		writeError(w, le.status, le.code, "%v", le.err)
+	case errors.As(err, &ce):
+		writeError(w, ce.Status, ce.Code, "cloud: %s", ce.Message)
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "the body passes %d bytes", mbe.Limit)
+	case errors.Is(err, ErrUnknownImage):
+		writeError(w, http.StatusNotFound, "unknown_image", "%v", err)
+	case errors.Is(err, ErrNotHeld):
+		writeError(w, http.StatusNotFound, "not_held", "%v; fetch it first", err)
+	case errors.Is(err, ErrNoHolder):
+		writeError(w, http.StatusServiceUnavailable, "no_holder", "%v", err)
+	case errors.As(err, &pe):
+		writeError(w, http.StatusBadGateway, pe.Code, "peer: %s", pe.Message)
+	case errors.Is(err, ErrDigestMismatch), errors.Is(err, ErrBadStatement):
+		writeError(w, http.StatusBadGateway, "bad_peer", "%v", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusGatewayTimeout, "timeout", "%v", err)
+	default:
+		writeError(w, http.StatusBadGateway, "unreachable", "%v", err)
+	}
+}
+
+func writeLocalJSON(w http.ResponseWriter, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// decodeBody reads a JSON body strictly: unknown fields are an error.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badLocal("body: %v", err)
+	}
+	if dec.More() {
+		return badLocal("body: more than one JSON value")
+	}
+	return nil
+}
+
+func (p *Peer) status() Status {
+	st := p.snapshot()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Status{
+		User: p.cfg.User, Device: p.Device(), Listen: p.ListenAddr(), Advertise: p.cfg.Advertise,
+		Online: p.online, CloudErr: p.lastErr, Heard: st.Heard, Expires: st.Expires,
+		Holds: p.store.Holds(), Requests: len(st.Requests), Policy: p.cfg.Policy,
+	}
+	if p.online {
+		s.Since = p.since
+	}
+	return s
+}
+
+func (p *Peer) handleStatus(w http.ResponseWriter, r *http.Request) error {
+	return writeLocalJSON(w, p.status())
+}
+
+// cloudCtx bounds one call to the cloud made for the control API.
+func (p *Peer) cloudCtx(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), p.cfg.CloudTimeout)
+}
+
+func (p *Peer) handleOnline(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := p.cloudCtx(r)
+	defer cancel()
+	o, err := p.cloud.Online(ctx)
+	if err == nil {
+		return writeLocalJSON(w, OnlineList{Peers: o, Heard: time.Now().UTC()})
+	}
+	p.cloudFailed(err)
+	st := p.snapshot()
+	return writeLocalJSON(w, OnlineList{Peers: nonNil(st.Online), Stale: true, Heard: st.Heard})
+}
+
+func (p *Peer) handleDirectory(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := p.cloudCtx(r)
+	defer cancel()
+	d, err := p.cloud.Directory(ctx)
+	if err == nil {
+		p.learnDirectory(d)
+		return writeLocalJSON(w, DirectoryList{DirectoryReply: d, Heard: time.Now().UTC()})
+	}
+	p.cloudFailed(err)
+	st := p.snapshot()
+	d = st.Directory
+	d.Images = nonNil(d.Images)
+	return writeLocalJSON(w, DirectoryList{DirectoryReply: d, Stale: true, Heard: st.Heard})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (p *Peer) handleImages(w http.ResponseWriter, r *http.Request) error {
+	return writeLocalJSON(w, p.store.List())
+}
+
+func (p *Peer) handleVeiled(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		return badLocal("%v", err)
+	}
+	b, err := p.store.Veiled(id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.png"`)
+	_, err = w.Write(b)
+	return err
+}
+
+// handlePut puts an image through the cloud, keeps the original and the
+// veiled copy, and offers the copy to the viewers at once.
+func (p *Peer) handlePut(w http.ResponseWriter, r *http.Request) error {
+	secret, cover, viewers, err := readPut(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	defer cancel()
+	res, err := p.cloud.Put(ctx, secret, cover, viewers)
+	if err != nil {
+		return err
+	}
+	if _, err := p.store.PutOwn(res.ImageID, p.cfg.User, res.PNG, secret); err != nil {
+		return &localError{http.StatusInternalServerError, "store", fmt.Errorf("the cloud veiled image %s, but this peer could not keep it: %w", res.ImageID, err)}
+	}
+	// Register the new holding before answering, so that a viewer told of
+	// the image finds this peer holding it.
+	if err := p.contact(ctx); err != nil {
+		p.log.Warn("put: could not offer the image yet", "image", res.ImageID, "err", err)
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Veil-Image-Id", res.ImageID)
+	w.Header().Set("Veil-Worker", res.Worker)
+	w.Header().Set("Veil-Coordinator", res.Coordinator)
+	_, err = w.Write(res.PNG)
+	return err
+}
+
+// readPut reads a put: the cloud's multipart form (secret, cover, viewers)
+// or the secret as the whole body with viewers in the query.
+func readPut(r *http.Request) (secret, cover []byte, viewers map[string]int, err error) {
+	vs := r.URL.Query().Get("viewers")
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "multipart/form-data" {
+		mr := multipart.NewReader(r.Body, params["boundary"])
+		for {
+			part, perr := mr.NextPart()
+			if perr == io.EOF {
+				break
+			}
+			if perr != nil {
+				return nil, nil, nil, badLocal("multipart body: %v", perr)
+			}
+			b, rerr := io.ReadAll(part)
+			if rerr != nil {
+				return nil, nil, nil, rerr
+			}
+			switch part.FormName() {
+			case "secret":
+				secret = b
+			case "cover":
+				cover = b
+			case "viewers":
+				vs = string(b)
+			default:
+				return nil, nil, nil, badLocal("multipart body: unknown part %q (want secret, cover, viewers)", part.FormName())
+			}
+		}
+	} else {
+		if secret, err = io.ReadAll(r.Body); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if len(secret) == 0 {
+		return nil, nil, nil, badLocal("no secret image: send it as the body, or as the part \"secret\" of a multipart form")
+	}
+	viewers, err = cluster.ParseViewers(vs, 1)
+	if err != nil {
+		return nil, nil, nil, badLocal("%v", err)
+	}
+	return secret, cover, viewers, nil
+}
+
+func (p *Peer) handleShare(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := checkID(id); err != nil {
+		return badLocal("%v", err)
+	}
+	var req ShareRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if len(req.Set) == 0 && len(req.Remove) == 0 {
+		return badLocal("nothing to change: give set or remove")
+	}
+	ctx, cancel := p.cloudCtx(r)
+	defer cancel()
+	img, err := p.cloud.Share(ctx, id, req.Set, req.Remove)
+	if err != nil {
+		return err
+	}
+	p.Kick() // learn the new viewers at once
+	return writeLocalJSON(w, img)
+}
+
+func (p *Peer) handleFetch(w http.ResponseWriter, r *http.Request) error {
+	var req FetchRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := checkID(req.Image); err != nil {
+		return badLocal("%v", err)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	defer cancel()
+	res, err := p.Fetch(ctx, req.Image, req.From)
+	if err != nil {
+		return err
+	}
+	return writeLocalJSON(w, res)
+}
+
+// handleView opens a held image through the cloud, which counts the view.
+// The owner's own image opens from the store when the cloud is away.
+func (p *Peer) handleView(w http.ResponseWriter, r *http.Request) error {
+	var req ViewRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := checkID(req.Image); err != nil {
+		return badLocal("%v", err)
+	}
+	veiled, err := p.store.Veiled(req.Image)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+	defer cancel()
+	res, err := p.cloud.View(ctx, veiled)
+	var ce *client.Error
+	if err != nil && !errors.As(err, &ce) {
+		p.cloudFailed(err)
+		if e, ok := p.store.Get(req.Image); ok && e.Own {
+			orig, oerr := p.store.Original(req.Image)
+			if oerr == nil {
+				w.Header().Set("Veil-Image-Id", req.Image)
+				w.Header().Set("Veil-By-Owner", "true")
+				w.Header().Set("Veil-Offline", "true")
+				w.Header().Set("Content-Type", contentType(orig))
+				_, err = w.Write(orig)
+				return err
+			}
+		}
+		return &localError{http.StatusServiceUnavailable, "cloud_unreachable",
+			fmt.Errorf("the cloud does not answer, and a view of %s needs it (%v)", req.Image, err)}
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Veil-Image-Id", res.ImageID)
+	w.Header().Set("Veil-Views-Left", strconv.Itoa(res.ViewsLeft))
+	w.Header().Set("Veil-By-Owner", strconv.FormatBool(res.ByOwner))
+	w.Header().Set("Content-Type", contentType(res.Secret))
+	_, err = w.Write(res.Secret)
+	return err
+}
+
+func contentType(b []byte) string { return http.DetectContentType(b) }
+
+func (p *Peer) handleRequests(w http.ResponseWriter, r *http.Request) error {
+	return writeLocalJSON(w, nonNil(p.Requests()))
+}
+
+// handleApprove adds the requester as a viewer through the cloud and
+// drops the request.
+func (p *Peer) handleApprove(w http.ResponseWriter, r *http.Request) error {
+	var req ApproveRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Views <= 0 {
+		return badLocal("views %d: give the number of views to grant (at least 1)", req.Views)
+	}
+	if !hasRequest(p.Requests(), req.User, req.Image) {
+		return &localError{http.StatusNotFound, "no_request", fmt.Errorf("no request from %q for %q", req.User, req.Image)}
+	}
+	ctx, cancel := p.cloudCtx(r)
+	defer cancel()
+	img, err := p.cloud.Share(ctx, req.Image, map[string]int{req.User: req.Views}, nil)
+	if err != nil {
+		return err
+	}
+	p.dropRequest(req.User, req.Image)
+	p.Kick()
+	return writeLocalJSON(w, img)
+}
+
+func (p *Peer) handleDeny(w http.ResponseWriter, r *http.Request) error {
+	var req ApproveRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if !p.dropRequest(req.User, req.Image) {
+		return &localError{http.StatusNotFound, "no_request", fmt.Errorf("no request from %q for %q", req.User, req.Image)}
+	}
+	return writeLocalJSON(w, map[string]string{"denied": req.User, "image": req.Image})
+}
+
+func hasRequest(qs []Request, user, image string) bool {
+	for _, q := range qs {
+		if q.User == user && q.Image == image {
+			return true
+		}
+	}
+	return false
+}
