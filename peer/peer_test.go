@@ -404,3 +404,34 @@ func TestACutFetchResumesWhereItStopped(t *testing.T) {
 		t.Fatal("the resumed copy differs from the original")
 	}
 }
+
+// Over real connections: a statement replayed by another device is
+// refused and changes nothing; a peer that is not the device the
+// directory lists is not talked to at all.
+func TestAReplayedStatementAndAnImpostorAreRefused(t *testing.T) {
+	c := newCloud(t, "alice", "bob", "carol")
+	alice := startPeer(t, c, "alice", nil)
+	bob := startPeer(t, c, "bob", nil)
+	carol := startPeer(t, c, "carol", nil)
+	ctx := ctxT(t)
+	_, id, err := alice.local.Put(ctx, secretPNG(t, 5), nil, map[string]int{"bob": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := cluster.Holder{User: "alice", Address: alice.ListenAddr(), Key: client.EncodeKey(alice.id.Public())}
+	// carol shows bob's statement (as if captured) over her own connection.
+	_, _, err = carol.fetchFrom(ctx, at, cluster.DirectoryEntry{ID: id}, bob.snapshot().Statement)
+	if apiCode(err) != "bad_statement" {
+		t.Fatalf("bob's statement over carol's connection: %v, want bad_statement", err)
+	}
+	// bob is told alice's address with carol's key: the handshake fails.
+	impostor := at
+	impostor.Key = client.EncodeKey(carol.id.Public())
+	_, _, err = bob.fetchFrom(ctx, impostor, cluster.DirectoryEntry{ID: id}, bob.snapshot().Statement)
+	if !errors.Is(err, ErrBadStatement) {
+		t.Fatalf("a peer with another key than listed: %v, want ErrBadStatement", err)
+	}
+	if held := carol.store.Holds(); len(held) != 0 {
+		t.Fatalf("carol holds %v", held)
+	}
+}
