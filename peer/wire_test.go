@@ -126,7 +126,9 @@ func TestWhoMayFetchAnImage(t *testing.T) {
 	relayed := own
 	relayed.Own = false
 	p := &Peer{cfg: Config{User: "alice"}, viewers: map[string]map[string]int{id: {"bob": 0}}}
-	tk := func(user, image string, d [32]byte) *vouch.Ticket { return &vouch.Ticket{User: user, Image: image, Digest: d} }
+	tk := func(user, image string, d [32]byte) *vouch.Ticket {
+		return &vouch.Ticket{User: user, Image: image, Digest: d}
+	}
 	tests := []struct {
 		name string
 		user string
