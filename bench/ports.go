@@ -43,3 +43,8 @@ func freePort(host string) (int, error) {
 	}
 	return 0, fmt.Errorf("bench: no free TCP+UDP port on %s after 20 tries", host)
 }
+
+// FreePort returns a loopback port free for TCP and UDP at the time of the
+// call, never the same twice in one process, for harnesses that start
+// other programs (package bench/p2p).
+func FreePort(host string) (int, error) { return freePort(host) }

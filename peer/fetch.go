@@ -109,7 +109,13 @@ func (p *Peer) Fetch(ctx context.Context, id, from string) (FetchResult, error) 
 // heard when the cloud does not answer.
 func (p *Peer) lookup(ctx context.Context, id string) (cluster.DirectoryEntry, []cluster.OnlineReply, error) {
 	dir, online := p.snapshot().Directory, p.snapshot().Online
-	cctx, cancel := context.WithTimeout(ctx, p.cfg.CloudTimeout)
+	// The cloud's word is fresher, but a fetch must not wait long for a
+	// cloud that is away when the image is known already.
+	wait := p.cfg.CloudTimeout
+	if slices.ContainsFunc(dir.Images, func(e cluster.DirectoryEntry) bool { return e.ID == id }) {
+		wait = min(wait, time.Second)
+	}
+	cctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	d, err := p.cloud.Directory(cctx)
 	if err == nil {
@@ -117,6 +123,7 @@ func (p *Peer) lookup(ctx context.Context, id string) (cluster.DirectoryEntry, [
 		if o, err := p.cloud.Online(cctx); err == nil {
 			online = o
 		}
+		p.heardDirectory(dir, online)
 	}
 	p.cloudFailed(err)
 	for _, e := range dir.Images {

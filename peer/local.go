@@ -268,7 +268,7 @@ func (p *Peer) handleDirectory(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	d, err := p.cloud.Directory(ctx)
 	if err == nil {
-		p.learnDirectory(d)
+		p.heardDirectory(d, nil)
 		return writeLocalJSON(w, DirectoryList{DirectoryReply: d, Heard: time.Now().UTC()})
 	}
 	p.cloudFailed(err)

@@ -276,6 +276,18 @@ func (p *Peer) setState(st cloudState) {
 	}
 }
 
+// heardDirectory keeps a directory the cloud just gave, for use while it
+// is away.
+func (p *Peer) heardDirectory(dir cluster.DirectoryReply, online []cluster.OnlineReply) {
+	p.learnDirectory(dir)
+	st := p.snapshot()
+	st.Directory, st.Heard = dir, time.Now().UTC()
+	if online != nil {
+		st.Online = online
+	}
+	p.setState(st)
+}
+
 func (p *Peer) learnDirectory(dir cluster.DirectoryReply) {
 	v := map[string]map[string]int{}
 	for _, e := range dir.Images {

@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"veil/cluster"
 	"veil/cluster/client"
 )
 
@@ -106,8 +107,9 @@ func runRegister(args []string, stdout, stderr io.Writer) int {
 }
 
 func runPut(args []string, stdout, stderr io.Writer) int {
-	fl := newFlags("put", "--api URL --user U --secret S [--viewers bob=2,carol] [--views N] [--cover C] -o OUT.png", stderr)
+	fl := newFlags("put", "(--api URL | --peer LOCAL) --user U --secret S [--viewers bob=2,carol] [--views N] [--cover C] -o OUT.png", stderr)
 	uf := addUserFlags(fl)
+	peerAddr := addPeerFlag(fl)
 	secretPath := fl.String("secret", "", "the image to veil: PNG, JPEG or GIF (required)")
 	coverPath := fl.String("cover", "", "cover image (default: one is generated)")
 	viewers := fl.String("viewers", "", "who may view it: bob,carol or bob=3,carol=1 (name=views)")
@@ -134,6 +136,21 @@ func runPut(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	ctx := context.Background()
+	if *peerAddr != "" {
+		lc, err := uf.localClient(*peerAddr)
+		if err != nil {
+			return fail(stderr, "put", err)
+		}
+		png, id, err := lc.Put(ctx, secret, cover, who)
+		if err != nil {
+			return fail(stderr, "put", err)
+		}
+		if err := os.WriteFile(*out, png, 0o644); err != nil {
+			return fail(stderr, "put", err)
+		}
+		fmt.Fprintf(stdout, "%s: image %s, kept and offered by your peer\n", *out, id)
+		return exitOK
+	}
 	cl, err := uf.connect(ctx, false)
 	if err != nil {
 		return fail(stderr, "put", err)
@@ -150,11 +167,19 @@ func runPut(args []string, stdout, stderr io.Writer) int {
 }
 
 func runView(args []string, stdout, stderr io.Writer) int {
-	fl := newFlags("view", "--api URL --user U -o OUT IN.png", stderr)
+	fl := newFlags("view", "--api URL --user U -o OUT IN.png  |  --peer LOCAL --user U --image ID -o OUT", stderr)
 	uf := addUserFlags(fl)
 	out := fl.String("o", "", "where to write the original (required); on a denial, a placeholder image")
+	peerAddr := addPeerFlag(fl)
+	id := fl.String("image", "", "with --peer: the id of an image your peer holds")
 	if err := parseFlags(fl, args); err != nil {
 		return flagStatus(stderr, "view", err)
+	}
+	if *peerAddr != "" {
+		if *out == "" || fl.NArg() != 0 {
+			return fail(stderr, "view", usagef("with --peer: want -o OUT and --image ID, no file"))
+		}
+		return viewThroughPeer(uf, *peerAddr, *id, *out, stdout, stderr)
 	}
 	if *out == "" || fl.NArg() != 1 {
 		return fail(stderr, "view", usagef("want -o OUT and one veiled PNG"))
@@ -210,8 +235,9 @@ func deniedImage() []byte {
 }
 
 func runShare(args []string, stdout, stderr io.Writer) int {
-	fl := newFlags("share", "--api URL --user U --image ID [--viewers bob=3,carol] [--views N] [--remove dave,erin]", stderr)
+	fl := newFlags("share", "(--api URL | --peer LOCAL) --user U --image ID [--viewers bob=3,carol] [--views N] [--remove dave,erin]", stderr)
 	uf := addUserFlags(fl)
+	peerAddr := addPeerFlag(fl)
 	id := fl.String("image", "", "the image id (required)")
 	viewers := fl.String("viewers", "", "viewers to add or set: bob=3,carol (name=views left)")
 	views := fl.Int("views", 1, "views for each viewer listed without =N")
@@ -234,13 +260,24 @@ func runShare(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "share", usagef("nothing to change: give --viewers or --remove"))
 	}
 	ctx := context.Background()
-	cl, err := uf.connect(ctx, false)
-	if err != nil {
-		return fail(stderr, "share", err)
-	}
-	img, err := cl.Share(ctx, *id, set, drop)
-	if err != nil {
-		return fail(stderr, "share", err)
+	var img cluster.ImageReply
+	if *peerAddr != "" {
+		lc, err := uf.localClient(*peerAddr)
+		if err != nil {
+			return fail(stderr, "share", err)
+		}
+		img, err = lc.Share(ctx, *id, set, drop)
+		if err != nil {
+			return fail(stderr, "share", err)
+		}
+	} else {
+		cl, err := uf.connect(ctx, false)
+		if err != nil {
+			return fail(stderr, "share", err)
+		}
+		if img, err = cl.Share(ctx, *id, set, drop); err != nil {
+			return fail(stderr, "share", err)
+		}
 	}
 	enc := json.NewEncoder(stdout)
 	if err := enc.Encode(img); err != nil {
