@@ -43,6 +43,10 @@ type Config struct {
 	// CloudTimeout bounds one call to the cloud, retries included.
 	// Default 5 s: a peer whose cloud is away works on without it.
 	CloudTimeout time.Duration
+	// RequestTimeout bounds a put, view or share the user asked for,
+	// retries included: long enough to ride out a failover of the cloud.
+	// Default 30 s.
+	RequestTimeout time.Duration
 	// RetryInterval is how soon a peer tries the cloud again after failing
 	// to reach it. Default 2 s.
 	RetryInterval time.Duration
@@ -56,6 +60,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CloudTimeout <= 0 {
 		c.CloudTimeout = 5 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second
 	}
 	if c.RetryInterval <= 0 {
 		c.RetryInterval = 2 * time.Second

@@ -87,7 +87,7 @@ func (p *Peer) Fetch(ctx context.Context, id, from string) (FetchResult, error) 
 					res.Entry, res.Source, res.Address = e, h.User, h.Address
 					res.Duration = time.Since(start).Round(time.Millisecond).String()
 					p.log.Info("fetched an image", "image", id, "from", h.User, "bytes", res.Moved, "resumed", res.Resumed)
-					p.Kick() // offer it at once
+					p.offerNow(ctx)
 					return res, nil
 				}
 				err = ferr

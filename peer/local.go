@@ -311,9 +311,8 @@ func (p *Peer) handlePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
-	defer cancel()
-	res, err := p.cloud.Put(ctx, secret, cover, viewers)
+	ctx := r.Context()
+	res, err := p.ops.Put(ctx, secret, cover, viewers)
 	if err != nil {
 		return err
 	}
@@ -322,9 +321,7 @@ func (p *Peer) handlePut(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Register the new holding before answering, so that a viewer told of
 	// the image finds this peer holding it.
-	if err := p.contact(ctx); err != nil {
-		p.log.Warn("put: could not offer the image yet", "image", res.ImageID, "err", err)
-	}
+	p.offerNow(ctx)
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Veil-Image-Id", res.ImageID)
 	w.Header().Set("Veil-Worker", res.Worker)
@@ -390,9 +387,7 @@ func (p *Peer) handleShare(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Set) == 0 && len(req.Remove) == 0 {
 		return badLocal("nothing to change: give set or remove")
 	}
-	ctx, cancel := p.cloudCtx(r)
-	defer cancel()
-	img, err := p.cloud.Share(ctx, id, req.Set, req.Remove)
+	img, err := p.ops.Share(r.Context(), id, req.Set, req.Remove)
 	if err != nil {
 		return err
 	}
@@ -431,9 +426,7 @@ func (p *Peer) handleView(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
-	defer cancel()
-	res, err := p.cloud.View(ctx, veiled)
+	res, err := p.ops.View(r.Context(), veiled)
 	var ce *client.Error
 	if err != nil && !errors.As(err, &ce) {
 		p.cloudFailed(err)
@@ -481,9 +474,7 @@ func (p *Peer) handleApprove(w http.ResponseWriter, r *http.Request) error {
 	if !hasRequest(p.Requests(), req.User, req.Image) {
 		return &localError{http.StatusNotFound, "no_request", fmt.Errorf("no request from %q for %q", req.User, req.Image)}
 	}
-	ctx, cancel := p.cloudCtx(r)
-	defer cancel()
-	img, err := p.cloud.Share(ctx, req.Image, map[string]int{req.User: req.Views}, nil)
+	img, err := p.ops.Share(r.Context(), req.Image, map[string]int{req.User: req.Views}, nil)
 	if err != nil {
 		return err
 	}

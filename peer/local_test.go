@@ -16,7 +16,7 @@ func offlinePeer(t testing.TB) *Peer {
 	t.Helper()
 	p, err := New(Config{
 		User: "alice", Password: "secret", Listen: "127.0.0.1:0", Local: "127.0.0.1:0",
-		DataDir: t.TempDir(), API: []string{"127.0.0.1:1"}, CloudTimeout: 50 * time.Millisecond,
+		DataDir: t.TempDir(), API: []string{"127.0.0.1:1"}, CloudTimeout: 50 * time.Millisecond, RequestTimeout: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,8 @@ type Peer struct {
 	id    Identity
 	cert  tls.Certificate
 	store *Store
-	cloud *client.Client
+	cloud *client.Client // the peer's own calls: heartbeats, the directory
+	ops   *client.Client // the user's puts, views and shares, with a longer deadline
 
 	p2pLn, localLn net.Listener
 	kick           chan struct{} // asks the cloud loop to contact the cloud now
@@ -67,6 +68,11 @@ func New(cfg Config) (*Peer, error) {
 	if p.cloud, err = client.New(client.Config{
 		Nodes: cfg.API, User: cfg.User, Password: cfg.Password, Timeout: cfg.CloudTimeout,
 		AttemptTimeout: cfg.CloudTimeout / 2,
+	}); err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	if p.ops, err = client.New(client.Config{
+		Nodes: cfg.API, User: cfg.User, Password: cfg.Password, Timeout: cfg.RequestTimeout,
 	}); err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}
@@ -167,6 +173,21 @@ func (p *Peer) heartbeatInterval() time.Duration {
 		return 10 * time.Second
 	}
 	return max(p.ttl/3, 100*time.Millisecond)
+}
+
+// offerNow tells the cloud at once what the peer holds, so that when a put
+// or a fetch returns the directory lists this peer as a holder. With the
+// cloud away, the next heartbeat does it.
+func (p *Peer) offerNow(ctx context.Context) {
+	if !p.isOnline() {
+		p.Kick()
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := p.contact(ctx); err != nil {
+		p.log.Warn("could not offer the images held yet", "err", err)
+	}
 }
 
 // Kick asks the peer to contact the cloud now rather than at its next

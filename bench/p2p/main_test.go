@@ -61,3 +61,32 @@ func TestTheDemoDoesWhatItSays(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The P2P load, small: peers put, fetch from each other and view while
+// peers go offline and come back, the coordinator is killed and a node
+// fails on purpose; every operation that had a holder (or the cloud)
+// succeeds, quotas are exact, and every node answers the same directory.
+func TestThePeerLoadKeepsQuotasExactAndTheNodesAgreed(t *testing.T) {
+	dir := t.TempDir()
+	logsOnFailure(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	seed := uint64(time.Now().UnixNano())
+	rep, err := RunLoad(ctx, LoadConfig{
+		Bin: veilBin, Peers: 8, Workers: 4, Duration: 15 * time.Second, Churn: 1500 * time.Millisecond,
+		KillCoordinator: true, SimulateFailures: "every=5s,down=2s-3s", Seed: seed, Dir: dir, Logf: t.Logf,
+	})
+	var b strings.Builder
+	rep.WriteMarkdown(&b)
+	t.Log(b.String())
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	if !rep.OK() {
+		t.Fatalf("seed %d: the run broke a rule (report above)", seed)
+	}
+	if rep.Fetches.OK == 0 || rep.Views.OK == 0 || rep.Stops+rep.Kills == 0 || !rep.CoordinatorKilled {
+		t.Fatalf("seed %d: the run did not exercise what it should: %d fetches, %d views, %d stops and kills, coordinator killed %v",
+			seed, rep.Fetches.OK, rep.Views.OK, rep.Stops+rep.Kills, rep.CoordinatorKilled)
+	}
+}
