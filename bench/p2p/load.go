@@ -546,14 +546,15 @@ func (l *load) checkQuotas(ctx context.Context, api []string) {
 }
 
 // checkAgreement asks every node, for every user, the online list and the
-// directory, until they are the same everywhere (or 15 s pass).
+// directory, until they are the same everywhere (or 30 s pass: a node in
+// the failure simulation is silent for up to 20 s, then catches up).
 func (l *load) checkAgreement(ctx context.Context, api []string) {
 	start := time.Now()
-	deadline := start.Add(15 * time.Second)
+	deadline := start.Add(30 * time.Second)
 	clients := map[string][]*client.Client{}
 	for _, u := range l.users {
 		for _, a := range api {
-			cl, err := client.New(client.Config{Nodes: []string{a}, User: u, Password: Password(u), Timeout: 5 * time.Second})
+			cl, err := client.New(client.Config{Nodes: []string{a}, User: u, Password: Password(u), Timeout: 2 * time.Second})
 			if err != nil {
 				l.rep.Disagree = err.Error()
 				return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"veil/bench"
 	faultsuite "veil/bench/faults"
+	"veil/bench/p2p"
 	"veil/cluster"
 	"veil/cluster/client"
 	"veil/stego"
@@ -41,6 +43,15 @@ what it runs (one at a time):
             the elections and coordinator changes each node counted
   demo      --demo: three nodes, a batch of hides, the members table, SIGKILL
             of the coordinator, the failover, the table again
+  peers     --peers N: the P2P load: N users' peers (veil peer processes) put
+            through the cloud, fetch from each other and view, for --duration
+            (default 60s) with --clients operations at once (at most 16 here),
+            peers going offline and back every --peer-churn, the coordinator
+            killed halfway, and the --simulate-failures given; then the quotas
+            and the directory on every node are checked. With --out DIR:
+            p2p.md and p2p.json.
+  peers-demo --peers-demo: Phase 2's use cases, narrated, on three nodes and
+            three users' peers
   redraw    --redraw FILE: no run; report.md, report.html and the plots drawn
             again from a report.json (with --fault-table, that table put in)
 
@@ -69,6 +80,7 @@ type benchOptions struct {
 	// redraw is a report.json to draw again (mode redraw).
 	redraw  string
 	load    bench.LoadConfig // for steady
+	peers   []p2p.LoadConfig // for peers, one per mode
 	maxTime time.Duration
 }
 
@@ -92,6 +104,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return benchStatus(stderr, runRedraw(opts, stdout))
 	case "demo":
 		return benchStatus(stderr, runDemo(ctx, opts, stdout, stderr))
+	case "peers-demo":
+		return benchStatus(stderr, p2p.Demo(ctx, p2p.DemoConfig{Bin: opts.spawn.Bin, Mode: opts.spawn.Mode, Dir: opts.spawn.Dir, Out: stdout}))
+	case "peers":
+		return benchStatus(stderr, runPeers(ctx, opts, stdout))
 	case "study":
 		opts.study.Progress, opts.study.TTY = stdout, isTerminal(stdout)
 		opts.study.Command = "veil bench " + strings.Join(args, " ")
@@ -112,6 +128,45 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%d nodes in %s agree on %s, %s after the start\n",
 		c.Len(), c.Dir(), a, time.Since(began).Round(time.Millisecond))
 	return benchStatus(stderr, c.Release(benchSteady(ctx, c, opts, stdout)))
+}
+
+// runPeers runs the P2P load in each mode, prints and writes its report.
+func runPeers(ctx context.Context, o benchOptions, stdout io.Writer) error {
+	var md strings.Builder
+	var reps []p2p.LoadReport
+	var broken []string
+	for _, cfg := range o.peers {
+		fmt.Fprintf(stdout, "P2P load: %d %s nodes, %d peers, %d operations at once, for %s...\n", cfg.Nodes, cfg.Mode, cfg.Peers, cfg.Workers, cfg.Duration)
+		cfg.Logf = func(format string, a ...any) { fmt.Fprintf(stdout, "  "+format+"\n", a...) }
+		rep, err := p2p.RunLoad(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		rep.WriteMarkdown(stdout)
+		rep.WriteMarkdown(&md)
+		fmt.Fprintln(stdout)
+		reps = append(reps, rep)
+		if !rep.OK() {
+			broken = append(broken, cfg.Mode)
+		}
+	}
+	if o.out != "" {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return err
+		}
+		b, _ := json.MarshalIndent(reps, "", "  ")
+		if err := os.WriteFile(filepath.Join(o.out, "p2p.json"), append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(o.out, "p2p.md"), []byte(md.String()), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(o.out, "p2p.md"))
+	}
+	if len(broken) > 0 {
+		return fmt.Errorf("the P2P load broke a rule in %s mode (see the report)", strings.Join(broken, " and "))
+	}
+	return nil
 }
 
 // runStudy runs the study, prints its summary and writes the report.
@@ -223,6 +278,9 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	timeout := fl.Duration("timeout", 30*time.Second, "give up on one operation after this long, retries included")
 	demo := fl.Bool("demo", false, "run the demo: a three-node cluster, a batch of hides, a failover")
 	maxTime := fl.Duration("max-time", 3*time.Hour, "stop everything after this long")
+	peers := fl.Int("peers", 0, "run the P2P load with this many users' peers instead of the study (see below)")
+	peerChurn := fl.Duration("peer-churn", 2*time.Second, "with --peers: take a peer offline this often (0: never)")
+	peersDemo := fl.Bool("peers-demo", false, "run the narrated demo of Phase 2 (users' peers)")
 	var o benchOptions
 	if err := parseFlags(fl, args); err != nil {
 		return o, err
@@ -247,6 +305,15 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	}
 	if *steady && *demo {
 		return o, usagef("--steady and --demo are different runs; choose one")
+	}
+	if *peers > 0 || *peersDemo {
+		if *steady || *demo || *trials > 0 || *peers > 0 && *peersDemo {
+			return o, usagef("--peers, --peers-demo, --steady, --demo and --failover-trials are different runs; choose one")
+		}
+		o.mode = map[bool]string{true: "peers", false: "peers-demo"}[*peers > 0]
+	}
+	if *peers < 0 || *peers == 1 {
+		return o, usagef("--peers %d: want at least 2 peers", *peers)
 	}
 	if *steady || *demo {
 		if *trials > 0 {
@@ -296,7 +363,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	case *nodeCPUs < 0 || *nodeCPUs > 64:
 		return o, usagef("--node-cpus %g: want a budget above 0 CPUs (e.g. 0.25), or 0 for none", *nodeCPUs)
 	case len(apis) > 0 && o.mode != "study":
-		return o, usagef("--api works with the default run only, not --steady or --demo")
+		return o, usagef("--api works with the default run only, not --steady, --demo or --peers")
 	case *maxTime <= 0 || *trialMax <= 0 || *timeout <= 0:
 		return o, usagef("--max-time, --trial-timeout and --timeout must be positive")
 	}
@@ -342,6 +409,18 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 		SimulateFailures: *failures, Dir: *dir,
 	}
 	o.load = bench.LoadConfig{Clients: *clients, Requests: *requests, Route: r, Timeout: *timeout}
+	if o.mode == "peers" {
+		d := *duration
+		if d == 0 {
+			d = time.Minute
+		}
+		for _, m := range modes {
+			o.peers = append(o.peers, p2p.LoadConfig{
+				Bin: *bin, Mode: m, Nodes: nodes, Peers: *peers, Workers: min(*clients, 16), Duration: d,
+				Churn: *peerChurn, KillCoordinator: nodes >= 3, SimulateFailures: *failures, Quota: *quota, Seed: *seed,
+			})
+		}
+	}
 	if *duration > 0 {
 		o.load.Requests, o.load.Duration = 0, *duration
 	}
