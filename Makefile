@@ -98,6 +98,7 @@ bench-scaling: build
 # started, however it ends. The guided tour of one failover is `bin/veil bench --demo`.
 DEMO_OUT ?= out/demo
 demo: build
+	$(BIN) bench --peers-demo
 	$(BIN) bench --mode both --spawn 3 --clients 50 --requests 200 \
 	  --simulate-failures every=4s,down=3s-6s --failover-trials 5 --out $(DEMO_OUT) \
 	  $(if $(FAULT_TABLE),--fault-table $(FAULT_TABLE))
