@@ -44,6 +44,7 @@ type kind uint8
 const (
 	kindDevice kind = 1
 	kindTicket kind = 2
+	kindLease  kind = 3
 )
 
 const magic = "VV"
@@ -64,6 +65,28 @@ type Ticket struct {
 	Digest  [32]byte // SHA-256 of the veiled PNG's bytes
 	Issued  time.Time
 	Expires time.Time
+}
+
+// Lease is the cloud's word that a user's device holds Views views of one
+// image for offline use until Expires. The registry moved them there from
+// the user's online count; the device spends them without the cloud and
+// reports what it spent (ReportProof).
+type Lease struct {
+	ID      string   // the lease's id, 32 lowercase hex digits
+	User    string   // the viewer
+	Device  string   // the device's id (DeviceID), 32 hex digits
+	Image   string   // 32 lowercase hex digits
+	Digest  [32]byte // SHA-256 of the veiled PNG's bytes
+	Views   int      // 1 to 1<<31-1
+	Issued  time.Time
+	Expires time.Time
+}
+
+// ReportProof is what a device signs with its key to report the views it
+// spent of a lease: the report is the device's, and good for that lease
+// and that count only.
+func ReportProof(lease string, spent int) []byte {
+	return fmt.Appendf(nil, "veil/lease-report/v1\x00%s\x00%d", lease, spent)
 }
 
 // DeviceID is the id of the device that holds key: the first 16 bytes of
@@ -145,6 +168,75 @@ func VerifyTicket(pub ed25519.PublicKey, text string, now time.Time) (Ticket, er
 	return t, current(t.Issued, t.Expires, now)
 }
 
+// SignLease returns l signed with the cloud's key.
+func SignLease(priv ed25519.PrivateKey, l Lease) (string, error) {
+	if err := l.validate(); err != nil {
+		return "", err
+	}
+	id, _ := hex.DecodeString(l.ID)
+	dev, _ := hex.DecodeString(l.Device)
+	img, _ := hex.DecodeString(l.Image)
+	b := header(kindLease)
+	b = append(b, id...)
+	b = appendStr(b, l.User)
+	b = append(b, dev...)
+	b = append(b, img...)
+	b = append(b, l.Digest[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(l.Views))
+	b = appendTimes(b, l.Issued, l.Expires)
+	return seal(priv, b), nil
+}
+
+// VerifyLease checks a lease against the cloud's public key at time now.
+// An expired lease is returned with ErrExpired: its holder must stop
+// spending it, and still reports it.
+func VerifyLease(pub ed25519.PublicKey, text string, now time.Time) (Lease, error) {
+	r, err := open(pub, text, kindLease)
+	if err != nil {
+		return Lease{}, err
+	}
+	l := Lease{ID: hex.EncodeToString(r.bytes(16)), User: r.str()}
+	l.Device = hex.EncodeToString(r.bytes(16))
+	l.Image = hex.EncodeToString(r.bytes(16))
+	copy(l.Digest[:], r.bytes(32))
+	l.Views = int(binary.BigEndian.Uint32(r.bytes(4)))
+	l.Issued, l.Expires = r.times()
+	if err := r.done(); err != nil {
+		return Lease{}, err
+	}
+	if err := l.validate(); err != nil {
+		return Lease{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return l, current(l.Issued, l.Expires, now)
+}
+
+func (l Lease) validate() error {
+	if err := validName("user", l.User); err != nil {
+		return err
+	}
+	for what, id := range map[string]string{"lease id": l.ID, "device id": l.Device, "image id": l.Image} {
+		if err := validHexID(what, id); err != nil {
+			return err
+		}
+	}
+	if l.Views < 1 || l.Views > 1<<31-1 {
+		return fmt.Errorf("vouch: a lease of %d views", l.Views)
+	}
+	return validTimes(l.Issued, l.Expires)
+}
+
+func validHexID(what, id string) error {
+	if len(id) != 32 {
+		return fmt.Errorf("vouch: %s %.40q is not 32 hex digits", what, id)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return fmt.Errorf("vouch: %s %q is not lowercase hex", what, id)
+		}
+	}
+	return nil
+}
+
 func (d Device) validate() error {
 	if err := validName("user", d.User); err != nil {
 		return err
@@ -162,13 +254,8 @@ func (t Ticket) validate() error {
 	if err := validName("user", t.User); err != nil {
 		return err
 	}
-	if len(t.Image) != 32 {
-		return fmt.Errorf("vouch: image id %.40q is not 32 hex digits", t.Image)
-	}
-	for i := 0; i < len(t.Image); i++ {
-		if c := t.Image[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return fmt.Errorf("vouch: image id %q is not lowercase hex", t.Image)
-		}
+	if err := validHexID("image id", t.Image); err != nil {
+		return err
 	}
 	return validTimes(t.Issued, t.Expires)
 }
@@ -208,9 +295,11 @@ func current(issued, expires, now time.Time) error {
 //
 //	magic    2 bytes "VV"
 //	version  1 byte
-//	kind     1 byte (1 device, 2 ticket)
+//	kind     1 byte (1 device, 2 ticket, 3 lease)
 //	body     device: user, key (32 bytes), issued, expires
 //	         ticket: user, image id (16 bytes), digest (32 bytes), issued, expires
+//	         lease:  lease id (16 bytes), user, device id (16 bytes), image id
+//	                 (16 bytes), digest (32 bytes), views (4 bytes), issued, expires
 //	sig      64 bytes, Ed25519 over everything before it
 //
 // Strings are a 1-byte length and the bytes; times are 8-byte big-endian

@@ -153,8 +153,10 @@ func FuzzVerify(f *testing.F) {
 	cloud, priv := keys(f, 1)
 	good, _ := SignDevice(priv, device(f))
 	tk, _ := SignTicket(priv, ticket())
+	ls, _ := SignLease(priv, lease())
 	f.Add(good)
 	f.Add(tk)
+	f.Add(ls)
 	f.Add("")
 	f.Fuzz(func(t *testing.T, text string) {
 		if d, err := VerifyDevice(cloud, text, t0); err == nil {
@@ -167,5 +169,56 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("accepted an invalid ticket %+v", tk)
 			}
 		}
+		if l, err := VerifyLease(cloud, text, t0); err == nil {
+			if l.validate() != nil {
+				t.Fatalf("accepted an invalid lease %+v", l)
+			}
+			if again, _ := SignLease(priv, l); again != text {
+				t.Fatalf("a lease that does not sign back to its own text: %q", text)
+			}
+		}
 	})
+}
+
+func lease() Lease {
+	return Lease{
+		ID: strings.Repeat("1", 32), User: "bob", Device: strings.Repeat("2", 32), Image: strings.Repeat("3", 32),
+		Digest: [32]byte{4}, Views: 3, Issued: t0.Add(-time.Minute), Expires: t0.Add(time.Hour),
+	}
+}
+
+// A lease reads back as signed; another kind, another key, an altered
+// byte or an expired one does not pass.
+func TestALeaseIsTheCloudsWordAndNothingElse(t *testing.T) {
+	cloud, priv := keys(t, 1)
+	other, _ := keys(t, 2)
+	l := lease()
+	text, err := SignLease(priv, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifyLease(cloud, text, t0)
+	if err != nil || got != l {
+		t.Fatalf("VerifyLease = %+v, %v; want %+v", got, err, l)
+	}
+	if _, err := VerifyLease(other, text, t0); !errors.Is(err, ErrForged) {
+		t.Fatalf("another cloud's key: %v", err)
+	}
+	tk, _ := SignTicket(priv, ticket())
+	if _, err := VerifyLease(cloud, tk, t0); !errors.Is(err, ErrForged) {
+		t.Fatalf("a ticket as a lease: %v", err)
+	}
+	if _, err := VerifyLease(cloud, text, l.Expires); !errors.Is(err, ErrExpired) {
+		t.Fatalf("at its expiry: %v", err)
+	}
+	raw := []byte(text)
+	raw[10] ^= 1
+	if _, err := VerifyLease(cloud, string(raw), t0); err == nil {
+		t.Fatal("an altered lease passed")
+	}
+	bad := l
+	bad.Views = 0
+	if _, err := SignLease(priv, bad); err == nil {
+		t.Fatal("signed a lease of no views")
+	}
 }
