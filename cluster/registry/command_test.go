@@ -96,6 +96,21 @@ func TestAVersion1PutStillDecodesWithoutADigest(t *testing.T) {
 	}
 }
 
+func TestAVersion2PeerUpStillDecodes(t *testing.T) {
+	b := readHex(t, "testdata/command-v2-peer-up.hex")
+	if b[0] != 2 {
+		t.Fatalf("golden command has version %d, want 2", b[0])
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := PeerUp{User: "bob", Device: id(9), Key: bytes.Repeat([]byte{1}, PeerKeyLen), Addr: "127.0.0.1:7000", Holds: []string{id(1), id(3)}, At: t0}
+	if !sameCommand(got, want) {
+		t.Fatalf("decoded %#v, want %#v", got, want)
+	}
+}
+
 func TestPeerCommandsDoNotDecodeAsVersion1(t *testing.T) {
 	for _, c := range []Command{
 		PeerUp{User: "bob", Device: id(9), Key: bytes.Repeat([]byte{1}, PeerKeyLen), Addr: "h:1", At: t0},

@@ -24,11 +24,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{Version, byte(KindView)})
-	if old, err := os.ReadFile("testdata/command-v1-put.hex"); err == nil {
-		if b, err := hex.DecodeString(strings.TrimSpace(string(old))); err == nil {
-			f.Add(b)
-		}
-	}
+	addGoldens(f, "testdata/command-v1-put.hex", "testdata/command-v2-peer-up.hex")
 	base := fixture(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Decode(b)
@@ -74,6 +70,7 @@ func FuzzRestore(f *testing.F) {
 	f.Add(NewState().Snapshot())
 	f.Add(fixture(f).Snapshot())
 	f.Add(withPeers(f).Snapshot())
+	addGoldens(f, "testdata/snapshot-v1.hex", "testdata/snapshot-v2.hex")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st := fixture(t)
 		before := st.Snapshot()
@@ -95,6 +92,21 @@ func FuzzRestore(f *testing.F) {
 			t.Fatalf("the snapshot of a restored state does not restore to itself: %v", err)
 		}
 	})
+}
+
+// addGoldens seeds f with the golden files written by older versions.
+func addGoldens(f *testing.F, paths ...string) {
+	for _, p := range paths {
+		text, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := hex.DecodeString(strings.TrimSpace(string(text)))
+		if err != nil {
+			f.Fatalf("%s: %v", p, err)
+		}
+		f.Add(b)
+	}
 }
 
 // FuzzVerifyToken feeds VerifyToken arbitrary tokens and times. It must not

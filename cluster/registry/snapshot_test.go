@@ -172,6 +172,41 @@ func TestAVersion1SnapshotStillRestores(t *testing.T) {
 	}
 }
 
+func TestAVersion2SnapshotStillRestores(t *testing.T) {
+	b := readHex(t, "testdata/snapshot-v2.hex")
+	if b[len(snapshotMagic)] != 2 {
+		t.Fatalf("golden snapshot has version %d, want 2", b[len(snapshotMagic)])
+	}
+	r := NewState()
+	if err := r.Restore(b); err != nil {
+		t.Fatal(err)
+	}
+	// The golden snapshot was taken of withPeers's state by the version
+	// that wrote version 2: images with and without digests, peers online
+	// and offline, idempotency records.
+	want := withPeers(t)
+	if !bytes.Equal(r.Snapshot(), want.Snapshot()) {
+		t.Fatal("a version 2 snapshot restores to another state than the one it was taken of")
+	}
+	if !reflect.DeepEqual(r.Peers(), want.Peers()) {
+		t.Fatalf("peers after Restore %+v, want %+v", r.Peers(), want.Peers())
+	}
+	for _, img := range []string{id(1), id(7), id(8)} {
+		got, _ := r.Image(img)
+		w, _ := want.Image(img)
+		if !reflect.DeepEqual(got, w) {
+			t.Fatalf("image %s after Restore %+v, want %+v", img, got, w)
+		}
+	}
+	for _, ref := range []keyRef{{"bob", "v1"}, {"cy", "p"}, {"cy", "s"}, {"eve", "r"}} {
+		got, ok := r.Lookup(ref.actor, ref.key)
+		w, _ := want.Lookup(ref.actor, ref.key)
+		if !ok || got != w {
+			t.Fatalf("Lookup(%s, %s) after Restore = %+v, %v; want %+v", ref.actor, ref.key, got, ok, w)
+		}
+	}
+}
+
 func TestRestoreRefusesMalformedPeers(t *testing.T) {
 	good := withPeers(t).Snapshot()
 	// The last peer record ends the snapshot: online flag, since, holds.
