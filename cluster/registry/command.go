@@ -47,6 +47,8 @@ const (
 	KindBarrier      Kind = 6
 	KindPeerUp       Kind = 7
 	KindPeerDown     Kind = 8
+	KindTakeLease    Kind = 9
+	KindReturnLease  Kind = 10
 )
 
 // String returns the kind's name as in logs: "register_user", ...
@@ -68,15 +70,20 @@ func (k Kind) String() string {
 		return "peer_up"
 	case KindPeerDown:
 		return "peer_down"
+	case KindTakeLease:
+		return "take_lease"
+	case KindReturnLease:
+		return "return_lease"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // A Command is the only way the registry changes. The implementations are
 // the types of this package: RegisterUser, PutImage, View, Share,
-// ExpireKeys, Barrier, PeerUp and PeerDown. A command carries every input its effect depends on (names,
-// times, keys), so applying the same commands in the same order gives the
-// same state on every node.
+// ExpireKeys, Barrier, PeerUp, PeerDown, TakeLease and ReturnLease. A
+// command carries every input its effect depends on (names, times, keys),
+// so applying the same commands in the same order gives the same state on
+// every node.
 type Command interface {
 	// Kind returns the command's type.
 	Kind() Kind
@@ -129,6 +136,13 @@ type View struct {
 // viewers not yet listed are added), Remove drops viewers (removing one not
 // listed is no change). A name may not be in both, nor be the owner's, and
 // the image may end with at most MaxViewers viewers.
+//
+// Views a viewer leased to a device (TakeLease) are part of its allowance,
+// and the owner takes back only views left online. Setting N views for a
+// viewer whose unrevoked leases on the image hold L views keeps the leases
+// if N >= L, leaving N-L views online; if N < L it revokes every one of
+// them (their unspent views are forfeited when they come back) and leaves N
+// online. Removing a viewer revokes its leases on the image.
 type Share struct {
 	ID      string
 	Caller  string
@@ -251,9 +265,12 @@ func validViews(role, name string, n, min int) error {
 	return nil
 }
 
-func validCreated(t time.Time) error {
+func validCreated(t time.Time) error { return validTime("creation time", t) }
+
+// validTime checks that t can be encoded in Unix nanoseconds.
+func validTime(what string, t time.Time) error {
 	if t.Before(minCreated) || !t.Before(maxCreated) {
-		return fmt.Errorf("%w: creation time %v is outside %d to %d", ErrInvalid, t, minCreated.Year(), maxCreated.Year()-1)
+		return fmt.Errorf("%w: %s %v is outside %d to %d", ErrInvalid, what, t, minCreated.Year(), maxCreated.Year()-1)
 	}
 	return nil
 }
@@ -428,7 +445,7 @@ func (c Barrier) Validate() error { return nil }
 // its methods are never called through a nil pointer.
 func checkType(c Command) error {
 	switch c.(type) {
-	case RegisterUser, PutImage, View, Share, ExpireKeys, Barrier, PeerUp, PeerDown:
+	case RegisterUser, PutImage, View, Share, ExpireKeys, Barrier, PeerUp, PeerDown, TakeLease, ReturnLease:
 		return nil
 	case nil:
 		return fmt.Errorf("%w: nil command", ErrInvalid)
@@ -438,8 +455,8 @@ func checkType(c Command) error {
 
 // Version is the encoding version, the first byte of every encoded command.
 // Decode reads every version from 1: version 1 has no peer commands and no
-// digest in a put.
-const Version = 2
+// digest in a put; version 2 has no lease commands.
+const Version = 3
 
 // Encode returns the binary form of a valid command:
 //
@@ -460,6 +477,12 @@ const Version = 2
 //	                 at (8 bytes, Unix ns), holds (a 4-byte count and the
 //	                 ids, 16 bytes each, in order)
 //	  peer_down      device (16 bytes), at (8 bytes, Unix ns)
+//	  take_lease     lease id (16 bytes), image id (16 bytes), viewer,
+//	                 device (16 bytes), views (4 bytes), issued (8 bytes,
+//	                 Unix ns), expires (8 bytes, Unix ns), key (from
+//	                 version 3)
+//	  return_lease   lease id (16 bytes), viewer, spent (4 bytes), key
+//	                 (from version 3)
 //
 // The form is canonical: in each version a command has exactly one
 // encoding, and Decode refuses any other. Encode refuses a command that Validate refuses.
@@ -531,6 +554,22 @@ func Decode(b []byte) (Command, error) {
 			break
 		}
 		c = PeerDown{Device: r.id(), At: time.Unix(0, int64(r.u64())).UTC()}
+	case KindTakeLease:
+		if v < 3 {
+			r.fail("take_lease in a command of version %d", v)
+			break
+		}
+		t := TakeLease{ID: r.id(), Image: r.id(), Viewer: r.str(), Device: r.id(), Views: int(r.u32())}
+		t.Issued = time.Unix(0, int64(r.u64())).UTC()
+		t.Expires = time.Unix(0, int64(r.u64())).UTC()
+		t.IdemKey = r.str()
+		c = t
+	case KindReturnLease:
+		if v < 3 {
+			r.fail("return_lease in a command of version %d", v)
+			break
+		}
+		c = ReturnLease{ID: r.id(), Viewer: r.str(), Spent: int(r.u32()), IdemKey: r.str()}
 	default:
 		if r.err == nil {
 			r.fail("unknown command kind %d", k)

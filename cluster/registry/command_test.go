@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // sampleCommands is one of each kind, with every field set.
@@ -29,6 +30,10 @@ func sampleCommands() []Command {
 		PeerUp{User: "bob", Device: id(9), Key: bytes.Repeat([]byte{1}, PeerKeyLen), Addr: "127.0.0.1:7000", Holds: []string{id(1), id(3)}, At: t0},
 		PeerUp{User: "bob", Device: id(9), Key: bytes.Repeat([]byte{1}, PeerKeyLen), Addr: "[::1]:7000", At: t0},
 		PeerDown{Device: id(9), At: t0},
+		TakeLease{ID: id(200), Image: id(1), Viewer: "bob", Device: id(9), Views: MaxViews, Issued: t0, Expires: t0.Add(time.Hour), IdemKey: "take-1"},
+		TakeLease{ID: id(201), Image: id(1), Viewer: "bob", Device: id(9), Views: 1, Issued: minCreated, Expires: maxCreated.Add(-1)},
+		ReturnLease{ID: id(200), Viewer: "bob", Spent: 1, IdemKey: "return-1"},
+		ReturnLease{ID: id(201), Viewer: "bob"},
 	}
 }
 
@@ -74,6 +79,9 @@ func sameCommand(a, b Command) bool {
 			} else {
 				c.Remove = slices.Sorted(slices.Values(c.Remove))
 			}
+			return c
+		case TakeLease:
+			c.Issued, c.Expires = c.Issued.UTC(), c.Expires.UTC()
 			return c
 		}
 		return c
@@ -232,7 +240,9 @@ func TestKindString(t *testing.T) {
 	if got := Kind(42).String(); got != "Kind(42)" {
 		t.Fatalf("Kind(42) = %q", got)
 	}
-	if got := (View{}).Kind().String(); got != "view" {
-		t.Fatalf("View kind = %q", got)
+	for c, want := range map[Command]string{View{}: "view", TakeLease{}: "take_lease", ReturnLease{}: "return_lease"} {
+		if got := c.Kind().String(); got != want {
+			t.Fatalf("%T kind = %q, want %q", c, got, want)
+		}
 	}
 }

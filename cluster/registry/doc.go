@@ -1,12 +1,13 @@
 // Package registry is Veil's replicated state: users, images with the views
-// each viewer has left, and the idempotency table; the commands that change
-// it; the durable log a node keeps of them; and the password and token
+// each viewer has left, views leased to viewers' devices for offline use,
+// peers, and the idempotency table; the commands that change it; the durable log a node keeps of them; and the password and token
 // primitives of its users.
 //
 // The package has three layers, each usable without the next:
 //
-//   - Commands (RegisterUser, PutImage, View, Share, ExpireKeys, Barrier) with a
-//     canonical binary encoding (Encode, Decode). They are the only way the
+//   - Commands (RegisterUser, PutImage, View, Share, ExpireKeys, Barrier,
+//     PeerUp, PeerDown, TakeLease, ReturnLease) with a canonical binary
+//     encoding (Encode, Decode). They are the only way the
 //     registry changes, and they carry everything their effect depends on:
 //     the creation time of an image is in its PutImage, the point at which
 //     idempotency keys expire is a log index in an ExpireKeys.

@@ -50,12 +50,18 @@ var (
 	ErrNotOwner = errors.New("registry: not the owner of the image")
 
 	// ErrNotAllowed reports a view by someone neither the owner nor a
-	// listed viewer. 403 with reason "not_allowed".
+	// listed viewer; a lease taken by the owner (who views without one) or
+	// by someone not listed; a lease returned by another than its viewer.
+	// 403 with reason "not_allowed".
 	ErrNotAllowed = errors.New("registry: viewer not allowed")
 
 	// ErrNoViewsLeft reports a view by a listed viewer who has spent every
 	// view. 403 with reason "no_views_left".
 	ErrNoViewsLeft = errors.New("registry: no views left")
+
+	// ErrUnknownLease reports a lease id the registry does not hold: never
+	// taken, or already returned. 404.
+	ErrUnknownLease = errors.New("registry: unknown lease")
 
 	// ErrKeyReused reports an idempotency key already used by the same user
 	// for a different command. The first command's outcome stands and the

@@ -25,7 +25,12 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte{Version, byte(KindView)})
 	addGoldens(f, "testdata/command-v1-put.hex", "testdata/command-v2-peer-up.hex")
+	// The base state holds a lease (bob's, of image 1, id(200)), so that
+	// returns can take effect.
 	base := fixture(f)
+	if out := base.Apply(11, TakeLease{ID: id(200), Image: id(1), Viewer: "bob", Device: id(9), Views: 1, Issued: t0, Expires: t0.Add(time.Hour)}); out.Err != nil {
+		f.Fatal(out.Err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := Decode(b)
 		if err != nil {
@@ -70,6 +75,7 @@ func FuzzRestore(f *testing.F) {
 	f.Add(NewState().Snapshot())
 	f.Add(fixture(f).Snapshot())
 	f.Add(withPeers(f).Snapshot())
+	f.Add(withLeases(f).Snapshot())
 	addGoldens(f, "testdata/snapshot-v1.hex", "testdata/snapshot-v2.hex")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st := fixture(t)

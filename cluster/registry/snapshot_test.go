@@ -172,6 +172,126 @@ func TestAVersion1SnapshotStillRestores(t *testing.T) {
 	}
 }
 
+// withLeases returns withPeers's state with leases out, revoked and
+// returned: images with views spent offline, and keys whose outcomes hold
+// views leased and returned.
+func withLeases(t testing.TB) *State {
+	t.Helper()
+	s := withPeers(t)
+	lease := func(n int, image, viewer string, views int, key string) TakeLease {
+		return TakeLease{ID: id(n), Image: image, Viewer: viewer, Device: id(20), Views: views, Issued: t0, Expires: t0.Add(time.Hour), IdemKey: key}
+	}
+	cmds := []Command{
+		lease(300, id(7), "ann", 4, "tl"),
+		lease(301, id(8), "bob", 1, ""),
+		lease(302, id(8), "bob", 1, "tl2"),
+		Share{ID: id(8), Caller: "ann", Set: map[string]int{"bob": 1}}, // revokes 301 and 302
+		ReturnLease{ID: id(301), Viewer: "bob", Spent: 1, IdemKey: "rl"},
+		lease(303, id(7), "ann", 2, ""),
+		ReturnLease{ID: id(303), Viewer: "ann", Spent: 1, IdemKey: "rl2"},
+	}
+	for _, c := range cmds {
+		if out := s.Apply(s.LastApplied()+1, c); out.Err != nil {
+			t.Fatalf("%#v: %v", c, out.Err)
+		}
+	}
+	return s
+}
+
+func TestASnapshotKeepsLeases(t *testing.T) {
+	s := withLeases(t)
+	r := NewState()
+	if err := r.Restore(s.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.Snapshot(), s.Snapshot()) {
+		t.Fatal("the restored state snapshots differently")
+	}
+	for _, img := range []string{id(7), id(8)} {
+		if got, want := r.LeasesOf(img), s.LeasesOf(img); !reflect.DeepEqual(got, want) || len(got) != 1 {
+			t.Fatalf("leases of %s after Restore %+v, want %+v", img, got, want)
+		}
+		got, _ := r.Image(img)
+		want, _ := s.Image(img)
+		if !reflect.DeepEqual(got, want) || len(got.Offline) != 1 {
+			t.Fatalf("image %s after Restore %+v, want %+v", img, got, want)
+		}
+	}
+	for _, ref := range []keyRef{{"ann", "tl"}, {"bob", "tl2"}, {"bob", "rl"}, {"ann", "rl2"}} {
+		got, ok := r.Lookup(ref.actor, ref.key)
+		want, _ := s.Lookup(ref.actor, ref.key)
+		if !ok || got != want {
+			t.Fatalf("Lookup(%s, %s) after Restore = %+v, %v; want %+v", ref.actor, ref.key, got, ok, want)
+		}
+	}
+	if o, _ := r.Lookup("ann", "rl2"); o.Returned != 1 {
+		t.Fatalf("the return's outcome %+v lost what it returned", o)
+	}
+	// The restored state goes on as the original does.
+	next := []Command{
+		ReturnLease{ID: id(300), Viewer: "ann", Spent: 2},
+		ReturnLease{ID: id(302), Viewer: "bob", Spent: 0},
+		TakeLease{ID: id(304), Image: id(8), Viewer: "bob", Device: id(20), Views: 1, Issued: t0, Expires: t0.Add(time.Hour)},
+	}
+	for _, c := range next {
+		a, b := mustApply(t, s, c), mustApply(t, r, c)
+		if a != b {
+			t.Fatalf("after Restore %#v gave %+v, the original %+v", c, b, a)
+		}
+	}
+	if !bytes.Equal(r.Snapshot(), s.Snapshot()) {
+		t.Fatal("states diverged after Restore")
+	}
+}
+
+func TestRestoreRefusesMalformedLeases(t *testing.T) {
+	// In withLeases, lease 300 is ann's on image 7 (owned by cy, listing
+	// ann and bob), unrevoked; lease 302 is bob's on image 8, revoked, and
+	// the last record of the snapshot.
+	cases := []struct {
+		name string
+		edit func(s *State) []byte
+	}{
+		{"a lease of an image not held", func(s *State) []byte { s.leases[id(300)].Image = id(99); return s.Snapshot() }},
+		{"a lease held by the image's owner", func(s *State) []byte { s.leases[id(300)].Viewer = "cy"; return s.Snapshot() }},
+		{"an unrevoked lease of a viewer not listed", func(s *State) []byte { s.leases[id(300)].Viewer = "dee"; return s.Snapshot() }},
+		{"a lease of no views", func(s *State) []byte { s.leases[id(300)].Views = 0; return s.Snapshot() }},
+		{"a lease that expires when issued", func(s *State) []byte { s.leases[id(300)].Expires = t0; return s.Snapshot() }},
+		{"a lease issued before 1970", func(s *State) []byte { s.leases[id(300)].Issued = minCreated.Add(-time.Second); return s.Snapshot() }},
+		{"a revoked flag of 2", func(s *State) []byte { b := s.Snapshot(); b[len(b)-1] = 2; return b }},
+		{"more than MaxLeasesPerViewer unrevoked leases", func(s *State) []byte {
+			for i := range MaxLeasesPerViewer {
+				s.addLease(&Lease{ID: id(400 + i), Image: id(7), Viewer: "ann", Device: id(20), Views: 1, Issued: t0, Expires: t0.Add(time.Hour)})
+			}
+			return s.Snapshot()
+		}},
+		{"views spent offline by the owner", func(s *State) []byte { s.images[id(7)].Offline["cy"] = 1; return s.Snapshot() }},
+		{"zero views spent offline", func(s *State) []byte { s.images[id(7)].Offline["ann"] = 0; return s.Snapshot() }},
+		{"a recorded outcome leasing more than MaxViews", func(s *State) []byte {
+			rec := s.keys[keyRef{"ann", "tl"}]
+			rec.out.Leased = MaxViews + 1
+			s.keys[keyRef{"ann", "tl"}] = rec
+			return s.Snapshot()
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := NewState().Restore(c.edit(withLeases(t))); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Restore = %v, want ErrMalformed", err)
+			}
+		})
+	}
+	t.Run("MaxLeasesPerViewer unrevoked leases restore", func(t *testing.T) {
+		s := withLeases(t)
+		for i := range MaxLeasesPerViewer - 1 {
+			s.addLease(&Lease{ID: id(400 + i), Image: id(7), Viewer: "ann", Device: id(20), Views: 1, Issued: t0, Expires: t0.Add(time.Hour)})
+		}
+		if err := NewState().Restore(s.Snapshot()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestAVersion2SnapshotStillRestores(t *testing.T) {
 	b := readHex(t, "testdata/snapshot-v2.hex")
 	if b[len(snapshotMagic)] != 2 {

@@ -22,8 +22,9 @@ type Image struct {
 	Owner   string         // always sees the image, spending nothing
 	Viewers map[string]int // each listed viewer's views left; 0 means listed but spent
 	Created time.Time      // stamped by the coordinator, in the PutImage
-	Version uint64         // 1 at put, one more at each view spent or share applied
+	Version uint64         // 1 at put, one more at each view spent, share applied, lease taken or returned
 	Digest  []byte         // SHA-256 of the veiled PNG; nil for images put by version 1 commands
+	Offline map[string]int // views each viewer spent offline, as its devices reported; nil when none
 }
 
 // Peer is the registry's record of a user's device: where it was last
@@ -55,16 +56,19 @@ type Outcome struct {
 	Err      error
 	Replayed bool // the idempotency key was known: this is the first outcome, and nothing was applied now
 
-	ID        string // the image a put, view or share was about
-	Version   uint64 // the image's version after the put, view or share
-	ViewsLeft int    // a view: the viewer's views left after it (0 for the owner)
+	ID        string // the image a put, view, share or lease was about
+	Version   uint64 // the image's version after the put, view, share or lease
+	ViewsLeft int    // a view or lease: the viewer's views left online after it (0 for the owner)
 	ByOwner   bool   // a view: the viewer is the owner, and nothing was spent
+	Leased    int    // take_lease: the views actually leased
+	Returned  int    // return_lease: the views given back to the online count
 }
 
-// State is the registry: users, images with their views left, and the
-// idempotency table. It changes only through Apply, which is deterministic:
-// the same commands at the same indexes give byte-identical Snapshots on
-// every node. It holds no clock, no randomness and no I/O.
+// State is the registry: users, images with their views left, offline
+// leases, peers, and the idempotency table. It changes only through Apply,
+// which is deterministic: the same commands at the same indexes give
+// byte-identical Snapshots on every node. It holds no clock, no randomness
+// and no I/O.
 //
 // A State is not safe for concurrent use. Its owner serialises Apply in log
 // order (the Store does, holding a lock; in Raft mode the FSM does) and
@@ -75,6 +79,8 @@ type State struct {
 	images      map[string]*Image
 	keys        map[keyRef]keyRecord
 	peers       map[string]*Peer // by device id
+	leases      map[string]*Lease
+	byImage     map[string]map[string]*Lease // the same leases, by image then id
 }
 
 // keyRef names an idempotency key. Keys are scoped by the user who sent the
@@ -94,7 +100,14 @@ type keyRecord struct {
 
 // NewState returns an empty registry.
 func NewState() *State {
-	return &State{users: map[string]User{}, images: map[string]*Image{}, keys: map[keyRef]keyRecord{}, peers: map[string]*Peer{}}
+	return &State{
+		users:   map[string]User{},
+		images:  map[string]*Image{},
+		keys:    map[keyRef]keyRecord{},
+		peers:   map[string]*Peer{},
+		leases:  map[string]*Lease{},
+		byImage: map[string]map[string]*Lease{},
+	}
 }
 
 // LastApplied returns the index of the last command applied, refused or not.
@@ -162,6 +175,10 @@ func (s *State) Apply(index uint64, cmd Command) Outcome {
 		out = s.peerUp(c)
 	case PeerDown:
 		s.peerDown(c)
+	case TakeLease:
+		out = s.takeLease(c)
+	case ReturnLease:
+		out = s.returnLease(c)
 	case Barrier:
 	}
 	out.Index = index
@@ -179,8 +196,10 @@ func (s *State) skip(index uint64) {
 
 // fingerprint identifies what the sender asked for, leaving out what the
 // node chose: for a put the id and the creation time, for a registration
-// the hash (its salt is random). A retry that a node handled afresh, with a
-// new id or a new salt, is still the same request. Fingerprints are part of
+// the hash (its salt is random), for a lease its times (the id stays in:
+// the outcome does not name the lease, so a retry must name it). A retry
+// that a node handled afresh, with a new id or a new salt, is still the
+// same request. Fingerprints are part of
 // the replicated state (snapshots hold them), so changing what one covers
 // changes the snapshot version.
 func fingerprint(cmd Command) [sha256.Size]byte {
@@ -191,6 +210,12 @@ func fingerprint(cmd Command) [sha256.Size]byte {
 		b = appendViewers(b, c.Viewers)
 	case RegisterUser:
 		b = appendStr(b, c.Name)
+	case TakeLease:
+		b = appendID(b, c.ID)
+		b = appendID(b, c.Image)
+		b = appendStr(b, c.Viewer)
+		b = appendID(b, c.Device)
+		b = appendU32(b, uint32(c.Views))
 	default:
 		b = cmd.appendBody(b)
 	}
@@ -268,8 +293,11 @@ func (s *State) share(c Share) Outcome {
 	if n > MaxViewers {
 		return Outcome{ID: c.ID, Err: fmt.Errorf("%w: %s would have %d viewers, at most %d allowed", ErrInvalid, c.ID, n, MaxViewers)}
 	}
-	maps.Copy(img.Viewers, c.Set)
+	for name, views := range c.Set {
+		img.Viewers[name] = s.shareLeases(img, name, views, true)
+	}
 	for _, name := range c.Remove {
+		s.shareLeases(img, name, 0, false)
 		delete(img.Viewers, name)
 	}
 	img.Version++
@@ -322,6 +350,7 @@ func (img *Image) clone() Image {
 	c := *img
 	c.Viewers = maps.Clone(img.Viewers)
 	c.Digest = bytes.Clone(img.Digest)
+	c.Offline = maps.Clone(img.Offline)
 	return c
 }
 
@@ -419,6 +448,12 @@ func (s *State) Clone() *State {
 		images:      make(map[string]*Image, len(s.images)),
 		keys:        maps.Clone(s.keys),
 		peers:       make(map[string]*Peer, len(s.peers)),
+		leases:      make(map[string]*Lease, len(s.leases)),
+		byImage:     make(map[string]map[string]*Lease, len(s.byImage)),
+	}
+	for _, l := range s.leases {
+		cp := *l
+		c.addLease(&cp)
 	}
 	for id, img := range s.images {
 		cp := img.clone()
