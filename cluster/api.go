@@ -48,6 +48,8 @@ func (n *Node) routes() http.Handler {
 	handle("DELETE /v1/peers/{device}", "peer_down", n.handlePeerDown)
 	handle("GET /v1/online", "online", n.handleOnline)
 	handle("GET /v1/directory", "directory", n.handleDirectory)
+	handle("POST /v1/leases", "lease", n.handleTakeLease)
+	handle("POST /v1/leases/{id}/return", "lease_return", n.handleReturnLease)
 	if rep, ok := n.repl.(*replicator); ok { // Bully mode's replication
 		handle("POST /v1/internal/prepare", "internal_prepare", rep.handlePrepare)
 		handle("POST /v1/internal/append", "internal_append", rep.handleAppend)

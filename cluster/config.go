@@ -59,6 +59,9 @@ type Config struct {
 	// (device keys, fetch tickets) stay valid: how long two peers can
 	// trust each other with every node out of reach.
 	StatementTTL time.Duration
+	// LeaseTTL is how long an offline lease of views lasts; its device
+	// stops spending it then, and reports it at its next contact.
+	LeaseTTL time.Duration
 
 	// Failures turns on the failure simulation when non-nil.
 	Failures *FailureSim
@@ -233,6 +236,7 @@ func DefaultConfig(name string) Config {
 		RequestTimeout: 30 * time.Second,
 		PeerTTL:        DefaultPeerTTL,
 		StatementTTL:   24 * time.Hour,
+		LeaseTTL:       24 * time.Hour,
 	}
 }
 
@@ -300,6 +304,8 @@ func (c Config) Validate() error {
 		return errors.New("request timeout must be > 0")
 	case c.PeerTTL < 500*time.Millisecond || c.PeerTTL > time.Hour:
 		return fmt.Errorf("peer TTL %s: want 500ms to 1h", c.PeerTTL)
+	case c.LeaseTTL < time.Second || c.LeaseTTL > 90*24*time.Hour:
+		return fmt.Errorf("lease TTL %s: want 1s to 2160h", c.LeaseTTL)
 	case c.StatementTTL < time.Minute || c.StatementTTL > 30*24*time.Hour:
 		return fmt.Errorf("statement TTL %s: want 1m to 720h", c.StatementTTL)
 	}

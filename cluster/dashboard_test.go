@@ -3,59 +3,17 @@ package cluster
 import (
 	"context"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"veil/internal/chromium"
 )
 
-// browser returns a headless Chromium context, or skips the test saying
-// why there is none. `make test` installs Chromium when it can.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := os.Getenv("VEIL_CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path != "" {
-			break
-		}
-		path, _ = exec.LookPath(name)
-	}
-	if path == "" {
-		t.Skip("no Chromium on this machine (make test installs it from Debian's packages when run as root; or set VEIL_CHROMIUM)")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	return ctx
-}
-
-// waitText polls the page until the element's text satisfies ok.
-func waitText(t *testing.T, ctx context.Context, sel string, within time.Duration, what string, ok func(string) bool) string {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var got string
-	for time.Now().Before(deadline) {
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		s, err := chromedp.Run(qctx, chromedp.Text(sel))
-		cancel()
-		if err == nil {
-			if got = s; ok(got) {
-				return got
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the page never showed %s; %s reads %q", what, sel, got)
-	return ""
-}
-
 func TestTheDashboardShowsTheMembersLiveAndANewCoordinatorAfterAFailure(t *testing.T) {
-	ctx := browser(t)
+	ctx := chromium.Context(t)
 	c := NewTestCluster(t, 3, nil)
 	coord := c.WaitCoordinator(20 * time.Second)
 	watch := c.NotCoordinator(coord)
@@ -65,8 +23,8 @@ func TestTheDashboardShowsTheMembersLiveAndANewCoordinatorAfterAFailure(t *testi
 	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+watch.APIAddr()+"/ui/")); err != nil {
 		t.Fatalf("open the dashboard: %v", err)
 	}
-	waitText(t, ctx, "#coordinator", 10*time.Second, "the coordinator", func(s string) bool { return s == coord.Name() })
-	rows := waitText(t, ctx, "#members tbody", 10*time.Second, "three alive members", func(s string) bool {
+	chromium.WaitText(t, ctx, "#coordinator", 10*time.Second, "the coordinator", func(s string) bool { return s == coord.Name() })
+	rows := chromium.WaitText(t, ctx, "#members tbody", 10*time.Second, "three alive members", func(s string) bool {
 		return strings.Count(s, "alive") == 3
 	})
 	for _, n := range c.Nodes {
@@ -86,14 +44,14 @@ func TestTheDashboardShowsTheMembersLiveAndANewCoordinatorAfterAFailure(t *testi
 	); err != nil {
 		t.Fatalf("submit the failure form: %v", err)
 	}
-	result = waitText(t, ctx, "#fail-result", 10*time.Second, "the failure accepted", func(s string) bool { return strings.Contains(s, "failing") })
+	result = chromium.WaitText(t, ctx, "#fail-result", 10*time.Second, "the failure accepted", func(s string) bool { return strings.Contains(s, "failing") })
 	if !strings.Contains(result, coord.Name()) {
 		t.Fatalf("result %q does not name %s", result, coord.Name())
 	}
-	waitText(t, ctx, "#coordinator", 20*time.Second, "a new coordinator", func(s string) bool {
+	chromium.WaitText(t, ctx, "#coordinator", 20*time.Second, "a new coordinator", func(s string) bool {
 		return s != coord.Name() && s != "none known" && s != "–"
 	})
-	waitText(t, ctx, "#events", 5*time.Second, "the failure in the events", func(s string) bool {
+	chromium.WaitText(t, ctx, "#events", 5*time.Second, "the failure in the events", func(s string) bool {
 		return strings.Contains(s, coord.Name()+" is failing on purpose")
 	})
 }

@@ -35,11 +35,13 @@ type commitReply struct {
 	ViewsLeft int       `json:"views_left"`
 	ByOwner   bool      `json:"by_owner"`
 	Replayed  bool      `json:"replayed"`
-	Created   time.Time `json:"created"` // a put: the creation time of the image as registered
+	Created   time.Time `json:"created"`  // a put: the creation time of the image as registered
+	Leased    int       `json:"leased"`   // a lease taken: the views it holds
+	Returned  int       `json:"returned"` // a lease returned: the views back online
 }
 
 // handleInternalCommit is POST /v1/internal/commit: a node that worked a
-// put or a view asks the coordinator to commit its registry command, sent
+// put, a view or a lease asks the coordinator to commit its registry command, sent
 // in the registry's binary form.
 func (n *Node) handleInternalCommit(w http.ResponseWriter, r *http.Request) error {
 	body, err := n.admitPeer(w, r)
@@ -51,9 +53,9 @@ func (n *Node) handleInternalCommit(w http.ResponseWriter, r *http.Request) erro
 		return badRequest("%v", err)
 	}
 	switch cmd.(type) {
-	case registry.PutImage, registry.View:
+	case registry.PutImage, registry.View, registry.TakeLease, registry.ReturnLease:
 	default:
-		return badRequest("a node commits only puts and views through this route, not %s", cmd.Kind())
+		return badRequest("a node commits only puts, views and leases through this route, not %s", cmd.Kind())
 	}
 	if l := n.elector.Leadership(); !l.Self {
 		return fmt.Errorf("%w; the coordinator is %s", ErrNotCoordinator, l.Coordinator)
@@ -74,7 +76,8 @@ func (n *Node) commitHere(ctx context.Context, cmd registry.Command) (commitRepl
 	if err != nil {
 		return commitReply{}, err
 	}
-	reply := commitReply{Index: out.Index, ID: out.ID, Version: out.Version, ViewsLeft: out.ViewsLeft, ByOwner: out.ByOwner, Replayed: out.Replayed}
+	reply := commitReply{Index: out.Index, ID: out.ID, Version: out.Version, ViewsLeft: out.ViewsLeft, ByOwner: out.ByOwner, Replayed: out.Replayed,
+		Leased: out.Leased, Returned: out.Returned}
 	if p, ok := cmd.(registry.PutImage); ok {
 		reply.Created = p.Created
 		if out.Replayed {

@@ -94,6 +94,7 @@ var classes = []struct {
 	{registry.ErrNotAllowed, errorClass{http.StatusForbidden, "not_allowed", 0}},
 	{registry.ErrNoViewsLeft, errorClass{http.StatusForbidden, "no_views_left", 0}},
 	{registry.ErrUnknownImage, errorClass{http.StatusNotFound, "unknown_image", 0}},
+	{registry.ErrUnknownLease, errorClass{http.StatusNotFound, "unknown_lease", 0}},
 	{context.DeadlineExceeded, errorClass{http.StatusGatewayTimeout, "timeout", 0}},
 }
 

@@ -351,8 +351,11 @@ func (n *Node) handleDirectory(w http.ResponseWriter, r *http.Request) error {
 			}
 			if img.Owner == user {
 				e.Viewers = img.Viewers
+				e.Offline = img.Offline
+				e.Leases = leaseInfos(s.LeasesOf(img.ID), "")
 			} else {
 				e.ViewsLeft = img.Viewers[user]
+				e.Leases = leaseInfos(s.LeasesOf(img.ID), user)
 			}
 			if len(img.Digest) == registry.DigestLen {
 				e.Digest = hex.EncodeToString(img.Digest)

@@ -68,9 +68,17 @@ type DirectoryEntry struct {
 	Created time.Time `json:"created"`
 	// Viewers is each viewer's views left, for the owner only.
 	Viewers map[string]int `json:"viewers,omitempty"`
-	// ViewsLeft is the caller's views left, for a viewer.
-	ViewsLeft int      `json:"views_left"`
-	Holders   []Holder `json:"holders"`
+	// ViewsLeft is the caller's views left online, for a viewer.
+	ViewsLeft int `json:"views_left"`
+	// Offline is each viewer's views spent offline, as their devices
+	// reported, for the owner only.
+	Offline map[string]int `json:"offline,omitempty"`
+	// Leases are the image's offline leases: every one for the owner (so
+	// that the bound on what an offline viewer can still spend shows), the
+	// caller's own for a viewer (so that its device learns of a
+	// revocation).
+	Leases  []LeaseInfo `json:"leases,omitempty"`
+	Holders []Holder    `json:"holders"`
 	// Ticket lets the caller fetch a copy from a peer that is not the
 	// owner (vouch.Ticket); empty when the image has no digest.
 	Ticket string `json:"ticket,omitempty"`

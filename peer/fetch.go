@@ -41,14 +41,53 @@ type FetchResult struct {
 	Attempts int    `json:"attempts"` // transfers started
 	Already  bool   `json:"already"`  // the image was held already; nothing moved
 	Duration string `json:"duration"` // how long the fetch took
+	// Lease is the views leased for offline use after the fetch, if any;
+	// LeaseErr says why none was taken when one was asked for.
+	Lease    *LeaseState `json:"lease,omitempty"`
+	LeaseErr string      `json:"lease_error,omitempty"`
 }
 
-// Fetch gets the veiled copy of image id from a peer that holds it: the
+// Fetch gets the veiled copy of image id (see fetch), then leases views of
+// it for offline use: lease of them, or LeaseAll, or none for 0. A lease
+// needs the cloud; without it the fetch stands and LeaseErr says why.
+func (p *Peer) Fetch(ctx context.Context, id, from string, lease int) (FetchResult, error) {
+	res, err := p.fetch(ctx, id, from)
+	if err != nil || lease == 0 || res.Owner == p.cfg.User {
+		return res, err
+	}
+	var e cluster.DirectoryEntry
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.CloudTimeout)
+	defer cancel()
+	d, derr := p.cloud.Directory(cctx)
+	if derr == nil {
+		i := slices.IndexFunc(d.Images, func(x cluster.DirectoryEntry) bool { return x.ID == id })
+		if i < 0 {
+			derr = fmt.Errorf("%w: %s", ErrUnknownImage, id)
+		} else {
+			e = d.Images[i]
+		}
+	}
+	p.cloudFailed(derr)
+	if derr != nil {
+		res.LeaseErr = derr.Error()
+		return res, nil
+	}
+	ls, lerr := p.takeLease(ctx, e, lease)
+	switch {
+	case lerr != nil:
+		res.LeaseErr = lerr.Error()
+	case ls.ID != "":
+		res.Lease = &ls
+	}
+	return res, nil
+}
+
+// fetch gets the veiled copy of image id from a peer that holds it: the
 // owner's, or any online holder's (from, when set, is tried first). The
 // bytes go straight between the two peers, checked against the digest the
 // cloud recorded; a fetch that is cut resumes where it stopped, at the same
 // holder or another. With the cloud away, the directory last heard is used.
-func (p *Peer) Fetch(ctx context.Context, id, from string) (FetchResult, error) {
+func (p *Peer) fetch(ctx context.Context, id, from string) (FetchResult, error) {
 	start := time.Now()
 	if err := checkID(id); err != nil {
 		return FetchResult{}, err

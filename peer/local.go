@@ -39,6 +39,7 @@ import (
 //	GET   /local/v1/requests               requests from non-viewers (policy "requests")
 //	POST  /local/v1/requests/approve       {"user":U,"image":ID,"views":N}
 //	POST  /local/v1/requests/deny          {"user":U,"image":ID}
+//	POST  /local/v1/leases/return          {"image":ID}: give back the leases of an image (all, without one)
 
 // maxLocalBody bounds a control API body (a put carries an image and a cover).
 const maxLocalBody = 64 << 20
@@ -57,6 +58,12 @@ type Status struct {
 	Holds     []string  `json:"holds"`
 	Requests  int       `json:"requests"`
 	Policy    Policy    `json:"policy"`
+	// Leases are the views this device holds for offline use.
+	Leases []LeaseState `json:"leases"`
+	// Queued are the owner's changes waiting for the cloud; QueueErr is
+	// why the cloud refused the last one it refused.
+	Queued   []QueuedChange `json:"queued"`
+	QueueErr string         `json:"queue_error,omitempty"`
 }
 
 // OnlineList is GET /local/v1/online.
@@ -77,6 +84,9 @@ type DirectoryList struct {
 type FetchRequest struct {
 	Image string `json:"image"`
 	From  string `json:"from,omitempty"`
+	// Lease is how many views to lease for offline use after the fetch:
+	// absent or -1 for all the viewer has left, 0 for none.
+	Lease *int `json:"lease,omitempty"`
 }
 
 // ViewRequest is the body of POST /local/v1/view.
@@ -89,6 +99,15 @@ type ShareRequest struct {
 	Set    map[string]int `json:"set,omitempty"`
 	Remove []string       `json:"remove,omitempty"`
 }
+
+// Queued answers a change the owner made while the cloud was away (202).
+type Queued struct {
+	Queued   bool         `json:"queued"`
+	Position int          `json:"position"`
+	Change   QueuedChange `json:"change"`
+}
+
+var errCloudAway = errors.New("peer: the cloud is away")
 
 // ApproveRequest is the body of the requests routes.
 type ApproveRequest struct {
@@ -118,10 +137,23 @@ func (p *Peer) localHandler() http.Handler {
 	route("GET /local/v1/requests", p.handleRequests)
 	route("POST /local/v1/requests/approve", p.handleApprove)
 	route("POST /local/v1/requests/deny", p.handleDeny)
+	route("POST /local/v1/leases/return", p.handleGiveBack)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route %s %s", r.Method, r.URL.Path)
 	})
-	return p.guard(mux)
+	api, app := p.guard(mux), p.appHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case !loopbackHost(r.Host):
+			writeError(w, http.StatusForbidden, "bad_host", "Host %q: the control API answers only to localhost or a loopback address", r.Host)
+		case r.URL.Path == "/":
+			http.Redirect(w, r, "/app/", http.StatusSeeOther)
+		case r.URL.Path == "/app" || strings.HasPrefix(r.URL.Path, "/app/"):
+			app.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
 }
 
 // guard lets through only requests from this machine's user: a Host that
@@ -235,6 +267,7 @@ func (p *Peer) status() Status {
 		User: p.cfg.User, Device: p.Device(), Listen: p.ListenAddr(), Advertise: p.cfg.Advertise,
 		Online: p.online, CloudErr: p.lastErr, Heard: st.Heard, Expires: st.Expires,
 		Holds: p.store.Holds(), Requests: len(st.Requests), Policy: p.cfg.Policy,
+		Leases: nonNil(p.leases.states()), Queued: nonNil(st.Queue), QueueErr: p.queueErr,
 	}
 	if p.online {
 		s.Since = p.since
@@ -387,7 +420,24 @@ func (p *Peer) handleShare(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Set) == 0 && len(req.Remove) == 0 {
 		return badLocal("nothing to change: give set or remove")
 	}
-	img, err := p.ops.Share(r.Context(), id, req.Set, req.Remove)
+	var img cluster.ImageReply
+	err := errCloudAway
+	if p.isOnline() {
+		img, err = p.ops.Share(r.Context(), id, req.Set, req.Remove)
+	}
+	var ce *client.Error
+	if err != nil && !errors.As(err, &ce) {
+		// The cloud is away: the change waits here, on disk, and goes
+		// when the cloud is back.
+		p.cloudFailed(err)
+		q, n, qerr := p.queueChange(id, req.Set, req.Remove)
+		if qerr != nil {
+			return qerr
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		return writeLocalJSON(w, Queued{Queued: true, Position: n, Change: q})
+	}
 	if err != nil {
 		return err
 	}
@@ -405,7 +455,13 @@ func (p *Peer) handleFetch(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
 	defer cancel()
-	res, err := p.Fetch(ctx, req.Image, req.From)
+	lease := LeaseAll
+	if req.Lease != nil {
+		if lease = *req.Lease; lease < LeaseAll {
+			return badLocal("lease %d: want a number of views, 0 for none, or -1 for all", lease)
+		}
+	}
+	res, err := p.Fetch(ctx, req.Image, req.From, lease)
 	if err != nil {
 		return err
 	}
@@ -426,10 +482,28 @@ func (p *Peer) handleView(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Views leased to this device are spent first, online or not: the
+	// registry moved them here.
+	secret, left, hadLease, lerr := p.leases.spend(req.Image, time.Now())
+	if lerr == nil {
+		w.Header().Set("Veil-Image-Id", req.Image)
+		w.Header().Set("Veil-Views-Left", strconv.Itoa(left))
+		w.Header().Set("Veil-Offline", "true")
+		w.Header().Set("Content-Type", contentType(secret))
+		_, err = w.Write(secret)
+		return err
+	}
+	if !errors.Is(lerr, ErrNoLease) {
+		return lerr
+	}
 	res, err := p.ops.View(r.Context(), veiled)
 	var ce *client.Error
 	if err != nil && !errors.As(err, &ce) {
 		p.cloudFailed(err)
+		if hadLease {
+			return &localError{http.StatusForbidden, "no_views_left",
+				fmt.Errorf("the offline views of %s leased to this device are spent, revoked or expired, and the cloud does not answer", req.Image)}
+		}
 		if e, ok := p.store.Get(req.Image); ok && e.Own {
 			orig, oerr := p.store.Original(req.Image)
 			if oerr == nil {
@@ -456,6 +530,30 @@ func (p *Peer) handleView(w http.ResponseWriter, r *http.Request) error {
 }
 
 func contentType(b []byte) string { return http.DetectContentType(b) }
+
+// GiveBackRequest is the body of POST /local/v1/leases/return.
+type GiveBackRequest struct {
+	Image string `json:"image,omitempty"`
+}
+
+func (p *Peer) handleGiveBack(w http.ResponseWriter, r *http.Request) error {
+	var req GiveBackRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Image != "" {
+		if err := checkID(req.Image); err != nil {
+			return badLocal("%v", err)
+		}
+	}
+	ctx, cancel := p.cloudCtx(r)
+	defer cancel()
+	n, err := p.GiveBack(ctx, req.Image)
+	if err != nil {
+		return err
+	}
+	return writeLocalJSON(w, map[string]int{"returned": n})
+}
 
 func (p *Peer) handleRequests(w http.ResponseWriter, r *http.Request) error {
 	return writeLocalJSON(w, nonNil(p.Requests()))

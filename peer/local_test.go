@@ -28,6 +28,9 @@ func offlinePeer(t testing.TB) *Peer {
 func localCall(h http.Handler, method, target, host string, auth bool, body string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, strings.NewReader(body))
 	r.Host = host
+	if method == "POST" && strings.HasPrefix(target, "/app/") {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
 	if auth {
 		r.SetBasicAuth("alice", "secret")
 	}
@@ -127,4 +130,17 @@ func FuzzLocalAPI(f *testing.F) {
 			t.Fatal("bad input changed the store")
 		}
 	})
+}
+
+func newFormRequest(target, form string) *http.Request {
+	r := httptest.NewRequest("POST", target, strings.NewReader(form))
+	r.Host = "127.0.0.1"
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return r
+}
+
+func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
 }

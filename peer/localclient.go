@@ -139,16 +139,30 @@ func (c *LocalClient) Put(ctx context.Context, secret, cover []byte, viewers map
 	return b, resp.Header.Get("Veil-Image-Id"), nil
 }
 
-// Share changes an image's viewers through the peer.
-func (c *LocalClient) Share(ctx context.Context, id string, set map[string]int, remove []string) (cluster.ImageReply, error) {
-	var out cluster.ImageReply
-	return out, c.sendJSON(ctx, http.MethodPatch, "/local/v1/images/"+url.PathEscape(id), ShareRequest{Set: set, Remove: remove}, &out)
+// Share changes an image's viewers through the peer. With the cloud away
+// the peer queues the change: queued is then set, and the image reply
+// empty.
+func (c *LocalClient) Share(ctx context.Context, id string, set map[string]int, remove []string) (img cluster.ImageReply, queued *Queued, err error) {
+	body, err := json.Marshal(ShareRequest{Set: set, Remove: remove})
+	if err != nil {
+		return img, nil, err
+	}
+	resp, b, err := c.do(ctx, http.MethodPatch, "/local/v1/images/"+url.PathEscape(id), "application/json", body)
+	if err != nil {
+		return img, nil, err
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		var q Queued
+		return img, &q, json.Unmarshal(b, &q)
+	}
+	return img, nil, json.Unmarshal(b, &img)
 }
 
-// Fetch has the peer fetch an image from another peer.
-func (c *LocalClient) Fetch(ctx context.Context, id, from string) (FetchResult, error) {
+// Fetch has the peer fetch an image from another peer, then lease views of
+// it for offline use: lease of them, LeaseAll, or 0 for none.
+func (c *LocalClient) Fetch(ctx context.Context, id, from string, lease int) (FetchResult, error) {
 	var out FetchResult
-	return out, c.sendJSON(ctx, http.MethodPost, "/local/v1/fetch", FetchRequest{Image: id, From: from}, &out)
+	return out, c.sendJSON(ctx, http.MethodPost, "/local/v1/fetch", FetchRequest{Image: id, From: from, Lease: &lease}, &out)
 }
 
 // Viewed is the original of an image the peer opened.
@@ -176,6 +190,15 @@ func (c *LocalClient) View(ctx context.Context, id string) (Viewed, error) {
 func (c *LocalClient) Veiled(ctx context.Context, id string) ([]byte, error) {
 	_, b, err := c.do(ctx, http.MethodGet, "/local/v1/images/"+url.PathEscape(id)+"/veiled", "", nil)
 	return b, err
+}
+
+// GiveBack returns the device's leases of image (all, for ""): their
+// unspent views go back online. It says how many leases were returned.
+func (c *LocalClient) GiveBack(ctx context.Context, image string) (int, error) {
+	var out struct {
+		Returned int `json:"returned"`
+	}
+	return out.Returned, c.sendJSON(ctx, http.MethodPost, "/local/v1/leases/return", GiveBackRequest{Image: image}, &out)
 }
 
 // Requests lists requests from non-viewers.

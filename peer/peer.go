@@ -21,24 +21,28 @@ import (
 
 // Peer is a user's running peer. Make one with New and run it with Run.
 type Peer struct {
-	cfg   Config
-	log   hclog.Logger
-	id    Identity
-	cert  tls.Certificate
-	store *Store
-	cloud *client.Client // the peer's own calls: heartbeats, the directory
-	ops   *client.Client // the user's puts, views and shares, with a longer deadline
+	cfg    Config
+	log    hclog.Logger
+	id     Identity
+	cert   tls.Certificate
+	store  *Store
+	leases *leases
+	cloud  *client.Client // the peer's own calls: heartbeats, the directory
+	ops    *client.Client // the user's puts, views and shares, with a longer deadline
 
 	p2pLn, localLn net.Listener
 	kick           chan struct{} // asks the cloud loop to contact the cloud now
+	stateMu        sync.Mutex    // serialises changes of state and their writes to disk
+	sessions       sessions      // the web app's signed-in browsers
 
-	mu      sync.Mutex
-	state   cloudState
-	viewers map[string]map[string]int // own image → viewer → views left, from the directory
-	online  bool                      // the last contact with the cloud succeeded
-	since   time.Time                 // online since
-	lastErr string                    // why the last contact failed
-	ttl     time.Duration             // the cloud's peer TTL, from the last heartbeat
+	mu       sync.Mutex
+	state    cloudState
+	viewers  map[string]map[string]int // own image → viewer → views left, from the directory
+	online   bool                      // the last contact with the cloud succeeded
+	since    time.Time                 // online since
+	lastErr  string                    // why the last contact failed
+	ttl      time.Duration             // the cloud's peer TTL, from the last heartbeat
+	queueErr string                    // why the cloud refused the last queued change
 }
 
 // New opens the peer's data directory (its device key, store and state) and
@@ -61,18 +65,24 @@ func New(cfg Config) (*Peer, error) {
 	if p.store, err = OpenStore(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	if p.leases, err = openLeases(cfg.DataDir, p.id); err != nil {
+		return nil, fmt.Errorf("peer: leases: %w", err)
+	}
 	if p.state, err = loadState(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	p.learnDirectory(p.state.Directory)
+	// The peer talks to the nodes it was given, which forward to the
+	// coordinator: an address learnt from a reply is the node's own, which
+	// the user's network may not reach.
 	if p.cloud, err = client.New(client.Config{
-		Nodes: cfg.API, User: cfg.User, Password: cfg.Password, Timeout: cfg.CloudTimeout,
+		Nodes: cfg.API, Route: client.RouteAny, User: cfg.User, Password: cfg.Password, Timeout: cfg.CloudTimeout,
 		AttemptTimeout: cfg.CloudTimeout / 2,
 	}); err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}
 	if p.ops, err = client.New(client.Config{
-		Nodes: cfg.API, User: cfg.User, Password: cfg.Password, Timeout: cfg.RequestTimeout,
+		Nodes: cfg.API, Route: client.RouteAny, User: cfg.User, Password: cfg.Password, Timeout: cfg.RequestTimeout,
 	}); err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}
@@ -250,15 +260,18 @@ func (p *Peer) contactOnce(ctx context.Context) error {
 			st.CloudKey = v.CloudKey
 		}
 	}
+	p.update(func(s *cloudState) { s.CloudKey, s.Statement, s.Expires = st.CloudKey, st.Statement, st.Expires })
 	hb, err := p.cloud.Heartbeat(ctx, p.Device(), cluster.PeerRequest{Statement: st.Statement, Address: p.cfg.Advertise, Holds: p.store.Holds()})
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.Code == "bad_statement" {
 		// Expired or from another cloud key: ask for a new one next time.
-		st.Statement = ""
-		p.setState(st)
+		p.update(func(s *cloudState) { s.Statement = "" })
 		return err
 	}
 	if err != nil {
+		return err
+	}
+	if err := p.flushQueue(ctx); err != nil {
 		return err
 	}
 	dir, err := p.cloud.Directory(ctx)
@@ -269,15 +282,14 @@ func (p *Peer) contactOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st.Directory, st.Online, st.Heard = dir, online, time.Now().UTC()
 	p.mu.Lock()
 	p.ttl = time.Duration(hb.TTL)
 	if p.since.IsZero() || !p.online {
 		p.since = hb.Since
 	}
 	p.mu.Unlock()
-	p.learnDirectory(dir)
-	p.setState(st)
+	p.heardDirectory(dir, online)
+	p.syncLeases(ctx, dir)
 	return nil
 }
 
@@ -287,26 +299,34 @@ func statementLeft(expires, now time.Time) time.Duration {
 	return max(expires.Sub(now)/2, 0) + time.Minute
 }
 
-// setState keeps st and writes it to disk.
-func (p *Peer) setState(st cloudState) {
+// update changes the state with fn and writes it to disk, one change at a
+// time, so that no change is lost to another made at once; it says if the
+// write failed (the change stands in memory).
+func (p *Peer) update(fn func(*cloudState)) error {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
 	p.mu.Lock()
+	st := p.state
+	fn(&st)
 	p.state = st
 	p.mu.Unlock()
-	if err := saveState(p.cfg.DataDir, st); err != nil {
-		p.log.Warn("could not save what the cloud said", "err", err)
+	err := saveState(p.cfg.DataDir, st)
+	if err != nil {
+		p.log.Warn("could not save the peer's state", "err", err)
 	}
+	return err
 }
 
 // heardDirectory keeps a directory the cloud just gave, for use while it
 // is away.
 func (p *Peer) heardDirectory(dir cluster.DirectoryReply, online []cluster.OnlineReply) {
 	p.learnDirectory(dir)
-	st := p.snapshot()
-	st.Directory, st.Heard = dir, time.Now().UTC()
-	if online != nil {
-		st.Online = online
-	}
-	p.setState(st)
+	p.update(func(s *cloudState) {
+		s.Directory, s.Heard = dir, time.Now().UTC()
+		if online != nil {
+			s.Online = online
+		}
+	})
 }
 
 func (p *Peer) learnDirectory(dir cluster.DirectoryReply) {
@@ -424,21 +444,17 @@ func (p *Peer) serveImage(w http.ResponseWriter, r *http.Request) {
 // addRequest queues a non-viewer's request for one of the owner's images;
 // a repeated request is kept once.
 func (p *Peer) addRequest(user, image string) {
-	p.mu.Lock()
-	st := p.state
-	for _, q := range st.Requests {
-		if q.User == user && q.Image == image {
-			p.mu.Unlock()
+	added := false
+	p.update(func(s *cloudState) {
+		if len(s.Requests) >= maxRequests || slices.ContainsFunc(s.Requests, func(q Request) bool { return q.User == user && q.Image == image }) {
 			return
 		}
-	}
-	if len(st.Requests) >= maxRequests {
-		p.mu.Unlock()
+		s.Requests = append(slices.Clone(s.Requests), Request{User: user, Image: image, At: time.Now().UTC()})
+		added = true
+	})
+	if !added {
 		return
 	}
-	st.Requests = append(slices.Clone(st.Requests), Request{User: user, Image: image, At: time.Now().UTC()})
-	p.mu.Unlock()
-	p.setState(st)
 	p.log.Info("request to see an image", "from", user, "image", image)
 }
 
@@ -452,17 +468,14 @@ func (p *Peer) Requests() []Request {
 }
 
 func (p *Peer) dropRequest(user, image string) bool {
-	p.mu.Lock()
-	st := p.state
-	i := slices.IndexFunc(st.Requests, func(q Request) bool { return q.User == user && q.Image == image })
-	if i < 0 {
-		p.mu.Unlock()
-		return false
-	}
-	st.Requests = slices.Delete(slices.Clone(st.Requests), i, i+1)
-	p.mu.Unlock()
-	p.setState(st)
-	return true
+	found := false
+	p.update(func(s *cloudState) {
+		i := slices.IndexFunc(s.Requests, func(q Request) bool { return q.User == user && q.Image == image })
+		if i >= 0 {
+			s.Requests, found = slices.Delete(slices.Clone(s.Requests), i, i+1), true
+		}
+	})
+	return found
 }
 
 // holderKey reads a holder's key from the directory.

@@ -31,7 +31,13 @@ type cloud struct {
 
 func newCloud(t *testing.T, users ...string) *cloud {
 	t.Helper()
-	c := cluster.NewTestCluster(t, 3, nil)
+	return newCloudWith(t, nil, users...)
+}
+
+// newCloudWith is newCloud with each node's config changed by configure.
+func newCloudWith(t *testing.T, configure func(i int, c *cluster.Config), users ...string) *cloud {
+	t.Helper()
+	c := cluster.NewTestCluster(t, 3, configure)
 	c.WaitCoordinator(20 * time.Second)
 	cl := &cloud{TestCluster: c}
 	for _, n := range c.Nodes {
@@ -146,7 +152,7 @@ func TestViewersFetchPeerToPeerAndViewThroughTheCloud(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := bob.local.Fetch(ctx, id, "alice")
+	res, err := bob.local.Fetch(ctx, id, "alice", LeaseAll)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +192,7 @@ func TestViewersFetchPeerToPeerAndViewThroughTheCloud(t *testing.T) {
 		return false
 	})
 	alice.stop()
-	res, err = dave.local.Fetch(ctx, id, "")
+	res, err = dave.local.Fetch(ctx, id, "", LeaseAll)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +223,7 @@ func TestANonViewerLearnsNothing(t *testing.T) {
 	if len(d.Images) != 0 {
 		t.Fatalf("carol's directory lists %d images", len(d.Images))
 	}
-	if _, err := carol.local.Fetch(ctx, id, "alice"); apiCode(err) != "unknown_image" {
+	if _, err := carol.local.Fetch(ctx, id, "alice", 0); apiCode(err) != "unknown_image" {
 		t.Fatalf("carol's fetch: %v, want unknown_image", err)
 	}
 	// Straight to alice's peer, past the directory.
@@ -268,7 +274,7 @@ func TestTheOwnerApprovesARequest(t *testing.T) {
 		_, ok := alice.viewers[id]["carol"]
 		return ok
 	})
-	if _, err := carol.local.Fetch(ctx, id, "alice"); err != nil {
+	if _, err := carol.local.Fetch(ctx, id, "alice", 0); err != nil {
 		t.Fatal(err)
 	}
 	if qs, _ := alice.local.Requests(ctx); len(qs) != 0 {
@@ -299,7 +305,7 @@ func TestAFetchWorksWithTheWholeCloudDown(t *testing.T) {
 	for i := range c.Nodes {
 		c.Stop(i)
 	}
-	res, err := bob.local.Fetch(ctx, id, "alice")
+	res, err := bob.local.Fetch(ctx, id, "alice", LeaseAll)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +398,7 @@ func TestACutFetchResumesWhereItStopped(t *testing.T) {
 	if len(veiled) < 60_000 {
 		t.Fatalf("veiled PNG of %d bytes: too small to cut at 20,000 and see a resume", len(veiled))
 	}
-	res, err := bob.local.Fetch(ctx, id, "alice")
+	res, err := bob.local.Fetch(ctx, id, "alice", LeaseAll)
 	if err != nil {
 		t.Fatal(err)
 	}

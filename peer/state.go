@@ -30,6 +30,7 @@ type cloudState struct {
 	Online    []cluster.OnlineReply  `json:"online"`
 	Heard     time.Time              `json:"heard"` // last answer from the cloud
 	Requests  []Request              `json:"requests"`
+	Queue     []QueuedChange         `json:"queue,omitempty"` // the owner's changes waiting for the cloud
 }
 
 // Request is a non-viewer's request for an image, waiting for the owner.

@@ -157,3 +157,28 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeLeaseFile(f *testing.F) {
+	id := newID(f)
+	l, err := openLeases(f.TempDir(), id)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := leaseFile{ID: testID, Image: testID, Views: 2, Remaining: 1, Sealed: []byte("x")}
+	if err := l.write(good); err != nil {
+		f.Fatal(err)
+	}
+	b, _ := os.ReadFile(l.path(testID))
+	f.Add(b)
+	f.Add([]byte{1})
+	f.Add(append([]byte{2}, b[1:]...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		lf, err := decodeLeaseFile(l.aed, testID, b)
+		if err != nil {
+			return
+		}
+		if lf.ID != testID || lf.Remaining < 0 || lf.Remaining > lf.Views {
+			t.Fatalf("accepted %+v", lf)
+		}
+	})
+}

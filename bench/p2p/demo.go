@@ -28,10 +28,12 @@ type DemoConfig struct {
 
 // Demo runs Phase 2's use cases on a three-node cluster and three users'
 // peers, saying what happens at each step and checking it: two users
-// online, one shares, the other lists, fetches peer to peer and views; a
-// non-viewer is refused; a viewer added later fetches from a relay with
-// the owner offline and the whole cloud down. It returns an error as soon
-// as a step does not do what it says.
+// online, one shares, the other lists, fetches peer to peer, leasing views
+// for offline use, and views; a non-viewer is refused; a viewer added later
+// fetches from a relay with the owner offline; with the whole cloud down
+// both view offline until the lease is spent (the default image); an
+// owner's change reaches a viewer who was offline. It returns an error as
+// soon as a step does not do what it says.
 func Demo(ctx context.Context, cfg DemoConfig) error {
 	if cfg.Mode == "" {
 		cfg.Mode = "bully"
@@ -106,14 +108,18 @@ func Demo(ctx context.Context, cfg DemoConfig) error {
 	e := d.Images[0]
 	say("   %s from %s: %d views left, held by %d peer(s) (%s's at %s)", e.ID, e.Owner, e.ViewsLeft, len(e.Holders), e.Holders[0].User, e.Holders[0].Address)
 
-	title("bob fetches it straight from alice's peer (veil fetch): TLS between the two devices, checked against the cloud's digest.")
-	res, err := bob.Fetch(ctx, id, "alice")
+	title("bob fetches it straight from alice's peer (veil fetch), and leases his 2 views for offline use.")
+	res, err := bob.Fetch(ctx, id, "alice", peer.LeaseAll)
 	if err != nil {
 		return err
 	}
-	say("   %d bytes from %s in %s; no image byte went through the cloud", res.Moved, res.Source, res.Duration)
+	if res.Lease == nil {
+		return fmt.Errorf("demo: bob's fetch leased nothing: %s", res.LeaseErr)
+	}
+	say("   %d bytes from %s in %s over TLS between the two devices, checked against the cloud's digest;", res.Moved, res.Source, res.Duration)
+	say("   no image byte went through the cloud. Leased: %d views until %s, the original sealed to bob's device key", res.Lease.Views, res.Lease.Expires.Format(time.RFC3339))
 
-	title("bob views it (veil view --peer): the cloud opens his copy and counts the view.")
+	title("bob views it (veil view --peer): one leased view spent; the count is sealed again into his copy.")
 	v, err := bob.View(ctx, id)
 	if err != nil {
 		return err
@@ -128,7 +134,7 @@ func Demo(ctx context.Context, cfg DemoConfig) error {
 	if err != nil {
 		return err
 	}
-	_, ferr := carol.Fetch(ctx, id, "alice")
+	_, ferr := carol.Fetch(ctx, id, "alice", 0)
 	var pe *peer.Error
 	if len(d.Images) != 0 || !errors.As(ferr, &pe) || pe.Code != "unknown_image" {
 		return fmt.Errorf("demo: carol sees %d images; her fetch: %v", len(d.Images), ferr)
@@ -136,7 +142,7 @@ func Demo(ctx context.Context, cfg DemoConfig) error {
 	say("   carol's directory: %d images; her fetch: %s", len(d.Images), pe.Code)
 
 	title("alice shares the picture with carol too (veil share --peer), then stops her peer.")
-	if _, err := alice.Share(ctx, id, map[string]int{"carol": 1}, nil); err != nil {
+	if _, _, err := alice.Share(ctx, id, map[string]int{"carol": 1}, nil); err != nil {
 		return err
 	}
 	if err := peers["alice"].Stop(); err != nil {
@@ -149,24 +155,72 @@ func Demo(ctx context.Context, cfg DemoConfig) error {
 	}
 	say("   alice is offline; bob still holds a copy")
 
-	title("every cloud node is killed. carol fetches from bob, a relay: bob checks the ticket the cloud gave carol, no cloud needed.")
+	title("carol fetches from bob, a relay (bob checks the ticket the cloud gave carol), and leases her view.")
+	if res, err = carol.Fetch(ctx, id, "", peer.LeaseAll); err != nil {
+		return err
+	}
+	say("   %d bytes from %s in %s; leased %d view", res.Moved, res.Source, res.Duration, leased(res))
+
+	title("every cloud node is killed. bob and carol view offline, spending their leases; then bob's views are spent.")
 	for _, i := range c.Live() {
 		if err := c.Kill(i); err != nil {
 			return err
 		}
 	}
-	res, err = carol.Fetch(ctx, id, "")
-	if err != nil {
+	for _, who := range []struct {
+		name string
+		c    *peer.LocalClient
+	}{{"bob", bob}, {"carol", carol}} {
+		v, err := who.c.View(ctx, id)
+		if err != nil {
+			return fmt.Errorf("demo: %s's offline view: %w", who.name, err)
+		}
+		if !bytes.Equal(v.Secret, secret) || !v.Offline {
+			return fmt.Errorf("demo: %s's offline view is not the original", who.name)
+		}
+		say("   %s: the original, with no cloud node up; %d offline views left", who.name, v.ViewsLeft)
+	}
+	_, verr := bob.View(ctx, id)
+	if !errors.As(verr, &pe) || pe.Code != "no_views_left" {
+		return fmt.Errorf("demo: bob's view past his lease: %v", verr)
+	}
+	say("   bob again: %s, so veil view writes the default image and exits 3", pe.Code)
+
+	title("bob stops his peer; the cloud comes back; alice gives bob 3 views in all (his 2 leased count in them).")
+	if err := peers["bob"].Stop(); err != nil {
 		return err
 	}
-	say("   %d bytes from %s in %s, with no cloud node up", res.Moved, res.Source, res.Duration)
-	_, verr := carol.View(ctx, id)
-	if !errors.As(verr, &pe) {
-		return fmt.Errorf("demo: carol viewed with the cloud down: %v", verr)
+	for i := range c.Len() {
+		if err := c.Restart(ctx, i); err != nil {
+			return err
+		}
 	}
-	say("   her view waits for the cloud (%s): views are counted by the cloud", pe.Code)
+	if err := peers["alice"].Start(ctx); err != nil {
+		return err
+	}
+	if _, _, err := alice.Share(ctx, id, map[string]int{"bob": 3}, nil); err != nil {
+		return err
+	}
+	say("   the change is committed at once; bob is offline")
+
+	title("bob's peer starts: it reports the 2 views it spent offline, learns the change, and bob views once more.")
+	if err := peers["bob"].Start(ctx); err != nil {
+		return err
+	}
+	v, err = bob.View(ctx, id)
+	if err != nil {
+		return fmt.Errorf("demo: bob's view after the change: %w", err)
+	}
+	say("   the original, through the cloud; %d views left", v.ViewsLeft)
 	say("\nPhase 2 demo done in %s.", time.Since(start).Round(100*time.Millisecond))
 	return nil
+}
+
+func leased(r peer.FetchResult) int {
+	if r.Lease == nil {
+		return 0
+	}
+	return r.Lease.Views
 }
 
 // waitHolder waits until c's directory lists user as a holder of image id.

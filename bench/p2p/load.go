@@ -39,11 +39,14 @@ type LoadConfig struct {
 	KillCoordinator bool
 	// SimulateFailures is the nodes' failure simulation, e.g. every=5s,down=2s-4s.
 	SimulateFailures string
-	Quota            int    // views each viewer gets; default 2
-	PeerTTL          string // the nodes' --peer-ttl; default 3s, so that a killed peer lapses soon
-	Seed             uint64
-	Dir              string // keys, data and logs; default a temporary directory, removed
-	Logf             func(format string, args ...any)
+	Quota            int // views each viewer gets; default 2
+	// LeaseShare is the share of fetches that lease the viewer's views for
+	// offline use (the rest view through the cloud); default 0.5, -1 none.
+	LeaseShare float64
+	PeerTTL    string // the nodes' --peer-ttl; default 3s, so that a killed peer lapses soon
+	Seed       uint64
+	Dir        string // keys, data and logs; default a temporary directory, removed
+	Logf       func(format string, args ...any)
 }
 
 func (c *LoadConfig) setDefaults() {
@@ -64,6 +67,9 @@ func (c *LoadConfig) setDefaults() {
 	}
 	if c.Quota == 0 {
 		c.Quota = 2
+	}
+	if c.LeaseShare == 0 {
+		c.LeaseShare = 0.5
 	}
 	if c.PeerTTL == "" {
 		c.PeerTTL = "3s"
@@ -103,11 +109,19 @@ type LoadReport struct {
 	BytesP2P   int64 `json:"bytes_p2p"`
 	BytesCloud int64 `json:"bytes_cloud"`
 
+	// Leases taken by fetches; views spent from them (no cloud asked);
+	// leases given back at the end, before the books are checked.
+	Leases       int `json:"leases"`
+	OfflineViews int `json:"offline_views"`
+	GivenBack    int `json:"given_back"`
+
 	Stops, Kills, Restarts int
 	CoordinatorKilled      bool `json:"coordinator_killed"`
 
-	// QuotasExact: for every viewer of every image, the registry's views
-	// left are the quota less the views that succeeded.
+	// QuotasExact: once every device has given its leases back, for every
+	// viewer of every image, the registry's views left online are the
+	// quota less the views that succeeded, online and offline, and its
+	// count of views spent offline is the offline views that succeeded.
 	QuotasExact bool     `json:"quotas_exact"`
 	QuotaErrors []string `json:"quota_errors,omitempty"`
 	// Agreed: every node gave the same online list and the same directory
@@ -131,6 +145,7 @@ type shared struct {
 	owner   string
 	quota   map[string]int
 	spent   map[string]int
+	offline map[string]int  // of spent, views from a lease
 	unsure  map[string]bool // a view whose outcome is unknown
 	holders map[string]bool
 	busy    map[string]bool // a viewer in the middle of an operation on it
@@ -233,6 +248,14 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 			l.rep.Restarts++
 		}
 	}
+	for _, p := range l.peers {
+		n, err := p.Client().GiveBack(ctx, "")
+		l.rep.GivenBack += n
+		if err != nil {
+			l.fail("give back", err)
+			l.rep.QuotaErrors = append(l.rep.QuotaErrors, fmt.Sprintf("%s could not give its leases back: %v", p.User, err))
+		}
+	}
 	l.checkQuotas(ctx, c.APIs())
 	l.checkAgreement(ctx, c.APIs())
 	l.rep.PutMS, l.rep.FetchMS, l.rep.ViewMS = l.put.Millis(), l.fetch.Millis(), l.view.Millis()
@@ -305,7 +328,7 @@ func (l *load) doPut(ctx context.Context, r *rand.Rand) {
 	l.put.Record(time.Since(t0))
 	l.rep.Puts.OK++
 	l.rep.BytesCloud += int64(len(secret) + len(veiled))
-	l.images = append(l.images, &shared{id: id, owner: owner, quota: viewers, spent: map[string]int{},
+	l.images = append(l.images, &shared{id: id, owner: owner, quota: viewers, spent: map[string]int{}, offline: map[string]int{},
 		unsure: map[string]bool{}, holders: map[string]bool{owner: true}, busy: map[string]bool{}})
 }
 
@@ -339,7 +362,11 @@ func (l *load) doFetchView(ctx context.Context, r *rand.Rand) {
 	lc := l.peerOf(viewer).Client()
 	if !held {
 		t0 := time.Now()
-		res, err := lc.Fetch(ctx, img.id, img.owner)
+		lease := 0
+		if r.Float64() < l.cfg.LeaseShare {
+			lease = peer.LeaseAll
+		}
+		res, err := lc.Fetch(ctx, img.id, img.owner, lease)
 		if ctx.Err() != nil {
 			return
 		}
@@ -350,6 +377,9 @@ func (l *load) doFetchView(ctx context.Context, r *rand.Rand) {
 			l.rep.Fetches.OK++
 			l.rep.BytesP2P += res.Moved
 			img.holders[viewer] = true
+			if res.Lease != nil {
+				l.rep.Leases++
+			}
 		case !holderUp:
 			l.rep.Fetches.Expected++
 		default:
@@ -382,7 +412,12 @@ func (l *load) doFetchView(ctx context.Context, r *rand.Rand) {
 	case err == nil && (left > 0 || unsure):
 		l.view.Record(time.Since(t0))
 		l.rep.Views.OK++
-		l.rep.BytesCloud += int64(len(v.Secret)) + l.sizeOf(viewer, img.id)
+		if v.Offline {
+			l.rep.OfflineViews++
+			img.offline[viewer]++
+		} else {
+			l.rep.BytesCloud += int64(len(v.Secret)) + l.sizeOf(viewer, img.id)
+		}
 		img.spent[viewer]++
 		if !unsure && v.ViewsLeft != left-1 {
 			l.rep.Views.Failed++
@@ -527,19 +562,26 @@ func (l *load) checkQuotas(ctx context.Context, api []string) {
 			l.rep.QuotaErrors = append(l.rep.QuotaErrors, fmt.Sprintf("%s's directory: %v", owner, err))
 			continue
 		}
-		left := map[string]map[string]int{}
+		entries := map[string]cluster.DirectoryEntry{}
 		for _, e := range d.Images {
-			left[e.ID] = e.Viewers
+			entries[e.ID] = e
 		}
 		for _, img := range imgs {
+			e := entries[img.id]
 			for v, q := range img.quota {
 				if img.unsure[v] {
 					continue
 				}
-				if got, want := left[img.id][v], q-img.spent[v]; got != want || img.spent[v] > q {
+				got, off := e.Viewers[v], e.Offline[v]
+				if got != q-img.spent[v] || off != img.offline[v] || img.spent[v] > q {
 					l.rep.QuotasExact = false
-					l.rep.QuotaErrors = append(l.rep.QuotaErrors, fmt.Sprintf("%s, viewer %s: %d views left in the registry, %d granted, %d spent", img.id, v, got, q, img.spent[v]))
+					l.rep.QuotaErrors = append(l.rep.QuotaErrors, fmt.Sprintf("%s, viewer %s: registry %d left online, %d spent offline; granted %d, spent %d (%d offline)",
+						img.id, v, got, off, q, img.spent[v], img.offline[v]))
 				}
+			}
+			if len(e.Leases) != 0 {
+				l.rep.QuotasExact = false
+				l.rep.QuotaErrors = append(l.rep.QuotaErrors, fmt.Sprintf("%s: %d leases still open after every device gave its leases back", img.id, len(e.Leases)))
 			}
 		}
 	}
@@ -631,8 +673,9 @@ func (r LoadReport) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "| fetch (peer to peer) | %d | %d | %d | %.1f | %.1f |\n", r.Fetches.OK, r.Fetches.Expected, r.Fetches.Failed, r.FetchMS.P50, r.FetchMS.P99)
 	fmt.Fprintf(w, "| view (through the cloud) | %d | %d | %d | %.1f | %.1f |\n\n", r.Views.OK, r.Views.Expected, r.Views.Failed, r.ViewMS.P50, r.ViewMS.P99)
 	fmt.Fprintf(w, "- Image bytes peer to peer: %d; through the cloud: %d.\n", r.BytesP2P, r.BytesCloud)
+	fmt.Fprintf(w, "- Offline: %d leases taken by fetches, %d views spent from them with no cloud asked, %d leases given back at the end.\n", r.Leases, r.OfflineViews, r.GivenBack)
 	fmt.Fprintf(w, "- Churn: %d clean stops, %d kills, %d restarts; coordinator killed: %v.\n", r.Stops, r.Kills, r.Restarts, r.CoordinatorKilled)
-	fmt.Fprintf(w, "- Quotas exact: %v. Directory and online list the same on every node: %v", r.QuotasExact, r.Agreed)
+	fmt.Fprintf(w, "- Books (granted = spent online + spent offline + left, every lease given back): %v. Directory and online list the same on every node: %v", r.QuotasExact, r.Agreed)
 	if r.Agreed {
 		fmt.Fprintf(w, " (after %.1f s).\n", r.AgreedAfter)
 	} else {

@@ -288,6 +288,9 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 	key := ""
 	if write {
 		key = newKey()
+		if k, ok := ctx.Value(idemKeyCtx{}).(string); ok {
+			key = k
+		}
 	}
 	backoff := c.cfg.MinBackoff
 	var lastErr error
@@ -369,6 +372,11 @@ func (c *Client) once(ctx context.Context, base, method, path, contentType strin
 	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
+	}
+	if h, ok := ctx.Value(headerCtx{}).(http.Header); ok {
+		for k, vs := range h {
+			req.Header[k] = vs
+		}
 	}
 	c.mu.Lock()
 	if c.token != "" {
@@ -459,6 +467,27 @@ func (c *Client) forgetCoordinator(base string) {
 		c.coord = ""
 	}
 	c.mu.Unlock()
+}
+
+type idemKeyCtx struct{}
+type headerCtx struct{}
+
+// WithIdempotencyKey makes the write a call with ctx sends carry key, instead
+// of a key of its own: a caller that keeps a write to send again later (a
+// change queued while the cloud was away) sends it with the same key, and
+// the cluster carries it out once.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idemKeyCtx{}, key)
+}
+
+// withHeader adds a header to the requests a call with ctx sends.
+func withHeader(ctx context.Context, name, value string) context.Context {
+	h := http.Header{}
+	if old, ok := ctx.Value(headerCtx{}).(http.Header); ok {
+		h = old.Clone()
+	}
+	h.Set(name, value)
+	return context.WithValue(ctx, headerCtx{}, h)
 }
 
 func newKey() string {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"veil/cluster"
@@ -96,4 +97,29 @@ func DecodeKey(s string) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("client: %.60q is not a base64 Ed25519 public key", s)
 	}
 	return ed25519.PublicKey(b), nil
+}
+
+// TakeLease leases views of the image whose veiled PNG is veiled to the
+// device whose statement is given, for use with no cloud: the registry
+// moves them from the caller's online views. The reply holds the cloud's
+// lease and the original, sealed to the device's key.
+func (c *Client) TakeLease(ctx context.Context, veiled []byte, statement string, views int) (cluster.LeaseReply, error) {
+	var out cluster.LeaseReply
+	ctx = withHeader(ctx, "Veil-Device", statement)
+	resp, _, err := c.do(ctx, http.MethodPost, "/v1/leases?views="+strconv.Itoa(views), "image/png", veiled, true)
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(resp.body, &out); err != nil {
+		return out, fmt.Errorf("client: /v1/leases: reply is not the JSON expected: %w", err)
+	}
+	return out, nil
+}
+
+// ReturnLease reports the views a device spent of a lease, signed with the
+// device's key; the unspent come back to the caller's online views unless
+// the lease was revoked.
+func (c *Client) ReturnLease(ctx context.Context, id string, req cluster.ReturnRequest) (cluster.ReturnReply, error) {
+	var out cluster.ReturnReply
+	return out, c.sendJSON(ctx, http.MethodPost, "/v1/leases/"+url.PathEscape(id)+"/return", req, true, &out)
 }

@@ -63,6 +63,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	logLevel := fl.String("log-level", "info", "trace, debug, info, warn or error")
 	peerTTL := fl.Duration("peer-ttl", cluster.DefaultPeerTTL, "a user's peer is offline this long after its last heartbeat")
 	statementTTL := fl.Duration("statement-ttl", 24*time.Hour, "how long the statements signed for peers (device keys, fetch tickets) stay valid")
+	leaseTTL := fl.Duration("lease-ttl", 24*time.Hour, "how long a device may spend views it leased for offline use")
 	pprofOn := fl.Bool("pprof", false, "serve Go's profiles at /debug/pprof/ on the API address (no authentication: private networks only)")
 	if err := parseFlags(fl, args); err != nil {
 		return flagStatus(stderr, "node", err)
@@ -96,7 +97,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	cfg.Workers, cfg.MaxBodyBytes, cfg.Pprof = *workers, *maxBody, *pprofOn
-	cfg.PeerTTL, cfg.StatementTTL = *peerTTL, *statementTTL
+	cfg.PeerTTL, cfg.StatementTTL, cfg.LeaseTTL = *peerTTL, *statementTTL, *leaseTTL
 	level := hclog.LevelFromString(*logLevel)
 	if level == hclog.NoLevel {
 		return fail(stderr, "node", usagef("--log-level %q: want trace, debug, info, warn or error", *logLevel))

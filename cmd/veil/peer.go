@@ -161,8 +161,12 @@ func runFetch(args []string, stdout, stderr io.Writer) int {
 	id := fl.String("image", "", "the image id (required)")
 	from := fl.String("from", "", "the user whose peer to fetch from first (default: the owner, then any holder)")
 	out := fl.String("o", "", "also write the veiled PNG here")
+	lease := fl.Int("lease", peer.LeaseAll, "views to lease for offline use after the fetch: -1 all you have left, 0 none")
 	if err := parseFlags(fl, args); err != nil {
 		return flagStatus(stderr, "fetch", err)
+	}
+	if *lease < peer.LeaseAll {
+		return fail(stderr, "fetch", usagef("--lease %d: want a number of views, 0 for none, or -1 for all", *lease))
 	}
 	if *peerAddr == "" || *id == "" {
 		return fail(stderr, "fetch", usagef("--peer and --image are required: a fetch goes from peer to peer"))
@@ -172,7 +176,7 @@ func runFetch(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "fetch", err)
 	}
 	ctx := context.Background()
-	res, err := lc.Fetch(ctx, *id, *from)
+	res, err := lc.Fetch(ctx, *id, *from, *lease)
 	if err != nil {
 		return fail(stderr, "fetch", err)
 	}
@@ -193,6 +197,12 @@ func runFetch(args []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stdout, "image %s: %d bytes from %s at %s in %s\n", res.ID, res.Size, res.Source, res.Address, res.Duration)
 	}
+	switch {
+	case res.Lease != nil:
+		fmt.Fprintf(stdout, "leased %d views for offline use, until %s\n", res.Lease.Views, res.Lease.Expires.Format(time.RFC3339))
+	case res.LeaseErr != "":
+		fmt.Fprintf(stderr, "veil fetch: no views leased for offline use: %s\n", res.LeaseErr)
+	}
 	return exitOK
 }
 
@@ -208,7 +218,7 @@ func viewThroughPeer(uf userFlags, addr, id, out string, stdout, stderr io.Write
 	v, err := lc.View(context.Background(), id)
 	var pe *peer.Error
 	if errors.As(err, &pe) && pe.Status == 403 {
-		if werr := os.WriteFile(out, deniedImage(), 0o644); werr != nil {
+		if werr := os.WriteFile(out, peer.DeniedImage(), 0o644); werr != nil {
 			return fail(stderr, "view", werr)
 		}
 		fmt.Fprintf(stderr, "veil view: access denied (%s): %s; wrote the placeholder image to %s\n", pe.Code, pe.Message, out)
@@ -221,8 +231,10 @@ func viewThroughPeer(uf userFlags, addr, id, out string, stdout, stderr io.Write
 		return fail(stderr, "view", err)
 	}
 	switch {
-	case v.Offline:
+	case v.Offline && v.ByOwner:
 		fmt.Fprintf(stdout, "%s: image %s (yours, from your peer's store; the cloud is away)\n", out, id)
+	case v.Offline:
+		fmt.Fprintf(stdout, "%s: image %s, a leased view; %d offline views left\n", out, id, v.ViewsLeft)
 	case v.ByOwner:
 		fmt.Fprintf(stdout, "%s: image %s (yours; no view spent)\n", out, id)
 	default:

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"io"
 	"os"
 	"sort"
@@ -19,6 +15,7 @@ import (
 
 	"veil/cluster"
 	"veil/cluster/client"
+	"veil/peer"
 )
 
 // The cloud's image commands: they talk to a running cluster as a user.
@@ -196,7 +193,7 @@ func runView(args []string, stdout, stderr io.Writer) int {
 	res, err := cl.View(ctx, veiled)
 	var apiErr *client.Error
 	if errors.As(err, &apiErr) && apiErr.Status == 403 {
-		if werr := os.WriteFile(*out, deniedImage(), 0o644); werr != nil {
+		if werr := os.WriteFile(*out, peer.DeniedImage(), 0o644); werr != nil {
 			return fail(stderr, "view", werr)
 		}
 		fmt.Fprintf(stderr, "veil view: access denied (%s): %s; wrote the placeholder image to %s\n", apiErr.Code, apiErr.Message, *out)
@@ -214,24 +211,6 @@ func runView(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: image %s, %d views left\n", *out, res.ImageID, res.ViewsLeft)
 	}
 	return exitOK
-}
-
-// deniedImage is what a denied viewer gets instead of the original: a
-// plain grey 64x64 PNG with a dark diagonal cross.
-func deniedImage() []byte {
-	img := image.NewGray(image.Rect(0, 0, 64, 64))
-	for y := 0; y < 64; y++ {
-		for x := 0; x < 64; x++ {
-			c := uint8(200)
-			if x == y || x == 63-y {
-				c = 60
-			}
-			img.SetGray(x, y, color.Gray{Y: c})
-		}
-	}
-	var b bytes.Buffer
-	_ = png.Encode(&b, img) // cannot fail on an in-memory image
-	return b.Bytes()
 }
 
 func runShare(args []string, stdout, stderr io.Writer) int {
@@ -266,9 +245,14 @@ func runShare(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(stderr, "share", err)
 		}
-		img, err = lc.Share(ctx, *id, set, drop)
+		var queued *peer.Queued
+		img, queued, err = lc.Share(ctx, *id, set, drop)
 		if err != nil {
 			return fail(stderr, "share", err)
+		}
+		if queued != nil {
+			fmt.Fprintf(stdout, "the cloud is away: your peer queued the change (%d waiting); it goes when the cloud is back\n", queued.Position)
+			return exitOK
 		}
 	} else {
 		cl, err := uf.connect(ctx, false)

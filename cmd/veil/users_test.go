@@ -1,6 +1,8 @@
 package main
 
 import (
+	"veil/peer"
+
 	"bytes"
 	"image"
 	"image/png"
@@ -53,7 +55,7 @@ func TestUserCommandsAgainstACluster(t *testing.T) {
 		if code != exitDenied || !strings.Contains(errs, denied.reason) {
 			t.Fatalf("%s's view: exit %d, stderr %q; want exit %d naming %s", denied.user, code, errs, exitDenied, denied.reason)
 		}
-		if got, _ := os.ReadFile(out); !bytes.Equal(got, deniedImage()) {
+		if got, _ := os.ReadFile(out); !bytes.Equal(got, peer.DeniedImage()) {
 			t.Fatalf("%s's denied view did not write the placeholder image", denied.user)
 		}
 	}

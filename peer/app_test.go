@@ -1,0 +1,121 @@
+package peer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"veil/internal/chromium"
+)
+
+// The user's journey in a real browser: alice signs in to her peer's page
+// and puts an image for bob; bob signs in to his, fetches it peer to peer,
+// views it (a leased view), and the next view shows the default image with
+// the reason.
+func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
+	ctx := chromium.Context(t)
+	c := newCloud(t, "alice", "bob")
+	alice := startPeer(t, c, "alice", nil)
+	bob := startPeer(t, c, "bob", nil)
+	secret := filepath.Join(t.TempDir(), "secret.png")
+	if err := os.WriteFile(secret, secretPNG(t, 21), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(p *testPeer, user string) {
+		t.Helper()
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate("http://"+p.LocalAddr()+"/app/"),
+			chromedp.WaitVisible("#signin"),
+			chromedp.SendKeys("#user", user),
+			chromedp.SendKeys("#password", password(user)),
+			chromedp.Click("#signin"),
+			chromedp.WaitVisible("#mine"),
+		); err != nil {
+			t.Fatalf("%s signs in: %v", user, err)
+		}
+	}
+
+	signIn(alice, "alice")
+	if err := chromedp.Do(ctx,
+		chromedp.SetUploadFiles("#secret", []string{secret}),
+		chromedp.SendKeys("#viewers", "bob=1"),
+		chromedp.Click("#put"),
+		chromedp.WaitVisible("#picture"),
+	); err != nil {
+		t.Fatalf("alice puts: %v", err)
+	}
+	alt, err := chromedp.Run(ctx, chromedp.AttributeValue("#picture", "alt"))
+	if err != nil || !strings.Contains(alt.Value, "veiled picture") {
+		t.Fatalf("the put's page shows %q (%v), want the veiled picture", alt.Value, err)
+	}
+	if held := alice.store.Holds(); len(held) != 1 {
+		t.Fatalf("alice's peer holds %v", held)
+	}
+	id := alice.store.Holds()[0]
+
+	signIn(bob, "bob")
+	chromium.WaitText(t, ctx, "#shared", 10*time.Second, "the image shared with bob", func(s string) bool {
+		return strings.Contains(s, "alice") && strings.Contains(s, "Fetch")
+	})
+	if err := chromedp.Do(ctx, chromedp.Click("#shared .fetch"), chromedp.WaitVisible("#flash")); err != nil {
+		t.Fatalf("bob fetches: %v", err)
+	}
+	chromium.WaitText(t, ctx, "#flash", 5*time.Second, "the fetch done", func(s string) bool { return strings.Contains(s, "Fetched") && strings.Contains(s, "leased") })
+	if _, ok := bob.store.Get(id); !ok {
+		t.Fatal("bob's peer does not hold the image after the fetch")
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("#shared .view"), chromedp.WaitVisible("#picture")); err != nil {
+		t.Fatalf("bob views: %v", err)
+	}
+	src, err := chromedp.Run(ctx, chromedp.AttributeValue("#picture", "src"))
+	if err != nil || !strings.HasPrefix(src.Value, "data:image/png;base64,") {
+		t.Fatalf("the view shows %.40q (%v), want the original inline", src.Value, err)
+	}
+	chromium.WaitText(t, ctx, "figcaption", 5*time.Second, "a leased view", func(s string) bool { return strings.Contains(s, "leased view") })
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+bob.LocalAddr()+"/app/"),
+		chromedp.WaitVisible("#shared .view"),
+		chromedp.Click("#shared .view"),
+		chromedp.WaitVisible("#picture"),
+	); err != nil {
+		t.Fatalf("bob views again: %v", err)
+	}
+	src, _ = chromedp.Run(ctx, chromedp.AttributeValue("#picture", "src"))
+	if src.Value != "/app/images/denied.png" {
+		t.Fatalf("a view with no views left shows %.60q, want the default image", src.Value)
+	}
+	chromium.WaitText(t, ctx, "figcaption", 5*time.Second, "the reason", func(s string) bool { return strings.Contains(s, "no_views_left") })
+}
+
+// The pages refuse a form posted from another site, and a browser that has
+// not signed in.
+func TestTheUserAppRefusesOtherSitesAndStrangers(t *testing.T) {
+	p := offlinePeer(t)
+	h := p.localHandler()
+	w := localCall(h, "GET", "/app/", "127.0.0.1", false, "")
+	if w.Code != 303 || w.Header().Get("Location") != "/app/signin" {
+		t.Fatalf("a stranger: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	r := localCall(h, "POST", "/app/signin", "127.0.0.1", false, "user=alice&password=wrong")
+	if r.Code != 401 {
+		t.Fatalf("a wrong password: %d", r.Code)
+	}
+	req := newFormRequest("/app/signin", "user=alice&password=secret")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if w := serve(h, req); w.Code != 403 {
+		t.Fatalf("a sign-in posted from another site: %d", w.Code)
+	}
+	req = newFormRequest("/app/signin", "user=alice&password=secret")
+	w = serve(h, req)
+	if w.Code != 303 || !strings.Contains(w.Header().Get("Set-Cookie"), "SameSite=Strict") {
+		t.Fatalf("a good sign-in: %d %q", w.Code, w.Header().Get("Set-Cookie"))
+	}
+	if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Fatalf("CSP %q", csp)
+	}
+}
