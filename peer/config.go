@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"veil/cluster/client"
 )
 
 // Policy says what the owner's peer does with a request from a user who is
@@ -38,6 +40,11 @@ type Config struct {
 	DataDir string
 	// API lists some cloud nodes' API addresses.
 	API []string
+	// Route is how the peer picks a node: by default the coordinator, once
+	// a reply has named it (the peer then reads its own writes at once);
+	// client.RouteAny keeps to the addresses in API, which forward, for a
+	// peer whose network reaches only those.
+	Route client.Route
 	// Policy for requests from non-viewers. Default PolicyRefuse.
 	Policy Policy
 	// CloudTimeout bounds one call to the cloud, retries included.

@@ -90,7 +90,7 @@ func quickCloud(t *testing.T, users ...string) *cloud {
 func behind(t *testing.T, c *cloud, user string, dataDir string) (*testPeer, *switchProxy) {
 	sw := newSwitchProxy(t, c.apis)
 	p := startPeer(t, c, user, func(cfg *Config) {
-		cfg.API = []string{sw.addr()}
+		cfg.API, cfg.Route = []string{sw.addr()}, client.RouteAny // through the switch only
 		cfg.CloudTimeout, cfg.RequestTimeout = time.Second, 2*time.Second
 		if dataDir != "" {
 			cfg.DataDir = dataDir
@@ -325,7 +325,7 @@ func startPeerOffline(t *testing.T, c *cloud, user, dir string, sw *switchProxy)
 	t.Helper()
 	cfg := Config{
 		User: user, Password: password(user), Listen: "127.0.0.1:0", Local: "127.0.0.1:0", DataDir: dir,
-		API: []string{sw.addr()}, CloudTimeout: time.Second, RequestTimeout: 2 * time.Second, RetryInterval: 200 * time.Millisecond,
+		API: []string{sw.addr()}, Route: client.RouteAny, CloudTimeout: time.Second, RequestTimeout: 2 * time.Second, RetryInterval: 200 * time.Millisecond,
 	}
 	p, err := New(cfg)
 	if err != nil {

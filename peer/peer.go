@@ -72,17 +72,14 @@ func New(cfg Config) (*Peer, error) {
 		return nil, err
 	}
 	p.learnDirectory(p.state.Directory)
-	// The peer talks to the nodes it was given, which forward to the
-	// coordinator: an address learnt from a reply is the node's own, which
-	// the user's network may not reach.
 	if p.cloud, err = client.New(client.Config{
-		Nodes: cfg.API, Route: client.RouteAny, User: cfg.User, Password: cfg.Password, Timeout: cfg.CloudTimeout,
+		Nodes: cfg.API, Route: cfg.Route, User: cfg.User, Password: cfg.Password, Timeout: cfg.CloudTimeout,
 		AttemptTimeout: cfg.CloudTimeout / 2,
 	}); err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}
 	if p.ops, err = client.New(client.Config{
-		Nodes: cfg.API, Route: client.RouteAny, User: cfg.User, Password: cfg.Password, Timeout: cfg.RequestTimeout,
+		Nodes: cfg.API, Route: cfg.Route, User: cfg.User, Password: cfg.Password, Timeout: cfg.RequestTimeout,
 	}); err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}

@@ -98,6 +98,9 @@ func Demo(ctx context.Context, cfg DemoConfig) error {
 	say("   image %s: a %d-byte secret in a %d-byte veiled PNG", id, len(secret), len(veiled))
 
 	title("bob asks his peer what he may see, and who holds it (the directory; every node answers the same).")
+	if err := waitHolder(ctx, bob, id, "alice"); err != nil {
+		return err
+	}
 	d, err := bob.Directory(ctx)
 	if err != nil {
 		return err
