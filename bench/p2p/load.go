@@ -671,7 +671,7 @@ func (r LoadReport) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "| operation | ok | refused as expected | failed | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|\n")
 	fmt.Fprintf(w, "| put (through the owner's peer) | %d | %d | %d | %.1f | %.1f |\n", r.Puts.OK, r.Puts.Expected, r.Puts.Failed, r.PutMS.P50, r.PutMS.P99)
 	fmt.Fprintf(w, "| fetch (peer to peer) | %d | %d | %d | %.1f | %.1f |\n", r.Fetches.OK, r.Fetches.Expected, r.Fetches.Failed, r.FetchMS.P50, r.FetchMS.P99)
-	fmt.Fprintf(w, "| view (through the cloud) | %d | %d | %d | %.1f | %.1f |\n\n", r.Views.OK, r.Views.Expected, r.Views.Failed, r.ViewMS.P50, r.ViewMS.P99)
+	fmt.Fprintf(w, "| view (a leased view, or through the cloud) | %d | %d | %d | %.1f | %.1f |\n\n", r.Views.OK, r.Views.Expected, r.Views.Failed, r.ViewMS.P50, r.ViewMS.P99)
 	fmt.Fprintf(w, "- Image bytes peer to peer: %d; through the cloud: %d.\n", r.BytesP2P, r.BytesCloud)
 	fmt.Fprintf(w, "- Offline: %d leases taken by fetches, %d views spent from them with no cloud asked, %d leases given back at the end.\n", r.Leases, r.OfflineViews, r.GivenBack)
 	fmt.Fprintf(w, "- Churn: %d clean stops, %d kills, %d restarts; coordinator killed: %v.\n", r.Stops, r.Kills, r.Restarts, r.CoordinatorKilled)
