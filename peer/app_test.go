@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,7 @@ func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("alice puts: %v", err)
 	}
+	shot(t, ctx, "app-put.png")
 	alt, err := chromedp.Run(ctx, chromedp.AttributeValue("#picture", "alt"))
 	if err != nil || !strings.Contains(alt.Value, "veiled picture") {
 		t.Fatalf("the put's page shows %q (%v), want the veiled picture", alt.Value, err)
@@ -76,6 +78,11 @@ func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
 		t.Fatalf("the view shows %.40q (%v), want the original inline", src.Value, err)
 	}
 	chromium.WaitText(t, ctx, "figcaption", 5*time.Second, "a leased view", func(s string) bool { return strings.Contains(s, "leased view") })
+	shot(t, ctx, "app-view.png")
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+bob.LocalAddr()+"/app/"), chromedp.WaitVisible("#shared")); err != nil {
+		t.Fatal(err)
+	}
+	shot(t, ctx, "app-home.png")
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate("http://"+bob.LocalAddr()+"/app/"),
@@ -90,6 +97,25 @@ func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
 		t.Fatalf("a view with no views left shows %.60q, want the default image", src.Value)
 	}
 	chromium.WaitText(t, ctx, "figcaption", 5*time.Second, "the reason", func(s string) bool { return strings.Contains(s, "no_views_left") })
+}
+
+// shot saves a screenshot of the page into $VEIL_SCREENSHOTS, when set:
+// the README's pictures come from here.
+func shot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("VEIL_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1000, 700)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // The pages refuse a form posted from another site, and a browser that has
