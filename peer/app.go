@@ -95,8 +95,10 @@ type page struct {
 	Online             []cluster.OnlineReply
 	StaleOnline        bool
 	Requests           []Request
-	// the image page
-	Src, Alt, Caption string
+	// the image page; Src is a path of this app or a data: URL the peer
+	// made itself, so it is marked safe for the template
+	Src          template.URL
+	Alt, Caption string
 }
 
 type viewerRow struct {
@@ -331,24 +333,14 @@ func (p *Peer) appShare(w http.ResponseWriter, r *http.Request) {
 		back(w, r, "share: nothing to change", true)
 		return
 	}
-	if p.isOnline() {
-		_, err = p.ops.Share(r.Context(), id, set, remove)
-		var ce *client.Error
-		if err == nil || errors.As(err, &ce) {
-			if err != nil {
-				back(w, r, "share: "+errText(err), true)
-				return
-			}
-			p.Kick()
-			back(w, r, "Viewers of "+short(id)+" changed.", false)
-			return
-		}
-		p.cloudFailed(err)
-	}
-	if _, n, err := p.queueChange(id, set, remove); err != nil {
-		back(w, r, "share: "+err.Error(), true)
-	} else {
-		back(w, r, fmt.Sprintf("The cloud is away: the change is queued (%d waiting) and goes when it is back.", n), false)
+	_, queued, err := p.Share(r.Context(), id, set, remove)
+	switch {
+	case err != nil:
+		back(w, r, "share: "+errText(err), true)
+	case queued != nil:
+		back(w, r, fmt.Sprintf("The cloud is away: the change is queued (%d waiting) and goes when it is back.", queued.Position), false)
+	default:
+		back(w, r, "Viewers of "+short(id)+" changed.", false)
 	}
 }
 
@@ -389,7 +381,7 @@ func (p *Peer) appView(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	left := rec.header.Get("Veil-Views-Left")
-	pg.Src = "data:" + rec.header.Get("Content-Type") + ";base64," + base64.StdEncoding.EncodeToString(rec.body.Bytes())
+	pg.Src = template.URL("data:" + imageType(rec.body.Bytes()) + ";base64," + base64.StdEncoding.EncodeToString(rec.body.Bytes()))
 	pg.Alt = "The original of image " + id
 	switch {
 	case rec.header.Get("Veil-By-Owner") == "true":
@@ -400,6 +392,16 @@ func (p *Peer) appView(w http.ResponseWriter, r *http.Request) {
 		pg.Caption = "Through the cloud; " + left + " views left."
 	}
 	p.render(w, "image", pg)
+}
+
+// imageType is the type of an original, for its data: URL: one of the
+// image types the cloud takes, never anything a browser would run.
+func imageType(b []byte) string {
+	switch t := http.DetectContentType(b); t {
+	case "image/png", "image/jpeg", "image/gif":
+		return t
+	}
+	return "application/octet-stream"
 }
 
 // recorder keeps what a handler writes.
@@ -435,7 +437,7 @@ func (p *Peer) appImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, "image", page{Title: "Image " + short(id), User: p.cfg.User, Status: p.status(),
-		Src: "/app/images/" + id + "/veiled.png", Alt: "The veiled picture of image " + id,
+		Src: template.URL("/app/images/" + id + "/veiled.png"), Alt: "The veiled picture of image " + id,
 		Caption: fmt.Sprintf("Veiled: %d bytes, SHA-256 %s…. Anyone may pass it around; only its viewers open it.", e.Size, e.Digest[:16])})
 }
 

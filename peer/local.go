@@ -420,28 +420,17 @@ func (p *Peer) handleShare(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Set) == 0 && len(req.Remove) == 0 {
 		return badLocal("nothing to change: give set or remove")
 	}
-	var img cluster.ImageReply
-	err := errCloudAway
-	if p.isOnline() {
-		img, err = p.ops.Share(r.Context(), id, req.Set, req.Remove)
-	}
-	var ce *client.Error
-	if err != nil && !errors.As(err, &ce) {
-		// The cloud is away: the change waits here, on disk, and goes
-		// when the cloud is back.
-		p.cloudFailed(err)
-		q, n, qerr := p.queueChange(id, req.Set, req.Remove)
-		if qerr != nil {
-			return qerr
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		return writeLocalJSON(w, Queued{Queued: true, Position: n, Change: q})
-	}
+	img, queued, err := p.Share(r.Context(), id, req.Set, req.Remove)
 	if err != nil {
 		return err
 	}
-	p.Kick() // learn the new viewers at once
+	if queued != nil {
+		// The cloud is away: the change waits here, on disk, and goes
+		// when the cloud is back.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		return writeLocalJSON(w, queued)
+	}
 	return writeLocalJSON(w, img)
 }
 

@@ -118,6 +118,28 @@ func signReport(id Identity, lease string, spent int) []byte {
 	return ed25519.Sign(id.Key, vouch.ReportProof(lease, spent))
 }
 
+// Share changes an image's viewers through the cloud, or, with the cloud
+// away, queues the change to send when it is back (queued is then set).
+func (p *Peer) Share(ctx context.Context, id string, set map[string]int, remove []string) (img cluster.ImageReply, queued *Queued, err error) {
+	err = errCloudAway
+	if p.isOnline() {
+		img, err = p.ops.Share(ctx, id, set, remove)
+	}
+	var ce *client.Error
+	if err == nil || errors.As(err, &ce) {
+		if err == nil {
+			p.Kick() // learn the new viewers at once
+		}
+		return img, nil, err
+	}
+	p.cloudFailed(err)
+	q, n, err := p.queueChange(id, set, remove)
+	if err != nil {
+		return img, nil, err
+	}
+	return img, &Queued{Queued: true, Position: n, Change: q}, nil
+}
+
 // queueChange keeps an owner's change to send when the cloud is back.
 func (p *Peer) queueChange(image string, set map[string]int, remove []string) (QueuedChange, int, error) {
 	var kb [16]byte
