@@ -66,8 +66,9 @@ func FuzzAPIBodies(f *testing.F) {
 	f.Add([]byte(`{"key":"AAAA","at":"2026-12-03T12:00:00Z","proof":"AAAA"}`))
 	f.Add([]byte(`{"statement":"VlYBAQ","address":"127.0.0.1:7000","holds":["00000000000000000000000000000001"]}`))
 	f.Add([]byte(`{"index":3,"id":"00000000000000000000000000000001","version":2,"views_left":1,"by_owner":false,"replayed":true,"created":"2026-12-03T12:00:00Z"}`))
+	f.Add([]byte(`{"statement":"VlYBAQ","spent":2,"proof":"AAAA"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		targets := []any{&credentials{}, &shareRequest{}, &appendRequest{}, &prepareRequest{}, &VouchRequest{}, &PeerRequest{}, &commitReply{}}
+		targets := []any{&credentials{}, &shareRequest{}, &appendRequest{}, &prepareRequest{}, &VouchRequest{}, &PeerRequest{}, &commitReply{}, &ReturnRequest{}}
 		for _, v := range targets {
 			if err := decodeStrict(body, v); err != nil {
 				continue
