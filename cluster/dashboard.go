@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"veil/internal/webstyle"
 )
 
 // The operator's dashboard: a page at /ui/ on every node, fed by one
@@ -146,11 +148,16 @@ func (n *Node) dashboard() http.Handler {
 		panic("cluster: embedded web files: " + err.Error())
 	}
 	files := http.StripPrefix("/ui/", http.FileServerFS(sub))
+	base := webstyle.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", dashboardCSP)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if r.URL.Path == "/ui/base.css" {
+			base.ServeHTTP(w, r)
+			return
+		}
 		files.ServeHTTP(w, r)
 	})
 }

@@ -25,6 +25,7 @@ import (
 
 	"veil/cluster"
 	"veil/cluster/client"
+	"veil/internal/webstyle"
 )
 
 // The user's app: web pages on the control address, for a browser on the
@@ -123,6 +124,7 @@ func short(id string) string { return id[:min(8, len(id))] + "…" }
 
 func (p *Peer) appHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /app/base.css", webstyle.Handler())
 	mux.HandleFunc("GET /app/style.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		b, _ := webFiles.ReadFile("web/style.css")
