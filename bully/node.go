@@ -105,10 +105,14 @@ func (n *Node) step(m Message) error {
 				n.elapsed = 0
 				n.coordLoad = m.Load
 				return nil
-			case n.state != StateFollower:
-				// We campaign (or wait on a candidate) against this very
-				// epoch: a heartbeat of it, sent before our ELECTION
-				// reached its coordinator, must not end the election.
+			case n.state == StateCandidate && m.To == "":
+				// We campaign against this very epoch: a broadcast
+				// heartbeat of it, sent before our ELECTION reached its
+				// coordinator, must not end the election. A COORDINATOR
+				// addressed to us is the coordinator's answer to it:
+				// alive, and staying. A node that waits on a better
+				// candidate follows the live coordinator meanwhile: if
+				// that candidate wins, its higher epoch takes over.
 				return nil
 			}
 		}
@@ -117,9 +121,23 @@ func (n *Node) step(m Message) error {
 		if cmp > 0 {
 			n.raise(m.Epoch)
 		} else if n.state == StateCoordinator {
-			// Someone at our epoch thinks we are gone or wants to re-elect.
-			// We are no longer sure of the role; take part like anyone.
+			if !n.reelects(m, n.load) {
+				// Someone at our epoch lost our heartbeats. We are alive:
+				// tell it so, rather than let it replace us.
+				n.announce(m.From)
+				return nil
+			}
+			// A load-driven re-election: take part like anyone.
 			n.stepDown()
+		} else if n.sticky(m) {
+			// We hear a live coordinator and the sender does not beat it
+			// by the gap: we do not help replace it. If we outrank the
+			// sender we still answer, so that a worse node cannot win by
+			// our silence; we do not campaign ourselves.
+			if better(n.load, n.cfg.ID, m.Load, m.From) {
+				n.send(Message{Type: Answer, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.load})
+			}
+			return nil
 		}
 		n.join(m)
 	case Answer:
@@ -132,6 +150,35 @@ func (n *Node) step(m Message) error {
 		}
 	}
 	return nil
+}
+
+// reelects reports whether m, an ELECTION at our epoch, is a load-driven
+// re-election: periodic re-election is on and the sender's snapshot beats
+// coordLoad, the coordinator's load, by more than the gap. Only then may a
+// live coordinator be replaced.
+func (n *Node) reelects(m Message, coordLoad float64) bool {
+	return n.cfg.ReelectInterval > 0 && coordLoad-m.Load > n.cfg.LoadGap
+}
+
+// sticky reports whether this node keeps its coordinator against m, an
+// ELECTION at our epoch: it follows a coordinator it heard within
+// CoordinatorTimeout ticks (a follower that names one always has), m does
+// not come from that coordinator, and m is no load-driven re-election.
+// This is Raft's leader stickiness: a node that cannot hear the
+// coordinator cannot talk the others into replacing it.
+func (n *Node) sticky(m Message) bool {
+	return n.state == StateFollower && n.coordinator != "" && m.From != n.coordinator &&
+		m.Epoch == n.epoch && !n.reelects(m, n.coordLoad)
+}
+
+// heard takes any traffic from the coordinator this node follows, at its
+// epoch, as proof of life, as good as a heartbeat (Raft's AppendEntries
+// reset the election timer the same way): heartbeats lost or late under
+// load then cost no election while the coordinator's other traffic flows.
+func (n *Node) heard(from string, e Epoch) {
+	if n.state == StateFollower && n.coordinator != "" && n.coordinator == from && e == n.epoch {
+		n.elapsed = 0
+	}
 }
 
 // join takes part in the election that m (an ELECTION) belongs to.
@@ -189,10 +236,13 @@ func (n *Node) win() {
 	n.announce("")
 }
 
-// announce sends COORDINATOR to everyone (to == "") or to one node, and
-// restarts the heartbeat count.
+// announce sends COORDINATOR to everyone (to == "") or to one node. A
+// broadcast restarts the heartbeat count; a reply to one node does not, or
+// a stream of challengers would starve everyone else of heartbeats.
 func (n *Node) announce(to string) {
-	n.heartbeat = 0
+	if to == "" {
+		n.heartbeat = 0
+	}
 	n.send(Message{Type: Coordinator, From: n.cfg.ID, To: to, Epoch: n.epoch, Load: n.load})
 }
 

@@ -35,9 +35,9 @@ func follower(t *testing.T, edit ...func(*Config)) *Node {
 }
 
 // coordinator returns a node "b" that won at epoch 1/b.
-func coordinator(t *testing.T) *Node {
+func coordinator(t *testing.T, edit ...func(*Config)) *Node {
 	t.Helper()
-	n := newTestNode(t, "b")
+	n := newTestNode(t, "b", edit...)
 	n.Campaign()
 	for range n.cfg.ElectionTimeout {
 		n.Tick()
@@ -205,16 +205,103 @@ func TestACoordinatorStepsDownAtOnceOnAHigherEpoch(t *testing.T) {
 	}
 }
 
-func TestACoordinatorChallengedAtItsEpochTakesPart(t *testing.T) {
-	n := coordinator(t) // load 0
-	n.Step(Message{Type: Election, From: "c", Epoch: n.epoch, Load: 4})
-	if n.state != StateCandidate {
-		t.Fatalf("outranking the challenger it should campaign again, got %v", n.state)
+func TestACoordinatorChallengedAtItsEpochAnswersAndStays(t *testing.T) {
+	// The challenger lost our heartbeats (load, lag, a lossy link); we are
+	// alive, so we tell it, and nobody's election replaces us.
+	for _, load := range []float64{4, -0.5} { // worse than us, or better by less than the gap
+		n := coordinator(t) // load 0
+		n.Step(Message{Type: Election, From: "c", Epoch: n.epoch, Load: load})
+		rd := n.Ready()
+		if n.state != StateCoordinator || len(rd.Notices) != 0 {
+			t.Fatalf("load %v: challenged at its epoch it should stay coordinator, got %v, %+v", load, n.state, rd.Notices)
+		}
+		if len(rd.Messages) != 1 || rd.Messages[0].Type != Coordinator || rd.Messages[0].To != "c" {
+			t.Fatalf("load %v: want one COORDINATOR to c, got %v", load, rd.Messages)
+		}
 	}
-	n = coordinator(t)
-	n.Step(Message{Type: Election, From: "a", Epoch: n.epoch, Load: -1})
+}
+
+func TestACoordinatorTakesPartInALoadDrivenReelection(t *testing.T) {
+	n := coordinator(t) // load 0, gap 1, re-election on
+	n.SetLoad(3)
+	n.Step(Message{Type: Election, From: "a", Epoch: n.epoch, Load: 1})
 	if n.state != StateWaiting {
-		t.Fatalf("outranked by the challenger it should wait for it, got %v", n.state)
+		t.Fatalf("outranked by more than the gap it should step down and wait for the challenger, got %v", n.state)
+	}
+	n = coordinator(t, func(c *Config) { c.ReelectInterval = 0 })
+	n.SetLoad(3)
+	n.Step(Message{Type: Election, From: "a", Epoch: n.epoch, Load: 1})
+	if n.state != StateCoordinator {
+		t.Fatalf("with re-election off no challenger replaces a live coordinator, got %v", n.state)
+	}
+}
+
+func TestACandidateAnsweredByTheLiveCoordinatorFollowsIt(t *testing.T) {
+	n := follower(t)
+	n.Campaign()
+	n.Ready()
+	// A broadcast heartbeat may predate our ELECTION: the election goes on.
+	n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 5})
+	if n.state != StateCandidate {
+		t.Fatalf("a broadcast heartbeat ended the election: %v", n.state)
+	}
+	// The coordinator's reply to our ELECTION ends it.
+	n.Step(Message{Type: Coordinator, From: "a", To: "b", Epoch: Epoch{1, "a"}, Load: 5})
+	if n.state != StateFollower || n.coordinator != "a" {
+		t.Fatalf("want a follower of a, got %v following %q", n.state, n.coordinator)
+	}
+}
+
+func TestAFollowerThatHearsItsCoordinatorDoesNotHelpReplaceIt(t *testing.T) {
+	// The coordinator a's last heartbeat said load 5; the gap is 1.
+	tests := []struct {
+		name       string
+		ours, cand float64
+		wantAnswer bool
+		wantState  State
+	}{
+		{"a worse challenger is answered, so it cannot win by our silence, but we do not campaign", 0, 4.5, true, StateFollower},
+		{"a better challenger is let be", 6, 4.5, false, StateFollower},
+		{"a challenger below the coordinator by more than the gap re-elects: we take part", -3, 2, true, StateCandidate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := follower(t)
+			n.SetLoad(tt.ours)
+			n.Step(Message{Type: Election, From: "c", Epoch: Epoch{1, "a"}, Load: tt.cand})
+			answered := false
+			for _, m := range n.Ready().Messages {
+				if m.Type == Answer && m.To == "c" {
+					answered = true
+				}
+			}
+			if answered != tt.wantAnswer || n.state != tt.wantState {
+				t.Fatalf("answered %v in %v, want %v in %v", answered, n.state, tt.wantAnswer, tt.wantState)
+			}
+			if tt.wantState == StateFollower && n.coordinator != "a" {
+				t.Fatalf("gave up its coordinator: %q", n.coordinator)
+			}
+		})
+	}
+}
+
+func TestTrafficFromTheCoordinatorCountsAsAHeartbeat(t *testing.T) {
+	n := follower(t)
+	for range 3 * n.cfg.CoordinatorTimeout {
+		n.Tick()
+		n.Heard("a", Epoch{1, "a"})
+	}
+	if n.state != StateFollower || n.coordinator != "a" {
+		t.Fatalf("with traffic from the coordinator every tick it should keep it, got %v following %q", n.state, n.coordinator)
+	}
+	// Traffic from another node, or at another epoch, proves nothing.
+	for range n.cfg.CoordinatorTimeout {
+		n.Tick()
+		n.Heard("c", Epoch{1, "a"})
+		n.Heard("a", Epoch{2, "a"})
+	}
+	if n.state != StateCandidate {
+		t.Fatalf("without its coordinator's traffic it should campaign, got %v", n.state)
 	}
 }
 
