@@ -131,12 +131,9 @@ func (n *Node) step(m Message) error {
 			n.stepDown()
 		} else if n.sticky(m) {
 			// We hear a live coordinator and the sender does not beat it
-			// by the gap: we do not help replace it. If we outrank the
-			// sender we still answer, so that a worse node cannot win by
-			// our silence; we do not campaign ourselves.
-			if better(n.load, n.cfg.ID, m.Load, m.From) {
-				n.send(Message{Type: Answer, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.load})
-			}
+			// by the gap: we do not help replace it, and we say so, so
+			// that the sender cannot win by our silence.
+			n.send(Message{Type: Refuse, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.load})
 			return nil
 		}
 		n.join(m)
@@ -147,6 +144,18 @@ func (n *Node) step(m Message) error {
 		if n.state == StateCandidate && better(m.Load, m.From, n.snapshot, n.cfg.ID) {
 			n.state = StateWaiting
 			n.elapsed = 0
+		}
+	case Refuse:
+		if cmp > 0 {
+			n.raise(m.Epoch)
+		}
+		if n.state == StateCandidate {
+			// Someone still hears the coordinator we lost. Stand down and
+			// try again an election timeout from now: meanwhile we follow
+			// its heartbeats if they reach us, and if it is really gone
+			// the others notice within their own timeout.
+			n.state = StateWaiting
+			n.elapsed = max(0, n.cfg.CoordinatorTimeout-n.cfg.ElectionTimeout)
 		}
 	}
 	return nil

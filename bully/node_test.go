@@ -257,31 +257,47 @@ func TestAFollowerThatHearsItsCoordinatorDoesNotHelpReplaceIt(t *testing.T) {
 	tests := []struct {
 		name       string
 		ours, cand float64
-		wantAnswer bool
+		want       MessageType // what c gets from us
 		wantState  State
 	}{
-		{"a worse challenger is answered, so it cannot win by our silence, but we do not campaign", 0, 4.5, true, StateFollower},
-		{"a better challenger is let be", 6, 4.5, false, StateFollower},
-		{"a challenger below the coordinator by more than the gap re-elects: we take part", -3, 2, true, StateCandidate},
+		{"a worse challenger is refused, and we do not campaign", 0, 4.5, Refuse, StateFollower},
+		{"a better challenger is refused too: it cannot win by our silence", 6, 4.5, Refuse, StateFollower},
+		{"a challenger below the coordinator by more than the gap re-elects: we take part", -3, 2, Answer, StateCandidate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := follower(t)
 			n.SetLoad(tt.ours)
 			n.Step(Message{Type: Election, From: "c", Epoch: Epoch{1, "a"}, Load: tt.cand})
-			answered := false
+			var got []MessageType
 			for _, m := range n.Ready().Messages {
-				if m.Type == Answer && m.To == "c" {
-					answered = true
+				if m.To == "c" {
+					got = append(got, m.Type)
 				}
 			}
-			if answered != tt.wantAnswer || n.state != tt.wantState {
-				t.Fatalf("answered %v in %v, want %v in %v", answered, n.state, tt.wantAnswer, tt.wantState)
+			if len(got) != 1 || got[0] != tt.want || n.state != tt.wantState {
+				t.Fatalf("sent %v to c in %v, want [%v] in %v", got, n.state, tt.want, tt.wantState)
 			}
 			if tt.wantState == StateFollower && n.coordinator != "a" {
 				t.Fatalf("gave up its coordinator: %q", n.coordinator)
 			}
 		})
+	}
+}
+
+func TestARefusedCandidateStandsDownAndTriesAgain(t *testing.T) {
+	n := newTestNode(t, "b")
+	n.Campaign()
+	n.Ready()
+	n.Step(Message{Type: Refuse, From: "c", To: "b", Epoch: n.epoch, Load: 9})
+	if n.state != StateWaiting {
+		t.Fatalf("refused, it should stand down, got %v", n.state)
+	}
+	for range n.cfg.ElectionTimeout {
+		n.Tick()
+	}
+	if n.state != StateCandidate {
+		t.Fatalf("an election timeout after a refusal it should campaign again, got %v", n.state)
 	}
 }
 
