@@ -58,7 +58,9 @@ func stickyScenario(seed int64, trace *strings.Builder) error {
 		nw.cut[[2]int{x, c}] = true
 	}
 	nw.logf("cut %s -> %s (both ways: %v)", coord, nw.ids[x], both)
-	nw.onWin = func(i int) { nw.fail("%s won at %v while %s was alive and heard by all but %s", nw.ids[i], nw.node[i].epoch, coord, nw.ids[x]) }
+	nw.onWin = func(i int) {
+		nw.fail("%s won at %v while %s was alive and heard by all but %s", nw.ids[i], nw.node[i].epoch, coord, nw.ids[x])
+	}
 	for range 20 * cfg.CoordinatorTimeout {
 		nw.step()
 		if nw.violation != nil {
