@@ -353,6 +353,10 @@ func (n *Node) handleInternalWork(w http.ResponseWriter, r *http.Request) error 
 	if err := n.fromPeer(r); err != nil {
 		return err
 	}
+	if l := n.elector.Leadership(); l.Known() && r.Header.Get(hdrPeer) == l.Coordinator {
+		// Work handed out by the coordinator: it is alive.
+		n.heardFrom(l.Coordinator, l.Epoch)
+	}
 	if err := n.serving(); err != nil {
 		return err
 	}
@@ -386,6 +390,7 @@ func (n *Node) sendWork(ctx context.Context, worker Member, j job) (*outcome, er
 	}
 	req.Header.Set("Content-Type", j.contentType)
 	req.Header.Set("Authorization", "Bearer "+n.peerTok)
+	req.Header.Set(hdrPeer, n.cfg.Name)
 	if p := j.put; p != nil {
 		req.Header.Set(hdrPutOwner, p.owner)
 		req.Header.Set(hdrPutID, p.id.String())

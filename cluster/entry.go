@@ -163,6 +163,9 @@ func (n *Node) sendCommit(ctx context.Context, coordinator string, body []byte) 
 		return reply, errorOutcome(fmt.Errorf("%w: the coordinator %s did not answer: %v", ErrUnknownOutcome, coordinator, err)), false
 	}
 	if o.status == http.StatusOK {
+		if l := n.elector.Leadership(); l.Coordinator == coordinator {
+			n.heardFrom(coordinator, l.Epoch) // it committed for us: alive
+		}
 		if err := json.Unmarshal(o.body, &reply); err != nil {
 			return reply, errorOutcome(fmt.Errorf("%w: the coordinator's reply: %v", ErrUnknownOutcome, err)), false
 		}

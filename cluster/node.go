@@ -47,8 +47,13 @@ type Node struct {
 	pool    *pool
 	metrics *metrics
 	client  *http.Client
-	store   *registry.Store // Bully mode's log; Raft keeps its own
-	repl    registryLog
+	// peerClient carries replication (prepare, append, entries) on
+	// connections of its own, so that the coordinator's appends, which are
+	// also its proof of life, never wait for a connection behind image
+	// work and forwarded requests.
+	peerClient *http.Client
+	store      *registry.Store // Bully mode's log; Raft keeps its own
+	repl       registryLog
 
 	recoverSince  atomic.Int64  // unix nanos: when the node last began to recover
 	gossipAddr    string        // host:port others reach our gossip at
@@ -103,6 +108,11 @@ func Start(cfg Config) (*Node, error) {
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
 			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+		}},
+		peerClient: &http.Client{Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+			MaxIdleConnsPerHost: 8,
 			IdleConnTimeout:     30 * time.Second,
 		}},
 	}
@@ -313,6 +323,14 @@ func (n *Node) sendGossip(to string, channel byte, payload []byte, reliable bool
 		return n.ml.SendReliable(&memberlist.Node{Name: to, Addr: net.ParseIP(host), Port: uint16(port)}, msg)
 	}
 	return n.ml.SendToAddress(memberlist.Address{Addr: m.Gossip, Name: to}, msg)
+}
+
+// heardFrom tells the election that traffic came from the node named
+// from at epoch e: from the coordinator, a sign of life.
+func (n *Node) heardFrom(from string, e election.Epoch) {
+	if n.bully != nil && from != "" && from != n.cfg.Name {
+		n.bully.Heard(from, e)
+	}
 }
 
 func (n *Node) onGossipMessage(channel byte, from string, payload []byte) {
@@ -570,6 +588,7 @@ func (n *Node) dropConns() {
 		c.Close()
 	}
 	n.client.CloseIdleConnections()
+	n.peerClient.CloseIdleConnections()
 }
 
 // State is what the node says of itself: active, failed, recovering or

@@ -44,6 +44,7 @@ type Bully struct {
 	rejoin  chan struct{}
 	suspend chan struct{}
 	raise   chan Epoch
+	heard   chan heard
 	load    atomic.Uint64 // math.Float64bits of the local load
 
 	mu      sync.Mutex
@@ -56,6 +57,12 @@ type Bully struct {
 	// (the run loop's only): a broadcast at the same epoch again is a
 	// heartbeat, and is counted as HEARTBEAT.
 	announced bully.Epoch
+}
+
+// heard is traffic other than election messages from a node at an epoch.
+type heard struct {
+	from  string
+	epoch Epoch
 }
 
 // inboxSize bounds the messages waiting for the machine; past it, new ones
@@ -87,6 +94,7 @@ func NewBully(cfg BullyConfig) (*Bully, error) {
 		rejoin:  make(chan struct{}, 1),
 		suspend: make(chan struct{}, 1),
 		raise:   make(chan Epoch, 16),
+		heard:   make(chan heard, 64),
 		changes: newFeed(),
 		stats:   Stats{MessagesSent: map[string]uint64{}},
 	}, nil
@@ -110,6 +118,18 @@ func (b *Bully) Deliver(from string, payload []byte) {
 		b.mu.Lock()
 		b.dropped++
 		b.mu.Unlock()
+	}
+}
+
+// Heard tells the runner that traffic other than an election message
+// (a replication append, forwarded work, a commit's reply) came from the
+// node named from at epoch e. From the coordinator, it counts as its
+// heartbeat. It never blocks: when the machine is behind, the report is
+// dropped, and the next one will do.
+func (b *Bully) Heard(from string, e Epoch) {
+	select {
+	case b.heard <- heard{from, e}:
+	default:
 	}
 }
 
@@ -214,6 +234,10 @@ func (b *Bully) Run(ctx context.Context) error {
 			}
 			if err := node.Step(m); err != nil && !errors.Is(err, bully.ErrStaleEpoch) {
 				b.log.Debug("election message refused", "message", m.String(), "error", err)
+			}
+		case h := <-b.heard:
+			if !suspended {
+				node.Heard(h.from, h.epoch)
 			}
 		case alive = <-b.members:
 			if !suspended {
