@@ -144,6 +144,9 @@ func (n *Node) wrap(route string, h func(http.ResponseWriter, *http.Request) err
 				code = http.StatusOK
 			}
 			n.metrics.observe(route, code, time.Since(start))
+			if code == http.StatusTooManyRequests {
+				n.metrics.shed.WithLabelValues(route).Inc()
+			}
 			n.traffic.add(time.Since(start))
 		}()
 		if err := h(sw, r); err != nil {

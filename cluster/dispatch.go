@@ -200,7 +200,8 @@ type putPlan struct {
 // best when one cannot be reached or fails, and returns its outcome.
 func (n *Node) onWorker(ctx context.Context, j job) *outcome {
 	var lastErr error
-	for i, worker := range n.pickWorkers(3) {
+	workers := n.pickWorkers(3)
+	for i, worker := range workers {
 		counter := n.assignedTo(worker.Name)
 		counter.Add(1)
 		var o *outcome
@@ -211,6 +212,14 @@ func (n *Node) onWorker(ctx context.Context, j job) *outcome {
 			o, err = n.sendWork(ctx, worker, j)
 		}
 		counter.Add(-1)
+		if err == nil && o.status == http.StatusTooManyRequests {
+			// That worker's queue is full: the next may have room; when
+			// none has, the client is told to come back later.
+			if i == len(workers)-1 {
+				return o
+			}
+			continue
+		}
 		if err == nil && o.status < 500 {
 			return o
 		}
@@ -327,7 +336,9 @@ func (n *Node) revealHere(ctx context.Context, veiled []byte) *outcome {
 // the image with the id it carries, or the error.
 func (n *Node) jobOutcome(kind, contentType string, id stego.ImageID, body []byte, err error) *outcome {
 	if err != nil {
-		n.metrics.jobs.WithLabelValues(kind, "error").Inc()
+		if !errors.Is(err, ErrOverloaded) { // shed: never run
+			n.metrics.jobs.WithLabelValues(kind, "error").Inc()
+		}
 		return errorOutcome(err)
 	}
 	n.metrics.jobs.WithLabelValues(kind, "ok").Inc()

@@ -189,6 +189,27 @@ func replyCode(body []byte) string {
 	return e.Error.Code
 }
 
+// shedding refuses a client's put or view at once, before its body is
+// read, when the image work it brings has nowhere to go: this node will
+// work it (it does not coordinate) and its queue is full, or, as
+// coordinator, every node's queue is. The client gets 429 with
+// Retry-After, in a millisecond, instead of a place at the end of a queue
+// it would time out in.
+func (n *Node) shedding(r *http.Request) error {
+	if r.Header.Get(hdrForwardedBy) != "" || !n.pool.full() {
+		return nil
+	}
+	if !n.elector.Leadership().Self {
+		for _, m := range n.pickWorkers(3) {
+			if m.Name != n.cfg.Name && m.Name != n.elector.Leadership().Coordinator && m.Meta.Load < float64(n.cfg.QueuePerWorker) {
+				return nil // workNear may send it there
+			}
+		}
+		return ErrOverloaded
+	}
+	return nil // the coordinator hands work to any node with room
+}
+
 // workNear runs a job here, where its bytes already are, unless this node
 // is overloaded (a job queued behind every slot) and another node that is
 // not the coordinator has at least one job per slot less; then there.

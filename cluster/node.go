@@ -102,7 +102,7 @@ func Start(cfg Config) (*Node, error) {
 		userKey:  derive(cfg.Key, labelUserToken, 32),
 		seedKey:  derive(cfg.Key, labelSeed, 32),
 		vouchKey: VouchKey(cfg.Key),
-		pool:     newPool(cfg.Workers),
+		pool:     newPool(cfg.Workers, cfg.Workers*cfg.QueuePerWorker),
 		metaKick: make(chan struct{}, 1),
 		conns:    map[net.Conn]struct{}{},
 		client: &http.Client{Transport: &http.Transport{
