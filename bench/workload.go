@@ -239,6 +239,10 @@ func classify(err error) (Outcome, string) {
 	}
 	var apiErr *client.Error
 	if errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
+		if apiErr.Attempts > 1 {
+			// Shed on a retry: the attempt before may have been carried out.
+			return OutcomeUnknown, errorKey(err)
+		}
 		return OutcomeShed, errorKey(err)
 	}
 	if errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 {
