@@ -253,13 +253,14 @@ func (b *Bully) Run(ctx context.Context) error {
 			node.Rejoin()
 			node.SetMembers(alive)
 		}
-		if st := node.Status().State; st != prev {
-			if st == bully.StateCandidate {
+		if s := node.Status(); s.State != prev {
+			if s.State == bully.StateCandidate {
 				b.mu.Lock()
 				b.stats.Elections++
 				b.mu.Unlock()
+				b.log.Info("campaigning", "epoch", s.Epoch.String(), "load", s.Snapshot, "coordinator_load", s.CoordinatorLoad, "was", prev.String())
 			}
-			prev = st
+			prev = s.State
 		}
 		if node.HasReady() {
 			b.apply(node.Ready(), alive)
