@@ -9,6 +9,7 @@
 //	n.SetMembers(alive)   // the live members as the host's membership sees them
 //	n.SetLoad(load)       // the local load, whenever it changes
 //	n.Heard(from, epoch)  // other traffic from a node: from the coordinator, proof of life
+//	n.Lost(id)            // proof that a node is gone (its connection reset): of the coordinator, campaign now
 //	n.Rejoin()            // back from a simulated failure
 //	rd := n.Ready()       // messages to send and notices to publish
 //
@@ -102,7 +103,9 @@
 //
 // # Liveness of the coordinator
 //
-// Two signals, either of which is enough to start an election: the host's
+// Three signals, any of which is enough to start an election: the host has
+// proof that the coordinator is gone (Lost: a connection to it reset or
+// refused by its machine, which a crash does at once), the host's
 // membership no longer lists the coordinator (SetMembers), or nothing from
 // the coordinator arrived for CoordinatorTimeout ticks: no COORDINATOR
 // heartbeat, and no other traffic the host reports with Heard (replication,

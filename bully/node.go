@@ -190,6 +190,12 @@ func (n *Node) heard(from string, e Epoch) {
 	}
 }
 
+func (n *Node) lost(id string) {
+	if n.state == StateFollower && n.coordinator != "" && n.coordinator == id {
+		n.campaign()
+	}
+}
+
 // join takes part in the election that m (an ELECTION) belongs to.
 func (n *Node) join(m Message) {
 	if better(n.rankLoad(), n.cfg.ID, m.Load, m.From) {

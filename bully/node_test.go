@@ -301,6 +301,22 @@ func TestARefusedCandidateStandsDownAndTriesAgain(t *testing.T) {
 	}
 }
 
+func TestProofThatTheCoordinatorIsGoneStartsAnElectionAtOnce(t *testing.T) {
+	n := follower(t)
+	n.Lost("c") // not our coordinator: nothing
+	if n.state != StateFollower || n.HasReady() {
+		t.Fatalf("the loss of another node changed %v", n.state)
+	}
+	n.Lost("a")
+	rd := n.Ready()
+	if n.state != StateCandidate || len(rd.Messages) != 1 || rd.Messages[0].Type != Election {
+		t.Fatalf("want a candidate that sent ELECTION, got %v with %v", n.state, rd.Messages)
+	}
+	if len(rd.Notices) != 1 || rd.Notices[0].Coordinator != "" {
+		t.Fatalf("want a notice that no coordinator is known, got %+v", rd.Notices)
+	}
+}
+
 func TestTrafficFromTheCoordinatorCountsAsAHeartbeat(t *testing.T) {
 	n := follower(t)
 	for range 3 * n.cfg.CoordinatorTimeout {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,6 +53,13 @@ func (n *Node) routes() http.Handler {
 		handle("POST /v1/internal/prepare", "internal_prepare", rep.handlePrepare)
 		handle("POST /v1/internal/append", "internal_append", rep.handleAppend)
 		handle("GET /v1/internal/entries", "internal_entries", rep.handleEntries)
+		// The watch is held for seconds on purpose: outside wrap, so that
+		// it does not count as a slow request in the metrics.
+		mux.HandleFunc("GET /v1/internal/watch", func(w http.ResponseWriter, r *http.Request) {
+			if err := n.handleWatch(w, r); err != nil && !errors.Is(err, context.Canceled) {
+				writeError(w, err)
+			}
+		})
 	}
 	handle("GET /v1/status", "status", n.handleStatus)
 	handle("GET /v1/members", "members", n.handleMembers)

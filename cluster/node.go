@@ -70,6 +70,10 @@ type Node struct {
 	assigned    sync.Map      // worker name → *atomic.Int64 jobs in flight, as coordinator
 	unreachable sync.Map      // worker name → time.Time it last could not be reached
 
+	// leadCh is closed and replaced at each leadership change (watch.go).
+	leadMu sync.Mutex
+	leadCh chan struct{}
+
 	metaKick chan struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -104,6 +108,7 @@ func Start(cfg Config) (*Node, error) {
 		vouchKey: VouchKey(cfg.Key),
 		pool:     newPool(cfg.Workers, cfg.Workers*cfg.QueuePerWorker),
 		metaKick: make(chan struct{}, 1),
+		leadCh:   make(chan struct{}),
 		conns:    map[net.Conn]struct{}{},
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
@@ -178,6 +183,9 @@ func Start(cfg Config) (*Node, error) {
 	n.goRun(n.readinessLoop)
 	n.goRun(n.reconnectLoop)
 	n.goRun(n.presenceLoop)
+	if n.bully != nil {
+		n.goRun(n.watchLoop)
+	}
 	if cfg.Failures != nil {
 		n.goRun(n.failureLoop)
 	}
@@ -495,6 +503,7 @@ func (n *Node) watchLeadership() {
 				n.beginRecovery()
 			}
 			n.repl.onLeadership(l)
+			n.noteLeadershipChange()
 			n.kickMeta()
 		}
 	}

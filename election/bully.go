@@ -45,6 +45,7 @@ type Bully struct {
 	suspend chan struct{}
 	raise   chan Epoch
 	heard   chan heard
+	lost    chan string
 	load    atomic.Uint64 // math.Float64bits of the local load
 
 	mu      sync.Mutex
@@ -95,6 +96,7 @@ func NewBully(cfg BullyConfig) (*Bully, error) {
 		suspend: make(chan struct{}, 1),
 		raise:   make(chan Epoch, 16),
 		heard:   make(chan heard, 64),
+		lost:    make(chan string, 8),
 		changes: newFeed(),
 		stats:   Stats{MessagesSent: map[string]uint64{}},
 	}, nil
@@ -129,6 +131,16 @@ func (b *Bully) Deliver(from string, payload []byte) {
 func (b *Bully) Heard(from string, e Epoch) {
 	select {
 	case b.heard <- heard{from, e}:
+	default:
+	}
+}
+
+// Lost tells the runner that a connection to the node named id was reset
+// or refused by its machine: if it is the coordinator, campaign now. It
+// never blocks.
+func (b *Bully) Lost(id string) {
+	select {
+	case b.lost <- id:
 	default:
 	}
 }
@@ -234,6 +246,10 @@ func (b *Bully) Run(ctx context.Context) error {
 			}
 			if err := node.Step(m); err != nil && !errors.Is(err, bully.ErrStaleEpoch) {
 				b.log.Debug("election message refused", "message", m.String(), "error", err)
+			}
+		case id := <-b.lost:
+			if !suspended {
+				node.Lost(id)
 			}
 		case h := <-b.heard:
 			if !suspended {
