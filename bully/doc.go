@@ -53,7 +53,12 @@
 // or a node with no coordinator, that sees an ELECTION from a node that
 // outranks it defers: it waits up to CoordinatorTimeout ticks for that node's
 // COORDINATOR, then campaigns again. A candidate that hears no ANSWER for
-// ElectionTimeout ticks wins and broadcasts COORDINATOR. The coordinator then repeats COORDINATOR every
+// ElectionTimeout ticks wins and broadcasts COORDINATOR. A node that the
+// sender outranks, and that does not refuse it (see Stickiness), replies
+// YIELD; a candidate that holds a YIELD from every member of its last
+// membership (but itself, and a coordinator the host proved gone with Lost)
+// wins at once instead of waiting out ElectionTimeout: nobody is left who
+// could answer it. The coordinator then repeats COORDINATOR every
 // HeartbeatInterval ticks as a heartbeat carrying its epoch and its current
 // load. Every message carries the sender's epoch.
 //

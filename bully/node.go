@@ -24,6 +24,11 @@ type Node struct {
 	// members is the last membership; nil until the host gives one.
 	members map[string]bool
 
+	// A candidate's early decision: the members that yielded to it this
+	// round, and the coordinator it need not hear from (proved gone).
+	yields map[string]bool
+	gone   string
+
 	elapsed    int // ticks in the current wait; its meaning depends on state
 	sinceElect int // ticks since this node adopted its coordinator or last re-elected
 	heartbeat  int // coordinator: ticks since the last heartbeat
@@ -145,6 +150,16 @@ func (n *Node) step(m Message) error {
 			n.state = StateWaiting
 			n.elapsed = 0
 		}
+	case Yield:
+		if cmp > 0 {
+			n.raise(m.Epoch)
+		}
+		if n.state == StateCandidate && cmp == 0 && !better(m.Load, m.From, n.snapshot, n.cfg.ID) {
+			n.yields[m.From] = true
+			if n.allYielded() {
+				n.win()
+			}
+		}
 	case Refuse:
 		if cmp > 0 {
 			n.raise(m.Epoch)
@@ -193,7 +208,23 @@ func (n *Node) heard(from string, e Epoch) {
 func (n *Node) lost(id string) {
 	if n.state == StateFollower && n.coordinator != "" && n.coordinator == id {
 		n.campaign()
+		n.gone = id
 	}
+}
+
+// allYielded reports whether every live member but this node (and the
+// coordinator proved gone) has yielded this round. Without a membership
+// there is no list to complete, and the candidate waits out its timeout.
+func (n *Node) allYielded() bool {
+	if n.members == nil {
+		return false
+	}
+	for id := range n.members {
+		if id != n.cfg.ID && id != n.gone && !n.yields[id] {
+			return false
+		}
+	}
+	return true
 }
 
 // join takes part in the election that m (an ELECTION) belongs to.
@@ -213,6 +244,8 @@ func (n *Node) join(m Message) {
 		n.state = StateWaiting
 		n.elapsed = 0
 	}
+	// Say so, so that it need not wait out its election timeout to know.
+	n.send(Message{Type: Yield, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.rankLoad()})
 }
 
 // campaign starts (or restarts) an election from this node.
@@ -224,6 +257,7 @@ func (n *Node) campaign() {
 	n.state = StateCandidate
 	n.elapsed = 0
 	n.coordinator = ""
+	n.yields, n.gone = map[string]bool{}, ""
 	n.notify()
 	n.send(Message{Type: Election, From: n.cfg.ID, Epoch: n.epoch, Load: n.snapshot})
 }

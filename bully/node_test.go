@@ -130,12 +130,40 @@ func TestANodeThatOutranksTheSenderAnswersAndCampaigns(t *testing.T) {
 	}
 }
 
-func TestAFollowerOutrankedByTheSenderKeepsItsCoordinator(t *testing.T) {
-	n := follower(t)
+func TestAFollowerOutrankedByTheSenderKeepsItsCoordinatorAndYields(t *testing.T) {
+	n := follower(t) // a's heartbeat said load 5: c's 2 is a load-driven re-election
 	n.SetLoad(3)
 	n.Step(Message{Type: Election, From: "c", Epoch: Epoch{1, "a"}, Load: 2})
-	if rd := n.Ready(); len(rd.Messages) != 0 || n.coordinator != "a" {
-		t.Fatalf("want silence and coordinator a, got %v, %q", rd.Messages, n.coordinator)
+	rd := n.Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0].Type != Yield || rd.Messages[0].To != "c" || n.coordinator != "a" {
+		t.Fatalf("want one YIELD to c and coordinator a, got %v, %q", rd.Messages, n.coordinator)
+	}
+}
+
+func TestACandidateWinsOnceEveryLiveMemberHasYielded(t *testing.T) {
+	n := follower(t)
+	n.SetMembers([]string{"a", "b", "c", "d"})
+	n.Lost("a") // a's connection was reset: b campaigns and need not hear from a
+	n.Ready()
+	e := Epoch{1, "a"}
+	n.Step(Message{Type: Yield, From: "c", To: "b", Epoch: e, Load: 7})
+	if n.state != StateCandidate {
+		t.Fatalf("one yield of two: want a candidate still, got %v", n.state)
+	}
+	n.Step(Message{Type: Yield, From: "d", To: "b", Epoch: e, Load: 7})
+	if n.state != StateCoordinator {
+		t.Fatalf("every live member yielded: want coordinator at once, got %v", n.state)
+	}
+
+	// Without proof that a is gone, b waits for a too, that is for its
+	// election timeout.
+	n = follower(t)
+	n.SetMembers([]string{"a", "b", "c"})
+	n.Campaign()
+	n.Ready()
+	n.Step(Message{Type: Yield, From: "c", To: "b", Epoch: e, Load: 7})
+	if n.state != StateCandidate {
+		t.Fatalf("a did not yield: want a candidate still, got %v", n.state)
 	}
 }
 
