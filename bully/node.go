@@ -26,8 +26,12 @@ type Node struct {
 
 	// A candidate's early decision: the members that yielded to it this
 	// round, and the coordinator it need not hear from (proved gone).
-	yields map[string]bool
-	gone   string
+	// gone lasts until a coordinator is adopted or won: a retry of the
+	// same election need not hear from it either. refused marks a wait
+	// that a REFUSE began.
+	yields  map[string]bool
+	gone    string
+	refused bool
 
 	elapsed    int // ticks in the current wait; its meaning depends on state
 	sinceElect int // ticks since this node adopted its coordinator or last re-elected
@@ -171,6 +175,7 @@ func (n *Node) step(m Message) error {
 			// the others notice within their own timeout.
 			n.state = StateWaiting
 			n.elapsed = max(0, n.cfg.CoordinatorTimeout-n.cfg.ElectionTimeout)
+			n.refused = true
 		}
 	}
 	return nil
@@ -207,8 +212,8 @@ func (n *Node) heard(from string, e Epoch) {
 
 func (n *Node) lost(id string) {
 	if n.state == StateFollower && n.coordinator != "" && n.coordinator == id {
-		n.campaign()
 		n.gone = id
+		n.campaign()
 	}
 }
 
@@ -232,7 +237,10 @@ func (n *Node) join(m Message) {
 	if better(n.rankLoad(), n.cfg.ID, m.Load, m.From) {
 		n.takeSnapshot()
 		n.send(Message{Type: Answer, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.snapshot})
-		if n.state != StateCandidate && n.state != StateWaiting {
+		// A node that was refused campaigns again at once too: the sender
+		// has lost the coordinator as well, and may be the one that
+		// refused us.
+		if (n.state != StateCandidate && n.state != StateWaiting) || (n.state == StateWaiting && n.refused) {
 			n.campaign()
 		}
 		return
@@ -257,7 +265,7 @@ func (n *Node) campaign() {
 	n.state = StateCandidate
 	n.elapsed = 0
 	n.coordinator = ""
-	n.yields, n.gone = map[string]bool{}, ""
+	n.yields, n.refused = map[string]bool{}, false
 	n.notify()
 	n.send(Message{Type: Election, From: n.cfg.ID, Epoch: n.epoch, Load: n.snapshot})
 }
@@ -281,6 +289,7 @@ func (n *Node) win() {
 	n.state = StateCoordinator
 	n.coordinator = n.cfg.ID
 	n.inRound = false
+	n.gone, n.refused = "", false
 	n.notify()
 	n.announce("")
 }
@@ -307,6 +316,7 @@ func (n *Node) adopt(m Message) {
 	n.coordLoad = m.Load
 	n.inRound = false
 	n.elapsed = 0
+	n.gone, n.refused = "", false
 	n.notify()
 }
 

@@ -3,8 +3,12 @@ package cluster
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"syscall"
 	"testing"
 )
 
@@ -54,5 +58,27 @@ func TestOverloadIsAnswered429WithRetryAfter(t *testing.T) {
 	}
 	if code := replyCode(rec.Body.Bytes()); code != "overloaded" {
 		t.Fatalf("code %q, want overloaded", code)
+	}
+}
+
+func TestOnlyAConnectionClosedOrRefusedByThePeerIsACrashSignal(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, true},
+		{"refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
+		{"closed", io.EOF, true},
+		{"closed mid-reply", io.ErrUnexpectedEOF, true},
+		{"closed, as net/http words it", errors.New(`Get "http://127.0.0.1:1/v1/internal/watch": EOF`), true},
+		{"a timeout: the peer may be alive but slow or cut off", context.DeadlineExceeded, false},
+		{"our own stop", context.Canceled, false},
+		{"anything else", errors.New("no route to host"), false},
+	}
+	for _, tt := range tests {
+		if got := brokenByPeer(tt.err); got != tt.want {
+			t.Errorf("%s: brokenByPeer(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
 	}
 }

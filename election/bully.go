@@ -285,6 +285,11 @@ func (b *Bully) Run(ctx context.Context) error {
 }
 
 func (b *Bully) apply(rd bully.Ready, alive []string) {
+	// Publish first: a node that hears our COORDINATOR may ask us about
+	// it at once (a follower's watch), and must find us knowing it.
+	for _, n := range rd.Notices {
+		b.publish(n)
+	}
 	self := b.cfg.Machine.ID
 	for _, m := range rd.Messages {
 		payload, err := m.MarshalBinary()
@@ -307,9 +312,6 @@ func (b *Bully) apply(rd bully.Ready, alive []string) {
 		b.mu.Lock()
 		b.stats.MessagesSent[b.kind(m)] += sent
 		b.mu.Unlock()
-	}
-	for _, n := range rd.Notices {
-		b.publish(n)
 	}
 }
 
