@@ -190,6 +190,27 @@ func (n *Node) serving() error {
 	}
 }
 
+// servingSoon is serving for a client's request: a node that is
+// recovering (a new coordinator syncing the registry, a node catching up)
+// holds the request up to holdFor rather than answer 503 at once.
+func (n *Node) servingSoon(ctx context.Context) error {
+	if n.State() != StateRecovering || n.failing.Load() {
+		return n.serving()
+	}
+	hold, cancel := context.WithTimeout(ctx, n.holdFor())
+	defer cancel()
+	t := time.NewTicker(n.cfg.Profile.Tick)
+	defer t.Stop()
+	for n.State() == StateRecovering && !n.failing.Load() {
+		select {
+		case <-hold.Done():
+			return n.serving()
+		case <-t.C:
+		}
+	}
+	return n.serving()
+}
+
 // StatusReply is the body of GET /v1/status.
 type StatusReply struct {
 	Name        string  `json:"name"`

@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -154,28 +155,73 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 }
 
 // atCoordinator runs do on the coordinator: here when this node is it, or
-// by forwarding the request, once, to the node that is. body is the
-// request's body, already read.
+// by forwarding the request to the node that is. body is the request's
+// body, already read.
+//
+// The cloud absorbs its own churn: while no coordinator is known (an
+// election), or the one known surely did not take the request (it could
+// not be dialled, or answered that it does not coordinate or is still
+// syncing), the request waits here, up to holdFor, and goes to the next
+// coordinator; the client sees a slower answer, not a 503. A request that
+// reached a coordinator and got no answer is not sent again: it may have
+// been carried out.
 func (n *Node) atCoordinator(w http.ResponseWriter, r *http.Request, body []byte, do func() *outcome) error {
-	lead := n.elector.Leadership()
-	if !lead.Known() {
-		return ErrNoCoordinator
-	}
-	if !lead.Self {
-		if by := r.Header.Get(hdrForwardedBy); by != "" {
-			// One hop only: the sender's view of the coordinator is stale.
-			return fmt.Errorf("%w (forwarded by %s); the coordinator is %s", ErrNotCoordinator, by, lead.Coordinator)
+	hold, cancel := context.WithTimeout(r.Context(), n.holdFor())
+	defer cancel()
+	var last error = ErrNoCoordinator
+	for {
+		changed := n.leadershipChanged()
+		lead := n.elector.Leadership()
+		switch {
+		case lead.Self:
+			do().write(w)
+			return nil
+		case lead.Known() && r.Header.Get(hdrForwardedBy) != "":
+			// One hop only: the sender's view of the coordinator is stale;
+			// it holds and retries.
+			return fmt.Errorf("%w (forwarded by %s); the coordinator is %s", ErrNotCoordinator, r.Header.Get(hdrForwardedBy), lead.Coordinator)
+		case lead.Known():
+			o, err := n.forward(r.Context(), lead.Coordinator, r, body)
+			switch {
+			case err == nil && !notTaken(o):
+				o.write(w)
+				return nil
+			case err == nil:
+				last = fmt.Errorf("%w: %s did not take the request (%s)", ErrNoCoordinator, lead.Coordinator, replyCode(o.body))
+			case !errors.Is(err, errNotDialled):
+				return err
+			default:
+				last = err
+			}
 		}
-		o, err := n.forward(r.Context(), lead.Coordinator, r, body)
-		if err != nil {
-			return err
+		select {
+		case <-hold.Done():
+			if r.Context().Err() != nil {
+				return r.Context().Err()
+			}
+			return last
+		case <-changed:
+		case <-time.After(n.cfg.Profile.Heartbeat):
 		}
-		o.write(w)
-		return nil
 	}
-	do().write(w)
-	return nil
 }
+
+// notTaken reports whether o is a coordinator's refusal that says the
+// request was not carried out: it does not coordinate (any more), or it is
+// still syncing after its election.
+func notTaken(o *outcome) bool {
+	if o.status != http.StatusServiceUnavailable {
+		return false
+	}
+	switch replyCode(o.body) {
+	case "not_coordinator", "no_coordinator", "unavailable":
+		return true
+	}
+	return false
+}
+
+// errNotDialled marks a forward that never reached the coordinator.
+var errNotDialled = errors.New("not dialled")
 
 // job is one piece of image work as the coordinator sends it to a worker:
 // the client's request as it came, and what the coordinator decided for it.
@@ -426,7 +472,7 @@ func (n *Node) sendWork(ctx context.Context, worker Member, j job) (*outcome, er
 func (n *Node) forward(ctx context.Context, coordinator string, r *http.Request, body []byte) (*outcome, error) {
 	m, ok := n.mship.member(coordinator)
 	if !ok || m.Meta.API == "" {
-		return nil, fmt.Errorf("%w: the coordinator %s has no known API address yet", ErrNoCoordinator, coordinator)
+		return nil, fmt.Errorf("%w: the coordinator %s has no known API address yet (%w)", ErrNoCoordinator, coordinator, errNotDialled)
 	}
 	u := url.URL{Scheme: "http", Host: m.Meta.API, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
@@ -441,6 +487,10 @@ func (n *Node) forward(ctx context.Context, coordinator string, r *http.Request,
 	req.Header.Set(hdrForwardedBy, n.cfg.Name)
 	o, err := n.roundTrip(req)
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("%w: coordinator %s could not be reached: %v (%w)", ErrNoCoordinator, coordinator, err, errNotDialled)
+		}
 		return nil, fmt.Errorf("%w: coordinator %s did not answer: %v", ErrNoCoordinator, coordinator, err)
 	}
 	return o, nil
