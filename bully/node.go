@@ -29,9 +29,13 @@ type Node struct {
 	// gone lasts until a coordinator is adopted or won: a retry of the
 	// same election need not hear from it either. refused marks a wait
 	// that a REFUSE began.
-	yields  map[string]bool
-	gone    string
-	refused bool
+	// campaigners are the nodes whose ELECTION reached us this round: a
+	// REFUSE from one of them is stale, since it has lost the coordinator
+	// too.
+	yields      map[string]bool
+	campaigners map[string]bool
+	gone        string
+	refused     bool
 
 	elapsed    int // ticks in the current wait; its meaning depends on state
 	sinceElect int // ticks since this node adopted its coordinator or last re-elected
@@ -127,6 +131,9 @@ func (n *Node) step(m Message) error {
 		}
 		n.adopt(m)
 	case Election:
+		if n.campaigners != nil {
+			n.campaigners[m.From] = true
+		}
 		if cmp > 0 {
 			n.raise(m.Epoch)
 		} else if n.state == StateCoordinator {
@@ -168,7 +175,7 @@ func (n *Node) step(m Message) error {
 		if cmp > 0 {
 			n.raise(m.Epoch)
 		}
-		if n.state == StateCandidate {
+		if n.state == StateCandidate && !n.campaigners[m.From] {
 			// Someone still hears the coordinator we lost. Stand down and
 			// try again an election timeout from now: meanwhile we follow
 			// its heartbeats if they reach us, and if it is really gone
@@ -265,7 +272,7 @@ func (n *Node) campaign() {
 	n.state = StateCandidate
 	n.elapsed = 0
 	n.coordinator = ""
-	n.yields, n.refused = map[string]bool{}, false
+	n.yields, n.campaigners, n.refused = map[string]bool{}, map[string]bool{}, false
 	n.notify()
 	n.send(Message{Type: Election, From: n.cfg.ID, Epoch: n.epoch, Load: n.snapshot})
 }

@@ -313,6 +313,19 @@ func TestAFollowerThatHearsItsCoordinatorDoesNotHelpReplaceIt(t *testing.T) {
 	}
 }
 
+func TestARefusalFromANodeThatCampaignsTooIsStale(t *testing.T) {
+	n := newTestNode(t, "b")
+	n.Campaign()
+	n.Ready()
+	// c lost the coordinator a moment after we did: its ELECTION overtook
+	// the REFUSE it sent while it still followed.
+	n.Step(Message{Type: Election, From: "c", Epoch: n.epoch, Load: 9})
+	n.Step(Message{Type: Refuse, From: "c", To: "b", Epoch: n.epoch, Load: 9})
+	if n.state != StateCandidate {
+		t.Fatalf("a refusal from a node that campaigns is stale: want a candidate still, got %v", n.state)
+	}
+}
+
 func TestARefusedCandidateStandsDownAndTriesAgain(t *testing.T) {
 	n := newTestNode(t, "b")
 	n.Campaign()
