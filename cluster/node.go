@@ -71,8 +71,9 @@ type Node struct {
 	unreachable sync.Map      // worker name → time.Time it last could not be reached
 
 	// leadCh is closed and replaced at each leadership change (watch.go).
-	leadMu sync.Mutex
-	leadCh chan struct{}
+	leadMu   sync.Mutex
+	leadCh   chan struct{}
+	watching atomic.Int64 // followers' watches this node holds open
 
 	metaKick chan struct{}
 	ctx      context.Context

@@ -36,6 +36,8 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	if !l.Self {
 		return fmt.Errorf("%w; the coordinator is %s", ErrNotCoordinator, l.Coordinator)
 	}
+	n.watching.Add(1)
+	defer n.watching.Add(-1)
 	hold := time.NewTimer(watchHold)
 	defer hold.Stop()
 	for {
