@@ -298,6 +298,18 @@ func (n *Node) assignedTo(name string) *atomic.Int64 {
 	return c.(*atomic.Int64)
 }
 
+// coordinatorHandicap is added to the coordinator's own score when it hands
+// out work: half a node's queue. The coordinator also parses, forwards,
+// commits and replicates every request, so a job costs it more than it
+// costs another node; if it took an equal share, its load would sit above
+// the others' by about the election's gap under heavy load, and the
+// load-driven re-election would move the role to a node that then fills up
+// the same way. With the handicap it works only when the others have a
+// queue; under overload it works like any node.
+func (n *Node) coordinatorHandicap() float64 {
+	return float64(n.cfg.Workers*n.cfg.QueuePerWorker) / 2
+}
+
 // pickWorkers returns up to k healthy members, best first: fewest jobs this
 // coordinator has in flight on them plus the load they last gossiped, ties
 // broken at random. The in-flight count is the freshest thing the
@@ -321,7 +333,11 @@ func (n *Node) pickWorkers(k int) []Member {
 		if at, ok := n.unreachable.Load(m.Name); ok && time.Since(at.(time.Time)) < unreachableFor {
 			continue
 		}
-		c = append(c, scored{m, float64(n.assignedTo(m.Name).Load()) + m.Meta.Load})
+		score := float64(n.assignedTo(m.Name).Load()) + m.Meta.Load
+		if m.Name == n.cfg.Name && m.Meta.Role == RoleCoordinator {
+			score += n.coordinatorHandicap()
+		}
+		c = append(c, scored{m, score})
 	}
 	mrand.Shuffle(len(c), func(i, j int) { c[i], c[j] = c[j], c[i] })
 	sort.SliceStable(c, func(i, j int) bool { return c[i].score < c[j].score })
