@@ -33,7 +33,10 @@ type LoadConfig struct {
 type LoadReport struct {
 	Clients    int
 	OK, Failed int
-	Elapsed    time.Duration
+	// Shed counts the hides the cluster refused as overloaded (429 with
+	// Retry-After), apart from the failures.
+	Shed    int
+	Elapsed time.Duration
 	// Throughput is acknowledged hides per second of Elapsed.
 	Throughput float64
 	// Latency is over the acknowledged hides, retries included.
@@ -94,6 +97,10 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
+			if outcome, _ := classify(err); outcome == OutcomeShed {
+				rep.Shed++
+				return
+			}
 			rep.Failed++
 			rep.Errors[errorKey(err)]++
 			return

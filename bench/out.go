@@ -113,6 +113,7 @@ func (r *Report) rows() []row {
 			return fmt.Sprintf("%d (%d puts, %d views)", run.Requests, run.Puts.Requests, run.Views.Requests)
 		})},
 		{"succeeded", withLoad(func(run Run) string { return fmt.Sprintf("%d (%.2f%%)", run.Succeeded, run.SuccessPct) })},
+		{"shed (429, Retry-After)", withLoad(func(run Run) string { return fmt.Sprintf("%d", run.Shed) })},
 		{"failed (unknown outcome)", withLoad(func(run Run) string { return fmt.Sprintf("%d (%d)", run.Failed, run.Unknown) })},
 		{"throughput", withLoad(func(run Run) string { return fmt.Sprintf("%.1f ops/s", run.ThroughputRPS) })},
 	}

@@ -35,9 +35,9 @@ func (r FailoverReport) WriteText(w io.Writer) {
 
 // WriteText prints what the clients saw.
 func (r LoadReport) WriteText(w io.Writer) {
-	total := r.OK + r.Failed
-	fmt.Fprintf(w, "load: %d clients, %d hides in %s: %d acknowledged, %d failed, %.1f hides/s\n",
-		r.Clients, total, r.Elapsed.Round(time.Millisecond), r.OK, r.Failed, r.Throughput)
+	total := r.OK + r.Shed + r.Failed
+	fmt.Fprintf(w, "load: %d clients, %d hides in %s: %d acknowledged, %d shed (429), %d failed, %.1f hides/s\n",
+		r.Clients, total, r.Elapsed.Round(time.Millisecond), r.OK, r.Shed, r.Failed, r.Throughput)
 	if r.Latency.N > 0 {
 		l := r.Latency
 		fmt.Fprintf(w, "latency: p50 %s  p95 %s  p99 %s  max %s  (mean %s)\n", ms(l.Median), ms(l.P95), ms(l.P99), ms(l.Max), ms(l.Mean))

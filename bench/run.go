@@ -11,8 +11,9 @@ import (
 // ReportFormat is the format of the report.json this veil writes. It goes
 // up when a change would make an older veil draw a report wrongly or
 // refuse it; ReadReport names a newer one rather than fail on its fields.
-// Format 2 added the CPU budget, the fairness and the CPU figures.
-const ReportFormat = 2
+// Format 2 added the CPU budget, the fairness and the CPU figures; format 3
+// counts the requests shed with 429 apart from the failed ones.
+const ReportFormat = 3
 
 // Report is what `veil bench` writes to report.json: the setting, the
 // reference point, and one run per mode and cluster size.
@@ -71,9 +72,11 @@ type Run struct {
 	Mode  string `json:"mode"`
 	Nodes int    `json:"nodes"`
 	// Requests counts the operations sent; Succeeded those acknowledged;
-	// Failed the rest: refused (4xx) and Unknown (no final answer).
+	// Shed those the cluster refused as overloaded (429 with Retry-After);
+	// Failed the rest: refused (other 4xx) and Unknown (no final answer).
 	Requests         int                `json:"requests"`
 	Succeeded        int                `json:"succeeded"`
+	Shed             int                `json:"shed"`
 	Failed           int                `json:"failed"`
 	Unknown          int                `json:"unknown"`
 	SuccessPct       float64            `json:"success_pct"`
@@ -134,6 +137,7 @@ type Run struct {
 type OpCounts struct {
 	Requests  int `json:"requests"`
 	Succeeded int `json:"succeeded"`
+	Shed      int `json:"shed"`
 	Unknown   int `json:"unknown"`
 }
 
@@ -211,6 +215,9 @@ func fillLoad(run *Run, ops []Op, d driven, nodeNames []string, before, after []
 			if o.Node != "" {
 				run.PerNode[o.Node]++
 			}
+		case OutcomeShed:
+			run.Shed++
+			c.Shed++
 		case OutcomeUnknown:
 			run.Unknown++
 			c.Unknown++
@@ -219,7 +226,7 @@ func fillLoad(run *Run, ops []Op, d driven, nodeNames []string, before, after []
 			run.Errors[o.Err]++
 		}
 	}
-	run.Failed = run.Requests - run.Succeeded
+	run.Failed = run.Requests - run.Succeeded - run.Shed
 	if run.Requests > 0 {
 		run.SuccessPct = round3(100 * float64(run.Succeeded) / float64(run.Requests))
 	}

@@ -36,6 +36,10 @@ const (
 	// OutcomeUnknown: no final answer (timeouts, 503 after every retry).
 	// It may have happened once, or not at all.
 	OutcomeUnknown Outcome = "unknown"
+	// OutcomeShed: the cluster was overloaded and said so (429 with
+	// Retry-After). It did not happen; it is not an error of the cluster
+	// but its answer to more load than it can carry.
+	OutcomeShed Outcome = "shed"
 )
 
 // Op is one operation as the client saw it. Times are offsets from the
@@ -234,6 +238,13 @@ func classify(err error) (Outcome, string) {
 		return OutcomeOK, ""
 	}
 	var apiErr *client.Error
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
+		if apiErr.Attempts > 1 {
+			// Shed on a retry: the attempt before may have been carried out.
+			return OutcomeUnknown, errorKey(err)
+		}
+		return OutcomeShed, errorKey(err)
+	}
 	if errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 {
 		return OutcomeFailed, errorKey(err)
 	}

@@ -98,6 +98,21 @@ func (n *Node) Tick() { n.tick() }
 // panics.
 func (n *Node) Step(m Message) error { return n.step(m) }
 
+// Heard tells the node that the host received traffic other than an
+// election message (a replication append, forwarded work) from the node
+// named from, which sent it at epoch e. From the coordinator this node
+// follows, at its epoch, it counts as a heartbeat; anything else is
+// ignored.
+func (n *Node) Heard(from string, e Epoch) { n.heard(from, e) }
+
+// Lost tells the node that the host has proof that the node named id is
+// gone: a connection to it was reset or refused by its machine, as happens
+// at once when its process dies. If id is the coordinator this node
+// follows, the node forgets it and campaigns now instead of waiting out
+// CoordinatorTimeout; otherwise nothing happens. A false report costs an
+// election that the live coordinator answers (see Stickiness).
+func (n *Node) Lost(id string) { n.lost(id) }
+
 // SetMembers tells the node which members are alive as the host's membership
 // sees them; this node may be in the list or not. The host calls it on every
 // change. If the coordinator was listed and no longer is, the node starts an

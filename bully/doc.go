@@ -8,6 +8,8 @@
 //	n.Step(m)             // a message received from another node
 //	n.SetMembers(alive)   // the live members as the host's membership sees them
 //	n.SetLoad(load)       // the local load, whenever it changes
+//	n.Heard(from, epoch)  // other traffic from a node: from the coordinator, proof of life
+//	n.Lost(id)            // proof that a node is gone (its connection reset): of the coordinator, campaign now
 //	n.Rejoin()            // back from a simulated failure
 //	rd := n.Ready()       // messages to send and notices to publish
 //
@@ -51,15 +53,41 @@
 // or a node with no coordinator, that sees an ELECTION from a node that
 // outranks it defers: it waits up to CoordinatorTimeout ticks for that node's
 // COORDINATOR, then campaigns again. A candidate that hears no ANSWER for
-// ElectionTimeout ticks wins and broadcasts COORDINATOR. The coordinator then repeats COORDINATOR every
+// ElectionTimeout ticks wins and broadcasts COORDINATOR. A node that the
+// sender outranks, and that does not refuse it (see Stickiness), replies
+// YIELD; a candidate that holds a YIELD from every member of its last
+// membership (but itself, and a coordinator the host proved gone with Lost)
+// wins at once instead of waiting out ElectionTimeout: nobody is left who
+// could answer it. The coordinator then repeats COORDINATOR every
 // HeartbeatInterval ticks as a heartbeat carrying its epoch and its current
 // load. Every message carries the sender's epoch.
 //
-// A coordinator that receives an ELECTION at its own epoch (a follower lost
-// its heartbeats, or wants to re-elect) steps down and takes part like any
-// node; if it still ranks best it wins again, at a new term. A heartbeat of
-// the very epoch a node is campaigning against does not end its election:
-// only a higher epoch does.
+// # Stickiness
+//
+// A live coordinator is not replaced because one node stopped hearing it
+// (its heartbeats lost or late under load, an asymmetric link, a bridge
+// node), as Raft's pre-vote and leader stickiness keep a leader:
+//
+//   - A coordinator that receives an ELECTION at its own epoch answers the
+//     sender with a COORDINATOR addressed to it and stays, unless the
+//     sender's snapshot beats its load by more than LoadGap (a load-driven
+//     re-election, with ReelectInterval > 0): then it steps down and takes
+//     part like any node.
+//   - A follower that names a coordinator (so heard it within
+//     CoordinatorTimeout ticks) answers such an ELECTION with REFUSE and
+//     does not campaign. A candidate that is refused stands down and
+//     campaigns again ElectionTimeout ticks later; meanwhile it follows the
+//     coordinator's heartbeats if they reach it. If the coordinator is
+//     really gone, the others lose it within their own timeout and stop
+//     refusing.
+//   - A candidate that receives a COORDINATOR addressed to it at the epoch
+//     it campaigns against follows that coordinator: it is alive and
+//     staying. A broadcast heartbeat of that epoch, which may predate the
+//     ELECTION, does not end the election; only a higher epoch does.
+//
+// The cost: a node that notices a crash alone cannot move the others until
+// they notice too (membership or their own timeout); elections are then
+// started by most nodes at about the same time, as after a crash they are.
 //
 // ELECTION goes to every live member rather than only to "higher" nodes, as in
 // the textbook, because here no node can know who outranks it without asking:
@@ -80,9 +108,13 @@
 //
 // # Liveness of the coordinator
 //
-// Two signals, either of which is enough to start an election: the host's
-// membership no longer lists the coordinator (SetMembers), or no COORDINATOR
-// heartbeat arrived for CoordinatorTimeout ticks. The machine does not rely on
+// Three signals, any of which is enough to start an election: the host has
+// proof that the coordinator is gone (Lost: a connection to it reset or
+// refused by its machine, which a crash does at once), the host's
+// membership no longer lists the coordinator (SetMembers), or nothing from
+// the coordinator arrived for CoordinatorTimeout ticks: no COORDINATOR
+// heartbeat, and no other traffic the host reports with Heard (replication,
+// forwarded work), which counts as a heartbeat as Raft's AppendEntries do. The machine does not rely on
 // membership alone: gossip may keep a node listed that this node cannot reach
 // (an asymmetric partition, a coordinator that lost its side), and gossip
 // cannot tell that a coordinator stepped down. Heartbeats also carry the

@@ -79,10 +79,14 @@ func TestFigures(t *testing.T) {
 				t.Errorf("n=%d: %s won, want n01, the best survivor", n, c.winner)
 			}
 		}
-		// The best node asks everyone, hears no answer and announces:
-		// one broadcast out and one back, whatever the cluster size.
-		if want := 2 * (live - 1); best.msgs != want {
-			t.Errorf("n=%d best case: %d messages, want 2(n-1) = %d", n, best.msgs, want)
+		// The textbook's best case, the best node asks everyone, hears no
+		// answer and announces, holds once the others have lost the
+		// coordinator too: the membership column. A node that notices
+		// first, alone, is refused by the followers that still hear the
+		// coordinator (stickiness) and tries again until they too have
+		// lost it; the best and worst columns count that.
+		if want := 2 * (live - 1); member.msgs < want {
+			t.Errorf("n=%d crash seen by membership: %d messages, want at least 2(n-1) = %d", n, member.msgs, want)
 		}
 		fmt.Fprintf(&sb, "| %d | %d / %d | %d / %d | %d / %d | %d / %d | %d | %d |\n", n,
 			best.msgs, best.ticks, worst.msgs, worst.ticks, timeout.msgs, timeout.ticks, member.msgs, member.ticks,

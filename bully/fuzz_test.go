@@ -72,12 +72,22 @@ func FuzzCluster(f *testing.F) {
 				nw.setLoad(i, float64(int8(next()))/4)
 			case 12:
 				if nw.up[i] {
-					nw.node[i].Campaign()
+					// Campaign, or a report from the host: traffic from a
+					// node (Heard) or proof that one is gone (Lost), true
+					// or false.
+					switch who := names[int(next())%len(names)]; next() % 3 {
+					case 0:
+						nw.node[i].Campaign()
+					case 1:
+						nw.node[i].Heard(who, nw.node[i].Status().Epoch)
+					case 2:
+						nw.node[i].Lost(who)
+					}
 					nw.drain()
 				}
 			case 13:
 				m := Message{
-					Type:  MessageType(next() % 5),
+					Type:  MessageType(next() % 7), // 0 and 6 are no type
 					From:  names[int(next())%len(names)],
 					To:    names[int(next())%len(names)],
 					Epoch: Epoch{Term: uint64(next() % 8)},

@@ -73,6 +73,16 @@ const (
 	// current load. To is empty, or names one node that sent a stale
 	// message.
 	Coordinator MessageType = 3
+	// Refuse tells a candidate that the sender follows a coordinator it
+	// heard within CoordinatorTimeout and will not help replace it (Raft's
+	// pre-vote, refused). The candidate stands down and tries again
+	// ElectionTimeout ticks later. Load is the sender's current load.
+	Refuse MessageType = 4
+	// Yield tells a candidate that the sender does not outrank it and
+	// does not object: a candidate that has a YIELD from every live member
+	// it must hear from wins at once, without waiting out ElectionTimeout.
+	// Load is the sender's snapshot.
+	Yield MessageType = 5
 )
 
 // String returns the name of t as it appears in traces.
@@ -84,6 +94,10 @@ func (t MessageType) String() string {
 		return "ANSWER"
 	case Coordinator:
 		return "COORDINATOR"
+	case Refuse:
+		return "REFUSE"
+	case Yield:
+		return "YIELD"
 	}
 	return "MessageType(" + strconv.Itoa(int(t)) + ")"
 }
@@ -178,7 +192,7 @@ func (m *Message) UnmarshalBinary(b []byte) error {
 // held to the same rules.
 func (m Message) Validate() error {
 	switch {
-	case m.Type < Election || m.Type > Coordinator:
+	case m.Type < Election || m.Type > Yield:
 		return fmt.Errorf("%w: unknown type %d", ErrMalformed, uint8(m.Type))
 	case !validID(m.From):
 		return fmt.Errorf("%w: bad sender %q", ErrMalformed, m.From)
@@ -194,8 +208,8 @@ func (m Message) Validate() error {
 		return fmt.Errorf("%w: COORDINATOR from %q claims epoch %v", ErrMalformed, m.From, m.Epoch)
 	case m.Type == Election && m.To != "":
 		return fmt.Errorf("%w: ELECTION addressed to one node", ErrMalformed)
-	case m.Type == Answer && m.To == "":
-		return fmt.Errorf("%w: ANSWER addressed to everyone", ErrMalformed)
+	case (m.Type == Answer || m.Type == Refuse || m.Type == Yield) && m.To == "":
+		return fmt.Errorf("%w: %v addressed to everyone", ErrMalformed, m.Type)
 	}
 	return nil
 }

@@ -122,7 +122,7 @@ func TestUnmarshalRejectsMalformed(t *testing.T) {
 		{"an unknown version", with(func(b []byte) []byte { b[0] = Version + 1; return b })},
 		{"version zero", with(func(b []byte) []byte { b[0] = 0; return b })},
 		{"type zero", with(func(b []byte) []byte { b[1] = 0; return b })},
-		{"an unknown type", with(func(b []byte) []byte { b[1] = 4; return b })},
+		{"an unknown type", with(func(b []byte) []byte { b[1] = 6; return b })},
 		{"truncated in a string", good[:len(good)-1]},
 		{"trailing bytes", append(bytes.Clone(good), 0)},
 		{"a string length past the end", with(func(b []byte) []byte { b[18] = 200; return b })},

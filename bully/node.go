@@ -24,6 +24,19 @@ type Node struct {
 	// members is the last membership; nil until the host gives one.
 	members map[string]bool
 
+	// A candidate's early decision: the members that yielded to it this
+	// round, and the coordinator it need not hear from (proved gone).
+	// gone lasts until a coordinator is adopted or won: a retry of the
+	// same election need not hear from it either. refused marks a wait
+	// that a REFUSE began.
+	// campaigners are the nodes whose ELECTION reached us this round: a
+	// REFUSE from one of them is stale, since it has lost the coordinator
+	// too.
+	yields      map[string]bool
+	campaigners map[string]bool
+	gone        string
+	refused     bool
+
 	elapsed    int // ticks in the current wait; its meaning depends on state
 	sinceElect int // ticks since this node adopted its coordinator or last re-elected
 	heartbeat  int // coordinator: ticks since the last heartbeat
@@ -105,21 +118,39 @@ func (n *Node) step(m Message) error {
 				n.elapsed = 0
 				n.coordLoad = m.Load
 				return nil
-			case n.state != StateFollower:
-				// We campaign (or wait on a candidate) against this very
-				// epoch: a heartbeat of it, sent before our ELECTION
-				// reached its coordinator, must not end the election.
+			case n.state == StateCandidate && m.To == "":
+				// We campaign against this very epoch: a broadcast
+				// heartbeat of it, sent before our ELECTION reached its
+				// coordinator, must not end the election. A COORDINATOR
+				// addressed to us is the coordinator's answer to it:
+				// alive, and staying. A node that waits on a better
+				// candidate follows the live coordinator meanwhile: if
+				// that candidate wins, its higher epoch takes over.
 				return nil
 			}
 		}
 		n.adopt(m)
 	case Election:
+		if n.campaigners != nil {
+			n.campaigners[m.From] = true
+		}
 		if cmp > 0 {
 			n.raise(m.Epoch)
 		} else if n.state == StateCoordinator {
-			// Someone at our epoch thinks we are gone or wants to re-elect.
-			// We are no longer sure of the role; take part like anyone.
+			if !n.reelects(m, n.load) {
+				// Someone at our epoch lost our heartbeats. We are alive:
+				// tell it so, rather than let it replace us.
+				n.announce(m.From)
+				return nil
+			}
+			// A load-driven re-election: take part like anyone.
 			n.stepDown()
+		} else if n.sticky(m) {
+			// We hear a live coordinator and the sender does not beat it
+			// by the gap: we do not help replace it, and we say so, so
+			// that the sender cannot win by our silence.
+			n.send(Message{Type: Refuse, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.load})
+			return nil
 		}
 		n.join(m)
 	case Answer:
@@ -130,8 +161,82 @@ func (n *Node) step(m Message) error {
 			n.state = StateWaiting
 			n.elapsed = 0
 		}
+	case Yield:
+		if cmp > 0 {
+			n.raise(m.Epoch)
+		}
+		if n.state == StateCandidate && cmp == 0 && !better(m.Load, m.From, n.snapshot, n.cfg.ID) {
+			n.yields[m.From] = true
+			if n.allYielded() {
+				n.win()
+			}
+		}
+	case Refuse:
+		if cmp > 0 {
+			n.raise(m.Epoch)
+		}
+		if n.state == StateCandidate && !n.campaigners[m.From] {
+			// Someone still hears the coordinator we lost. Stand down and
+			// try again an election timeout from now: meanwhile we follow
+			// its heartbeats if they reach us, and if it is really gone
+			// the others notice within their own timeout.
+			n.state = StateWaiting
+			n.elapsed = max(0, n.cfg.CoordinatorTimeout-n.cfg.ElectionTimeout)
+			n.refused = true
+		}
 	}
 	return nil
+}
+
+// reelects reports whether m, an ELECTION at our epoch, is a load-driven
+// re-election: periodic re-election is on and the sender's snapshot beats
+// coordLoad, the coordinator's load, by more than the gap. Only then may a
+// live coordinator be replaced.
+func (n *Node) reelects(m Message, coordLoad float64) bool {
+	return n.cfg.ReelectInterval > 0 && coordLoad-m.Load > n.cfg.LoadGap
+}
+
+// sticky reports whether this node keeps its coordinator against m, an
+// ELECTION at our epoch: it follows a coordinator it heard within
+// CoordinatorTimeout ticks (a follower that names one always has), m does
+// not come from that coordinator, and m is no load-driven re-election.
+// This is Raft's leader stickiness: a node that cannot hear the
+// coordinator cannot talk the others into replacing it.
+func (n *Node) sticky(m Message) bool {
+	return n.state == StateFollower && n.coordinator != "" && m.From != n.coordinator &&
+		m.Epoch == n.epoch && !n.reelects(m, n.coordLoad)
+}
+
+// heard takes any traffic from the coordinator this node follows, at its
+// epoch, as proof of life, as good as a heartbeat (Raft's AppendEntries
+// reset the election timer the same way): heartbeats lost or late under
+// load then cost no election while the coordinator's other traffic flows.
+func (n *Node) heard(from string, e Epoch) {
+	if n.state == StateFollower && n.coordinator != "" && n.coordinator == from && e == n.epoch {
+		n.elapsed = 0
+	}
+}
+
+func (n *Node) lost(id string) {
+	if n.state == StateFollower && n.coordinator != "" && n.coordinator == id {
+		n.gone = id
+		n.campaign()
+	}
+}
+
+// allYielded reports whether every live member but this node (and the
+// coordinator proved gone) has yielded this round. Without a membership
+// there is no list to complete, and the candidate waits out its timeout.
+func (n *Node) allYielded() bool {
+	if n.members == nil {
+		return false
+	}
+	for id := range n.members {
+		if id != n.cfg.ID && id != n.gone && !n.yields[id] {
+			return false
+		}
+	}
+	return true
 }
 
 // join takes part in the election that m (an ELECTION) belongs to.
@@ -139,7 +244,10 @@ func (n *Node) join(m Message) {
 	if better(n.rankLoad(), n.cfg.ID, m.Load, m.From) {
 		n.takeSnapshot()
 		n.send(Message{Type: Answer, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.snapshot})
-		if n.state != StateCandidate && n.state != StateWaiting {
+		// A node that was refused campaigns again at once too: the sender
+		// has lost the coordinator as well, and may be the one that
+		// refused us.
+		if (n.state != StateCandidate && n.state != StateWaiting) || (n.state == StateWaiting && n.refused) {
 			n.campaign()
 		}
 		return
@@ -151,6 +259,8 @@ func (n *Node) join(m Message) {
 		n.state = StateWaiting
 		n.elapsed = 0
 	}
+	// Say so, so that it need not wait out its election timeout to know.
+	n.send(Message{Type: Yield, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.rankLoad()})
 }
 
 // campaign starts (or restarts) an election from this node.
@@ -162,6 +272,7 @@ func (n *Node) campaign() {
 	n.state = StateCandidate
 	n.elapsed = 0
 	n.coordinator = ""
+	n.yields, n.campaigners, n.refused = map[string]bool{}, map[string]bool{}, false
 	n.notify()
 	n.send(Message{Type: Election, From: n.cfg.ID, Epoch: n.epoch, Load: n.snapshot})
 }
@@ -185,14 +296,18 @@ func (n *Node) win() {
 	n.state = StateCoordinator
 	n.coordinator = n.cfg.ID
 	n.inRound = false
+	n.gone, n.refused = "", false
 	n.notify()
 	n.announce("")
 }
 
-// announce sends COORDINATOR to everyone (to == "") or to one node, and
-// restarts the heartbeat count.
+// announce sends COORDINATOR to everyone (to == "") or to one node. A
+// broadcast restarts the heartbeat count; a reply to one node does not, or
+// a stream of challengers would starve everyone else of heartbeats.
 func (n *Node) announce(to string) {
-	n.heartbeat = 0
+	if to == "" {
+		n.heartbeat = 0
+	}
 	n.send(Message{Type: Coordinator, From: n.cfg.ID, To: to, Epoch: n.epoch, Load: n.load})
 }
 
@@ -208,6 +323,7 @@ func (n *Node) adopt(m Message) {
 	n.coordLoad = m.Load
 	n.inRound = false
 	n.elapsed = 0
+	n.gone, n.refused = "", false
 	n.notify()
 }
 

@@ -35,9 +35,9 @@ func follower(t *testing.T, edit ...func(*Config)) *Node {
 }
 
 // coordinator returns a node "b" that won at epoch 1/b.
-func coordinator(t *testing.T) *Node {
+func coordinator(t *testing.T, edit ...func(*Config)) *Node {
 	t.Helper()
-	n := newTestNode(t, "b")
+	n := newTestNode(t, "b", edit...)
 	n.Campaign()
 	for range n.cfg.ElectionTimeout {
 		n.Tick()
@@ -130,12 +130,40 @@ func TestANodeThatOutranksTheSenderAnswersAndCampaigns(t *testing.T) {
 	}
 }
 
-func TestAFollowerOutrankedByTheSenderKeepsItsCoordinator(t *testing.T) {
-	n := follower(t)
+func TestAFollowerOutrankedByTheSenderKeepsItsCoordinatorAndYields(t *testing.T) {
+	n := follower(t) // a's heartbeat said load 5: c's 2 is a load-driven re-election
 	n.SetLoad(3)
 	n.Step(Message{Type: Election, From: "c", Epoch: Epoch{1, "a"}, Load: 2})
-	if rd := n.Ready(); len(rd.Messages) != 0 || n.coordinator != "a" {
-		t.Fatalf("want silence and coordinator a, got %v, %q", rd.Messages, n.coordinator)
+	rd := n.Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0].Type != Yield || rd.Messages[0].To != "c" || n.coordinator != "a" {
+		t.Fatalf("want one YIELD to c and coordinator a, got %v, %q", rd.Messages, n.coordinator)
+	}
+}
+
+func TestACandidateWinsOnceEveryLiveMemberHasYielded(t *testing.T) {
+	n := follower(t)
+	n.SetMembers([]string{"a", "b", "c", "d"})
+	n.Lost("a") // a's connection was reset: b campaigns and need not hear from a
+	n.Ready()
+	e := Epoch{1, "a"}
+	n.Step(Message{Type: Yield, From: "c", To: "b", Epoch: e, Load: 7})
+	if n.state != StateCandidate {
+		t.Fatalf("one yield of two: want a candidate still, got %v", n.state)
+	}
+	n.Step(Message{Type: Yield, From: "d", To: "b", Epoch: e, Load: 7})
+	if n.state != StateCoordinator {
+		t.Fatalf("every live member yielded: want coordinator at once, got %v", n.state)
+	}
+
+	// Without proof that a is gone, b waits for a too, that is for its
+	// election timeout.
+	n = follower(t)
+	n.SetMembers([]string{"a", "b", "c"})
+	n.Campaign()
+	n.Ready()
+	n.Step(Message{Type: Yield, From: "c", To: "b", Epoch: e, Load: 7})
+	if n.state != StateCandidate {
+		t.Fatalf("a did not yield: want a candidate still, got %v", n.state)
 	}
 }
 
@@ -205,16 +233,148 @@ func TestACoordinatorStepsDownAtOnceOnAHigherEpoch(t *testing.T) {
 	}
 }
 
-func TestACoordinatorChallengedAtItsEpochTakesPart(t *testing.T) {
-	n := coordinator(t) // load 0
-	n.Step(Message{Type: Election, From: "c", Epoch: n.epoch, Load: 4})
-	if n.state != StateCandidate {
-		t.Fatalf("outranking the challenger it should campaign again, got %v", n.state)
+func TestACoordinatorChallengedAtItsEpochAnswersAndStays(t *testing.T) {
+	// The challenger lost our heartbeats (load, lag, a lossy link); we are
+	// alive, so we tell it, and nobody's election replaces us.
+	for _, load := range []float64{4, -0.5} { // worse than us, or better by less than the gap
+		n := coordinator(t) // load 0
+		n.Step(Message{Type: Election, From: "c", Epoch: n.epoch, Load: load})
+		rd := n.Ready()
+		if n.state != StateCoordinator || len(rd.Notices) != 0 {
+			t.Fatalf("load %v: challenged at its epoch it should stay coordinator, got %v, %+v", load, n.state, rd.Notices)
+		}
+		if len(rd.Messages) != 1 || rd.Messages[0].Type != Coordinator || rd.Messages[0].To != "c" {
+			t.Fatalf("load %v: want one COORDINATOR to c, got %v", load, rd.Messages)
+		}
 	}
-	n = coordinator(t)
-	n.Step(Message{Type: Election, From: "a", Epoch: n.epoch, Load: -1})
+}
+
+func TestACoordinatorTakesPartInALoadDrivenReelection(t *testing.T) {
+	n := coordinator(t) // load 0, gap 1, re-election on
+	n.SetLoad(3)
+	n.Step(Message{Type: Election, From: "a", Epoch: n.epoch, Load: 1})
 	if n.state != StateWaiting {
-		t.Fatalf("outranked by the challenger it should wait for it, got %v", n.state)
+		t.Fatalf("outranked by more than the gap it should step down and wait for the challenger, got %v", n.state)
+	}
+	n = coordinator(t, func(c *Config) { c.ReelectInterval = 0 })
+	n.SetLoad(3)
+	n.Step(Message{Type: Election, From: "a", Epoch: n.epoch, Load: 1})
+	if n.state != StateCoordinator {
+		t.Fatalf("with re-election off no challenger replaces a live coordinator, got %v", n.state)
+	}
+}
+
+func TestACandidateAnsweredByTheLiveCoordinatorFollowsIt(t *testing.T) {
+	n := follower(t)
+	n.Campaign()
+	n.Ready()
+	// A broadcast heartbeat may predate our ELECTION: the election goes on.
+	n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 5})
+	if n.state != StateCandidate {
+		t.Fatalf("a broadcast heartbeat ended the election: %v", n.state)
+	}
+	// The coordinator's reply to our ELECTION ends it.
+	n.Step(Message{Type: Coordinator, From: "a", To: "b", Epoch: Epoch{1, "a"}, Load: 5})
+	if n.state != StateFollower || n.coordinator != "a" {
+		t.Fatalf("want a follower of a, got %v following %q", n.state, n.coordinator)
+	}
+}
+
+func TestAFollowerThatHearsItsCoordinatorDoesNotHelpReplaceIt(t *testing.T) {
+	// The coordinator a's last heartbeat said load 5; the gap is 1.
+	tests := []struct {
+		name       string
+		ours, cand float64
+		want       MessageType // what c gets from us
+		wantState  State
+	}{
+		{"a worse challenger is refused, and we do not campaign", 0, 4.5, Refuse, StateFollower},
+		{"a better challenger is refused too: it cannot win by our silence", 6, 4.5, Refuse, StateFollower},
+		{"a challenger below the coordinator by more than the gap re-elects: we take part", -3, 2, Answer, StateCandidate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := follower(t)
+			n.SetLoad(tt.ours)
+			n.Step(Message{Type: Election, From: "c", Epoch: Epoch{1, "a"}, Load: tt.cand})
+			var got []MessageType
+			for _, m := range n.Ready().Messages {
+				if m.To == "c" {
+					got = append(got, m.Type)
+				}
+			}
+			if len(got) != 1 || got[0] != tt.want || n.state != tt.wantState {
+				t.Fatalf("sent %v to c in %v, want [%v] in %v", got, n.state, tt.want, tt.wantState)
+			}
+			if tt.wantState == StateFollower && n.coordinator != "a" {
+				t.Fatalf("gave up its coordinator: %q", n.coordinator)
+			}
+		})
+	}
+}
+
+func TestARefusalFromANodeThatCampaignsTooIsStale(t *testing.T) {
+	n := newTestNode(t, "b")
+	n.Campaign()
+	n.Ready()
+	// c lost the coordinator a moment after we did: its ELECTION overtook
+	// the REFUSE it sent while it still followed.
+	n.Step(Message{Type: Election, From: "c", Epoch: n.epoch, Load: 9})
+	n.Step(Message{Type: Refuse, From: "c", To: "b", Epoch: n.epoch, Load: 9})
+	if n.state != StateCandidate {
+		t.Fatalf("a refusal from a node that campaigns is stale: want a candidate still, got %v", n.state)
+	}
+}
+
+func TestARefusedCandidateStandsDownAndTriesAgain(t *testing.T) {
+	n := newTestNode(t, "b")
+	n.Campaign()
+	n.Ready()
+	n.Step(Message{Type: Refuse, From: "c", To: "b", Epoch: n.epoch, Load: 9})
+	if n.state != StateWaiting {
+		t.Fatalf("refused, it should stand down, got %v", n.state)
+	}
+	for range n.cfg.ElectionTimeout {
+		n.Tick()
+	}
+	if n.state != StateCandidate {
+		t.Fatalf("an election timeout after a refusal it should campaign again, got %v", n.state)
+	}
+}
+
+func TestProofThatTheCoordinatorIsGoneStartsAnElectionAtOnce(t *testing.T) {
+	n := follower(t)
+	n.Lost("c") // not our coordinator: nothing
+	if n.state != StateFollower || n.HasReady() {
+		t.Fatalf("the loss of another node changed %v", n.state)
+	}
+	n.Lost("a")
+	rd := n.Ready()
+	if n.state != StateCandidate || len(rd.Messages) != 1 || rd.Messages[0].Type != Election {
+		t.Fatalf("want a candidate that sent ELECTION, got %v with %v", n.state, rd.Messages)
+	}
+	if len(rd.Notices) != 1 || rd.Notices[0].Coordinator != "" {
+		t.Fatalf("want a notice that no coordinator is known, got %+v", rd.Notices)
+	}
+}
+
+func TestTrafficFromTheCoordinatorCountsAsAHeartbeat(t *testing.T) {
+	n := follower(t)
+	for range 3 * n.cfg.CoordinatorTimeout {
+		n.Tick()
+		n.Heard("a", Epoch{1, "a"})
+	}
+	if n.state != StateFollower || n.coordinator != "a" {
+		t.Fatalf("with traffic from the coordinator every tick it should keep it, got %v following %q", n.state, n.coordinator)
+	}
+	// Traffic from another node, or at another epoch, proves nothing.
+	for range n.cfg.CoordinatorTimeout {
+		n.Tick()
+		n.Heard("c", Epoch{1, "a"})
+		n.Heard("a", Epoch{2, "a"})
+	}
+	if n.state != StateCandidate {
+		t.Fatalf("without its coordinator's traffic it should campaign, got %v", n.state)
 	}
 }
 

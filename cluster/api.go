@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,6 +55,13 @@ func (n *Node) routes() http.Handler {
 		handle("POST /v1/internal/prepare", "internal_prepare", rep.handlePrepare)
 		handle("POST /v1/internal/append", "internal_append", rep.handleAppend)
 		handle("GET /v1/internal/entries", "internal_entries", rep.handleEntries)
+		// The watch is held for seconds on purpose: outside wrap, so that
+		// it does not count as a slow request in the metrics.
+		mux.HandleFunc("GET /v1/internal/watch", func(w http.ResponseWriter, r *http.Request) {
+			if err := n.handleWatch(w, r); err != nil && !errors.Is(err, context.Canceled) {
+				writeError(w, err)
+			}
+		})
 	}
 	handle("GET /v1/status", "status", n.handleStatus)
 	handle("GET /v1/members", "members", n.handleMembers)
@@ -146,6 +154,9 @@ func (n *Node) wrap(route string, h func(http.ResponseWriter, *http.Request) err
 				code = http.StatusOK
 			}
 			n.metrics.observe(route, code, time.Since(start))
+			if code == http.StatusTooManyRequests {
+				n.metrics.shed.WithLabelValues(route).Inc()
+			}
 			n.traffic.add(time.Since(start))
 		}()
 		if err := h(sw, r); err != nil {
@@ -179,6 +190,27 @@ func (n *Node) serving() error {
 	default:
 		return fmt.Errorf("%w: node %s is %s", ErrUnavailable, n.cfg.Name, s)
 	}
+}
+
+// servingSoon is serving for a client's request: a node that is
+// recovering (a new coordinator syncing the registry, a node catching up)
+// holds the request up to holdFor rather than answer 503 at once.
+func (n *Node) servingSoon(ctx context.Context) error {
+	if n.State() != StateRecovering || n.failing.Load() {
+		return n.serving()
+	}
+	hold, cancel := context.WithTimeout(ctx, n.holdFor())
+	defer cancel()
+	t := time.NewTicker(n.cfg.Profile.Tick)
+	defer t.Stop()
+	for n.State() == StateRecovering && !n.failing.Load() {
+		select {
+		case <-hold.Done():
+			return n.serving()
+		case <-t.C:
+		}
+	}
+	return n.serving()
 }
 
 // StatusReply is the body of GET /v1/status.

@@ -47,6 +47,11 @@ type Config struct {
 	// Workers is the number of hide/reveal jobs the node runs at once. The
 	// load a node reports is its queued and running jobs per worker slot.
 	Workers int
+	// QueuePerWorker is how many jobs may wait for each worker slot. Past
+	// it the node sheds: it answers 429 with Retry-After at once, so that
+	// an overloaded cluster answers every request in bounded time instead
+	// of letting its queue, and its clients' waits, grow without end.
+	QueuePerWorker int
 	// MaxBodyBytes bounds a request body; larger ones get 413.
 	MaxBodyBytes int64
 	// RequestTimeout bounds the handling of one API request end to end.
@@ -232,6 +237,7 @@ func DefaultConfig(name string) Config {
 		RaftDeadGrace:  2 * MaxSimulatedDown,
 		Profile:        FastProfile(),
 		Workers:        2,
+		QueuePerWorker: DefaultQueuePerWorker,
 		MaxBodyBytes:   32 << 20,
 		RequestTimeout: 30 * time.Second,
 		PeerTTL:        DefaultPeerTTL,
@@ -239,6 +245,12 @@ func DefaultConfig(name string) Config {
 		LeaseTTL:       24 * time.Hour,
 	}
 }
+
+// DefaultQueuePerWorker bounds the wait for a worker slot to about eight
+// jobs' time: a small put's hide takes tens of milliseconds on a laptop
+// core, so a request waits a few hundred milliseconds at most before it
+// runs or is shed.
+const DefaultQueuePerWorker = 8
 
 // DefaultPeerTTL is the time a peer stays online after its last heartbeat,
 // as Consul's session TTLs and Syncthing's discovery announcements keep
@@ -298,6 +310,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Workers < 1:
 		return errors.New("workers must be at least 1")
+	case c.QueuePerWorker < 1:
+		return errors.New("the queue per worker must hold at least 1 job")
 	case c.MaxBodyBytes < 1<<10:
 		return fmt.Errorf("max body %d bytes is too small to hold an image", c.MaxBodyBytes)
 	case c.RequestTimeout <= 0:

@@ -10,6 +10,7 @@ import (
 	mrand "math/rand/v2"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -154,28 +155,73 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 }
 
 // atCoordinator runs do on the coordinator: here when this node is it, or
-// by forwarding the request, once, to the node that is. body is the
-// request's body, already read.
+// by forwarding the request to the node that is. body is the request's
+// body, already read.
+//
+// The cloud absorbs its own churn: while no coordinator is known (an
+// election), or the one known surely did not take the request (it could
+// not be dialled, or answered that it does not coordinate or is still
+// syncing), the request waits here, up to holdFor, and goes to the next
+// coordinator; the client sees a slower answer, not a 503. A request that
+// reached a coordinator and got no answer is not sent again: it may have
+// been carried out.
 func (n *Node) atCoordinator(w http.ResponseWriter, r *http.Request, body []byte, do func() *outcome) error {
-	lead := n.elector.Leadership()
-	if !lead.Known() {
-		return ErrNoCoordinator
-	}
-	if !lead.Self {
-		if by := r.Header.Get(hdrForwardedBy); by != "" {
-			// One hop only: the sender's view of the coordinator is stale.
-			return fmt.Errorf("%w (forwarded by %s); the coordinator is %s", ErrNotCoordinator, by, lead.Coordinator)
+	hold, cancel := context.WithTimeout(r.Context(), n.holdFor())
+	defer cancel()
+	var last error = ErrNoCoordinator
+	for {
+		changed := n.leadershipChanged()
+		lead := n.elector.Leadership()
+		switch {
+		case lead.Self:
+			do().write(w)
+			return nil
+		case lead.Known() && r.Header.Get(hdrForwardedBy) != "":
+			// One hop only: the sender's view of the coordinator is stale;
+			// it holds and retries.
+			return fmt.Errorf("%w (forwarded by %s); the coordinator is %s", ErrNotCoordinator, r.Header.Get(hdrForwardedBy), lead.Coordinator)
+		case lead.Known():
+			o, err := n.forward(r.Context(), lead.Coordinator, r, body)
+			switch {
+			case err == nil && !notTaken(o):
+				o.write(w)
+				return nil
+			case err == nil:
+				last = fmt.Errorf("%w: %s did not take the request (%s)", ErrNoCoordinator, lead.Coordinator, replyCode(o.body))
+			case !errors.Is(err, errNotDialled):
+				return err
+			default:
+				last = err
+			}
 		}
-		o, err := n.forward(r.Context(), lead.Coordinator, r, body)
-		if err != nil {
-			return err
+		select {
+		case <-hold.Done():
+			if r.Context().Err() != nil {
+				return r.Context().Err()
+			}
+			return last
+		case <-changed:
+		case <-time.After(n.cfg.Profile.Heartbeat):
 		}
-		o.write(w)
-		return nil
 	}
-	do().write(w)
-	return nil
 }
+
+// notTaken reports whether o is a coordinator's refusal that says the
+// request was not carried out: it does not coordinate (any more), or it is
+// still syncing after its election.
+func notTaken(o *outcome) bool {
+	if o.status != http.StatusServiceUnavailable {
+		return false
+	}
+	switch replyCode(o.body) {
+	case "not_coordinator", "no_coordinator", "unavailable":
+		return true
+	}
+	return false
+}
+
+// errNotDialled marks a forward that never reached the coordinator.
+var errNotDialled = errors.New("not dialled")
 
 // job is one piece of image work as the coordinator sends it to a worker:
 // the client's request as it came, and what the coordinator decided for it.
@@ -200,7 +246,8 @@ type putPlan struct {
 // best when one cannot be reached or fails, and returns its outcome.
 func (n *Node) onWorker(ctx context.Context, j job) *outcome {
 	var lastErr error
-	for i, worker := range n.pickWorkers(3) {
+	workers := n.pickWorkers(3)
+	for i, worker := range workers {
 		counter := n.assignedTo(worker.Name)
 		counter.Add(1)
 		var o *outcome
@@ -211,6 +258,14 @@ func (n *Node) onWorker(ctx context.Context, j job) *outcome {
 			o, err = n.sendWork(ctx, worker, j)
 		}
 		counter.Add(-1)
+		if err == nil && o.status == http.StatusTooManyRequests {
+			// That worker's queue is full: the next may have room; when
+			// none has, the client is told to come back later.
+			if i == len(workers)-1 {
+				return o
+			}
+			continue
+		}
 		if err == nil && o.status < 500 {
 			return o
 		}
@@ -243,6 +298,18 @@ func (n *Node) assignedTo(name string) *atomic.Int64 {
 	return c.(*atomic.Int64)
 }
 
+// coordinatorHandicap is added to the coordinator's own score when it hands
+// out work: half a node's queue. The coordinator also parses, forwards,
+// commits and replicates every request, so a job costs it more than it
+// costs another node; if it took an equal share, its load would sit above
+// the others' by about the election's gap under heavy load, and the
+// load-driven re-election would move the role to a node that then fills up
+// the same way. With the handicap it works only when the others have a
+// queue; under overload it works like any node.
+func (n *Node) coordinatorHandicap() float64 {
+	return float64(n.cfg.Workers*n.cfg.QueuePerWorker) / 2
+}
+
 // pickWorkers returns up to k healthy members, best first: fewest jobs this
 // coordinator has in flight on them plus the load they last gossiped, ties
 // broken at random. The in-flight count is the freshest thing the
@@ -266,7 +333,11 @@ func (n *Node) pickWorkers(k int) []Member {
 		if at, ok := n.unreachable.Load(m.Name); ok && time.Since(at.(time.Time)) < unreachableFor {
 			continue
 		}
-		c = append(c, scored{m, float64(n.assignedTo(m.Name).Load()) + m.Meta.Load})
+		score := float64(n.assignedTo(m.Name).Load()) + m.Meta.Load
+		if m.Name == n.cfg.Name && m.Meta.Role == RoleCoordinator {
+			score += n.coordinatorHandicap()
+		}
+		c = append(c, scored{m, score})
 	}
 	mrand.Shuffle(len(c), func(i, j int) { c[i], c[j] = c[j], c[i] })
 	sort.SliceStable(c, func(i, j int) bool { return c[i].score < c[j].score })
@@ -327,7 +398,9 @@ func (n *Node) revealHere(ctx context.Context, veiled []byte) *outcome {
 // the image with the id it carries, or the error.
 func (n *Node) jobOutcome(kind, contentType string, id stego.ImageID, body []byte, err error) *outcome {
 	if err != nil {
-		n.metrics.jobs.WithLabelValues(kind, "error").Inc()
+		if !errors.Is(err, ErrOverloaded) { // shed: never run
+			n.metrics.jobs.WithLabelValues(kind, "error").Inc()
+		}
 		return errorOutcome(err)
 	}
 	n.metrics.jobs.WithLabelValues(kind, "ok").Inc()
@@ -377,6 +450,10 @@ func (n *Node) admitPeer(w http.ResponseWriter, r *http.Request) ([]byte, error)
 	if err := n.fromPeer(r); err != nil {
 		return nil, err
 	}
+	if l := n.elector.Leadership(); l.Known() && r.Header.Get(hdrPeer) == l.Coordinator {
+		// Work handed out by the coordinator: it is alive.
+		n.heardFrom(l.Coordinator, l.Epoch)
+	}
 	if err := n.serving(); err != nil {
 		return nil, err
 	}
@@ -392,6 +469,7 @@ func (n *Node) sendWork(ctx context.Context, worker Member, j job) (*outcome, er
 	}
 	req.Header.Set("Content-Type", j.contentType)
 	req.Header.Set("Authorization", "Bearer "+n.peerTok)
+	req.Header.Set(hdrPeer, n.cfg.Name)
 	if p := j.put; p != nil {
 		req.Header.Set(hdrPutOwner, p.owner)
 		req.Header.Set(hdrPutID, p.id.String())
@@ -416,7 +494,7 @@ func (n *Node) sendWork(ctx context.Context, worker Member, j job) (*outcome, er
 func (n *Node) forward(ctx context.Context, coordinator string, r *http.Request, body []byte) (*outcome, error) {
 	m, ok := n.mship.member(coordinator)
 	if !ok || m.Meta.API == "" {
-		return nil, fmt.Errorf("%w: the coordinator %s has no known API address yet", ErrNoCoordinator, coordinator)
+		return nil, fmt.Errorf("%w: the coordinator %s has no known API address yet (%w)", ErrNoCoordinator, coordinator, errNotDialled)
 	}
 	u := url.URL{Scheme: "http", Host: m.Meta.API, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
@@ -431,6 +509,10 @@ func (n *Node) forward(ctx context.Context, coordinator string, r *http.Request,
 	req.Header.Set(hdrForwardedBy, n.cfg.Name)
 	o, err := n.roundTrip(req)
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("%w: coordinator %s could not be reached: %v (%w)", ErrNoCoordinator, coordinator, err, errNotDialled)
+		}
 		return nil, fmt.Errorf("%w: coordinator %s did not answer: %v", ErrNoCoordinator, coordinator, err)
 	}
 	return o, nil

@@ -3,7 +3,9 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,6 +94,25 @@ func (n *Node) commitHere(ctx context.Context, cmd registry.Command) (commitRepl
 	return reply, nil
 }
 
+// entryKey is the request's idempotency key, or, when the client sent
+// none, one this node makes up for it (once per request). With a key, the
+// commit can be sent again to the next coordinator when the first one
+// died before it answered: the registry applies it once whichever
+// coordinator got it. So a plain client that sends no key still gets an
+// answer, not "the outcome is unknown", when the coordinator crashes.
+func entryKey(r *http.Request) string {
+	if k := r.Header.Get(hdrIdempotencyKey); k != "" {
+		return k
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("cluster: random source failed: " + err.Error())
+	}
+	k := "entry-" + hex.EncodeToString(b[:])
+	r.Header.Set(hdrIdempotencyKey, k)
+	return k
+}
+
 // holdFor bounds how long an entry node waits for a coordinator to commit
 // at: about an election's length, so that a client sees a slower answer,
 // not an error, while the cloud replaces its coordinator.
@@ -99,10 +120,13 @@ func (n *Node) holdFor() time.Duration {
 	return max(5*n.cfg.Profile.CoordinatorTimeout, 2*time.Second)
 }
 
-// commitRemote has the coordinator commit cmd. It tries again only while
-// the command surely was not submitted: no coordinator known, one that
-// refused it as not (or not yet) coordinating, or one that could not be
-// dialled. Any other failure is the client's answer, as an outcome.
+// commitRemote has the coordinator commit cmd, which carries an
+// idempotency key (entryKey). It tries again, up to holdFor: while no
+// coordinator is known, when one refused it as not (or not yet)
+// coordinating or could not be dialled, and when one took it and died or
+// stepped down before it answered (the key makes the next attempt replay
+// the first one's outcome if it was committed). Any other failure is the
+// client's answer, as an outcome.
 func (n *Node) commitRemote(ctx context.Context, cmd registry.Command) (commitReply, *outcome) {
 	body, err := registry.Encode(cmd)
 	if err != nil {
@@ -112,20 +136,32 @@ func (n *Node) commitRemote(ctx context.Context, cmd registry.Command) (commitRe
 	defer cancel()
 	var last error = ErrNoCoordinator
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		changed := n.leadershipChanged()
 		l := n.elector.Leadership()
 		switch {
 		case l.Self:
 			reply, err := n.commitHere(ctx, cmd)
-			if err != nil {
+			switch {
+			case err == nil:
+				return reply, nil
+			case errors.Is(err, ErrUnknownOutcome), errors.Is(err, ErrNotCoordinator), errors.Is(err, ErrUnavailable):
+				// Lost the lead, or not synced yet: the keyed command goes
+				// to whoever coordinates next, and applies once.
+				last = err
+			default:
 				return commitReply{}, errorOutcome(err)
 			}
-			return reply, nil
 		case l.Known():
-			reply, o, retry := n.sendCommit(ctx, l.Coordinator, body)
+			reply, o, retry, inFlight := n.sendCommit(ctx, l.Coordinator, body)
 			if !retry {
 				return reply, o
 			}
-			last = fmt.Errorf("%w: %s refused or was out of reach", ErrNoCoordinator, l.Coordinator)
+			switch {
+			case inFlight:
+				last = fmt.Errorf("%w: %s took the command and gave no answer", ErrUnknownOutcome, l.Coordinator)
+			case !errors.Is(last, ErrUnknownOutcome):
+				last = fmt.Errorf("%w: %s refused or was out of reach", ErrNoCoordinator, l.Coordinator)
+			}
 		}
 		select {
 		case <-hold.Done():
@@ -133,43 +169,56 @@ func (n *Node) commitRemote(ctx context.Context, cmd registry.Command) (commitRe
 				return commitReply{}, errorOutcome(ctx.Err())
 			}
 			return commitReply{}, errorOutcome(last)
+		case <-changed:
 		case <-time.After(wait):
 		}
 	}
 }
 
-// sendCommit posts one commit to the coordinator. retry says that the
-// command was surely not submitted and may be sent again.
-func (n *Node) sendCommit(ctx context.Context, coordinator string, body []byte) (reply commitReply, o *outcome, retry bool) {
+// sendCommit posts one commit to the coordinator. retry says that it may
+// be sent again: it surely was not submitted, or it may have been
+// (inFlight) but its key makes a second submission replay the first.
+func (n *Node) sendCommit(ctx context.Context, coordinator string, body []byte) (reply commitReply, o *outcome, retry, inFlight bool) {
 	m, ok := n.mship.member(coordinator)
 	if !ok || m.Meta.API == "" {
-		return reply, nil, true
+		return reply, nil, true, false
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.Meta.API+"/v1/internal/commit", bytes.NewReader(body))
 	if err != nil {
-		return reply, errorOutcome(err), false
+		return reply, errorOutcome(err), false, false
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set("Authorization", "Bearer "+n.peerTok)
 	o, err = n.roundTrip(req)
 	if err != nil {
 		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return reply, nil, true
+		switch {
+		case errors.As(err, &op) && op.Op == "dial":
+			return reply, nil, true, false
+		case brokenByPeer(err):
+			// The coordinator died with the command: the next one gets it
+			// again, and the key makes it apply once.
+			return reply, nil, true, true
 		}
-		return reply, errorOutcome(fmt.Errorf("%w: the coordinator %s did not answer: %v", ErrUnknownOutcome, coordinator, err)), false
+		return reply, errorOutcome(fmt.Errorf("%w: the coordinator %s did not answer: %v", ErrUnknownOutcome, coordinator, err)), false, false
 	}
 	if o.status == http.StatusOK {
-		if err := json.Unmarshal(o.body, &reply); err != nil {
-			return reply, errorOutcome(fmt.Errorf("%w: the coordinator's reply: %v", ErrUnknownOutcome, err)), false
+		if l := n.elector.Leadership(); l.Coordinator == coordinator {
+			n.heardFrom(coordinator, l.Epoch) // it committed for us: alive
 		}
-		return reply, nil, false
+		if err := json.Unmarshal(o.body, &reply); err != nil {
+			return reply, errorOutcome(fmt.Errorf("%w: the coordinator's reply: %v", ErrUnknownOutcome, err)), false, false
+		}
+		return reply, nil, false, false
 	}
-	switch replyCode(o.body) {
+	switch code := replyCode(o.body); code {
 	case "not_coordinator", "no_coordinator", "unavailable":
-		return reply, o, true
+		return reply, o, true, false
+	case "unknown_outcome":
+		// It lost the lead with our command in flight.
+		return reply, o, true, true
 	}
-	return reply, o, false
+	return reply, o, false, false
 }
 
 // replyCode reads the code of a JSON error reply; "" if it is none.
@@ -190,6 +239,27 @@ func (n *Node) work(ctx context.Context, j job) *outcome {
 		return n.onWorker(ctx, j)
 	}
 	return n.workNear(ctx, j)
+}
+
+// shedding refuses a client's put or view at once, before its body is
+// read, when the image work it brings has nowhere to go: this node will
+// work it (it does not coordinate) and its queue is full, or, as
+// coordinator, every node's queue is. The client gets 429 with
+// Retry-After, in a millisecond, instead of a place at the end of a queue
+// it would time out in.
+func (n *Node) shedding(r *http.Request) error {
+	if r.Header.Get(hdrForwardedBy) != "" || !n.pool.full() {
+		return nil
+	}
+	if !n.elector.Leadership().Self {
+		for _, m := range n.pickWorkers(3) {
+			if m.Name != n.cfg.Name && m.Name != n.elector.Leadership().Coordinator && m.Meta.Load < float64(n.cfg.QueuePerWorker) {
+				return nil // workNear may send it there
+			}
+		}
+		return ErrOverloaded
+	}
+	return nil // the coordinator hands work to any node with room
 }
 
 // workNear runs a job here, where its bytes already are, unless this node
@@ -237,7 +307,7 @@ func (n *Node) sendNear(ctx context.Context, m Member, j job) *outcome {
 // putHere is a put taken by this node: hidden (work), then committed at
 // the coordinator, which may be this node.
 func (n *Node) putHere(r *http.Request, req hideRequest, owner string, body []byte) *outcome {
-	key := r.Header.Get(hdrIdempotencyKey)
+	key := entryKey(r)
 	plan := n.planPut(owner, key, time.Now().UTC())
 	j := job{path: "/v1/internal/hide", contentType: r.Header.Get("Content-Type"), query: r.URL.Query(), body: body, put: plan}
 	o := n.work(r.Context(), j)
@@ -276,7 +346,7 @@ func (n *Node) viewHere(r *http.Request, body []byte, viewer string) *outcome {
 	if o.status != http.StatusOK {
 		return o
 	}
-	reply, fail := n.commitRemote(r.Context(), registry.View{ID: o.header.Get(hdrImageID), Viewer: viewer, IdemKey: r.Header.Get(hdrIdempotencyKey)})
+	reply, fail := n.commitRemote(r.Context(), registry.View{ID: o.header.Get(hdrImageID), Viewer: viewer, IdemKey: entryKey(r)})
 	if fail != nil {
 		switch code := replyCode(fail.body); code {
 		case "unknown_image", "not_allowed", "no_views_left":

@@ -36,6 +36,9 @@ var (
 	errNotFound = errors.New("not found")
 	// ErrNoWorker: the coordinator could not get the work done by any node.
 	ErrNoWorker = errors.New("no node could do the work")
+	// ErrOverloaded: the node's queue of image work is full. The request
+	// was not carried out; retry after the Retry-After the reply gives.
+	ErrOverloaded = errors.New("overloaded: the image work queue is full; retry after a moment")
 )
 
 // apiError is the JSON body of every error the API returns:
@@ -63,6 +66,7 @@ var classes = []struct {
 	{ErrNotCoordinator, errorClass{http.StatusServiceUnavailable, "not_coordinator", time.Second}},
 	{ErrUnavailable, errorClass{http.StatusServiceUnavailable, "unavailable", time.Second}},
 	{ErrNoWorker, errorClass{http.StatusServiceUnavailable, "no_worker", time.Second}},
+	{ErrOverloaded, errorClass{http.StatusTooManyRequests, "overloaded", time.Second}},
 	{errNotFound, errorClass{http.StatusNotFound, "not_found", 0}},
 	{ErrBadRequest, errorClass{http.StatusBadRequest, "bad_request", 0}},
 	{ErrBodyTooLarge, errorClass{http.StatusRequestEntityTooLarge, "body_too_large", 0}},

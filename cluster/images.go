@@ -36,6 +36,9 @@ func imageReply(img registry.Image) ImageReply {
 // coordinator) returns the same image, byte for byte, and records nothing
 // twice.
 func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
+	if err := n.shedding(r); err != nil {
+		return err
+	}
 	owner, body, err := n.admit(w, r, true)
 	if err != nil {
 		return err
@@ -68,6 +71,9 @@ func (n *Node) planPut(owner, key string, now time.Time) *putPlan {
 // one view, in one replicated step; anyone else gets 403 and nothing of the
 // image.
 func (n *Node) handleView(w http.ResponseWriter, r *http.Request) error {
+	if err := n.shedding(r); err != nil {
+		return err
+	}
 	viewer, body, err := n.admit(w, r, true)
 	if err != nil {
 		return err

@@ -36,7 +36,9 @@ func jsonBody(t testing.TB, v any) []byte {
 func callRetry(t testing.TB, method, url string, body []byte, header map[string]string) reply {
 	t.Helper()
 	r := call(t, method, url, body, header)
-	for try := 1; r.status == http.StatusServiceUnavailable && try <= 30; try++ {
+	// 503 (no coordinator yet, recovering) and 429 (shed: a burst filled a
+	// queue) both say "not done; come back", as a client honours them.
+	for try := 1; (r.status == http.StatusServiceUnavailable || r.status == http.StatusTooManyRequests) && try <= 30; try++ {
 		time.Sleep(time.Duration(min(50*try, 500)) * time.Millisecond)
 		r = call(t, method, url, body, header)
 	}

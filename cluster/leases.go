@@ -90,6 +90,9 @@ func (n *Node) deviceOf(statement, user string) (vouch.Device, error) {
 // (as a view is), the registry moves the views, and the original goes back
 // sealed to the device.
 func (n *Node) handleTakeLease(w http.ResponseWriter, r *http.Request) error {
+	if err := n.shedding(r); err != nil {
+		return err
+	}
 	viewer, body, err := n.admit(w, r, true)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ type metrics struct {
 	durations *prometheus.HistogramVec
 	failures  prometheus.Counter
 	jobs      *prometheus.CounterVec
+	shed      *prometheus.CounterVec
 }
 
 // gauges are read from the node when Prometheus scrapes.
@@ -52,6 +53,9 @@ func newMetrics(node string, g gauges) *metrics {
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veil_jobs_total", Help: "Image jobs this node ran as a worker, by kind and result.", ConstLabels: labels,
 		}, []string{"kind", "result"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veil_shed_total", Help: "API requests this node answered 429 (overloaded), by route.", ConstLabels: labels,
+		}, []string{"route"}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f)
@@ -60,7 +64,7 @@ func newMetrics(node string, g gauges) *metrics {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f)
 	}
 	reg.MustRegister(
-		m.requests, m.durations, m.failures, m.jobs,
+		m.requests, m.durations, m.failures, m.jobs, m.shed,
 		gauge("veil_epoch", "Term of the newest coordinator epoch this node knows.", g.epoch),
 		gauge("veil_is_coordinator", "1 when this node is the coordinator.", g.isCoordinator),
 		gauge("veil_load", "Smoothed jobs queued and running per worker slot.", g.load),

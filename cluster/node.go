@@ -47,8 +47,13 @@ type Node struct {
 	pool    *pool
 	metrics *metrics
 	client  *http.Client
-	store   *registry.Store // Bully mode's log; Raft keeps its own
-	repl    registryLog
+	// peerClient carries replication (prepare, append, entries) on
+	// connections of its own, so that the coordinator's appends, which are
+	// also its proof of life, never wait for a connection behind image
+	// work and forwarded requests.
+	peerClient *http.Client
+	store      *registry.Store // Bully mode's log; Raft keeps its own
+	repl       registryLog
 
 	recoverSince  atomic.Int64  // unix nanos: when the node last began to recover
 	gossipAddr    string        // host:port others reach our gossip at
@@ -64,6 +69,11 @@ type Node struct {
 	failures    atomic.Uint64 // simulated failures so far
 	assigned    sync.Map      // worker name → *atomic.Int64 jobs in flight, as coordinator
 	unreachable sync.Map      // worker name → time.Time it last could not be reached
+
+	// leadCh is closed and replaced at each leadership change (watch.go).
+	leadMu   sync.Mutex
+	leadCh   chan struct{}
+	watching atomic.Int64 // followers' watches this node holds open
 
 	metaKick chan struct{}
 	ctx      context.Context
@@ -97,12 +107,18 @@ func Start(cfg Config) (*Node, error) {
 		userKey:  derive(cfg.Key, labelUserToken, 32),
 		seedKey:  derive(cfg.Key, labelSeed, 32),
 		vouchKey: VouchKey(cfg.Key),
-		pool:     newPool(cfg.Workers),
+		pool:     newPool(cfg.Workers, cfg.Workers*cfg.QueuePerWorker),
 		metaKick: make(chan struct{}, 1),
+		leadCh:   make(chan struct{}),
 		conns:    map[net.Conn]struct{}{},
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
 			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+		}},
+		peerClient: &http.Client{Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+			MaxIdleConnsPerHost: 8,
 			IdleConnTimeout:     30 * time.Second,
 		}},
 	}
@@ -168,6 +184,9 @@ func Start(cfg Config) (*Node, error) {
 	n.goRun(n.readinessLoop)
 	n.goRun(n.reconnectLoop)
 	n.goRun(n.presenceLoop)
+	if n.bully != nil {
+		n.goRun(n.watchLoop)
+	}
 	if cfg.Failures != nil {
 		n.goRun(n.failureLoop)
 	}
@@ -313,6 +332,14 @@ func (n *Node) sendGossip(to string, channel byte, payload []byte, reliable bool
 		return n.ml.SendReliable(&memberlist.Node{Name: to, Addr: net.ParseIP(host), Port: uint16(port)}, msg)
 	}
 	return n.ml.SendToAddress(memberlist.Address{Addr: m.Gossip, Name: to}, msg)
+}
+
+// heardFrom tells the election that traffic came from the node named
+// from at epoch e: from the coordinator, a sign of life.
+func (n *Node) heardFrom(from string, e election.Epoch) {
+	if n.bully != nil && from != "" && from != n.cfg.Name {
+		n.bully.Heard(from, e)
+	}
 }
 
 func (n *Node) onGossipMessage(channel byte, from string, payload []byte) {
@@ -477,6 +504,7 @@ func (n *Node) watchLeadership() {
 				n.beginRecovery()
 			}
 			n.repl.onLeadership(l)
+			n.noteLeadershipChange()
 			n.kickMeta()
 		}
 	}
@@ -570,6 +598,7 @@ func (n *Node) dropConns() {
 		c.Close()
 	}
 	n.client.CloseIdleConnections()
+	n.peerClient.CloseIdleConnections()
 }
 
 // State is what the node says of itself: active, failed, recovering or

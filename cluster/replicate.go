@@ -698,6 +698,12 @@ func (r *replicator) handleAppend(w http.ResponseWriter, req *http.Request) erro
 		return err
 	}
 	matched, err := r.store.AppendEntries(a.Epoch, a.PrevIndex, a.PrevEpoch, fromWire(a.Entries))
+	if err == nil || errors.Is(err, registry.ErrLogMismatch) {
+		// An append at an epoch we accept is the coordinator at work: as
+		// good a sign of life as its heartbeat, and it comes over TCP
+		// every heartbeat interval even when gossip's datagrams are late.
+		r.n.heardFrom(a.Epoch.Node, a.Epoch)
+	}
 	if errors.Is(err, registry.ErrLogMismatch) {
 		// Tell the coordinator where our log ends, so it steps back at once.
 		writeJSON(w, http.StatusConflict, map[string]any{
@@ -868,7 +874,7 @@ func (r *replicator) roundTripPeer(ctx context.Context, peer, method, path strin
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+r.n.peerTok)
 	req.Header.Set(hdrPeer, r.n.cfg.Name)
-	resp, err := r.n.client.Do(req)
+	resp, err := r.n.peerClient.Do(req)
 	if err != nil {
 		return err
 	}

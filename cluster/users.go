@@ -57,7 +57,7 @@ func (n *Node) admit(w http.ResponseWriter, r *http.Request, user bool) (name st
 			return "", nil, err
 		}
 	}
-	if err := n.serving(); err != nil {
+	if err := n.servingSoon(r.Context()); err != nil {
 		return "", nil, err
 	}
 	body, err = n.readBody(w, r)

@@ -44,6 +44,8 @@ type Bully struct {
 	rejoin  chan struct{}
 	suspend chan struct{}
 	raise   chan Epoch
+	heard   chan heard
+	lost    chan string
 	load    atomic.Uint64 // math.Float64bits of the local load
 
 	mu      sync.Mutex
@@ -56,6 +58,12 @@ type Bully struct {
 	// (the run loop's only): a broadcast at the same epoch again is a
 	// heartbeat, and is counted as HEARTBEAT.
 	announced bully.Epoch
+}
+
+// heard is traffic other than election messages from a node at an epoch.
+type heard struct {
+	from  string
+	epoch Epoch
 }
 
 // inboxSize bounds the messages waiting for the machine; past it, new ones
@@ -87,6 +95,8 @@ func NewBully(cfg BullyConfig) (*Bully, error) {
 		rejoin:  make(chan struct{}, 1),
 		suspend: make(chan struct{}, 1),
 		raise:   make(chan Epoch, 16),
+		heard:   make(chan heard, 64),
+		lost:    make(chan string, 8),
 		changes: newFeed(),
 		stats:   Stats{MessagesSent: map[string]uint64{}},
 	}, nil
@@ -110,6 +120,28 @@ func (b *Bully) Deliver(from string, payload []byte) {
 		b.mu.Lock()
 		b.dropped++
 		b.mu.Unlock()
+	}
+}
+
+// Heard tells the runner that traffic other than an election message
+// (a replication append, forwarded work, a commit's reply) came from the
+// node named from at epoch e. From the coordinator, it counts as its
+// heartbeat. It never blocks: when the machine is behind, the report is
+// dropped, and the next one will do.
+func (b *Bully) Heard(from string, e Epoch) {
+	select {
+	case b.heard <- heard{from, e}:
+	default:
+	}
+}
+
+// Lost tells the runner that a connection to the node named id was reset
+// or refused by its machine: if it is the coordinator, campaign now. It
+// never blocks.
+func (b *Bully) Lost(id string) {
+	select {
+	case b.lost <- id:
+	default:
 	}
 }
 
@@ -215,6 +247,14 @@ func (b *Bully) Run(ctx context.Context) error {
 			if err := node.Step(m); err != nil && !errors.Is(err, bully.ErrStaleEpoch) {
 				b.log.Debug("election message refused", "message", m.String(), "error", err)
 			}
+		case id := <-b.lost:
+			if !suspended {
+				node.Lost(id)
+			}
+		case h := <-b.heard:
+			if !suspended {
+				node.Heard(h.from, h.epoch)
+			}
 		case alive = <-b.members:
 			if !suspended {
 				node.SetMembers(alive)
@@ -229,13 +269,14 @@ func (b *Bully) Run(ctx context.Context) error {
 			node.Rejoin()
 			node.SetMembers(alive)
 		}
-		if st := node.Status().State; st != prev {
-			if st == bully.StateCandidate {
+		if s := node.Status(); s.State != prev {
+			if s.State == bully.StateCandidate {
 				b.mu.Lock()
 				b.stats.Elections++
 				b.mu.Unlock()
+				b.log.Info("campaigning", "epoch", s.Epoch.String(), "load", s.Snapshot, "coordinator_load", s.CoordinatorLoad, "was", prev.String())
 			}
-			prev = st
+			prev = s.State
 		}
 		if node.HasReady() {
 			b.apply(node.Ready(), alive)
@@ -244,6 +285,11 @@ func (b *Bully) Run(ctx context.Context) error {
 }
 
 func (b *Bully) apply(rd bully.Ready, alive []string) {
+	// Publish first: a node that hears our COORDINATOR may ask us about
+	// it at once (a follower's watch), and must find us knowing it.
+	for _, n := range rd.Notices {
+		b.publish(n)
+	}
 	self := b.cfg.Machine.ID
 	for _, m := range rd.Messages {
 		payload, err := m.MarshalBinary()
@@ -266,9 +312,6 @@ func (b *Bully) apply(rd bully.Ready, alive []string) {
 		b.mu.Lock()
 		b.stats.MessagesSent[b.kind(m)] += sent
 		b.mu.Unlock()
-	}
-	for _, n := range rd.Notices {
-		b.publish(n)
 	}
 }
 

@@ -154,6 +154,11 @@ type Error struct {
 	Code    string // stable error code, e.g. "no_coordinator"
 	Message string
 	Node    string // the node that answered
+	// Attempts is how many times the call was sent. A final answer to
+	// the last attempt speaks for that attempt: after a retry, an earlier
+	// one may have been carried out (a 429 sheds the attempt at the door,
+	// before the cluster looks up its idempotency key).
+	Attempts int
 }
 
 func (e *Error) Error() string {
@@ -314,6 +319,7 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 			continue
 		}
 		if errors.As(err, &apiErr) && !apiErr.retryable() {
+			apiErr.Attempts = attempt
 			return nil, attempt, err
 		}
 		lastErr = err

@@ -59,6 +59,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	profile := fl.String("profile", "lan", "timing profile: lan or fast (see below)")
 	failures := fl.String("simulate-failures", "", "turn the failure simulation on, e.g. every=30s,down=10s-20s")
 	workers := fl.Int("workers", 2, "image jobs run at once")
+	queue := fl.Int("queue", cluster.DefaultQueuePerWorker, "image jobs that may wait per worker slot; past that the node answers 429 with Retry-After")
 	maxBody := fl.Int64("max-body", 32<<20, "largest request body in bytes")
 	logLevel := fl.String("log-level", "info", "trace, debug, info, warn or error")
 	peerTTL := fl.Duration("peer-ttl", cluster.DefaultPeerTTL, "a user's peer is offline this long after its last heartbeat")
@@ -96,7 +97,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, "node", usagef("--simulate-failures: %v", err))
 		}
 	}
-	cfg.Workers, cfg.MaxBodyBytes, cfg.Pprof = *workers, *maxBody, *pprofOn
+	cfg.Workers, cfg.QueuePerWorker, cfg.MaxBodyBytes, cfg.Pprof = *workers, *queue, *maxBody, *pprofOn
 	cfg.PeerTTL, cfg.StatementTTL, cfg.LeaseTTL = *peerTTL, *statementTTL, *leaseTTL
 	level := hclog.LevelFromString(*logLevel)
 	if level == hclog.NoLevel {
