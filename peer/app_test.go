@@ -13,10 +13,10 @@ import (
 	"veil/internal/chromium"
 )
 
-// The user's journey in a real browser: alice signs in to her peer's page
-// and puts an image for bob; bob signs in to his, fetches it peer to peer,
-// views it (a leased view), and the next view shows the default image with
-// the reason.
+// The user's journey in a real browser: alice signs in to her peer's page,
+// puts an image for bob and gives him a second view; bob signs in to his,
+// fetches it peer to peer (leasing both views), views it twice, and the
+// next view shows the default image with the reason.
 func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
 	ctx := chromium.Context(t)
 	c := newCloud(t, "alice", "bob")
@@ -58,6 +58,17 @@ func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
 		t.Fatalf("alice's peer holds %v", held)
 	}
 	id := alice.store.Holds()[0]
+	// alice gives bob a second view from her page.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+alice.LocalAddr()+"/app/"),
+		chromedp.WaitVisible("#mine"),
+		chromedp.SendKeys("#mine input[name=viewers]", "bob=2"),
+		chromedp.Click("#mine button"),
+		chromedp.WaitVisible("#flash"),
+	); err != nil {
+		t.Fatalf("alice shares: %v", err)
+	}
+	chromium.WaitText(t, ctx, "#mine", 5*time.Second, "bob with 2 views", func(s string) bool { return strings.Contains(s, "bob: 2 online") })
 
 	signIn(bob, "bob")
 	chromium.WaitText(t, ctx, "#shared", 10*time.Second, "the image shared with bob", func(s string) bool {
@@ -84,13 +95,15 @@ func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
 	}
 	shot(t, ctx, "app-home.png")
 
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate("http://"+bob.LocalAddr()+"/app/"),
-		chromedp.WaitVisible("#shared .view"),
-		chromedp.Click("#shared .view"),
-		chromedp.WaitVisible("#picture"),
-	); err != nil {
-		t.Fatalf("bob views again: %v", err)
+	for i := 0; i < 2; i++ { // his second view, then one too many
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate("http://"+bob.LocalAddr()+"/app/"),
+			chromedp.WaitVisible("#shared .view"),
+			chromedp.Click("#shared .view"),
+			chromedp.WaitVisible("#picture"),
+		); err != nil {
+			t.Fatalf("bob views again: %v", err)
+		}
 	}
 	src, _ = chromedp.Run(ctx, chromedp.AttributeValue("#picture", "src"))
 	if src.Value != "/app/images/denied.png" {

@@ -359,6 +359,14 @@ func (l *leases) drop(id string) error {
 	return nil
 }
 
+// loggedOf is the views the log records for a lease, its file aside; a
+// reported lease counts none.
+func (l *leases) loggedOf(id string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return max(l.spentByLog()[id], 0)
+}
+
 // spentOf is what a lease spent, for its report.
 func (l *leases) spentOf(f leaseFile) int {
 	l.mu.Lock()

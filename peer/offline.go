@@ -43,6 +43,10 @@ func (p *Peer) takeLease(ctx context.Context, e cluster.DirectoryEntry, k int) (
 	if k <= 0 {
 		return LeaseState{}, nil
 	}
+	// A sync must not take a lease for one the device lost while it is
+	// being stored here.
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
 	veiled, err := p.store.Veiled(e.ID)
 	if err != nil {
 		return LeaseState{}, err
@@ -64,9 +68,28 @@ func (p *Peer) takeLease(ctx context.Context, e cluster.DirectoryEntry, k int) (
 // of an image the user may no longer see) and marks the revoked ones, with
 // the directory the cloud just gave.
 func (p *Peer) syncLeases(ctx context.Context, dir cluster.DirectoryReply) {
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
 	byImage := map[string]cluster.DirectoryEntry{}
 	for _, e := range dir.Images {
 		byImage[e.ID] = e
+	}
+	// A lease the cloud holds for this device that the device does not
+	// have: the peer stopped between the cloud's answer and keeping it.
+	// It is reported with what the log says was spent of it (nothing, if
+	// it never arrived), so its views come back instead of staying locked.
+	held := map[string]bool{}
+	for _, s := range p.leases.states() {
+		held[s.ID] = true
+	}
+	for _, e := range dir.Images {
+		for _, li := range e.Leases {
+			if li.Device == p.Device() && !held[li.ID] {
+				if err := p.reportLost(ctx, li); err != nil {
+					p.log.Warn("could not give back a lease this device lost; will try again", "lease", li.ID, "err", err)
+				}
+			}
+		}
 	}
 	now := time.Now()
 	for _, s := range p.leases.states() {
@@ -112,6 +135,23 @@ func (p *Peer) reportLease(ctx context.Context, id string) error {
 	}
 	p.log.Info("reported a lease", "lease", id, "image", f.Image, "spent", spent, "returned", reply.Returned)
 	return p.leases.drop(id)
+}
+
+// reportLost reports a lease the cloud holds for this device and the
+// device does not.
+func (p *Peer) reportLost(ctx context.Context, li cluster.LeaseInfo) error {
+	spent := min(p.leases.loggedOf(li.ID), li.Views)
+	st := p.snapshot()
+	_, err := p.cloud.ReturnLease(ctx, li.ID, cluster.ReturnRequest{Statement: st.Statement, Spent: spent, Proof: encodeSig(signReport(p.id, li.ID, spent))})
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Code == "unknown_lease" {
+		return nil
+	}
+	if err == nil {
+		p.log.Info("gave back a lease this device did not keep", "lease", li.ID, "spent", spent)
+		err = p.leases.drop(li.ID)
+	}
+	return err
 }
 
 func signReport(id Identity, lease string, spent int) []byte {
@@ -203,6 +243,8 @@ func (p *Peer) flushQueue(ctx context.Context) error {
 // now, whatever views they have left: those come back to the online count.
 // It returns how many leases were reported.
 func (p *Peer) GiveBack(ctx context.Context, image string) (int, error) {
+	p.leaseMu.Lock()
+	defer p.leaseMu.Unlock()
 	n := 0
 	for _, s := range p.leases.states() {
 		if image != "" && s.Image != image {

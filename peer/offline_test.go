@@ -381,3 +381,52 @@ func TestALeaseReportedTwiceIsCountedOnce(t *testing.T) {
 		t.Fatalf("the reported lease's file is still there: %v", err)
 	}
 }
+
+// A peer that stops between the cloud's answer to a lease and keeping it
+// gives the lease back at its next contact: the views do not stay locked
+// in a lease no device has.
+func TestALeaseTheDeviceNeverKeptComesBack(t *testing.T) {
+	c := quickCloud(t, "alice", "bob")
+	alice := startPeer(t, c, "alice", nil)
+	bob := startPeer(t, c, "bob", nil)
+	ctx := ctxT(t)
+	_, id, err := alice.local.Put(ctx, secretPNG(t, 17), nil, map[string]int{"bob": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.local.Fetch(ctx, id, "alice", 0); err != nil {
+		t.Fatal(err)
+	}
+	veiled, _ := bob.store.Veiled(id)
+	// The cloud takes the lease; the answer never reaches the peer's store.
+	if _, err := bob.ops.TakeLease(ctx, veiled, bob.snapshot().Statement, 2); err != nil {
+		t.Fatal(err)
+	}
+	if online, _, leased := ownerView(t, c, "alice", id, "bob"); online != 0 || leased != 2 {
+		t.Fatalf("after the lost lease: %d online, %d leased", online, leased)
+	}
+	bob.Kick()
+	waitFor(t, 10*time.Second, "the lost lease to come back", func() bool {
+		online, _, leased := ownerView(t, c, "alice", id, "bob")
+		return online == 2 && leased == 0
+	})
+}
+
+// A crash after a view is logged and before the lease file is sealed
+// again counts that view once: the log wins over the file.
+func TestAViewLoggedBeforeACrashIsCountedOnce(t *testing.T) {
+	l, err := openLeases(t.TempDir(), newID(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := leaseFile{ID: testID, Image: testID, Views: 3, Remaining: 3, Expires: time.Now().Add(time.Hour)}
+	if err := l.write(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.logSpend(testID, 1); err != nil { // the crash: logged, file not sealed again
+		t.Fatal(err)
+	}
+	if s := l.states(); len(s) != 1 || s[0].Left != 2 {
+		t.Fatalf("after the crash: %+v, want 2 left", s)
+	}
+}

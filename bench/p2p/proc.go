@@ -56,6 +56,15 @@ func StartPeer(ctx context.Context, bin, dir, user, password string, api []strin
 
 // Start starts the process (again) and waits until it is online.
 func (p *Peer) Start(ctx context.Context) error {
+	if err := p.Launch(); err != nil {
+		return err
+	}
+	return p.WaitOnline(ctx)
+}
+
+// Launch starts the process (again) and waits until its control API
+// answers, online or not (the cloud may be down).
+func (p *Peer) Launch() error {
 	if p.proc != nil && !p.proc.Exited() {
 		return fmt.Errorf("p2p: %s's peer is running", p.User)
 	}
@@ -67,7 +76,20 @@ func (p *Peer) Start(ctx context.Context) error {
 		return err
 	}
 	p.proc = pr
-	return p.WaitOnline(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		if _, err := p.client.Status(ctx); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("p2p: %s's peer does not answer on %s (log %s)", p.User, p.Local, p.Log)
+		case <-p.proc.Done():
+			return fmt.Errorf("p2p: %s's peer exited: %v (log %s)", p.User, p.proc.Err(), p.Log)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // WaitOnline waits until the peer says the cloud has it online.
