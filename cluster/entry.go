@@ -132,7 +132,13 @@ func (n *Node) commitRemote(ctx context.Context, cmd registry.Command) (commitRe
 	if err != nil {
 		return commitReply{}, errorOutcome(badRequest("%v", err))
 	}
-	hold, cancel := context.WithTimeout(ctx, n.holdFor())
+	// The hold ends before the client's deadline, so that the client
+	// hears why (no coordinator) rather than a bare timeout.
+	wait := n.holdFor()
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)*9/10)
+	}
+	hold, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var last error = ErrNoCoordinator
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
@@ -236,6 +242,11 @@ func replyCode(body []byte) string {
 // node coordinates, near otherwise.
 func (n *Node) work(ctx context.Context, j job) *outcome {
 	if n.elector.Leadership().Self {
+		// A Bully coordinator cut off from a majority could work the
+		// image but not commit it: it says so now, not at the deadline.
+		if rep, ok := n.repl.(*replicator); ok && !rep.heardFromMajority() {
+			return errorOutcome(errNoQuorum(rep.lease()))
+		}
 		return n.onWorker(ctx, j)
 	}
 	return n.workNear(ctx, j)
