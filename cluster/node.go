@@ -282,6 +282,9 @@ func (n *Node) startBully() error {
 		CoordinatorTimeout: ticks(p.CoordinatorTimeout),
 		ReelectInterval:    ticks(p.ReelectInterval),
 		LoadGap:            p.LoadGap,
+		// A node with half its queue full is saturated: moving the role
+		// to it moves the overload, at the cost of an election.
+		ReelectBelow: float64(n.cfg.QueuePerWorker) / 2,
 	}
 	b, err := election.NewBully(election.BullyConfig{
 		Machine:   mc,
