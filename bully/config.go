@@ -40,6 +40,12 @@ type Config struct {
 	// below the coordinator's before it starts a periodic re-election. Zero
 	// means any lower load.
 	LoadGap float64
+
+	// ReelectBelow, when above zero, is the load at or above which a node
+	// starts no periodic re-election, whatever the gap: when every node is
+	// saturated, moving the role moves the saturation with it and only
+	// costs an election. Zero means no such bound.
+	ReelectBelow float64
 }
 
 // DefaultConfig returns the defaults for a node named id. They suit a tick of
@@ -72,7 +78,7 @@ func DefaultConfig(id string) Config {
 //     outlast the answerer's own election before it gives up on it.
 //   - ReelectInterval == 0 or ReelectInterval >= CoordinatorTimeout: a
 //     re-election sooner than a failover could complete would only churn.
-//   - LoadGap >= 0 and finite.
+//   - LoadGap >= 0 and finite; ReelectBelow >= 0 and finite.
 func (c Config) Validate() error {
 	switch {
 	case !validID(c.ID):
@@ -94,6 +100,8 @@ func (c Config) Validate() error {
 			ErrInvalidConfig, c.ReelectInterval, c.CoordinatorTimeout)
 	case c.LoadGap < 0 || math.IsNaN(c.LoadGap) || math.IsInf(c.LoadGap, 0):
 		return fmt.Errorf("%w: LoadGap is %v, must be finite and not negative", ErrInvalidConfig, c.LoadGap)
+	case c.ReelectBelow < 0 || math.IsNaN(c.ReelectBelow) || math.IsInf(c.ReelectBelow, 0):
+		return fmt.Errorf("%w: ReelectBelow is %v, must be finite and not negative (0: no bound)", ErrInvalidConfig, c.ReelectBelow)
 	}
 	return nil
 }

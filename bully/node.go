@@ -67,7 +67,8 @@ func (n *Node) tick() {
 		}
 		if n.coordinator != "" && n.cfg.ReelectInterval > 0 {
 			n.sinceElect++
-			if n.sinceElect >= n.cfg.ReelectInterval && n.coordLoad-n.load > n.cfg.LoadGap {
+			if n.sinceElect >= n.cfg.ReelectInterval && n.coordLoad-n.load > n.cfg.LoadGap &&
+				(n.cfg.ReelectBelow == 0 || n.load < n.cfg.ReelectBelow) {
 				n.sinceElect = 0
 				n.campaign()
 			}
@@ -189,11 +190,13 @@ func (n *Node) step(m Message) error {
 }
 
 // reelects reports whether m, an ELECTION at our epoch, is a load-driven
-// re-election: periodic re-election is on and the sender's snapshot beats
-// coordLoad, the coordinator's load, by more than the gap. Only then may a
-// live coordinator be replaced.
+// re-election: periodic re-election is on, the sender's snapshot beats
+// coordLoad, the coordinator's load, by more than the gap, and the sender
+// is not saturated (ReelectBelow). Only then may a live coordinator be
+// replaced.
 func (n *Node) reelects(m Message, coordLoad float64) bool {
-	return n.cfg.ReelectInterval > 0 && coordLoad-m.Load > n.cfg.LoadGap
+	return n.cfg.ReelectInterval > 0 && coordLoad-m.Load > n.cfg.LoadGap &&
+		(n.cfg.ReelectBelow == 0 || m.Load < n.cfg.ReelectBelow)
 }
 
 // sticky reports whether this node keeps its coordinator against m, an

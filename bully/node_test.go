@@ -140,6 +140,30 @@ func TestAFollowerOutrankedByTheSenderKeepsItsCoordinatorAndYields(t *testing.T)
 	}
 }
 
+func TestASaturatedFollowerStartsNoReelection(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		below float64
+		want  State
+	}{
+		{"with no bound, a gap is enough", 0, StateCandidate},
+		{"at or above the bound, no gap is enough", 6, StateFollower},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := follower(t, func(c *Config) { c.ReelectInterval = 20; c.ReelectBelow = tt.below })
+			n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 9})
+			n.SetLoad(6) // below the coordinator's 9 by more than the gap of 1
+			for range n.cfg.ReelectInterval {
+				n.Tick()
+				n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 9})
+			}
+			if n.state != tt.want {
+				t.Fatalf("got %v, want %v", n.state, tt.want)
+			}
+		})
+	}
+}
+
 func TestACandidateWinsOnceEveryLiveMemberHasYielded(t *testing.T) {
 	n := follower(t)
 	n.SetMembers([]string{"a", "b", "c", "d"})
@@ -255,6 +279,12 @@ func TestACoordinatorTakesPartInALoadDrivenReelection(t *testing.T) {
 	n.Step(Message{Type: Election, From: "a", Epoch: n.epoch, Load: 1})
 	if n.state != StateWaiting {
 		t.Fatalf("outranked by more than the gap it should step down and wait for the challenger, got %v", n.state)
+	}
+	n = coordinator(t, func(c *Config) { c.ReelectBelow = 1 })
+	n.SetLoad(3)
+	n.Step(Message{Type: Election, From: "a", Epoch: n.epoch, Load: 1})
+	if n.state != StateCoordinator {
+		t.Fatalf("a challenger at the saturation bound is no re-election: want the coordinator to stay, got %v", n.state)
 	}
 	n = coordinator(t, func(c *Config) { c.ReelectInterval = 0 })
 	n.SetLoad(3)

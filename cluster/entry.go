@@ -259,18 +259,35 @@ func (n *Node) work(ctx context.Context, j job) *outcome {
 // Retry-After, in a millisecond, instead of a place at the end of a queue
 // it would time out in.
 func (n *Node) shedding(r *http.Request) error {
-	if r.Header.Get(hdrForwardedBy) != "" || !n.pool.full() {
+	if r.Header.Get(hdrForwardedBy) != "" {
 		return nil
 	}
-	if !n.elector.Leadership().Self {
-		for _, m := range n.pickWorkers(3) {
-			if m.Name != n.cfg.Name && m.Name != n.elector.Leadership().Coordinator && m.Meta.Load < float64(n.cfg.QueuePerWorker) {
-				return nil // workNear may send it there
+	lead := n.elector.Leadership()
+	if lead.Self {
+		// The coordinator knows what it has handed out: when every
+		// worker already holds a full queue of its jobs, the next one
+		// would only come back 429, after costing a round trip.
+		full := int64(n.cfg.Workers * (n.cfg.QueuePerWorker + 1))
+		workers := n.pickWorkers(3)
+		for _, m := range workers {
+			if n.assignedTo(m.Name).Load() < full {
+				return nil
 			}
+		}
+		if len(workers) == 0 {
+			return nil // onWorker says why
 		}
 		return ErrOverloaded
 	}
-	return nil // the coordinator hands work to any node with room
+	if !n.pool.full() {
+		return nil
+	}
+	for _, m := range n.pickWorkers(3) {
+		if m.Name != n.cfg.Name && m.Name != lead.Coordinator && m.Meta.Load < float64(n.cfg.QueuePerWorker) {
+			return nil // workNear may send it there
+		}
+	}
+	return ErrOverloaded
 }
 
 // workNear runs a job here, where its bytes already are, unless this node

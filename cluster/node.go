@@ -45,8 +45,12 @@ type Node struct {
 	bully   *election.Bully // Bully mode
 	raft    *election.Raft  // Raft mode
 	pool    *pool
-	metrics *metrics
-	client  *http.Client
+	// passwords bounds the password hashes computed at once (register,
+	// login): each takes tens of milliseconds of a core and 19 MiB, and a
+	// burst of logins must be shed with 429, not exhaust the machine.
+	passwords *pool
+	metrics   *metrics
+	client    *http.Client
 	// peerClient carries replication (prepare, append, entries) on
 	// connections of its own, so that the coordinator's appends, which are
 	// also its proof of life, never wait for a connection behind image
@@ -99,18 +103,19 @@ func Start(cfg Config) (*Node, error) {
 	}
 	log = log.With("node", cfg.Name)
 	n := &Node{
-		cfg:      cfg,
-		log:      log,
-		key:      key,
-		admin:    AdminToken(cfg.Key),
-		peerTok:  internalToken(cfg.Key),
-		userKey:  derive(cfg.Key, labelUserToken, 32),
-		seedKey:  derive(cfg.Key, labelSeed, 32),
-		vouchKey: VouchKey(cfg.Key),
-		pool:     newPool(cfg.Workers, cfg.Workers*cfg.QueuePerWorker),
-		metaKick: make(chan struct{}, 1),
-		leadCh:   make(chan struct{}),
-		conns:    map[net.Conn]struct{}{},
+		cfg:       cfg,
+		log:       log,
+		key:       key,
+		admin:     AdminToken(cfg.Key),
+		peerTok:   internalToken(cfg.Key),
+		userKey:   derive(cfg.Key, labelUserToken, 32),
+		seedKey:   derive(cfg.Key, labelSeed, 32),
+		vouchKey:  VouchKey(cfg.Key),
+		pool:      newPool(cfg.Workers, cfg.Workers*cfg.QueuePerWorker),
+		passwords: newPool(cfg.Workers, cfg.Workers*cfg.QueuePerWorker),
+		metaKick:  make(chan struct{}, 1),
+		leadCh:    make(chan struct{}),
+		conns:     map[net.Conn]struct{}{},
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
 			MaxIdleConnsPerHost: 64,
@@ -277,6 +282,9 @@ func (n *Node) startBully() error {
 		CoordinatorTimeout: ticks(p.CoordinatorTimeout),
 		ReelectInterval:    ticks(p.ReelectInterval),
 		LoadGap:            p.LoadGap,
+		// A node with half its queue full is saturated: moving the role
+		// to it moves the overload, at the cost of an election.
+		ReelectBelow: float64(n.cfg.QueuePerWorker) / 2,
 	}
 	b, err := election.NewBully(election.BullyConfig{
 		Machine:   mc,

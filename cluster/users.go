@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -98,7 +99,11 @@ func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	}
 	return n.atCoordinator(w, r, body, func() *outcome {
 		key := r.Header.Get(hdrIdempotencyKey)
-		hash, err := registry.HashPassword(registry.DefaultArgon2, n.seeded("password-salt", c.Name, key), c.Password)
+		var hash string
+		err := n.passwords.do(r.Context(), func() (err error) {
+			hash, err = registry.HashPassword(registry.DefaultArgon2, n.seeded("password-salt", c.Name, key), c.Password)
+			return err
+		})
 		if err != nil {
 			return errorOutcome(err)
 		}
@@ -129,11 +134,18 @@ func (n *Node) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		if err := n.repl.read(r.Context(), func(s *registry.State) { user, found = s.User(c.Name) }); err != nil {
 			return errorOutcome(err)
 		}
+		hash := user.PasswordHash
 		if !found {
-			_ = registry.CheckPassword(dummyHash, c.Password)
+			hash = dummyHash
+		}
+		err := n.passwords.do(r.Context(), func() error { return registry.CheckPassword(hash, c.Password) })
+		if errors.Is(err, ErrOverloaded) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return errorOutcome(err)
+		}
+		if !found {
 			return errorOutcome(fmt.Errorf("%w: wrong name or password", registry.ErrBadPassword))
 		}
-		if err := registry.CheckPassword(user.PasswordHash, c.Password); err != nil {
+		if err != nil {
 			if errors.Is(err, registry.ErrBadPassword) {
 				err = fmt.Errorf("%w: wrong name or password", registry.ErrBadPassword)
 			}
