@@ -140,8 +140,11 @@ func (n *Node) handleTakeLease(w http.ResponseWriter, r *http.Request) error {
 		// A retry: the first attempt's lease stands.
 		var l registry.Lease
 		var ok bool
-		if err := n.repl.read(r.Context(), func(s *registry.State) { l, ok = s.Lease(take.ID) }); err != nil {
-			return err
+		find := func(s *registry.State) { l, ok = s.Lease(take.ID) }
+		if err := n.repl.read(r.Context(), find); err != nil {
+			// Not the coordinator: this node's copy has the lease once it
+			// has caught up with the commit the coordinator just replayed.
+			n.repl.readLocal(find)
 		}
 		if !ok {
 			return fmt.Errorf("%w: the lease of a replayed request is no longer held", ErrUnknownOutcome)
