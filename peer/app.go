@@ -455,18 +455,12 @@ func (p *Peer) appVeiled(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Peer) appApprove(w http.ResponseWriter, r *http.Request) {
-	views, err := strconv.Atoi(r.FormValue("views"))
+	views, _ := strconv.Atoi(r.FormValue("views"))
 	user, id := r.FormValue("user"), r.FormValue("image")
-	if err != nil || views < 1 || !hasRequest(p.Requests(), user, id) {
-		back(w, r, "approve: no such request, or no views given", true)
-		return
-	}
-	if _, err := p.ops.Share(r.Context(), id, map[string]int{user: views}, nil); err != nil {
+	if _, err := p.Approve(r.Context(), user, id, views); err != nil {
 		back(w, r, "approve: "+errText(err), true)
 		return
 	}
-	p.dropRequest(user, id)
-	p.Kick()
 	back(w, r, fmt.Sprintf("%s may see %s, %d views.", user, short(id), views), false)
 }
 

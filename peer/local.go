@@ -555,19 +555,29 @@ func (p *Peer) handleApprove(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if req.Views <= 0 {
-		return badLocal("views %d: give the number of views to grant (at least 1)", req.Views)
-	}
-	if !hasRequest(p.Requests(), req.User, req.Image) {
-		return &localError{http.StatusNotFound, "no_request", fmt.Errorf("no request from %q for %q", req.User, req.Image)}
-	}
-	img, err := p.ops.Share(r.Context(), req.Image, map[string]int{req.User: req.Views}, nil)
+	img, err := p.Approve(r.Context(), req.User, req.Image, req.Views)
 	if err != nil {
 		return err
 	}
-	p.dropRequest(req.User, req.Image)
-	p.Kick()
 	return writeLocalJSON(w, img)
+}
+
+// Approve grants a requester views of one of the user's images through
+// the cloud, and drops the request.
+func (p *Peer) Approve(ctx context.Context, user, image string, views int) (cluster.ImageReply, error) {
+	if views <= 0 {
+		return cluster.ImageReply{}, badLocal("views %d: give the number of views to grant (at least 1)", views)
+	}
+	if !hasRequest(p.Requests(), user, image) {
+		return cluster.ImageReply{}, &localError{http.StatusNotFound, "no_request", fmt.Errorf("no request from %q for %q", user, image)}
+	}
+	img, err := p.ops.Share(ctx, image, map[string]int{user: views}, nil)
+	if err != nil {
+		return img, err
+	}
+	p.dropRequest(user, image)
+	p.Kick()
+	return img, nil
 }
 
 func (p *Peer) handleDeny(w http.ResponseWriter, r *http.Request) error {
