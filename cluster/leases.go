@@ -76,6 +76,9 @@ type LeaseInfo struct {
 // deviceOf checks the device statement a peer sends with a request: the
 // cloud's, current, and for the caller.
 func (n *Node) deviceOf(statement, user string) (vouch.Device, error) {
+	if statement == "" {
+		return vouch.Device{}, fmt.Errorf("%w: no device statement: a lease is for one device; send its statement (POST /v1/peers/vouch gives one) in Veil-Device", ErrBadStatement)
+	}
 	d, err := vouch.VerifyDevice(n.vouchKey.Public().(ed25519.PublicKey), statement, time.Now())
 	switch {
 	case err != nil:
