@@ -148,8 +148,10 @@ func prepare(ctx context.Context, w Workload) (*workloadRun, error) {
 	}
 	r := &workloadRun{w: w}
 	mk := func(name string) (*client.Client, error) {
+		// An open loop counts what the cluster sheds; a closed-loop
+		// client waits as it is told and tries again.
 		cl, err := client.New(client.Config{Nodes: w.Nodes, Route: w.Route, Timeout: w.Timeout, HTTP: w.HTTP,
-			User: name, Password: userPassword(name)})
+			User: name, Password: userPassword(name), ShedIsFinal: w.Rate > 0})
 		if err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}

@@ -88,6 +88,13 @@ type Config struct {
 	// User and Password, when set, make the client log in before its
 	// first call and again when its token expires.
 	User, Password string
+	// ShedIsFinal makes a 429 (the cluster shed the attempt as
+	// overloaded) end the call with that error. By default the client
+	// waits the Retry-After the answer names, within Timeout, and tries
+	// again, as a patient user would: a shed attempt was refused at the
+	// door and did nothing. An open-loop load sets it, so that what the
+	// cluster shed is counted as shed.
+	ShedIsFinal bool
 }
 
 // Client talks to a Veil cluster. It is safe for concurrent use.
@@ -159,6 +166,9 @@ type Error struct {
 	// one may have been carried out (a 429 sheds the attempt at the door,
 	// before the cluster looks up its idempotency key).
 	Attempts int
+	// RetryAfter is the wait the answer's Retry-After asked for, zero when
+	// it named none.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -318,12 +328,23 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 			}
 			continue
 		}
-		if errors.As(err, &apiErr) && !apiErr.retryable() {
+		shed := errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests && !c.cfg.ShedIsFinal
+		if errors.As(err, &apiErr) && !apiErr.retryable() && !shed {
 			apiErr.Attempts = attempt
 			return nil, attempt, err
 		}
 		lastErr = err
 		wait := time.Duration(float64(backoff) * (0.5 + mrand.Float64()))
+		if shed {
+			// The node asked for a pause; spread the returns over half as
+			// long again, so that the clients it shed together do not all
+			// come back at the same instant.
+			wait = max(wait, apiErr.RetryAfter) + time.Duration(float64(apiErr.RetryAfter)*0.5*mrand.Float64())
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+				apiErr.Attempts = attempt
+				return nil, attempt, err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil, attempt, fmt.Errorf("client: %s %s: gave up after %d attempts: %w", method, path, attempt, lastErr)
@@ -404,6 +425,9 @@ func (c *Client) once(ctx context.Context, base, method, path, contentType strin
 	r := &response{status: resp.StatusCode, header: resp.Header, body: b, node: resp.Header.Get("Veil-Node")}
 	if resp.StatusCode >= 300 {
 		e := &Error{Status: resp.StatusCode, Node: r.node}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			e.RetryAfter = time.Duration(min(secs, 3600)) * time.Second
+		}
 		var body struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}

@@ -251,3 +251,68 @@ func TestSpreadPassesOverTheCoordinatorOnceKnown(t *testing.T) {
 		t.Fatalf("a cluster of one: %s", got)
 	}
 }
+
+func TestAShedAttemptIsTriedAgainAfterItsRetryAfter(t *testing.T) {
+	var mu sync.Mutex
+	var keys []string
+	var at []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		at = append(at, time.Now())
+		n := len(keys)
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			jsonError(w, http.StatusTooManyRequests, "overloaded")
+			return
+		}
+		w.Write([]byte("png"))
+	}))
+	defer srv.Close()
+	cfg := fastConfig(srv.URL)
+	cfg.Timeout = 5 * time.Second
+	c, _ := New(cfg)
+	res, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts != 2 || keys[0] == "" || keys[0] != keys[1] {
+		t.Fatalf("%d attempts with keys %q, want 2 with one key", res.Attempts, keys)
+	}
+	if gap := at[1].Sub(at[0]); gap < time.Second {
+		t.Fatalf("tried again %v after a 429 that asked for 1 s", gap)
+	}
+}
+
+func TestAShedAttemptEndsTheCallWhenAskedOrWhenTheWaitOutlastsTheDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		retryAfter  string
+		shedIsFinal bool
+	}{
+		{"shed is final", "1", true},
+		{"the wait outlasts the deadline", "5", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				w.Header().Set("Retry-After", tc.retryAfter)
+				jsonError(w, http.StatusTooManyRequests, "overloaded")
+			}))
+			defer srv.Close()
+			cfg := fastConfig(srv.URL)
+			cfg.ShedIsFinal = tc.shedIsFinal
+			c, _ := New(cfg)
+			_, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s")})
+			var apiErr *Error
+			if !errors.As(err, &apiErr) || apiErr.Status != http.StatusTooManyRequests || apiErr.Code != "overloaded" {
+				t.Fatalf("err = %v, want the 429 overloaded", err)
+			}
+			if calls.Load() != 1 || apiErr.Attempts != 1 || apiErr.RetryAfter.String() != tc.retryAfter+"s" {
+				t.Fatalf("%d calls, attempts %d, Retry-After %v", calls.Load(), apiErr.Attempts, apiErr.RetryAfter)
+			}
+		})
+	}
+}
