@@ -9,6 +9,7 @@ import (
 	"net/http/pprof"
 	"strconv"
 	"time"
+	"veil/internal/version"
 
 	"veil/election"
 )
@@ -230,6 +231,9 @@ type StatusReply struct {
 	JobsDone    uint64  `json:"jobs_done"`
 	Elections   uint64  `json:"elections"`
 	Failures    bool    `json:"failure_simulation"`
+	// Build is the source revision the node was built from (see veil
+	// version), so that a cluster of mixed builds shows.
+	Build string `json:"build"`
 	// Raft is this node's Raft state (Raft mode).
 	Raft *election.RaftStatus `json:"raft,omitempty"`
 }
@@ -242,7 +246,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		Coordinator: l.Coordinator, Epoch: l.Epoch.Term, EpochNode: l.Epoch.Node,
 		Load: n.pool.load(), Gossip: n.GossipAddr(), API: n.APIAddr(), Profile: n.cfg.Profile.Name,
 		Members: len(n.mship.members()), JobsDone: n.pool.done.Load(),
-		Elections: n.elector.Stats().Elections, Failures: n.cfg.Failures != nil,
+		Elections: n.elector.Stats().Elections, Failures: n.cfg.Failures != nil, Build: version.Get().Short(),
 		Raft: n.raftStatus(),
 	})
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"veil/cluster"
@@ -40,6 +42,10 @@ func NewLocalClient(addr, user, password string) (*LocalClient, error) {
 		http: &http.Client{Timeout: 10 * time.Minute}}, nil
 }
 
+// startWait is how long a refused connection is tried again: the time a
+// peer takes to start listening.
+const startWait = 3 * time.Second
+
 func (c *LocalClient) do(ctx context.Context, method, path, contentType string, body []byte) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -50,6 +56,17 @@ func (c *LocalClient) do(ctx context.Context, method, path, contentType string, 
 	}
 	req.SetBasicAuth(c.user, c.password)
 	resp, err := c.http.Do(req)
+	// A peer started a moment ago may not listen yet: a refused connection
+	// carried nothing, so it is tried again for a little while.
+	for wait := time.Now().Add(startWait); err != nil && errors.Is(err, syscall.ECONNREFUSED) && time.Now().Before(wait); {
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("peer at %s does not answer (is `veil peer` running?): %w", c.base, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		resp, err = c.http.Do(req)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("peer at %s does not answer (is `veil peer` running?): %w", c.base, err)
 	}

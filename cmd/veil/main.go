@@ -27,7 +27,7 @@ var commands = []command{
 	keygenCommand, capacityCommand, hideCommand, revealCommand,
 	nodeCommand, membersCommand, adminTokenCommand, benchCommand,
 	registerCommand, putCommand, viewCommand, shareCommand, imagesCommand,
-	peerCommand, onlineCommand, fetchCommand,
+	peerCommand, onlineCommand, fetchCommand, versionCommand,
 }
 
 const (

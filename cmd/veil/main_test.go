@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -55,5 +56,26 @@ func TestBadEnvironmentValueIsAUsageError(t *testing.T) {
 	}
 	if got := fail(&errb, "x", err); got != exitUsage {
 		t.Fatalf("exit %d, want %d", got, exitUsage)
+	}
+}
+
+func TestVersionPrintsTheBuildAsTextOrJSON(t *testing.T) {
+	var out, errb bytes.Buffer
+	if got := run([]string{"version"}, &out, &errb); got != exitOK {
+		t.Fatalf("exit %d: %s", got, errb.String())
+	}
+	if line := out.String(); !strings.HasPrefix(line, "veil ") || !strings.Contains(line, ", revision ") || !strings.Contains(line, ", go") {
+		t.Fatalf("veil version printed %q, want the module, the revision and the toolchain", line)
+	}
+	out.Reset()
+	if got := run([]string{"version", "-format", "json"}, &out, &errb); got != exitOK {
+		t.Fatalf("exit %d: %s", got, errb.String())
+	}
+	var in struct{ Module, Go string }
+	if err := json.Unmarshal(out.Bytes(), &in); err != nil || in.Module == "" || in.Go == "" {
+		t.Fatalf("veil version -format json printed %q (%v)", out.String(), err)
+	}
+	if got := run([]string{"version", "-format", "yaml"}, &out, &errb); got != exitUsage {
+		t.Fatalf("an unknown format: exit %d, want %d", got, exitUsage)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"veil/internal/version"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -104,6 +105,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "node", usagef("--log-level %q: want trace, debug, info, warn or error", *logLevel))
 	}
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "veil", Level: level, Output: stderr})
+	cfg.Logger.Info("starting", "build", version.Get().String())
 	if err := cfg.Validate(); err != nil {
 		return fail(stderr, "node", usagef("%v", err))
 	}

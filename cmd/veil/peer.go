@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"veil/internal/version"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -57,6 +58,7 @@ func runPeer(args []string, stdout, stderr io.Writer) int {
 		*dataDir = "veil-peer-" + *uf.user
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "peer", Level: level, Output: stderr})
+	log.Info("starting", "build", version.Get().String())
 	p, err := peer.New(peer.Config{
 		User: *uf.user, Password: pw, Listen: *listen, Advertise: *advertise, Local: *local,
 		DataDir: *dataDir, API: strings.Split(*uf.api, ","), Policy: peer.Policy(*policy), Logger: log,

@@ -104,7 +104,7 @@ func runRegister(args []string, stdout, stderr io.Writer) int {
 }
 
 func runPut(args []string, stdout, stderr io.Writer) int {
-	fl := newFlags("put", "(--api URL | --peer LOCAL) --user U --secret S [--viewers bob=2,carol] [--views N] [--cover C] -o OUT.png", stderr)
+	fl := newFlags("put", "(--api URL | --peer LOCAL) --user U --secret S [--viewers bob=2,carol] [--views N] [--cover C] [-q] -o OUT.png", stderr)
 	uf := addUserFlags(fl)
 	peerAddr := addPeerFlag(fl)
 	secretPath := fl.String("secret", "", "the image to veil: PNG, JPEG or GIF (required)")
@@ -112,6 +112,7 @@ func runPut(args []string, stdout, stderr io.Writer) int {
 	viewers := fl.String("viewers", "", "who may view it: bob,carol or bob=3,carol=1 (name=views)")
 	views := fl.Int("views", 1, "views for each viewer listed without =N")
 	out := fl.String("o", "", "where to write the veiled PNG (required)")
+	quiet := fl.Bool("q", false, "print only the image id (for scripts: ID=$(veil put -q ...))")
 	if err := parseFlags(fl, args); err != nil {
 		return flagStatus(stderr, "put", err)
 	}
@@ -145,7 +146,11 @@ func runPut(args []string, stdout, stderr io.Writer) int {
 		if err := os.WriteFile(*out, png, 0o644); err != nil {
 			return fail(stderr, "put", err)
 		}
-		fmt.Fprintf(stdout, "%s: image %s, kept and offered by your peer\n", *out, id)
+		if *quiet {
+			fmt.Fprintln(stdout, id)
+		} else {
+			fmt.Fprintf(stdout, "%s: image %s, kept and offered by your peer\n", *out, id)
+		}
 		return exitOK
 	}
 	cl, err := uf.connect(ctx, false)
@@ -159,7 +164,11 @@ func runPut(args []string, stdout, stderr io.Writer) int {
 	if err := os.WriteFile(*out, res.PNG, 0o644); err != nil {
 		return fail(stderr, "put", err)
 	}
-	fmt.Fprintf(stdout, "%s: image %s, made by %s (coordinator %s, epoch %d)\n", *out, res.ImageID, res.Worker, res.Coordinator, res.Epoch)
+	if *quiet {
+		fmt.Fprintln(stdout, res.ImageID)
+	} else {
+		fmt.Fprintf(stdout, "%s: image %s, made by %s (coordinator %s, epoch %d)\n", *out, res.ImageID, res.Worker, res.Coordinator, res.Epoch)
+	}
 	return exitOK
 }
 
