@@ -117,8 +117,13 @@
 // forwarded work), which counts as a heartbeat as Raft's AppendEntries do. The machine does not rely on
 // membership alone: gossip may keep a node listed that this node cannot reach
 // (an asymmetric partition, a coordinator that lost its side), and gossip
-// cannot tell that a coordinator stepped down. Heartbeats also carry the
-// coordinator's load, which is what the re-election trigger compares.
+// cannot tell that a coordinator stepped down. Nor does it believe gossip
+// against its own ears: a follower that heard its coordinator within two
+// heartbeats ignores a membership that drops it (in a bridge partition the
+// other half's suspicion makes gossip call dead a coordinator the bridge node
+// hears). Gossip reports a real crash later than that in every profile, and
+// Lost sooner. Heartbeats also carry the coordinator's load, which is what
+// the re-election trigger compares.
 //
 // # Triggers
 //

@@ -43,7 +43,12 @@ type network struct {
 	slow      int // extra delay, up to this many ticks, while faults last
 	reorder   bool
 	members   bool // feed membership views through SetMembers
-	forgeries bool // forged messages are injected: replies may go to nodes that do not exist
+	// Gossip reports a change membersLag ticks after it happens: later
+	// than two heartbeats, as memberlist's probe and suspicion are in
+	// every profile. membersDue is when the pending report lands, 0 if none.
+	membersLag int
+	membersDue int
+	forgeries  bool // forged messages are injected: replies may go to nodes that do not exist
 
 	now     int
 	buckets [][]envelope
@@ -78,6 +83,8 @@ func newNetwork(rng *rand.Rand, cfg Config, ids []string, loads []float64, delay
 		delay:     max(delay, 1),
 		lastEpoch: make([]Epoch, len(ids)),
 		holder:    map[Epoch]string{},
+		// membersLag is set after the first views: gossip converged
+		// before the simulation starts.
 	}
 	nw.buckets = make([][]envelope, nw.delay+maxSlow+2)
 	for i, id := range ids {
@@ -86,6 +93,7 @@ func newNetwork(rng *rand.Rand, cfg Config, ids []string, loads []float64, delay
 	for i := range ids {
 		nw.start(i)
 	}
+	nw.membersLag = 2*cfg.HeartbeatInterval + 1
 	return nw
 }
 
@@ -191,9 +199,23 @@ func (nw *network) sideString() string {
 
 // updateMembers gives every up node the view gossip would converge to: the
 // up nodes on its side.
+// updateMembers has gossip report the current views membersLag ticks from
+// now (at once before the simulation starts). A report lands with the
+// views as they are then, so changes within the lag land together.
 func (nw *network) updateMembers() {
 	if !nw.members {
 		return
+	}
+	if nw.membersLag == 0 {
+		nw.reportMembers()
+	} else if nw.membersDue == 0 {
+		nw.membersDue = nw.now + nw.membersLag
+	}
+}
+
+func (nw *network) reportMembers() {
+	if nw.membersLag > 0 {
+		nw.logf("gossip reports the membership")
 	}
 	for i := range nw.node {
 		if !nw.up[i] {
@@ -214,6 +236,10 @@ func (nw *network) updateMembers() {
 // up node, route what they produced, check the invariants.
 func (nw *network) step() {
 	nw.now++
+	if nw.membersDue != 0 && nw.now >= nw.membersDue {
+		nw.membersDue = 0
+		nw.reportMembers()
+	}
 	b := nw.now % len(nw.buckets)
 	due := nw.buckets[b]
 	if nw.reorder && len(due) > 1 {

@@ -371,6 +371,15 @@ func (n *Node) setMembers(alive []string) {
 	if c == "" || c == n.cfg.ID || n.members[c] {
 		return
 	}
+	// Gossip's verdict is second-hand: in a partial partition (a bridge
+	// node that sees both halves, an asymmetric link) the others' suspicion
+	// can make it call dead a coordinator this node hears. A follower that
+	// heard its coordinator within two heartbeats keeps it, as a Raft
+	// follower that hears its leader does; if the coordinator is really
+	// gone, Lost or this node's own timeout ends it.
+	if n.state == StateFollower && n.elapsed < 2*n.cfg.HeartbeatInterval {
+		return
+	}
 	// Trigger on the coordinator leaving the membership, not on it being
 	// absent: a coordinator we hear but gossip does not list would
 	// otherwise cost an election on every membership change.

@@ -517,11 +517,18 @@ func TestReelectionNeedsTheGapAndTheInterval(t *testing.T) {
 }
 
 func TestMembershipLosingTheCoordinatorStartsAnElection(t *testing.T) {
+	// silent ticks as many as gossip takes at the least: two heartbeats.
+	silent := func(n *Node) {
+		for range 2 * n.cfg.HeartbeatInterval {
+			n.Tick()
+		}
+	}
 	n := follower(t)
 	n.SetMembers([]string{"a", "b", "c"})
 	if n.HasReady() {
 		t.Fatal("a membership that lists the coordinator changes nothing")
 	}
+	silent(n)
 	n.SetMembers([]string{"b", "c"})
 	if n.state != StateCandidate {
 		t.Fatalf("state %v, want candidate", n.state)
@@ -540,9 +547,42 @@ func TestMembershipLosingTheCoordinatorStartsAnElection(t *testing.T) {
 
 	// The first membership ever given counts as a change.
 	n = follower(t)
+	silent(n)
 	n.SetMembers([]string{"b"})
 	if n.state != StateCandidate {
 		t.Fatalf("state %v, want candidate", n.state)
+	}
+}
+
+// Gossip is second-hand: in a bridge partition the others' suspicion made
+// memberlist call dead a coordinator the bridge node heard every 100 ms,
+// and the cluster changed coordinator a dozen times in 20 s. A follower
+// that heard its coordinator within two heartbeats keeps it, and refuses
+// to help replace it.
+func TestAFollowerThatHearsItsCoordinatorDoesNotBelieveGossipItIsDead(t *testing.T) {
+	n := follower(t)
+	n.SetMembers([]string{"a", "b", "c"})
+	for range 2*n.cfg.HeartbeatInterval - 1 {
+		n.Tick()
+	}
+	n.SetMembers([]string{"b", "c"})
+	if n.state != StateFollower || n.coordinator != "a" {
+		t.Fatalf("state %v coordinator %q: gossip's verdict outweighed a heartbeat heard %d ticks ago",
+			n.state, n.coordinator, 2*n.cfg.HeartbeatInterval-1)
+	}
+	if err := n.Step(Message{Type: Election, From: "c", Epoch: Epoch{1, "a"}, Load: 5}); err != nil {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0].Type != Refuse || rd.Messages[0].To != "c" {
+		t.Fatalf("an ELECTION from c got %v, want one REFUSE to c", rd.Messages)
+	}
+	// Its own timeout still ends a coordinator it stops hearing.
+	for range n.cfg.CoordinatorTimeout {
+		n.Tick()
+	}
+	if n.state == StateFollower {
+		t.Fatalf("still following a coordinator silent for a whole timeout")
 	}
 }
 
