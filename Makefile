@@ -81,14 +81,14 @@ bench: build
 # coordinator; a small secret, then an image-heavy one. Throughput against
 # size with the ideal line, the scaling efficiency, Jain's fairness of the
 # image work and the coordinator's CPU per operation, in
-# $(BENCH_OUT)/scaling-8x8 and $(BENCH_OUT)/scaling-256x256. 8 to 12
+# $(BENCH_OUT)/scaling-8x8 and $(BENCH_OUT)/scaling-64x64. 8 to 12
 # minutes; the budgets are honest only on a machine otherwise idle.
 NODE_CPUS ?= 0.25
 bench-scaling: build
 	$(BIN) bench --mode both --spawn 1,3,5,7 --node-cpus $(NODE_CPUS) --route spread \
 	  --clients 28 --requests 30 --secret-size 8x8 --out $(BENCH_OUT)/scaling-8x8
 	$(BIN) bench --mode both --spawn 1,3,5,7 --node-cpus $(NODE_CPUS) --route spread \
-	  --clients 14 --requests 6 --timeout 2m --secret-size 256x256 --out $(BENCH_OUT)/scaling-256x256
+	  --clients 14 --requests 10 --timeout 2m --secret-size 64x64 --out $(BENCH_OUT)/scaling-64x64
 
 # Both modes in turn, three local nodes each (real processes): 50 clients x 200
 # puts and views with the failure simulation on (a node down for 3 to 6 s
