@@ -86,9 +86,9 @@ bench: build
 NODE_CPUS ?= 0.25
 bench-scaling: build
 	$(BIN) bench --mode both --spawn 1,3,5,7 --node-cpus $(NODE_CPUS) --route spread \
-	  --clients 28 --requests 30 --secret-size 8x8 --out $(BENCH_OUT)/scaling-8x8
+	  --clients 28 --duration 15s --secret-size 8x8 --out $(BENCH_OUT)/scaling-8x8
 	$(BIN) bench --mode both --spawn 1,3,5,7 --node-cpus $(NODE_CPUS) --route spread \
-	  --clients 14 --requests 10 --timeout 2m --secret-size 64x64 --out $(BENCH_OUT)/scaling-64x64
+	  --clients 28 --duration 15s --timeout 2m --secret-size 64x64 --out $(BENCH_OUT)/scaling-64x64
 
 # Both modes in turn, three local nodes each (real processes): 50 clients x 200
 # puts and views with the failure simulation on (a node down for 3 to 6 s
