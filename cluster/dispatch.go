@@ -181,8 +181,18 @@ func (n *Node) atCoordinator(w http.ResponseWriter, r *http.Request, body []byte
 			// it holds and retries.
 			return fmt.Errorf("%w (forwarded by %s); the coordinator is %s", ErrNotCoordinator, r.Header.Get(hdrForwardedBy), lead.Coordinator)
 		case lead.Known():
-			o, err := n.forward(r.Context(), lead.Coordinator, r, body)
+			// A coordinator the network silently cut off would hold the
+			// request until the client gives up; once another takes over,
+			// the wait ends.
+			fctx, stop := n.watchCoordinator(r.Context(), lead)
+			o, err := n.forward(fctx, lead.Coordinator, r, body)
+			moved := err != nil && errors.Is(context.Cause(fctx), errCoordinatorChanged)
+			stop()
 			switch {
+			case moved && r.Method == http.MethodGet:
+				last = fmt.Errorf("%w: %s stopped coordinating while it had the request", ErrNoCoordinator, lead.Coordinator)
+			case moved:
+				return fmt.Errorf("%w: %s stopped coordinating while it had the request", ErrUnknownOutcome, lead.Coordinator)
 			case err == nil && !notTaken(o):
 				o.write(w)
 				return nil
@@ -255,7 +265,17 @@ func (n *Node) onWorker(ctx context.Context, j job) *outcome {
 		if worker.Name == n.cfg.Name {
 			o = n.runJob(ctx, j)
 		} else {
-			o, err = n.sendWork(ctx, worker, j)
+			wctx, stop := n.watchWorker(ctx, worker.Name, true)
+			o, err = n.sendWork(wctx, worker, j)
+			if err != nil && errors.Is(context.Cause(wctx), errCutOff) {
+				stop()
+				counter.Add(-1)
+				return errorOutcome(errCutOff)
+			}
+			if err != nil && errors.Is(context.Cause(wctx), errWorkerSilent) {
+				err = fmt.Errorf("%w: %v", errWorkerSilent, err)
+			}
+			stop()
 		}
 		counter.Add(-1)
 		if err == nil && o.status == http.StatusTooManyRequests {

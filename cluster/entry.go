@@ -189,6 +189,11 @@ func (n *Node) sendCommit(ctx context.Context, coordinator string, body []byte) 
 	if !ok || m.Meta.API == "" {
 		return reply, nil, true, false
 	}
+	// A coordinator that the network silently cut off would hold the
+	// command until the client gives up; once another coordinator takes
+	// over, the command goes there (its key makes it apply once).
+	ctx, stop := n.watchCoordinator(ctx, n.elector.Leadership())
+	defer stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.Meta.API+"/v1/internal/commit", bytes.NewReader(body))
 	if err != nil {
 		return reply, errorOutcome(err), false, false
@@ -201,9 +206,10 @@ func (n *Node) sendCommit(ctx context.Context, coordinator string, body []byte) 
 		switch {
 		case errors.As(err, &op) && op.Op == "dial":
 			return reply, nil, true, false
-		case brokenByPeer(err):
-			// The coordinator died with the command: the next one gets it
-			// again, and the key makes it apply once.
+		case brokenByPeer(err), errors.Is(context.Cause(ctx), errCoordinatorChanged):
+			// The coordinator died with the command, or another took over
+			// while it was in flight: the next one gets it again, and the
+			// key makes it apply once.
 			return reply, nil, true, true
 		}
 		return reply, errorOutcome(fmt.Errorf("%w: the coordinator %s did not answer: %v", ErrUnknownOutcome, coordinator, err)), false, false
@@ -320,7 +326,9 @@ func (n *Node) workNear(ctx context.Context, j job) *outcome {
 func (n *Node) sendNear(ctx context.Context, m Member, j job) *outcome {
 	c := n.assignedTo(m.Name)
 	c.Add(1)
-	o, err := n.sendWork(ctx, m, j)
+	wctx, stop := n.watchWorker(ctx, m.Name, false)
+	o, err := n.sendWork(wctx, m, j)
+	stop()
 	c.Add(-1)
 	if err == nil && o.status < 500 {
 		return o

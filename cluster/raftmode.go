@@ -376,6 +376,10 @@ func (r *raftLog) isReady() bool {
 	return r.ready
 }
 
+func (r *raftLog) leading() bool { return r.isReady() }
+
+func (r *raftLog) answered(string) bool { return true }
+
 func (r *raftLog) submit(ctx context.Context, cmd registry.Command) (registry.Outcome, error) {
 	b, err := registry.Encode(cmd)
 	if err != nil {

@@ -24,6 +24,13 @@ type registryLog interface {
 	readLocal(f func(*registry.State))
 	// isReady: this node coordinates and may serve writes.
 	isReady() bool
+	// leading: this node coordinates and can still commit (Bully: a
+	// majority answered it within the lease; Raft: it is the leader, which
+	// hashicorp/raft gives up when its lease runs out).
+	leading() bool
+	// answered: peer answered this coordinator within the lease (Bully: a
+	// replication append; Raft keeps no such view, and says true).
+	answered(peer string) bool
 	// caughtUp: a follower heard from the coordinator since t and holds
 	// everything the coordinator had committed.
 	caughtUp(since time.Time) bool

@@ -595,6 +595,15 @@ func (r *replicator) submit(ctx context.Context, cmd registry.Command) (registry
 	}
 }
 
+func (r *replicator) leading() bool { return r.isReady() && r.heardFromMajority() }
+
+func (r *replicator) answered(peer string) bool {
+	cutoff := time.Now().Add(-r.lease())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.acked[peer].After(cutoff)
+}
+
 // lease is how long a coordinator goes on taking writes without hearing
 // from a majority: the time after which the followers give it up and may
 // elect another (Raft's leader lease, CheckQuorum in etcd's raft).
