@@ -111,7 +111,7 @@ func (c *Cluster) WaitAgreement(ctx context.Context, idx ...int) (Agreement, err
 		idx = c.Live()
 	}
 	var last []View
-	err := c.poll(ctx, agreementPoll, func() bool {
+	err := proc.Poll(ctx, agreementPoll, func() bool {
 		views := c.Views(ctx, idx...)
 		if ctx.Err() == nil || last == nil {
 			last = views // answers cut short by the deadline say nothing
@@ -134,7 +134,7 @@ func (c *Cluster) WaitSettled(ctx context.Context) (Agreement, error) {
 	live := c.Live()
 	var a Agreement
 	var why string
-	err := c.poll(ctx, agreementPoll, func() bool {
+	err := proc.Poll(ctx, agreementPoll, func() bool {
 		views := c.Views(ctx, live...)
 		var ok bool
 		if a, ok = agreed(views); !ok {
@@ -173,7 +173,7 @@ func (c *Cluster) Members(ctx context.Context, i int) ([]cluster.MemberReply, er
 // with the given status (alive, suspect, failed or left).
 func (c *Cluster) WaitMemberStatus(ctx context.Context, name, status string, observers ...int) error {
 	var why string
-	err := c.poll(ctx, agreementPoll, func() bool {
+	err := proc.Poll(ctx, agreementPoll, func() bool {
 		for _, i := range observers {
 			members, err := c.Members(ctx, i)
 			if err != nil {
@@ -206,22 +206,6 @@ func memberNamed(members []cluster.MemberReply, name string) cluster.MemberReply
 		}
 	}
 	return cluster.MemberReply{Name: name, Status: "absent"}
-}
-
-// poll calls done every interval until it returns true or ctx ends.
-func (c *Cluster) poll(ctx context.Context, interval time.Duration, done func() bool) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if done() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }
 
 func joinViews(views []View) string {

@@ -97,11 +97,10 @@ type Cluster struct {
 	keyFile string
 	http    *http.Client
 
+	procs *proc.Set
+
 	mu     sync.Mutex
 	nodes  []Node
-	procs  []*proc.Process // nil where the node is not running
-	paused []bool
-	closed bool
 	cpus   cgroup.Root
 	groups []*cgroup.Group // each node's CPU budget, when NodeCPUs is set
 }
@@ -111,7 +110,7 @@ var errBindClash = errors.New("address already in use")
 
 // ErrNotRunning is returned when a node that is not running is asked to do
 // something only a running node can.
-var ErrNotRunning = errors.New("node is not running")
+var ErrNotRunning = proc.ErrNotRunning
 
 // Spawn starts cfg.Nodes nodes and waits until they agree on a
 // coordinator. The first node starts the cluster; each next one joins the
@@ -126,9 +125,10 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("bench: %d nodes: want at least 1", cfg.Nodes)
 	}
 	c := &Cluster{
-		cfg:  cfg,
-		dir:  cfg.Dir,
-		http: newHTTPClient(),
+		cfg:   cfg,
+		dir:   cfg.Dir,
+		http:  newHTTPClient(),
+		procs: proc.NewSet(cfg.Nodes),
 	}
 	if c.dir == "" {
 		d, err := os.MkdirTemp("", "veil-bench-")
@@ -160,8 +160,6 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 			Data: filepath.Join(c.dir, name),
 			Log:  filepath.Join(c.dir, name+".log"),
 		})
-		c.procs = append(c.procs, nil)
-		c.paused = append(c.paused, false)
 		if cfg.NodeCPUs > 0 {
 			g, err := c.cpus.New(fmt.Sprintf("veil-bench-%d-%s/%s", os.Getpid(), filepath.Base(c.dir), name), cfg.NodeCPUs)
 			if err != nil {
@@ -222,95 +220,60 @@ func (c *Cluster) pickPorts(i int) error {
 // start runs node i and waits until its API answers. It joins the gossip
 // addresses of the other running nodes.
 func (c *Cluster) start(ctx context.Context, i int) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if c.procs.Closed() {
 		return errors.New("bench: cluster is closed")
 	}
-	if c.procs[i] != nil {
-		c.mu.Unlock()
-		return fmt.Errorf("bench: %s is already running", c.nodes[i].Name)
+	n := c.Node(i)
+	if c.procs.Running(i) {
+		return fmt.Errorf("bench: %s is already running", n.Name)
 	}
-	n := c.nodes[i]
 	var join []string
-	for j, p := range c.procs {
-		if j != i && p != nil {
-			join = append(join, c.nodes[j].Gossip)
+	for j := range c.Len() {
+		if j != i && c.procs.Running(j) {
+			join = append(join, c.Node(j).Gossip)
 		}
 	}
-	c.mu.Unlock()
 
 	// Every node of a new cluster expects them all (in Raft mode); one
 	// that restarts has Raft state on disk and does not bootstrap again.
 	args := proc.Node{Name: n.Name, KeyFile: c.keyFile, Gossip: n.Gossip, API: n.API, DataDir: n.Data,
-		Profile: c.cfg.Profile, Mode: c.cfg.Mode, Raft: n.Raft, BootstrapExpect: len(c.nodes),
+		Profile: c.cfg.Profile, Mode: c.cfg.Mode, Raft: n.Raft, BootstrapExpect: c.Len(),
 		Join: join, SimulateFailures: c.cfg.SimulateFailures, Extra: c.cfg.Args}.Args()
 
-	// Started under the lock, so that Close, which takes it, either sees
-	// the process or stops it from being started.
-	c.mu.Lock()
-	if c.closed || c.procs[i] != nil {
-		c.mu.Unlock()
-		return fmt.Errorf("bench: %s: the cluster closed or the node started meanwhile", n.Name)
-	}
-	p, err := proc.Start(exec.Command(c.cfg.Bin, args...), n.Log)
-	if err == nil {
-		c.procs[i], c.paused[i] = p, false
-	}
-	if err == nil && c.groups != nil {
+	p, err := c.procs.Start(i, func() (*proc.Process, error) {
+		p, err := proc.Start(exec.Command(c.cfg.Bin, args...), n.Log)
+		if err != nil || c.groups == nil {
+			return p, err
+		}
 		// The node runs a few milliseconds outside its budget: long
 		// before it serves anything.
-		if err = c.groups[i].Add(p.Pid()); err != nil {
+		if err := c.groups[i].Add(p.Pid()); err != nil {
 			_ = p.Signal(syscall.SIGKILL)
 			p.Wait(10 * time.Second)
-			c.procs[i] = nil
+			return nil, err
 		}
-	}
-	c.mu.Unlock()
+		return p, nil
+	})
 	if err != nil {
 		return fmt.Errorf("bench: %s: %w", n.Name, err)
 	}
 	c.cfg.Logf("bench: started %s (pid %d) gossip %s api %s", n.Name, p.Pid(), n.Gossip, n.API)
 
-	err = c.waitServing(ctx, i, p)
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
+	err = proc.WaitServing(sctx, c.http, n.API, p, 10*time.Millisecond)
+	cancel()
 	if err == nil {
 		return nil
 	}
 	// It did not come up: make sure it is gone, then say why.
 	_ = p.Signal(syscall.SIGKILL)
 	p.Wait(10 * time.Second)
-	c.mu.Lock()
-	if c.procs[i] == p {
-		c.procs[i] = nil
-	}
-	c.mu.Unlock()
+	c.procs.Forget(i, p)
 	out := readFrom(n.Log, p.LogOffset())
 	if strings.Contains(out, "address already in use") {
 		return fmt.Errorf("bench: %s: %w (gossip %s, api %s)", n.Name, errBindClash, n.Gossip, n.API)
 	}
 	return fmt.Errorf("bench: %s did not start: %w; its output:\n%s", n.Name, err, out)
-}
-
-// waitServing polls node i's GET /v1/status until it answers, the process
-// exits, or the start timeout passes.
-func (c *Cluster) waitServing(ctx context.Context, i int, p *proc.Process) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
-	defer cancel()
-	api := c.Node(i).API
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if err := c.get(ctx, api, "/v1/status", nil); err == nil {
-			return nil
-		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("exited (%v)", p.Err())
-		case <-ctx.Done():
-			return fmt.Errorf("API %s did not answer: %w", api, ctx.Err())
-		case <-tick.C:
-		}
-	}
 }
 
 // Kill sends SIGKILL to node i and waits until the process is gone: to
@@ -356,17 +319,10 @@ func (c *Cluster) Resume(i int) error { return c.pauseAs(i, syscall.SIGCONT, fal
 
 // pauseAs sends sig to node i and records whether it is now paused.
 func (c *Cluster) pauseAs(i int, sig syscall.Signal, paused bool) error {
-	p, err := c.running(i)
-	if err != nil {
+	if _, err := c.running(i); err != nil {
 		return err
 	}
-	if err := p.Signal(sig); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.paused[i] = paused
-	c.mu.Unlock()
-	return nil
+	return c.procs.Pause(i, sig, paused)
 }
 
 // Restart starts node i again with the same name, ports and data
@@ -397,14 +353,10 @@ func (c *Cluster) Restart(ctx context.Context, i int) error {
 // removes the cluster's directory if Spawn made it. It may be called more
 // than once.
 func (c *Cluster) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	procs, first := c.procs.Close()
+	if !first {
 		return nil
 	}
-	c.closed = true
-	procs := append([]*proc.Process(nil), c.procs...)
-	c.mu.Unlock()
 	var errs []error
 	for _, p := range procs {
 		if p != nil {
@@ -431,27 +383,21 @@ func (c *Cluster) Close() error {
 
 // reap waits for p, the process of node i, to exit and forgets it.
 func (c *Cluster) reap(i int, p *proc.Process, timeout time.Duration) error {
-	if !p.Wait(timeout) {
+	if !c.procs.Reap(i, p, timeout) {
 		return fmt.Errorf("bench: %s (pid %d) still runs %s after the signal", c.Node(i).Name, p.Pid(), timeout)
 	}
-	c.mu.Lock()
-	if c.procs[i] == p {
-		c.procs[i], c.paused[i] = nil, false
-	}
-	c.mu.Unlock()
 	return nil
 }
 
 func (c *Cluster) running(i int) (*proc.Process, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if i < 0 || i >= len(c.nodes) {
-		return nil, fmt.Errorf("bench: no node %d (the cluster has %d)", i, len(c.nodes))
+	if n := c.Len(); i < 0 || i >= n {
+		return nil, fmt.Errorf("bench: no node %d (the cluster has %d)", i, n)
 	}
-	if c.procs[i] == nil {
-		return nil, fmt.Errorf("bench: %s: %w", c.nodes[i].Name, ErrNotRunning)
+	p, err := c.procs.Get(i)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s: %w", c.Node(i).Name, err)
 	}
-	return c.procs[i], nil
+	return p, nil
 }
 
 // Len is the number of nodes, running or not.
@@ -481,34 +427,13 @@ func (c *Cluster) Index(name string) int {
 }
 
 // Running reports whether node i's process runs (paused or not).
-func (c *Cluster) Running(i int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.procs[i] != nil
-}
+func (c *Cluster) Running(i int) bool { return c.procs.Running(i) }
 
 // PID returns the process id of node i, or 0 when it does not run.
-func (c *Cluster) PID(i int) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.procs[i] == nil {
-		return 0
-	}
-	return c.procs[i].Pid()
-}
+func (c *Cluster) PID(i int) int { return c.procs.PID(i) }
 
 // Live returns the indexes of the running nodes that are not paused.
-func (c *Cluster) Live() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []int
-	for i, p := range c.procs {
-		if p != nil && !c.paused[i] {
-			out = append(out, i)
-		}
-	}
-	return out
-}
+func (c *Cluster) Live() []int { return c.procs.Live() }
 
 // APIs returns the API addresses of the given nodes, or of the live ones.
 func (c *Cluster) APIs(idx ...int) []string {
@@ -562,14 +487,7 @@ func (c *Cluster) Describe() string {
 	fmt.Fprintf(&b, "cluster of %d nodes in %s (profile %s, mode %s, binary %s)\n",
 		len(c.nodes), c.dir, c.cfg.Profile, c.cfg.Mode, c.cfg.Bin)
 	for i, n := range c.nodes {
-		state := "not running"
-		if p := c.procs[i]; p != nil {
-			state = fmt.Sprintf("pid %d", p.Pid())
-			if c.paused[i] {
-				state += " (paused)"
-			}
-		}
-		fmt.Fprintf(&b, "  %s  %s  gossip %s  api %s  log %s\n", n.Name, state, n.Gossip, n.API, n.Log)
+		fmt.Fprintf(&b, "  %s  %s  gossip %s  api %s  log %s\n", n.Name, c.procs.State(i), n.Gossip, n.API, n.Log)
 	}
 	return b.String()
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"veil/bench/proc"
 )
 
 // membersJSON runs `veil members -format json` against a node's API, as a
@@ -112,7 +114,7 @@ func TestKilledCoordinatorIsReplacedByASurvivorAtAHigherEpochAndShowsFailed(t *t
 		t.Fatalf("live after killing %d: %v", killed, survivors)
 	}
 	var now Agreement
-	err = c.poll(timeout(t, 30*time.Second), agreementPoll, func() bool {
+	err = proc.Poll(timeout(t, 30*time.Second), agreementPoll, func() bool {
 		a, ok := agreed(c.Views(t.Context(), survivors...))
 		now = a
 		return ok && a.Coordinator != old.Coordinator
