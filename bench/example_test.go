@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"veil/bench"
+	"veil/bench/load"
 )
 
 // Twenty failover trials on three nodes of the fast profile, as
@@ -35,7 +36,7 @@ func ExampleCluster_Steady() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	rep, err := c.Steady(ctx, bench.LoadConfig{Clients: 2, Duration: time.Minute})
+	rep, err := c.Steady(ctx, load.Config{Clients: 2, Duration: time.Minute})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func ExampleRunStudy() {
 	rep, err := bench.RunStudy(ctx, bench.StudyConfig{
 		Bin: "bin/veil", Modes: []string{"bully", "raft"}, Sizes: []int{3},
 		SimulateFailures: "every=30s,down=10s-20s",
-		Load:             bench.Workload{Pace: bench.Pace{Workers: 50, Requests: 200}},
+		Load:             load.Workload{Pace: load.Pace{Workers: 50, Requests: 200}},
 		Trials:           10, Reference: 2 * time.Second, Progress: os.Stdout,
 	})
 	if rep != nil {

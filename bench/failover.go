@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"veil/bench/load"
 	"veil/cluster/client"
 )
 
@@ -85,8 +86,8 @@ type FailoverReport struct {
 	Profile    string
 	Nodes      int
 	Trials     []Trial
-	Agreed     Summary // over the trials that measured both durations
-	FirstWrite Summary
+	Agreed     load.Summary // over the trials that measured both durations
+	FirstWrite load.Summary
 	Elapsed    time.Duration
 	// Stopped says why fewer trials ran than asked, if they did.
 	Stopped error
@@ -137,7 +138,7 @@ func (c *Cluster) Failover(ctx context.Context, cfg FailoverConfig) (FailoverRep
 			written = append(written, t.FirstWrite)
 		}
 	}
-	rep.Agreed, rep.FirstWrite = Summarize(agreed), Summarize(written)
+	rep.Agreed, rep.FirstWrite = load.Summarize(agreed), load.Summarize(written)
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }
@@ -167,18 +168,18 @@ func (c *Cluster) FailoverTrial(ctx context.Context, cfg FailoverConfig) (Trial,
 	// The client knows only the survivors, but it has just been served
 	// through the old coordinator and goes to it first, as a real client
 	// of the cluster would.
-	hc := newHTTPClient()
+	hc := load.NewHTTPClient()
 	defer hc.CloseIdleConnections()
 	cl, err := client.New(client.Config{
 		Nodes: c.APIs(survivors...), Route: client.RouteCoordinator, HTTP: hc,
-		User: User, Password: Password,
+		User: load.User, Password: load.Password,
 		Timeout: 2 * time.Second, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 	})
 	if err != nil {
 		return t, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, cfg.SettleTimeout)
-	_, err = cl.Hide(wctx, hideRequest())
+	_, err = cl.Hide(wctx, load.HideRequest())
 	cancel()
 	if err != nil {
 		return t, fmt.Errorf("bench: the cluster served no write before the trial: %w", err)
@@ -352,7 +353,7 @@ func writeUntilNew(ctx context.Context, begin <-chan struct{}, cl *client.Client
 		return w
 	}
 	for ctx.Err() == nil {
-		res, err := cl.Hide(ctx, hideRequest())
+		res, err := cl.Hide(ctx, load.HideRequest())
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
@@ -365,9 +366,4 @@ func writeUntilNew(ctx context.Context, begin <-chan struct{}, cl *client.Client
 		}
 	}
 	return w
-}
-
-// hideRequest is the write the bench sends: the tiny secret, one viewer.
-func hideRequest() client.HideRequest {
-	return client.HideRequest{Secret: tinyPNG(), Viewers: map[string]int{"viewer": 1}}
 }

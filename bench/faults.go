@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"veil/bench/load"
 	"veil/cluster"
 	"veil/stego"
 )
@@ -197,12 +198,12 @@ func (r *faultRunner) fire(ctx context.Context, f Fault, stop <-chan struct{}) {
 	}()
 	i, err := r.target(ctx, f.Target)
 	if err != nil {
-		w.StartS, w.EndS, w.Err = secs(r.since()), secs(r.since()), err.Error()
+		w.StartS, w.EndS, w.Err = load.Secs(r.since()), load.Secs(r.since()), err.Error()
 		return
 	}
 	w.Node = r.c.Node(i).Name
 	began := r.since()
-	w.StartS = secs(began)
+	w.StartS = load.Secs(began)
 	switch f.Kind {
 	case FaultKill:
 		err = r.c.Kill(i)
@@ -212,7 +213,7 @@ func (r *faultRunner) fire(ctx context.Context, f Fault, stop <-chan struct{}) {
 		err = r.adminFail(ctx, i, f.For)
 	}
 	if err != nil {
-		w.EndS, w.Err = secs(r.since()), err.Error()
+		w.EndS, w.Err = load.Secs(r.since()), err.Error()
 		return
 	}
 	r.logf("bench: fault %s: %s at %s", f, w.Node, began.Round(time.Millisecond))
@@ -233,7 +234,7 @@ func (r *faultRunner) fire(ctx context.Context, f Fault, stop <-chan struct{}) {
 		// It comes back by itself after For; cut short, it still does.
 	}
 	ended := r.since()
-	w.EndS = secs(ended)
+	w.EndS = load.Secs(ended)
 	if err != nil {
 		w.Err = err.Error()
 	}

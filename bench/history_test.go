@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"veil/bench/load"
 	"veil/cluster/client"
 )
 
@@ -44,7 +45,7 @@ func TestSIGKILLOfTheCoordinatorLosesAndDuplicatesNothing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				res, err := alice.Put(t.Context(), tinyPNG(), nil, map[string]int{"bob": quota})
+				res, err := alice.Put(t.Context(), load.TinyPNG(), nil, map[string]int{"bob": quota})
 				if err != nil {
 					t.Errorf("put: %v", err)
 					return

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
+	"veil/bench/load"
 	"veil/bench/proc"
 	"veil/cluster"
 )
@@ -70,7 +72,7 @@ func monitor(ctx context.Context, hc *http.Client, apis, names []string, start t
 				downSince[k] = asked
 			case answered[k] && downSince[k] >= 0:
 				out.Down = append(out.Down, FaultWindow{Fault: "unreachable", Kind: "unreachable", Node: names[k],
-					StartS: secs(downSince[k]), EndS: secs(now)})
+					StartS: load.Secs(downSince[k]), EndS: load.Secs(now)})
 				downSince[k] = -1
 			}
 		}
@@ -84,7 +86,7 @@ func monitor(ctx context.Context, hc *http.Client, apis, names []string, start t
 			ch := out.Changes
 			if len(ch) == 0 || ch[len(ch)-1].Coordinator != best.Coordinator || ch[len(ch)-1].Epoch != best.Epoch ||
 				ch[len(ch)-1].EpochNode != best.EpochNode {
-				out.Changes = append(ch, CoordinatorChange{AtS: secs(now), Coordinator: best.Coordinator,
+				out.Changes = append(ch, CoordinatorChange{AtS: load.Secs(now), Coordinator: best.Coordinator,
 					Epoch: best.Epoch, EpochNode: best.EpochNode})
 			}
 		}
@@ -96,11 +98,11 @@ func monitor(ctx context.Context, hc *http.Client, apis, names []string, start t
 		break
 	}
 	// A node still down when the watch ends: its window ends there.
-	end := secs(max(time.Since(start), 0))
+	end := load.Secs(max(time.Since(start), 0))
 	for k, since := range downSince {
 		if since >= 0 {
 			out.Down = append(out.Down, FaultWindow{Fault: "unreachable", Kind: "unreachable", Node: names[k],
-				StartS: secs(since), EndS: end})
+				StartS: load.Secs(since), EndS: end})
 		}
 	}
 	return out
@@ -116,19 +118,19 @@ type Unavailability struct {
 // unavailable finds the gaps longer than minGap between acknowledgements
 // during which at least one operation was outstanding. The edges of the run
 // count as acknowledgements only where an operation was outstanding.
-func unavailable(ops []Op, minGap time.Duration) []Unavailability {
+func unavailable(ops []load.Op, minGap time.Duration) []Unavailability {
 	var acks []time.Duration
 	for _, o := range ops {
-		if o.Outcome == OutcomeOK {
+		if o.Outcome == load.OutcomeOK {
 			acks = append(acks, o.End)
 		}
 	}
-	sortDurations(acks)
+	slices.Sort(acks)
 	var out []Unavailability
 	prev := time.Duration(-1)
 	for _, a := range acks {
 		if prev >= 0 && a-prev > minGap && outstanding(ops, a, minGap) {
-			out = append(out, Unavailability{StartS: secs(prev), EndS: secs(a)})
+			out = append(out, Unavailability{StartS: load.Secs(prev), EndS: load.Secs(a)})
 		}
 		prev = a
 	}
@@ -138,14 +140,14 @@ func unavailable(ops []Op, minGap time.Duration) []Unavailability {
 		lastEnd = max(lastEnd, o.End)
 	}
 	if prev >= 0 && lastEnd-prev > minGap && outstanding(ops, lastEnd, minGap) {
-		out = append(out, Unavailability{StartS: secs(prev), EndS: secs(lastEnd)})
+		out = append(out, Unavailability{StartS: load.Secs(prev), EndS: load.Secs(lastEnd)})
 	}
 	return out
 }
 
 // outstanding reports whether some operation was still unanswered at b
 // after waiting at least gap: a client waited through the stretch.
-func outstanding(ops []Op, b, gap time.Duration) bool {
+func outstanding(ops []load.Op, b, gap time.Duration) bool {
 	for _, o := range ops {
 		if o.Due+gap <= b && o.End >= b {
 			return true

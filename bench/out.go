@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"veil/bench/load"
 )
 
 // WriteDir writes report.json, report.md (with its plots as PNG files
@@ -79,7 +81,7 @@ func (r *Report) WriteText(w io.Writer) {
 			}
 		}
 		if len(run.Errors) > 0 {
-			fmt.Fprintf(w, "%s, %d nodes: not acknowledged: %s\n", run.Mode, run.Nodes, counts(run.Errors))
+			fmt.Fprintf(w, "%s, %d nodes: not acknowledged: %s\n", run.Mode, run.Nodes, load.Counts(run.Errors))
 		}
 	}
 }
@@ -142,7 +144,7 @@ func (r *Report) rows() []row {
 		row{"put p50 / p99, view p50 / p99", withLoad(func(run Run) string {
 			return fmt.Sprintf("%.1f / %.1f, %.1f / %.1f ms", run.PutLatencyMS.P50, run.PutLatencyMS.P99, run.ViewLatencyMS.P50, run.ViewLatencyMS.P99)
 		})},
-		row{"work by node", withLoad(func(run Run) string { return counts(run.PerNode) })},
+		row{"work by node", withLoad(func(run Run) string { return load.Counts(run.PerNode) })},
 		row{"fairness of jobs (Jain)", withLoad(func(run Run) string {
 			if len(run.JobsPerNode) == 0 {
 				return "-"
@@ -310,14 +312,14 @@ func (r *Report) writeNotes(w io.Writer, esc func(string) string) {
 			fmt.Fprintf(w, "- error: %s\n", esc(run.Error))
 		}
 		if len(run.Errors) > 0 {
-			fmt.Fprintf(w, "- not acknowledged, by kind: %s\n", esc(counts(run.Errors)))
+			fmt.Fprintf(w, "- not acknowledged, by kind: %s\n", esc(load.Counts(run.Errors)))
 		}
 		for _, f := range run.Faults {
 			end := "stayed down"
 			if f.EndS > 0 {
 				end = fmt.Sprintf("until %.2f s", f.EndS)
 			}
-			fmt.Fprintf(w, "- fault %s on %s at %.2f s, %s%s\n", esc(f.Fault), esc(dash(f.Node)), f.StartS, end, errNote(f.Err, esc))
+			fmt.Fprintf(w, "- fault %s on %s at %.2f s, %s%s\n", esc(f.Fault), esc(load.Dash(f.Node)), f.StartS, end, errNote(f.Err, esc))
 		}
 		for _, d := range run.Down {
 			fmt.Fprintf(w, "- %s answered nothing from %.2f s to %.2f s\n", esc(d.Node), d.StartS, d.EndS)

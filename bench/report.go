@@ -3,11 +3,10 @@ package bench
 import (
 	"fmt"
 	"io"
-	"maps"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
+
+	"veil/bench/load"
 )
 
 // WriteText prints the trials and their summary.
@@ -17,7 +16,7 @@ func (r FailoverReport) WriteText(w io.Writer) {
 	fmt.Fprintln(tw, "trial\tkilled\tnew coordinator\tepoch\tagreed\tfirst write\tfailed writes\t")
 	for _, t := range r.Trials {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%s\t%s\t%s\t%d\t\n",
-			t.N, t.Killed, dash(t.New.Coordinator), t.New.Epoch, dash(t.New.EpochNode),
+			t.N, t.Killed, load.Dash(t.New.Coordinator), t.New.Epoch, load.Dash(t.New.EpochNode),
 			msOrDash(t.Agreed), msOrDash(t.FirstWrite), t.FailedWrites)
 	}
 	tw.Flush()
@@ -33,25 +32,6 @@ func (r FailoverReport) WriteText(w io.Writer) {
 	}
 }
 
-// WriteText prints what the clients saw.
-func (r LoadReport) WriteText(w io.Writer) {
-	total := r.OK + r.Shed + r.Failed
-	fmt.Fprintf(w, "load: %d clients, %d hides in %s: %d acknowledged, %d shed (429), %d failed, %.1f hides/s\n",
-		r.Clients, total, r.Elapsed.Round(time.Millisecond), r.OK, r.Shed, r.Failed, r.Throughput)
-	if r.Latency.N > 0 {
-		l := r.Latency
-		fmt.Fprintf(w, "latency: p50 %s  p95 %s  p99 %s  max %s  (mean %s)\n", ms(l.Median), ms(l.P95), ms(l.P99), ms(l.Max), ms(l.Mean))
-	}
-	if r.Retried > 0 {
-		fmt.Fprintf(w, "acknowledged after a retry: %d\n", r.Retried)
-	}
-	fmt.Fprintf(w, "work by node: %s\n", counts(r.Workers))
-	fmt.Fprintf(w, "handed out by coordinator: %s\n", counts(r.Coordinators))
-	if len(r.Errors) > 0 {
-		fmt.Fprintf(w, "failures: %s\n", counts(r.Errors))
-	}
-}
-
 // WriteText prints the load and the election counters of each node.
 func (r SteadyReport) WriteText(w io.Writer) {
 	r.Load.WriteText(w)
@@ -62,27 +42,9 @@ func (r SteadyReport) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "during the run: %g elections, %g coordinator changes (sums over the nodes)\n", r.Elections, r.CoordinatorChanges)
 }
 
-func counts(m map[string]int) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s %d", dash(k), m[k]))
-	}
-	return strings.Join(parts, ", ")
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 func msOrDash(d time.Duration) string {
 	if d == 0 {
 		return "-"
 	}
-	return ms(d)
+	return load.FormatMS(d)
 }

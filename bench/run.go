@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"veil/bench/faults"
+	"veil/bench/load"
 )
 
 // ReportFormat is the format of the report.json this veil writes. It goes
@@ -20,14 +21,14 @@ const ReportFormat = 3
 type Report struct {
 	// Format is ReportFormat when written; 0 in reports written before it
 	// was recorded, which are read as format 1.
-	Format    int          `json:"format"`
-	Started   time.Time    `json:"started"`
-	Finished  time.Time    `json:"finished"`
-	Command   string       `json:"command,omitempty"`
-	Machine   Machine      `json:"machine"`
-	Workload  WorkloadInfo `json:"workload"`
-	Reference *Pipeline    `json:"reference,omitempty"`
-	Runs      []Run        `json:"runs"`
+	Format    int            `json:"format"`
+	Started   time.Time      `json:"started"`
+	Finished  time.Time      `json:"finished"`
+	Command   string         `json:"command,omitempty"`
+	Machine   Machine        `json:"machine"`
+	Workload  WorkloadInfo   `json:"workload"`
+	Reference *load.Pipeline `json:"reference,omitempty"`
+	Runs      []Run          `json:"runs"`
 	// FaultSuite is the fault suite's results table (bench/faults, `make
 	// test-faults`), when the report was given one to include.
 	FaultSuite *faults.Table `json:"fault_suite,omitempty"`
@@ -85,9 +86,9 @@ type Run struct {
 	ElapsedS         float64            `json:"elapsed_s"`
 	ThroughputRPS    float64            `json:"throughput_rps"`
 	ShareOfReference float64            `json:"share_of_reference,omitempty"`
-	LatencyMS        LatencyMS          `json:"latency_ms"`
-	PutLatencyMS     LatencyMS          `json:"put_latency_ms"`
-	ViewLatencyMS    LatencyMS          `json:"view_latency_ms"`
+	LatencyMS        load.LatencyMS     `json:"latency_ms"`
+	PutLatencyMS     load.LatencyMS     `json:"put_latency_ms"`
+	ViewLatencyMS    load.LatencyMS     `json:"view_latency_ms"`
 	Errors           map[string]int     `json:"errors"`
 	PerNode          map[string]int     `json:"per_node"`      // acknowledged operations by the node that did the image work
 	JobsPerNode      map[string]float64 `json:"jobs_per_node"` // hides and reveals, from each node's /metrics
@@ -117,7 +118,7 @@ type Run struct {
 	// Down are the stretches in which a node answered nothing, as polled
 	// every 100 ms: the scheduled faults and the failure simulation's.
 	Down       []FaultWindow  `json:"down"`
-	Books      *Books         `json:"books,omitempty"`
+	Books      *load.Books    `json:"books,omitempty"`
 	Timeline   []Second       `json:"timeline"`
 	FailoverMS *FailoverStats `json:"failover_ms,omitempty"`
 	Trials     []TrialRecord  `json:"trials,omitempty"`
@@ -128,9 +129,9 @@ type Run struct {
 	// machine's speed drifts, and the two bracket the load.
 	// ShareOfReference is the run's throughput over the mean of their
 	// MixRPS.
-	Reference      *Pipeline `json:"reference,omitempty"`
-	ReferenceAfter *Pipeline `json:"reference_after,omitempty"`
-	Error          string    `json:"error,omitempty"`
+	Reference      *load.Pipeline `json:"reference,omitempty"`
+	ReferenceAfter *load.Pipeline `json:"reference_after,omitempty"`
+	Error          string         `json:"error,omitempty"`
 }
 
 // OpCounts counts one kind of operation.
@@ -195,13 +196,13 @@ type TrialRecord struct {
 }
 
 // fillLoad puts the figures of a load into run.
-func fillLoad(run *Run, ops []Op, d driven, nodeNames []string, before, after []*Counters, gap time.Duration) {
-	all, puts, views := NewHistogram(), NewHistogram(), NewHistogram()
+func fillLoad(run *Run, ops []load.Op, d load.Driven, nodeNames []string, before, after []*Counters, gap time.Duration) {
+	all, puts, views := load.NewHistogram(), load.NewHistogram(), load.NewHistogram()
 	all.Merge(d.Hists...)
 	for _, o := range ops {
 		run.Requests++
 		c := &run.Puts
-		if o.Kind == OpView {
+		if o.Kind == load.OpView {
 			c = &run.Views
 			views.Record(o.Latency())
 		} else {
@@ -209,16 +210,16 @@ func fillLoad(run *Run, ops []Op, d driven, nodeNames []string, before, after []
 		}
 		c.Requests++
 		switch o.Outcome {
-		case OutcomeOK:
+		case load.OutcomeOK:
 			run.Succeeded++
 			c.Succeeded++
 			if o.Node != "" {
 				run.PerNode[o.Node]++
 			}
-		case OutcomeShed:
+		case load.OutcomeShed:
 			run.Shed++
 			c.Shed++
-		case OutcomeUnknown:
+		case load.OutcomeUnknown:
 			run.Unknown++
 			c.Unknown++
 			run.Errors[o.Err]++
@@ -228,11 +229,11 @@ func fillLoad(run *Run, ops []Op, d driven, nodeNames []string, before, after []
 	}
 	run.Failed = run.Requests - run.Succeeded - run.Shed
 	if run.Requests > 0 {
-		run.SuccessPct = round3(100 * float64(run.Succeeded) / float64(run.Requests))
+		run.SuccessPct = load.Round3(100 * float64(run.Succeeded) / float64(run.Requests))
 	}
-	run.ElapsedS = secs(d.Elapse)
+	run.ElapsedS = load.Secs(d.Elapse)
 	if d.Elapse > 0 {
-		run.ThroughputRPS = round3(float64(run.Succeeded) / d.Elapse.Seconds())
+		run.ThroughputRPS = load.Round3(float64(run.Succeeded) / d.Elapse.Seconds())
 	}
 	run.LatencyMS, run.PutLatencyMS, run.ViewLatencyMS = all.Millis(), puts.Millis(), views.Millis()
 	run.JobsPerNode = map[string]float64{}
@@ -243,19 +244,19 @@ func fillLoad(run *Run, ops []Op, d driven, nodeNames []string, before, after []
 			run.ElectionMessages += grown(before[k].Messages, after[k].Messages)
 		}
 	}
-	run.Fairness = round3(jain(slices.Collect(maps.Values(run.JobsPerNode))))
+	run.Fairness = load.Round3(load.Jain(slices.Collect(maps.Values(run.JobsPerNode))))
 	run.Unavailable = unavailable(ops, gap)
 	if run.Unavailable == nil {
 		run.Unavailable = []Unavailability{}
 	}
 	for _, u := range run.Unavailable {
-		run.UnavailableS = round3(run.UnavailableS + u.EndS - u.StartS)
+		run.UnavailableS = load.Round3(run.UnavailableS + u.EndS - u.StartS)
 	}
 	run.Timeline = timeline(ops)
 }
 
 // timeline buckets operations by the second they ended in.
-func timeline(ops []Op) []Second {
+func timeline(ops []load.Op) []Second {
 	var last time.Duration
 	for _, o := range ops {
 		last = max(last, o.End)
@@ -264,15 +265,15 @@ func timeline(ops []Op) []Second {
 	if len(ops) == 0 {
 		return []Second{}
 	}
-	hs := make([]*Histogram, n)
+	hs := make([]*load.Histogram, n)
 	out := make([]Second, n)
 	for i := range out {
 		out[i].T = float64(i)
-		hs[i] = NewHistogram()
+		hs[i] = load.NewHistogram()
 	}
 	for _, o := range ops {
 		i := int(o.End / time.Second)
-		if o.Outcome == OutcomeOK {
+		if o.Outcome == load.OutcomeOK {
 			out[i].Acked++
 			hs[i].Record(o.Latency())
 		} else {
@@ -281,7 +282,7 @@ func timeline(ops []Op) []Second {
 	}
 	for i, h := range hs {
 		if h.Count() > 0 {
-			out[i].P50MS, out[i].P99MS, out[i].MaxMS = millis(h.Quantile(50)), millis(h.Quantile(99)), millis(h.Max())
+			out[i].P50MS, out[i].P99MS, out[i].MaxMS = load.Millis(h.Quantile(50)), load.Millis(h.Quantile(99)), load.Millis(h.Max())
 		}
 	}
 	return out
@@ -289,11 +290,11 @@ func timeline(ops []Op) []Second {
 
 // quantiles summarizes durations, nearest-rank, in milliseconds.
 func quantiles(d []time.Duration) Quantiles {
-	s := Summarize(d)
+	s := load.Summarize(d)
 	if s.N == 0 {
 		return Quantiles{}
 	}
-	return Quantiles{N: s.N, P50: millis(s.Median), P99: millis(s.P99), Max: millis(s.Max)}
+	return Quantiles{N: s.N, P50: load.Millis(s.Median), P99: load.Millis(s.P99), Max: load.Millis(s.Max)}
 }
 
 // sortedKeys returns a map's keys in order.

@@ -2,28 +2,9 @@ package bench
 
 import (
 	"bytes"
-	"math"
 	"strings"
 	"testing"
 )
-
-func TestJainIsOneForEqualWorkAndOneOverNForOneNodeDoingAll(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		xs   []float64
-		want float64
-	}{
-		{"equal", []float64{5, 5, 5, 5}, 1},
-		{"one does all", []float64{9, 0, 0}, 1.0 / 3},
-		{"two of four", []float64{1, 1, 0, 0}, 0.5},
-		{"nothing", []float64{0, 0}, 0},
-		{"none", nil, 0},
-	} {
-		if got := jain(c.xs); math.Abs(got-c.want) > 1e-12 {
-			t.Errorf("%s: jain(%v) = %v, want %v", c.name, c.xs, got, c.want)
-		}
-	}
-}
 
 func TestTheCoordinatorsCPUPerOpLeavesOutItsIdleUseAndNeedsOneCoordinatorThroughout(t *testing.T) {
 	before := map[string]float64{"node-1": 10, "node-2": 20}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"veil/bench/cgroup"
+	"veil/bench/load"
 	"veil/bench/proc"
 )
 
@@ -127,7 +128,7 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 	c := &Cluster{
 		cfg:   cfg,
 		dir:   cfg.Dir,
-		http:  newHTTPClient(),
+		http:  load.NewHTTPClient(),
 		procs: proc.NewSet(cfg.Nodes),
 	}
 	if c.dir == "" {
@@ -190,7 +191,7 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("%w (logs kept in %s)", err, c.dir)
 	}
 	cfg.Logf("bench: %d nodes agree: %s", cfg.Nodes, a)
-	if err := EnsureUser(actx, c.APIs(), nil); err != nil {
+	if err := load.EnsureUser(actx, c.APIs(), nil); err != nil {
 		return nil, fmt.Errorf("%w (logs kept in %s)", err, c.dir)
 	}
 	return c, nil
@@ -504,16 +505,6 @@ func (c *Cluster) Logs() string {
 		b.WriteString(tail(n.Log, 256<<10))
 	}
 	return b.String()
-}
-
-// newHTTPClient returns an HTTP client of its own for the bench, so that
-// whoever made it can close its idle connections when done.
-func newHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     10 * time.Second,
-	}}
 }
 
 // readFrom returns a file's content from offset on (at most 64 KiB).

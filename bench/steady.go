@@ -5,13 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"veil/bench/load"
 )
 
 // SteadyReport is a run of load with no fault: the load as the clients saw
 // it, and the elections and coordinator changes the nodes counted while it
 // ran. On a healthy cluster both counts are zero.
 type SteadyReport struct {
-	Load          LoadReport
+	Load          load.Report
 	Before, After Agreement
 	Nodes         []NodeCounters // one per node, in the cluster's order
 	// Elections and CoordinatorChanges are the sums over the nodes.
@@ -29,7 +31,7 @@ type NodeCounters struct {
 // counters, runs load (cfg.Nodes defaults to the live nodes), waits for
 // agreement again and reads the counters again. When ctx ends during the
 // load, the report holds the load so far and the error says so.
-func (c *Cluster) Steady(ctx context.Context, cfg LoadConfig) (SteadyReport, error) {
+func (c *Cluster) Steady(ctx context.Context, cfg load.Config) (SteadyReport, error) {
 	var rep SteadyReport
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	var err error
@@ -46,7 +48,7 @@ func (c *Cluster) Steady(ctx context.Context, cfg LoadConfig) (SteadyReport, err
 	if len(cfg.Nodes) == 0 {
 		cfg.Nodes = c.APIs(live...)
 	}
-	if rep.Load, err = RunLoad(ctx, cfg); err != nil {
+	if rep.Load, err = load.Run(ctx, cfg); err != nil {
 		return rep, err
 	}
 	if ctx.Err() != nil {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"veil/bench/load"
 	"veil/bench/proc"
 	"veil/cluster"
 	"veil/cluster/client"
@@ -37,7 +38,7 @@ type StudyConfig struct {
 	APIs []string
 	// Load is the workload; its Nodes are filled in. A zero Pace runs no
 	// load.
-	Load Workload
+	Load load.Workload
 	// Secret and Cover describe the workload's images for the report.
 	Secret, Cover ImageInfo
 	// Trials is the number of failover trials per mode and size.
@@ -88,7 +89,7 @@ func (c *StudyConfig) setDefaults() {
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
-	c.Load.setDefaults()
+	c.Load.SetDefaults()
 }
 
 // ImageInfo describes an image of the workload.
@@ -202,7 +203,7 @@ func (cfg *StudyConfig) runOne(ctx context.Context, mode string, size int) Run {
 		if cfg.Reference > 0 {
 			fmt.Fprintf(cfg.Progress, "%s: measuring the raw stego pipeline (hide, then reveal, %s each, %d goroutines)...\n",
 				label, cfg.Reference, runtime.GOMAXPROCS(0))
-			p, err := MeasurePipeline(ctx, cfg.Load.Secret, cfg.Load.Cover, cfg.Load.ViewShare, cfg.Reference)
+			p, err := load.MeasurePipeline(ctx, cfg.Load.Secret, cfg.Load.Cover, cfg.Load.ViewShare, cfg.Reference)
 			if err != nil {
 				run.Error = err.Error()
 				return run
@@ -216,14 +217,14 @@ func (cfg *StudyConfig) runOne(ctx context.Context, mode string, size int) Run {
 		}
 		if run.Reference != nil {
 			// Again once the load's nodes have stopped.
-			p, err := MeasurePipeline(ctx, cfg.Load.Secret, cfg.Load.Cover, cfg.Load.ViewShare, cfg.Reference)
+			p, err := load.MeasurePipeline(ctx, cfg.Load.Secret, cfg.Load.Cover, cfg.Load.ViewShare, cfg.Reference)
 			if err != nil {
 				run.Error = err.Error()
 				return run
 			}
 			run.ReferenceAfter = &p
 			if mix := run.referenceRPS(); mix > 0 {
-				run.ShareOfReference = round3(run.ThroughputRPS / mix)
+				run.ShareOfReference = load.Round3(run.ThroughputRPS / mix)
 			}
 		}
 	}
@@ -263,17 +264,17 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 
 	w := cfg.Load
 	w.Nodes = apis
-	wr, err := prepare(ctx, w)
+	wr, err := load.Prepare(ctx, w)
 	if err != nil {
 		return err
 	}
-	prog := &progress{}
+	prog := &load.Progress{}
 	total := w.Pace.Total()
 	pctx, stopProgress := context.WithCancel(ctx)
 	var bg sync.WaitGroup
-	bg.Go(func() { showProgress(pctx, cfg.Progress, cfg.TTY, label, prog, total, w.Pace.Duration) })
+	bg.Go(func() { load.ShowProgress(pctx, cfg.Progress, cfg.TTY, label, prog, total, w.Pace.Duration) })
 
-	// After prepare, whose registrations (a password hash each) are no
+	// After load.Prepare, whose registrations (a password hash each) are no
 	// part of the load. A node's idle CPU (gossip, heartbeats, the
 	// runtime) is measured first, so that what the load cost can be told
 	// from what the node costs anyway.
@@ -289,7 +290,7 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	if c != nil && len(cfg.Faults) > 0 {
 		bg.Go(func() { windows = runFaults(ctx, c, start, cfg.Faults, stopFaults, cfg.Logf) })
 	}
-	d := drive(ctx, w.Pace, func(k int) opFunc { return wr.worker(k, start) }, prog)
+	d := load.Drive(ctx, w.Pace, func(k int) load.OpFunc { return wr.Worker(k, start) }, prog)
 	close(stopFaults)
 	stopProgress()
 	// The faults are undone; give the cluster time to agree before the
@@ -310,7 +311,7 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 
 	after := scrapeAll(ctx, cfg.Load.HTTP, all)
 	cpuAfter := c.cpuSeconds()
-	var ops []Op
+	var ops []load.Op
 	for _, o := range d.Ops {
 		ops = append(ops, o...)
 	}
@@ -324,11 +325,11 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	}
 	fillCPU(run, cpuBefore, cpuAfter, idle, seen.Changes)
 
-	images, err := registryImages(ctx, wr, cfg.Load.HTTP, apis)
+	images, err := wr.Images(ctx, cfg.Load.HTTP, apis)
 	if err != nil {
 		return fmt.Errorf("reading the registry for the books: %w", err)
 	}
-	books := CheckBooks(ops, images)
+	books := load.CheckBooks(ops, images)
 	run.Books = &books
 	return nil
 }
@@ -382,12 +383,12 @@ func fillCPU(run *Run, before, after, idle map[string]float64, changes []Coordin
 	run.CPUPerNode = map[string]float64{}
 	for name, b := range before {
 		if a, ok := after[name]; ok && a >= b {
-			run.CPUPerNode[name] = round3(a - b)
+			run.CPUPerNode[name] = load.Round3(a - b)
 		}
 	}
 	run.IdleCPUPerNode = map[string]float64{}
 	for name, v := range idle {
-		run.IdleCPUPerNode[name] = round3(v)
+		run.IdleCPUPerNode[name] = load.Round3(v)
 	}
 	for _, ch := range changes {
 		if ch.Coordinator != run.Coordinator {
@@ -401,7 +402,7 @@ func fillCPU(run *Run, before, after, idle map[string]float64, changes []Coordin
 				others = append(others, jobs)
 			}
 		}
-		run.FairnessWorkers = round3(jain(others))
+		run.FairnessWorkers = load.Round3(load.Jain(others))
 	}
 	cpu, ok := run.CPUPerNode[run.Coordinator]
 	if !ok || run.Coordinator == "" || run.Succeeded == 0 {
@@ -409,7 +410,7 @@ func fillCPU(run *Run, before, after, idle map[string]float64, changes []Coordin
 		return
 	}
 	cpu = max(cpu-idle[run.Coordinator]*run.ElapsedS, 0)
-	run.CoordinatorCPUPerOpMS = round3(1000 * cpu / float64(run.Succeeded))
+	run.CoordinatorCPUPerOpMS = load.Round3(1000 * cpu / float64(run.Succeeded))
 }
 
 func simNote(sim string) string {
@@ -472,23 +473,4 @@ func grown(before, after float64) float64 {
 		return after
 	}
 	return after - before
-}
-
-// registryImages reads the owner's images from the coordinator (so that a
-// follower's lag cannot show an old registry).
-func registryImages(ctx context.Context, wr *workloadRun, hc *http.Client, apis []string) ([]cluster.ImageReply, error) {
-	nodes := apis
-	for _, api := range apis {
-		var r cluster.CoordinatorReply
-		if proc.GetJSON(ctx, hc, api, "/v1/coordinator", &r) == nil && r.API != "" {
-			nodes = []string{r.API}
-			break
-		}
-	}
-	cl, err := client.New(client.Config{Nodes: nodes, HTTP: hc, Timeout: time.Minute,
-		User: wr.w.Owner(), Password: userPassword(wr.w.Owner())})
-	if err != nil {
-		return nil, err
-	}
-	return cl.Images(ctx)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"veil/bench/load"
 )
 
 // maxNotRun is how many trials in a row may fail to start before a series
@@ -79,8 +81,8 @@ func trial(ctx context.Context, c *Cluster, fc FailoverConfig, n int) (TrialReco
 		return TrialRecord{}, t, err
 	}
 	t.N = n
-	rec := TrialRecord{N: n, Killed: t.Killed, New: t.New.Coordinator, DetectedMS: millis(t.Detected),
-		ElectedMS: millis(t.Elected), AgreedMS: millis(t.Agreed), FirstWriteMS: millis(t.FirstWrite),
+	rec := TrialRecord{N: n, Killed: t.Killed, New: t.New.Coordinator, DetectedMS: load.Millis(t.Detected),
+		ElectedMS: load.Millis(t.Elected), AgreedMS: load.Millis(t.Agreed), FirstWriteMS: load.Millis(t.FirstWrite),
 		FailedWrites: t.FailedWrites}
 	if t.Err != nil {
 		rec.Err = t.Err.Error()
@@ -120,12 +122,12 @@ func (a *trialStats) stats(trials int) *FailoverStats {
 	fs := &FailoverStats{Trials: trials, Measured: a.measured,
 		Detection: quantiles(a.detected), Election: quantiles(a.elected), Agreement: quantiles(a.agreed),
 		FirstWrite: quantiles(a.firstWrite)}
-	if s := Summarize(a.firstWrite); s.N > 0 {
-		fs.P50, fs.P90, fs.P99, fs.Max = millis(s.Median), millis(s.P90), millis(s.P99), millis(s.Max)
+	if s := load.Summarize(a.firstWrite); s.N > 0 {
+		fs.P50, fs.P90, fs.P99, fs.Max = load.Millis(s.Median), load.Millis(s.P90), load.Millis(s.P99), load.Millis(s.Max)
 	}
 	if a.measured > 0 {
-		fs.MessagesPerFailover = round3(a.messages / float64(a.measured))
-		fs.ElectionsPerFailover = round3(a.elections / float64(a.measured))
+		fs.MessagesPerFailover = load.Round3(a.messages / float64(a.measured))
+		fs.ElectionsPerFailover = load.Round3(a.elections / float64(a.measured))
 	}
 	return fs
 }
@@ -142,5 +144,5 @@ func trialLine(t Trial) string {
 		return t.Err.Error()
 	}
 	return fmt.Sprintf("detected %s, %s elected %s, all agree %s, first write %s",
-		ms(t.Detected), t.New.Coordinator, ms(t.Elected), ms(t.Agreed), ms(t.FirstWrite))
+		load.FormatMS(t.Detected), t.New.Coordinator, load.FormatMS(t.Elected), load.FormatMS(t.Agreed), load.FormatMS(t.FirstWrite))
 }

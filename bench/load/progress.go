@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// showProgress reports a load's progress until ctx ends: on a terminal a
+// ShowProgress reports a load's progress until ctx ends: on a terminal a
 // bar redrawn in place a few times a second, otherwise a plain line every
 // five seconds. total is zero when only time bounds the load.
-func showProgress(ctx context.Context, w io.Writer, tty bool, label string, p *progress, total int, d time.Duration) {
+func ShowProgress(ctx context.Context, w io.Writer, tty bool, label string, p *Progress, total int, d time.Duration) {
 	every := 5 * time.Second
 	if tty {
 		every = 200 * time.Millisecond
@@ -41,7 +41,7 @@ func showProgress(ctx context.Context, w io.Writer, tty bool, label string, p *p
 const clearLine = "\x1b[K"
 
 // progressLine is one progress report: a bar when bar is set.
-func progressLine(label string, p *progress, total int, d, el time.Duration, bar bool) string {
+func progressLine(label string, p *Progress, total int, d, el time.Duration, bar bool) string {
 	done, ok := p.done.Load(), p.ok.Load()
 	frac := 0.0
 	switch {

@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 
 // stallAt returns the operation of one worker: it takes 10 ms, except the
 // n-th, which takes stall.
-func stallAt(n int, stall time.Duration) func(int) opFunc {
+func stallAt(n int, stall time.Duration) func(int) OpFunc {
 	count := 0
 	base := time.Now()
-	return func(int) opFunc {
+	return func(int) OpFunc {
 		return func(ctx context.Context, due time.Time) Op {
 			count++
 			d := 10 * time.Millisecond
@@ -42,7 +42,7 @@ func over(ops []Op, d time.Duration) int {
 // it, and their latency says so.
 func TestOpenLoopCountsLatencyFromWhenAnOperationWasDue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		d := drive(t.Context(), Pace{Workers: 1, Rate: 100, Duration: 2 * time.Second}, stallAt(10, time.Second), nil)
+		d := Drive(t.Context(), Pace{Workers: 1, Rate: 100, Duration: 2 * time.Second}, stallAt(10, time.Second), nil)
 		ops := d.Ops[0]
 		if len(ops) != 200 {
 			t.Fatalf("%d operations, want the 200 due in 2 s at 100/s", len(ops))
@@ -61,7 +61,7 @@ func TestOpenLoopCountsLatencyFromWhenAnOperationWasDue(t *testing.T) {
 // nothing while it waited.
 func TestClosedLoopSeesAStallAsOneSlowOperation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		d := drive(t.Context(), Pace{Workers: 1, Requests: 200}, stallAt(10, time.Second), nil)
+		d := Drive(t.Context(), Pace{Workers: 1, Requests: 200}, stallAt(10, time.Second), nil)
 		if n := over(d.Ops[0], 500*time.Millisecond); n != 1 {
 			t.Fatalf("%d operations of 500 ms or more, want the one that stalled", n)
 		}
@@ -72,7 +72,7 @@ func TestOpenLoopKeepsAtMostWorkersOutstanding(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		outstanding, most := 0, 0
-		newOp := func(int) opFunc {
+		newOp := func(int) OpFunc {
 			return func(ctx context.Context, due time.Time) Op {
 				mu.Lock()
 				outstanding++
@@ -85,7 +85,7 @@ func TestOpenLoopKeepsAtMostWorkersOutstanding(t *testing.T) {
 				return Op{Outcome: OutcomeOK}
 			}
 		}
-		d := drive(t.Context(), Pace{Workers: 4, Rate: 100, Duration: time.Second}, newOp, nil)
+		d := Drive(t.Context(), Pace{Workers: 4, Rate: 100, Duration: time.Second}, newOp, nil)
 		total := 0
 		for _, o := range d.Ops {
 			total += len(o)

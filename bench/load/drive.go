@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"context"
@@ -39,34 +39,34 @@ func (p Pace) Total() int {
 	return 0
 }
 
-// opFunc runs one operation that fell due at due and returns its record.
+// OpFunc runs one operation that fell due at due and returns its record.
 // Each worker has its own, so it may keep state without a lock.
-type opFunc func(ctx context.Context, due time.Time) Op
+type OpFunc func(ctx context.Context, due time.Time) Op
 
-// driven is what drive returns: every worker's operations and histogram.
-type driven struct {
+// Driven is what Drive returns: every worker's operations and histogram.
+type Driven struct {
 	Start  time.Time
 	Ops    [][]Op
 	Hists  []*Histogram
 	Elapse time.Duration
 }
 
-// progress counts operations as they finish; read it from any goroutine.
-type progress struct {
+// Progress counts operations as they finish; read it from any goroutine.
+type Progress struct {
 	done, ok atomic.Int64
 }
 
-// drive runs ops at the pace until done or ctx ends. Operations started
+// Drive runs ops at the pace until done or ctx ends. Operations started
 // before ctx ends are finished and recorded; operations never sent are not
 // recorded. Each worker records into its own histogram.
-func drive(ctx context.Context, p Pace, newOp func(worker int) opFunc, prog *progress) driven {
+func Drive(ctx context.Context, p Pace, newOp func(worker int) OpFunc, prog *Progress) Driven {
 	if p.Workers < 1 {
 		p.Workers = 1
 	}
 	if prog == nil {
-		prog = &progress{}
+		prog = &Progress{}
 	}
-	d := driven{Ops: make([][]Op, p.Workers), Hists: make([]*Histogram, p.Workers)}
+	d := Driven{Ops: make([][]Op, p.Workers), Hists: make([]*Histogram, p.Workers)}
 	d.Start = time.Now()
 	// Operations run under the caller's context: the end of the run's time
 	// does not cut off one that was already sent; only the caller does.

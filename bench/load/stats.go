@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"fmt"
@@ -43,19 +43,17 @@ func (s Summary) String() string {
 		return "no samples"
 	}
 	return fmt.Sprintf("median %s  p90 %s  worst %s  (n=%d, best %s)",
-		ms(s.Median), ms(s.P90), ms(s.Max), s.N, ms(s.Min))
+		FormatMS(s.Median), FormatMS(s.P90), FormatMS(s.Max), s.N, FormatMS(s.Min))
 }
 
-// ms prints a duration in milliseconds with one decimal.
-func ms(d time.Duration) string {
+// FormatMS prints a duration in milliseconds with one decimal.
+func FormatMS(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
 
-func sortDurations(d []time.Duration) { slices.Sort(d) }
-
-// jain is Jain's fairness index of xs, (Σx)² / (n·Σx²): 1 when all are
+// Jain is Jain's fairness index of xs, (Σx)² / (n·Σx²): 1 when all are
 // equal, 1/n when one holds everything; 0 for none or all zero.
-func jain(xs []float64) float64 {
+func Jain(xs []float64) float64 {
 	var sum, sq float64
 	for _, x := range xs {
 		sum += x

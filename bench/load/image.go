@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"image/color"
 	"image/png"
 	"sync"
+
+	"veil/cluster/client"
 )
 
 // tinyPNG is the secret the bench hides: an 8x8 PNG of a few hundred
@@ -23,3 +25,11 @@ var tinyPNG = sync.OnceValue(func() []byte {
 	}
 	return b.Bytes()
 })
+
+// TinyPNG is the secret the bench hides (a test's too).
+func TinyPNG() []byte { return tinyPNG() }
+
+// HideRequest is the write the bench sends: the tiny secret, one viewer.
+func HideRequest() client.HideRequest {
+	return client.HideRequest{Secret: tinyPNG(), Viewers: map[string]int{"viewer": 1}}
+}

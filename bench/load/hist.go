@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"time"
@@ -77,12 +77,12 @@ func (h *Histogram) Millis() LatencyMS {
 	if h.Count() == 0 {
 		return LatencyMS{}
 	}
-	m := func(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+	m := func(d time.Duration) float64 { return Round3(float64(d) / float64(time.Millisecond)) }
 	return LatencyMS{
 		Count: h.Count(),
 		P50:   m(h.Quantile(50)), P90: m(h.Quantile(90)), P95: m(h.Quantile(95)),
 		P99: m(h.Quantile(99)), P999: m(h.Quantile(99.9)), Max: m(h.Max()),
-		Mean: round3(h.h.Mean() / 1000),
+		Mean: Round3(h.h.Mean() / 1000),
 	}
 }
 
@@ -98,8 +98,8 @@ type LatencyMS struct {
 	Mean  float64 `json:"mean"`
 }
 
-// round3 keeps three decimals, so that the JSON report stays readable.
-func round3(v float64) float64 {
+// Round3 keeps three decimals, so that the JSON report stays readable.
+func Round3(v float64) float64 {
 	const k = 1000
 	if v < 0 {
 		return -float64(int64(-v*k+0.5)) / k
@@ -107,8 +107,8 @@ func round3(v float64) float64 {
 	return float64(int64(v*k+0.5)) / k
 }
 
-// secs is a duration in seconds, to the millisecond.
-func secs(d time.Duration) float64 { return round3(d.Seconds()) }
+// Secs is a duration in seconds, to the millisecond.
+func Secs(d time.Duration) float64 { return Round3(d.Seconds()) }
 
-// millis is a duration in milliseconds, to the microsecond.
-func millis(d time.Duration) float64 { return round3(float64(d) / float64(time.Millisecond)) }
+// Millis is a duration in milliseconds, to the microsecond.
+func Millis(d time.Duration) float64 { return Round3(float64(d) / float64(time.Millisecond)) }

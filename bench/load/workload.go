@@ -1,4 +1,4 @@
-package bench
+package load
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"time"
 
+	"veil/bench/proc"
+	"veil/cluster"
 	"veil/cluster/client"
 	"veil/stego"
 )
@@ -93,7 +95,7 @@ type Workload struct {
 	HTTP  *http.Client
 }
 
-func (w *Workload) setDefaults() {
+func (w *Workload) SetDefaults() {
 	if w.Workers < 1 {
 		w.Workers = 1
 	}
@@ -121,7 +123,7 @@ func (w *Workload) setDefaults() {
 		w.Users = "b" + hex.EncodeToString(b[:])
 	}
 	if w.HTTP == nil {
-		w.HTTP = newHTTPClient()
+		w.HTTP = NewHTTPClient()
 	}
 }
 
@@ -132,21 +134,21 @@ func (w *Workload) Viewer(k int) string { return fmt.Sprintf("%s-v%d", w.Users, 
 // userPassword is every bench user's password: they are throwaway users.
 func userPassword(name string) string { return "password of " + name }
 
-// workloadRun is a workload ready to run: its users exist and are logged in.
-type workloadRun struct {
+// Prepared is a workload ready to run: its users exist and are logged in.
+type Prepared struct {
 	w       Workload
 	owner   *client.Client
 	viewers []*client.Client
 }
 
-// prepare registers the owner and the viewers and logs each in once; all
+// Prepare registers the owner and the viewers and logs each in once; all
 // workers share those clients.
-func prepare(ctx context.Context, w Workload) (*workloadRun, error) {
-	w.setDefaults()
+func Prepare(ctx context.Context, w Workload) (*Prepared, error) {
+	w.SetDefaults()
 	if len(w.Nodes) == 0 {
 		return nil, errors.New("bench: a workload needs the API address of at least one node")
 	}
-	r := &workloadRun{w: w}
+	r := &Prepared{w: w}
 	mk := func(name string) (*client.Client, error) {
 		// An open loop counts what the cluster sheds; a closed-loop
 		// client waits as it is told and tries again.
@@ -190,9 +192,9 @@ type viewable struct {
 // maxViewable bounds the veiled images a worker keeps for later views.
 const maxViewable = 8
 
-// worker returns worker k's operation: a view of one of its images when
+// Worker returns worker k's operation: a view of one of its images when
 // the dice say so and views are left, a put otherwise.
-func (r *workloadRun) worker(k int, start time.Time) opFunc {
+func (r *Prepared) Worker(k int, start time.Time) OpFunc {
 	rng := mrand.New(mrand.NewPCG(r.w.Seed, uint64(k)))
 	viewer := k % len(r.viewers)
 	var pool []viewable
@@ -277,4 +279,23 @@ func CoverPNG(w, h int, seed uint64) ([]byte, error) {
 		return nil, fmt.Errorf("bench: encoding a cover: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// Images reads the owner's images from the coordinator (so that a
+// follower's lag cannot show an old registry).
+func (r *Prepared) Images(ctx context.Context, hc *http.Client, apis []string) ([]cluster.ImageReply, error) {
+	nodes := apis
+	for _, api := range apis {
+		var r cluster.CoordinatorReply
+		if proc.GetJSON(ctx, hc, api, "/v1/coordinator", &r) == nil && r.API != "" {
+			nodes = []string{r.API}
+			break
+		}
+	}
+	cl, err := client.New(client.Config{Nodes: nodes, HTTP: hc, Timeout: time.Minute,
+		User: r.w.Owner(), Password: userPassword(r.w.Owner())})
+	if err != nil {
+		return nil, err
+	}
+	return cl.Images(ctx)
 }

@@ -1,18 +1,24 @@
-package bench
+package load
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"veil/cluster/client"
 )
 
-// LoadConfig describes a closed-loop load: Clients clients, each sending
+// Config describes a closed-loop load: Clients clients, each sending
 // one hide, waiting for the answer, and sending the next.
-type LoadConfig struct {
+type Config struct {
 	// Nodes are the API addresses the clients know (required).
 	Nodes []string
 	// Clients is the number of concurrent clients. Default 1.
@@ -29,8 +35,8 @@ type LoadConfig struct {
 	Timeout time.Duration
 }
 
-// LoadReport is what a load run saw.
-type LoadReport struct {
+// Report is what a load run saw.
+type Report struct {
 	Clients    int
 	OK, Failed int
 	// Shed counts the hides the cluster refused as overloaded (429 with
@@ -51,17 +57,17 @@ type LoadReport struct {
 	Retried int
 }
 
-// RunLoad runs a closed-loop load and reports it. It returns an error only
+// Run runs a closed-loop load and reports it. It returns an error only
 // when the load cannot be run; failed requests are counted in the report.
-func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
+func Run(ctx context.Context, cfg Config) (Report, error) {
 	if len(cfg.Nodes) == 0 {
-		return LoadReport{}, errors.New("bench: load needs the API address of at least one node")
+		return Report{}, errors.New("bench: load needs the API address of at least one node")
 	}
 	if cfg.Clients <= 0 {
 		cfg.Clients = 1
 	}
 	if cfg.Requests <= 0 && cfg.Duration <= 0 {
-		return LoadReport{}, errors.New("bench: load needs a number of requests per client or a duration")
+		return Report{}, errors.New("bench: load needs a number of requests per client or a duration")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -71,10 +77,10 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	hc := newHTTPClient()
+	hc := NewHTTPClient()
 	defer hc.CloseIdleConnections()
 	if err := EnsureUser(ctx, cfg.Nodes, hc); err != nil {
-		return LoadReport{}, err
+		return Report{}, err
 	}
 	clients := make([]*client.Client, cfg.Clients)
 	for k := range clients {
@@ -83,12 +89,12 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 		cl, err := client.New(client.Config{Nodes: cfg.Nodes, Route: cfg.Route, Timeout: cfg.Timeout, HTTP: hc,
 			User: User, Password: Password})
 		if err != nil {
-			return LoadReport{}, fmt.Errorf("bench: %w", err)
+			return Report{}, fmt.Errorf("bench: %w", err)
 		}
 		clients[k] = cl
 	}
 
-	rep := LoadReport{
+	rep := Report{
 		Clients: cfg.Clients, Workers: map[string]int{}, Coordinators: map[string]int{}, Errors: map[string]int{},
 	}
 	var mu sync.Mutex
@@ -123,7 +129,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 					return
 				}
 				t := time.Now()
-				res, err := cl.Hide(ctx, hideRequest())
+				res, err := cl.Hide(ctx, HideRequest())
 				if err != nil && cfg.Requests <= 0 && ctx.Err() != nil {
 					return // cut off by the end of the run, not a failure
 				}
@@ -154,4 +160,53 @@ func errorKey(err error) string {
 		s = s[:120] + "…"
 	}
 	return s
+}
+
+// WriteText prints what the clients saw.
+func (r Report) WriteText(w io.Writer) {
+	total := r.OK + r.Shed + r.Failed
+	fmt.Fprintf(w, "load: %d clients, %d hides in %s: %d acknowledged, %d shed (429), %d failed, %.1f hides/s\n",
+		r.Clients, total, r.Elapsed.Round(time.Millisecond), r.OK, r.Shed, r.Failed, r.Throughput)
+	if r.Latency.N > 0 {
+		l := r.Latency
+		fmt.Fprintf(w, "latency: p50 %s  p95 %s  p99 %s  max %s  (mean %s)\n", FormatMS(l.Median), FormatMS(l.P95), FormatMS(l.P99), FormatMS(l.Max), FormatMS(l.Mean))
+	}
+	if r.Retried > 0 {
+		fmt.Fprintf(w, "acknowledged after a retry: %d\n", r.Retried)
+	}
+	fmt.Fprintf(w, "work by node: %s\n", Counts(r.Workers))
+	fmt.Fprintf(w, "handed out by coordinator: %s\n", Counts(r.Coordinators))
+	if len(r.Errors) > 0 {
+		fmt.Fprintf(w, "failures: %s\n", Counts(r.Errors))
+	}
+}
+
+// Counts lists counts by key, in the order of the keys: "a 3, b 1".
+func Counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", Dash(k), m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Dash is s, or "-" for nothing.
+func Dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// NewHTTPClient returns an HTTP client of its own for the bench, so that
+// whoever made it can close its idle connections when done.
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     10 * time.Second,
+	}}
 }
