@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"veil/bench/load"
+	"veil/bench/local"
 	"veil/cluster"
 	"veil/stego"
 )
@@ -159,7 +160,7 @@ type FaultWindow struct {
 
 // faultRunner fires a schedule's faults at a cluster while a load runs.
 type faultRunner struct {
-	c     *Cluster
+	c     *local.Cluster
 	start time.Time
 	logf  func(string, ...any)
 
@@ -171,7 +172,7 @@ type faultRunner struct {
 // node flag) at its time from start, until stop is closed: faults not yet
 // fired are dropped then, and a fault in progress is undone at once. It
 // returns when every fault it fired is undone.
-func runFaults(ctx context.Context, c *Cluster, start time.Time, faults []Fault, stop <-chan struct{}, logf func(string, ...any)) []FaultWindow {
+func runFaults(ctx context.Context, c *local.Cluster, start time.Time, faults []Fault, stop <-chan struct{}, logf func(string, ...any)) []FaultWindow {
 	r := &faultRunner{c: c, start: start, logf: logf}
 	var wg sync.WaitGroup
 	for _, f := range faults {
@@ -250,11 +251,11 @@ func (r *faultRunner) target(ctx context.Context, name string) (int, error) {
 		return -1, fmt.Errorf("no node %s", name)
 	}
 	// The coordinator the live nodes name at the highest epoch.
-	var best View
+	var best local.View
 	for _, v := range r.c.Views(ctx, r.c.Live()...) {
 		if v.Err == nil && v.Reply.Coordinator != "" &&
-			(best.Reply.Coordinator == "" || Agreement{Epoch: v.Reply.Epoch, EpochNode: v.Reply.EpochNode}.after(
-				Agreement{Epoch: best.Reply.Epoch, EpochNode: best.Reply.EpochNode})) {
+			(best.Reply.Coordinator == "" || local.Agreement{Epoch: v.Reply.Epoch, EpochNode: v.Reply.EpochNode}.After(
+				local.Agreement{Epoch: best.Reply.Epoch, EpochNode: best.Reply.EpochNode})) {
 			best = v
 		}
 	}
@@ -281,7 +282,7 @@ func (r *faultRunner) adminFail(ctx context.Context, i int, d time.Duration) err
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := r.c.http.Do(req)
+	resp, err := r.c.HTTP().Do(req)
 	if err != nil {
 		return fmt.Errorf("bench: POST /v1/admin/fail: %w", err)
 	}

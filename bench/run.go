@@ -7,6 +7,7 @@ import (
 
 	"veil/bench/faults"
 	"veil/bench/load"
+	"veil/bench/local"
 )
 
 // ReportFormat is the format of the report.json this veil writes. It goes
@@ -196,7 +197,7 @@ type TrialRecord struct {
 }
 
 // fillLoad puts the figures of a load into run.
-func fillLoad(run *Run, ops []load.Op, d load.Driven, nodeNames []string, before, after []*Counters, gap time.Duration) {
+func fillLoad(run *Run, ops []load.Op, d load.Driven, nodeNames []string, before, after []*local.Counters, gap time.Duration) {
 	all, puts, views := load.NewHistogram(), load.NewHistogram(), load.NewHistogram()
 	all.Merge(d.Hists...)
 	for _, o := range ops {

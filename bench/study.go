@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"veil/bench/load"
+	"veil/bench/local"
 	"veil/bench/proc"
 	"veil/cluster"
 	"veil/cluster/client"
@@ -63,7 +64,7 @@ type StudyConfig struct {
 	Dir     string
 	Command string
 	// NodeCPUs, when > 0, is the CPU budget of each spawned node
-	// (SpawnConfig.NodeCPUs).
+	// (local.SpawnConfig.NodeCPUs).
 	NodeCPUs float64
 }
 
@@ -180,12 +181,12 @@ func (cfg *StudyConfig) simulation() string {
 	return ""
 }
 
-func (cfg *StudyConfig) spawn(ctx context.Context, mode string, size int, sim, purpose string) (*Cluster, error) {
+func (cfg *StudyConfig) spawn(ctx context.Context, mode string, size int, sim, purpose string) (*local.Cluster, error) {
 	dir := ""
 	if cfg.Dir != "" {
 		dir = filepath.Join(cfg.Dir, fmt.Sprintf("%s-%d-%s", mode, size, purpose))
 	}
-	return Spawn(ctx, SpawnConfig{Bin: cfg.Bin, Nodes: size, Profile: cfg.Profile, Mode: mode,
+	return local.Spawn(ctx, local.SpawnConfig{Bin: cfg.Bin, Nodes: size, Profile: cfg.Profile, Mode: mode,
 		SimulateFailures: sim, KeepDir: cfg.KeepLogs, Dir: dir, Logf: cfg.Logf, NodeCPUs: cfg.NodeCPUs})
 }
 
@@ -237,7 +238,7 @@ func (cfg *StudyConfig) runOne(ctx context.Context, mode string, size int) Run {
 }
 
 func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (err error) {
-	var c *Cluster
+	var c *local.Cluster
 	apis := cfg.APIs
 	if len(apis) == 0 {
 		fmt.Fprintf(cfg.Progress, "%s: starting the nodes (profile %s%s)...\n", label, cfg.Profile, simNote(cfg.simulation()))
@@ -278,8 +279,8 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	// part of the load. A node's idle CPU (gossip, heartbeats, the
 	// runtime) is measured first, so that what the load cost can be told
 	// from what the node costs anyway.
-	idle := c.idleCPU(ctx, 2*time.Second)
-	cpuBefore := c.cpuSeconds()
+	idle := idleCPU(ctx, c, 2*time.Second)
+	cpuBefore := cpuSeconds(c)
 	start := time.Now()
 	mctx, stopMonitor := context.WithCancel(ctx)
 	var seen watched
@@ -310,7 +311,7 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 	fmt.Fprintln(cfg.Progress)
 
 	after := scrapeAll(ctx, cfg.Load.HTTP, all)
-	cpuAfter := c.cpuSeconds()
+	cpuAfter := cpuSeconds(c)
 	var ops []load.Op
 	for _, o := range d.Ops {
 		ops = append(ops, o...)
@@ -336,7 +337,7 @@ func (cfg *StudyConfig) runLoad(ctx context.Context, run *Run, label string) (er
 
 // cpuSeconds returns the CPU time each running node has used, by name; nil
 // for a cluster it did not spawn.
-func (c *Cluster) cpuSeconds() map[string]float64 {
+func cpuSeconds(c *local.Cluster) map[string]float64 {
 	if c == nil {
 		return nil
 	}
@@ -351,17 +352,17 @@ func (c *Cluster) cpuSeconds() map[string]float64 {
 
 // idleCPU returns each node's CPU use per second, measured over d before
 // the load; nil for a cluster it did not spawn.
-func (c *Cluster) idleCPU(ctx context.Context, d time.Duration) map[string]float64 {
+func idleCPU(ctx context.Context, c *local.Cluster, d time.Duration) map[string]float64 {
 	if c == nil {
 		return nil
 	}
-	before, start := c.cpuSeconds(), time.Now()
+	before, start := cpuSeconds(c), time.Now()
 	select {
 	case <-ctx.Done():
 		return nil
 	case <-time.After(d):
 	}
-	after, el := c.cpuSeconds(), time.Since(start).Seconds()
+	after, el := cpuSeconds(c), time.Since(start).Seconds()
 	out := map[string]float64{}
 	for name, b := range before {
 		if a, ok := after[name]; ok && a >= b {
@@ -429,7 +430,7 @@ func seq(n int) []int {
 }
 
 // names maps API addresses to node names for the per-node figures.
-func names(c *Cluster, apis []string) []string {
+func names(c *local.Cluster, apis []string) []string {
 	out := slices.Clone(apis)
 	if c != nil {
 		for i := range c.Len() {
@@ -452,12 +453,12 @@ func clusterMode(ctx context.Context, hc *http.Client, apis []string) string {
 
 // scrapeAll reads every node's counters; a node that does not answer is
 // left out (nil).
-func scrapeAll(ctx context.Context, hc *http.Client, apis []string) []*Counters {
-	out := make([]*Counters, len(apis))
+func scrapeAll(ctx context.Context, hc *http.Client, apis []string) []*local.Counters {
+	out := make([]*local.Counters, len(apis))
 	var wg sync.WaitGroup
 	for k, api := range apis {
 		wg.Go(func() {
-			if c, err := scrapeCounters(ctx, hc, api); err == nil {
+			if c, err := local.ScrapeCounters(ctx, hc, api); err == nil {
 				out[k] = &c
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"veil/bench/load"
+	"veil/bench/local"
 )
 
 // Three real nodes in Bully mode, a small load of puts and views, a SIGKILL
@@ -26,7 +27,7 @@ func TestStudyOfThreeBullyNodesUnderAKillBalancesItsBooks(t *testing.T) {
 	if err != nil {
 		logs, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
 		for _, l := range logs {
-			t.Logf("---- %s\n%s", l, tail(l, 32<<10))
+			t.Logf("---- %s\n%s", l, local.Tail(l, 32<<10))
 		}
 		t.Fatalf("study (seed 7): %v\nprogress:\n%s", err, progress.String())
 	}

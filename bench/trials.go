@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"veil/bench/load"
+	"veil/bench/local"
 )
 
 // maxNotRun is how many trials in a row may fail to start before a series
@@ -28,7 +29,7 @@ func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (
 	defer func() { err = c.Release(err) }()
 	var acc trialStats
 	defer func() { run.FailoverMS = acc.stats(len(run.Trials)) }()
-	fc := FailoverConfig{TrialTimeout: cfg.TrialTimeout}
+	fc := local.FailoverConfig{TrialTimeout: cfg.TrialTimeout}
 	notRun := 0
 	for n := 1; n <= cfg.Trials; {
 		if ctx.Err() != nil {
@@ -67,15 +68,15 @@ func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (
 
 // trial runs one failover trial and reads the survivors' election
 // counters before and after it. An error means it could not start.
-func trial(ctx context.Context, c *Cluster, fc FailoverConfig, n int) (TrialRecord, Trial, error) {
+func trial(ctx context.Context, c *local.Cluster, fc local.FailoverConfig, n int) (TrialRecord, local.Trial, error) {
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	_, err := c.WaitSettled(sctx)
 	cancel()
 	if err != nil {
-		return TrialRecord{}, Trial{}, err
+		return TrialRecord{}, local.Trial{}, err
 	}
 	live := c.Live()
-	before := scrapeAll(ctx, c.http, c.APIs(live...))
+	before := scrapeAll(ctx, c.HTTP(), c.APIs(live...))
 	t, err := c.FailoverTrial(ctx, fc)
 	if err != nil {
 		return TrialRecord{}, t, err
@@ -87,7 +88,7 @@ func trial(ctx context.Context, c *Cluster, fc FailoverConfig, n int) (TrialReco
 	if t.Err != nil {
 		rec.Err = t.Err.Error()
 	}
-	after := scrapeAll(ctx, c.http, c.APIs(live...))
+	after := scrapeAll(ctx, c.HTTP(), c.APIs(live...))
 	for k, i := range live {
 		if c.Node(i).Name == t.Killed || before[k] == nil || after[k] == nil {
 			continue
@@ -105,7 +106,7 @@ type trialStats struct {
 	messages, elections                   float64
 }
 
-func (a *trialStats) add(t Trial, rec TrialRecord) {
+func (a *trialStats) add(t local.Trial, rec TrialRecord) {
 	if !t.OK() {
 		return
 	}
@@ -139,7 +140,7 @@ func appendIf(d []time.Duration, v time.Duration) []time.Duration {
 	return d
 }
 
-func trialLine(t Trial) string {
+func trialLine(t local.Trial) string {
 	if t.Err != nil {
 		return t.Err.Error()
 	}

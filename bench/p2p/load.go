@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"veil/bench"
 	"veil/bench/load"
+	"veil/bench/local"
 	"veil/cluster"
 	"veil/cluster/client"
 	"veil/peer"
@@ -186,7 +186,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	c, err := bench.Spawn(ctx, bench.SpawnConfig{Bin: cfg.Bin, Nodes: cfg.Nodes, Mode: cfg.Mode, Dir: dir, KeepDir: cfg.Dir != "",
+	c, err := local.Spawn(ctx, local.SpawnConfig{Bin: cfg.Bin, Nodes: cfg.Nodes, Mode: cfg.Mode, Dir: dir, KeepDir: cfg.Dir != "",
 		SimulateFailures: cfg.SimulateFailures, Args: []string{"--peer-ttl", cfg.PeerTTL}, Logf: cfg.Logf})
 	if err != nil {
 		return LoadReport{}, err
@@ -505,7 +505,7 @@ func (l *loadRun) churner(ctx context.Context, r *rand.Rand) {
 	}
 }
 
-func (l *loadRun) killCoordinator(ctx context.Context, c *bench.Cluster) {
+func (l *loadRun) killCoordinator(ctx context.Context, c *local.Cluster) {
 	select {
 	case <-ctx.Done():
 		return

@@ -18,6 +18,7 @@ import (
 	"veil/bench"
 	faultsuite "veil/bench/faults"
 	"veil/bench/load"
+	"veil/bench/local"
 	"veil/bench/p2p"
 	"veil/cluster"
 	"veil/cluster/client"
@@ -72,7 +73,7 @@ bench itself is killed). With --api the bench loads a running cluster instead
 
 // benchOptions are the parsed flags of veil bench.
 type benchOptions struct {
-	spawn bench.SpawnConfig // for steady and demo
+	spawn local.SpawnConfig // for steady and demo
 	mode  string            // study, steady or demo
 	study bench.StudyConfig
 	out   string
@@ -117,7 +118,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "starting %d nodes (profile %s, mode %s)...\n", opts.spawn.Nodes, opts.spawn.Profile, opts.spawn.Mode)
 	began := time.Now()
-	c, err := bench.Spawn(ctx, opts.spawn)
+	c, err := local.Spawn(ctx, opts.spawn)
 	if err != nil {
 		return fail(stderr, "bench", err)
 	}
@@ -405,7 +406,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	if o.mode == "demo" {
 		nodes, *profile = 3, "fast"
 	}
-	o.spawn = bench.SpawnConfig{
+	o.spawn = local.SpawnConfig{
 		Bin: *bin, Nodes: nodes, Profile: *profile, Mode: modes[0],
 		SimulateFailures: *failures, Dir: *dir,
 	}
@@ -475,7 +476,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	return o, nil
 }
 
-func benchLoad(ctx context.Context, c *bench.Cluster, o benchOptions, stdout io.Writer) error {
+func benchLoad(ctx context.Context, c *local.Cluster, o benchOptions, stdout io.Writer) error {
 	rep, err := c.Steady(ctx, o.load)
 	if err != nil {
 		if rep.Load.OK+rep.Load.Failed > 0 {
@@ -490,7 +491,7 @@ func benchLoad(ctx context.Context, c *bench.Cluster, o benchOptions, stdout io.
 	return nil
 }
 
-func benchSteady(ctx context.Context, c *bench.Cluster, o benchOptions, stdout io.Writer) error {
+func benchSteady(ctx context.Context, c *local.Cluster, o benchOptions, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "steady load for %s with no fault...\n", o.load.Duration)
 	return benchLoad(ctx, c, o, stdout)
 }
@@ -499,7 +500,7 @@ func benchSteady(ctx context.Context, c *bench.Cluster, o benchOptions, stdout i
 func runDemo(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, "== starting three nodes (fast profile), each a 'veil node' process on loopback")
 	began := time.Now()
-	c, err := bench.Spawn(ctx, o.spawn)
+	c, err := local.Spawn(ctx, o.spawn)
 	if err != nil {
 		return err
 	}
@@ -531,7 +532,7 @@ func runDemo(ctx context.Context, o benchOptions, stdout, stderr io.Writer) erro
 
 	killed := c.Index(a.Coordinator)
 	fmt.Fprintf(stdout, "== SIGKILL the coordinator %s (pid %d); a client keeps hiding through the others\n", a.Coordinator, c.PID(killed))
-	t, err := c.FailoverTrial(ctx, bench.FailoverConfig{})
+	t, err := c.FailoverTrial(ctx, local.FailoverConfig{})
 	if err != nil {
 		return err
 	}
@@ -579,7 +580,7 @@ func runDemo(ctx context.Context, o benchOptions, stdout, stderr io.Writer) erro
 // waitTable waits until node i's members table shows the killed node
 // failed and the new coordinator in its role at its epoch: gossip carries
 // both a moment after the election.
-func waitTable(ctx context.Context, c *bench.Cluster, i int, killed string, now bench.Agreement) error {
+func waitTable(ctx context.Context, c *local.Cluster, i int, killed string, now local.Agreement) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)

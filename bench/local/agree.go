@@ -1,4 +1,4 @@
-package bench
+package local
 
 import (
 	"context"
@@ -24,9 +24,9 @@ func (a Agreement) String() string {
 	return fmt.Sprintf("coordinator %s at epoch %d/%s", a.Coordinator, a.Epoch, a.EpochNode)
 }
 
-// after reports whether epoch (term, node) of a is later than b's, in the
+// After reports whether epoch (term, node) of a is later than b's, in the
 // order of package bully: by term, then by node name.
-func (a Agreement) after(b Agreement) bool {
+func (a Agreement) After(b Agreement) bool {
 	if a.Epoch != b.Epoch {
 		return a.Epoch > b.Epoch
 	}

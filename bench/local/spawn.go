@@ -1,4 +1,4 @@
-package bench
+package local
 
 import (
 	"bytes"
@@ -473,6 +473,10 @@ func (c *Cluster) Release(err error) error {
 // Dir is the directory of the key, the data and the logs.
 func (c *Cluster) Dir() string { return c.dir }
 
+// HTTP is the cluster's own HTTP client, for asking its nodes; Close
+// closes its idle connections.
+func (c *Cluster) HTTP() *http.Client { return c.http }
+
 // KeyFile is the path of the cluster's master key.
 func (c *Cluster) KeyFile() string { return c.keyFile }
 
@@ -502,7 +506,7 @@ func (c *Cluster) Logs() string {
 	var b strings.Builder
 	for _, n := range nodes {
 		fmt.Fprintf(&b, "---- %s (gossip %s, api %s): %s\n", n.Name, n.Gossip, n.API, n.Log)
-		b.WriteString(tail(n.Log, 256<<10))
+		b.WriteString(Tail(n.Log, 256<<10))
 	}
 	return b.String()
 }
@@ -518,8 +522,9 @@ func readFrom(path string, offset int64) string {
 	return string(b)
 }
 
-// tail returns the last max bytes of a file, from a line start.
-func tail(path string, max int64) string {
+// Tail returns the last max bytes of a file, such as a node's log, from a
+// line start.
+func Tail(path string, max int64) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)\n", path, err)

@@ -1,4 +1,4 @@
-package bench
+package local
 
 import (
 	"context"
@@ -296,7 +296,7 @@ func (c *Cluster) watchNewLeader(ctx context.Context, survivors []int, old Agree
 					v.Reply.EpochNode != old.EpochNode) && (ch.Detected.IsZero() || v.At.Before(ch.Detected)) {
 					ch.Detected = v.At
 				}
-				if a, ok := agreed(views); ok && ch.At.IsZero() && a.Coordinator != old.Coordinator && a.after(old) {
+				if a, ok := agreed(views); ok && ch.At.IsZero() && a.Coordinator != old.Coordinator && a.After(old) {
 					ch.New = a
 					for j, s := range since {
 						ch.At = later(ch.At, s)

@@ -1,4 +1,4 @@
-package bench
+package local
 
 import (
 	"encoding/json"
@@ -122,7 +122,7 @@ func TestKilledCoordinatorIsReplacedByASurvivorAtAHigherEpochAndShowsFailed(t *t
 	if err != nil {
 		t.Fatalf("the survivors did not agree on a new coordinator (last: %s): %v", now, err)
 	}
-	if !now.after(old) {
+	if !now.After(old) {
 		t.Errorf("new %s is not at a later epoch than the killed %s", now, old)
 	}
 	if err := c.WaitMemberStatus(timeout(t, 30*time.Second), old.Coordinator, "failed", survivors...); err != nil {
@@ -182,7 +182,7 @@ func TestFailoverTrialMeasuresAgreementAndFirstWriteAndRestartsTheKilledNode(t *
 	if !tr.OK() {
 		t.Fatalf("trial measured agreement %s and first write %s: %v", tr.Agreed, tr.FirstWrite, tr.Err)
 	}
-	if tr.New.Coordinator == tr.Killed || !tr.New.after(tr.Old) {
+	if tr.New.Coordinator == tr.Killed || !tr.New.After(tr.Old) {
 		t.Errorf("after killing %s the survivors agreed on %s", tr.Old, tr.New)
 	}
 	if tr.WriteBy == tr.Killed || tr.WriteBy == "" {

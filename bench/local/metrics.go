@@ -1,4 +1,4 @@
-package bench
+package local
 
 import (
 	"context"
@@ -38,15 +38,15 @@ var electionTypes = map[string]bool{
 // Counters scrapes node i's /metrics.
 func (c *Cluster) Counters(ctx context.Context, i int) (Counters, error) {
 	n := c.Node(i)
-	out, err := scrapeCounters(ctx, c.http, n.API)
+	out, err := ScrapeCounters(ctx, c.http, n.API)
 	if err != nil {
 		return out, fmt.Errorf("bench: %s %w", n.Name, err)
 	}
 	return out, nil
 }
 
-// scrapeCounters reads the counters from the /metrics of the node at api.
-func scrapeCounters(ctx context.Context, hc *http.Client, api string) (Counters, error) {
+// ScrapeCounters reads the counters from the /metrics of the node at api.
+func ScrapeCounters(ctx context.Context, hc *http.Client, api string) (Counters, error) {
 	ctx, cancel := context.WithTimeout(ctx, proc.GetTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/metrics", nil)
