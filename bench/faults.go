@@ -13,6 +13,7 @@ import (
 
 	"veil/bench/load"
 	"veil/bench/local"
+	"veil/bench/report"
 	"veil/cluster"
 	"veil/stego"
 )
@@ -147,17 +148,6 @@ func validNodeName(s string) bool {
 	return true
 }
 
-// FaultWindow is one fault as it happened: offsets from the start of the
-// load.
-type FaultWindow struct {
-	Fault  string    `json:"fault"`
-	Kind   FaultKind `json:"kind"`
-	Node   string    `json:"node,omitempty"`
-	StartS float64   `json:"start_s"`
-	EndS   float64   `json:"end_s"` // zero: the node stayed down
-	Err    string    `json:"error,omitempty"`
-}
-
 // faultRunner fires a schedule's faults at a cluster while a load runs.
 type faultRunner struct {
 	c     *local.Cluster
@@ -165,14 +155,14 @@ type faultRunner struct {
 	logf  func(string, ...any)
 
 	mu      sync.Mutex
-	windows []FaultWindow
+	windows []report.FaultWindow
 }
 
 // runFaults fires each fault of the schedule (but simulate, which is a
 // node flag) at its time from start, until stop is closed: faults not yet
 // fired are dropped then, and a fault in progress is undone at once. It
 // returns when every fault it fired is undone.
-func runFaults(ctx context.Context, c *local.Cluster, start time.Time, faults []Fault, stop <-chan struct{}, logf func(string, ...any)) []FaultWindow {
+func runFaults(ctx context.Context, c *local.Cluster, start time.Time, faults []Fault, stop <-chan struct{}, logf func(string, ...any)) []report.FaultWindow {
 	r := &faultRunner{c: c, start: start, logf: logf}
 	var wg sync.WaitGroup
 	for _, f := range faults {
@@ -191,7 +181,7 @@ func (r *faultRunner) fire(ctx context.Context, f Fault, stop <-chan struct{}) {
 	if !sleepUntil(ctx, stop, r.start.Add(f.At)) {
 		return
 	}
-	w := FaultWindow{Fault: f.String(), Kind: f.Kind}
+	w := report.FaultWindow{Fault: f.String(), Kind: string(f.Kind)}
 	defer func() {
 		r.mu.Lock()
 		r.windows = append(r.windows, w)

@@ -7,6 +7,7 @@ import (
 
 	"veil/bench/load"
 	"veil/bench/local"
+	"veil/bench/report"
 )
 
 // maxNotRun is how many trials in a row may fail to start before a series
@@ -20,7 +21,7 @@ const maxNotRun = 3
 // trial it reads the survivors' election counters, for the messages one
 // failover costs. A series cut short keeps the figures of the trials it
 // ran.
-func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (err error) {
+func (cfg *StudyConfig) runTrials(ctx context.Context, run *report.Run, label string) (err error) {
 	fmt.Fprintf(cfg.Progress, "%s: starting fresh nodes for %d failover trials...\n", label, cfg.Trials)
 	c, err := cfg.spawn(ctx, run.Mode, run.Nodes, "", "trials")
 	if err != nil {
@@ -68,21 +69,21 @@ func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (
 
 // trial runs one failover trial and reads the survivors' election
 // counters before and after it. An error means it could not start.
-func trial(ctx context.Context, c *local.Cluster, fc local.FailoverConfig, n int) (TrialRecord, local.Trial, error) {
+func trial(ctx context.Context, c *local.Cluster, fc local.FailoverConfig, n int) (report.TrialRecord, local.Trial, error) {
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	_, err := c.WaitSettled(sctx)
 	cancel()
 	if err != nil {
-		return TrialRecord{}, local.Trial{}, err
+		return report.TrialRecord{}, local.Trial{}, err
 	}
 	live := c.Live()
 	before := scrapeAll(ctx, c.HTTP(), c.APIs(live...))
 	t, err := c.FailoverTrial(ctx, fc)
 	if err != nil {
-		return TrialRecord{}, t, err
+		return report.TrialRecord{}, t, err
 	}
 	t.N = n
-	rec := TrialRecord{N: n, Killed: t.Killed, New: t.New.Coordinator, DetectedMS: load.Millis(t.Detected),
+	rec := report.TrialRecord{N: n, Killed: t.Killed, New: t.New.Coordinator, DetectedMS: load.Millis(t.Detected),
 		ElectedMS: load.Millis(t.Elected), AgreedMS: load.Millis(t.Agreed), FirstWriteMS: load.Millis(t.FirstWrite),
 		FailedWrites: t.FailedWrites}
 	if t.Err != nil {
@@ -106,7 +107,7 @@ type trialStats struct {
 	messages, elections                   float64
 }
 
-func (a *trialStats) add(t local.Trial, rec TrialRecord) {
+func (a *trialStats) add(t local.Trial, rec report.TrialRecord) {
 	if !t.OK() {
 		return
 	}
@@ -119,8 +120,8 @@ func (a *trialStats) add(t local.Trial, rec TrialRecord) {
 	a.elections += rec.Elections
 }
 
-func (a *trialStats) stats(trials int) *FailoverStats {
-	fs := &FailoverStats{Trials: trials, Measured: a.measured,
+func (a *trialStats) stats(trials int) *report.FailoverStats {
+	fs := &report.FailoverStats{Trials: trials, Measured: a.measured,
 		Detection: quantiles(a.detected), Election: quantiles(a.elected), Agreement: quantiles(a.agreed),
 		FirstWrite: quantiles(a.firstWrite)}
 	if s := load.Summarize(a.firstWrite); s.N > 0 {

@@ -1,27 +1,10 @@
-package bench
+package report
 
 import (
 	"bytes"
 	"strings"
 	"testing"
 )
-
-func TestTheCoordinatorsCPUPerOpLeavesOutItsIdleUseAndNeedsOneCoordinatorThroughout(t *testing.T) {
-	before := map[string]float64{"node-1": 10, "node-2": 20}
-	after := map[string]float64{"node-1": 12, "node-2": 25}
-	idle := map[string]float64{"node-1": 0.1, "node-2": 0.1}
-	run := Run{Succeeded: 100, ElapsedS: 10, Coordinator: "node-1", JobsPerNode: map[string]float64{"node-1": 0, "node-2": 100}}
-	fillCPU(&run, before, after, idle, []CoordinatorChange{{Coordinator: "node-1"}})
-	// 2 s of CPU over 10 s, 1 s of which idle: 1 s for 100 operations.
-	if run.CoordinatorCPUPerOpMS != 10 || run.CPUPerNode["node-2"] != 5 || run.FairnessWorkers != 1 {
-		t.Fatalf("run %+v", run)
-	}
-	moved := Run{Succeeded: 100, ElapsedS: 10, Coordinator: "node-1"}
-	fillCPU(&moved, before, after, idle, []CoordinatorChange{{Coordinator: "node-1"}, {Coordinator: "node-2"}})
-	if moved.Coordinator != "" || moved.CoordinatorCPUPerOpMS != 0 {
-		t.Fatalf("a run whose coordinator moved has a coordinator figure: %+v", moved)
-	}
-}
 
 func TestAScalingReportShowsTheEfficiencyAgainstTheOneNodeRunAndDrawsTheIdealLine(t *testing.T) {
 	run := func(mode string, nodes int, rps float64) Run {

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"encoding/base64"
@@ -27,7 +27,7 @@ func (r *Report) WriteDir(dir string) error {
 		return err
 	}
 	written := *r
-	written.Format = ReportFormat
+	written.Format = Format
 	j, err := json.MarshalIndent(&written, "", "  ")
 	if err != nil {
 		return fmt.Errorf("bench: report: %w", err)

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"bytes"
@@ -18,16 +18,16 @@ func TestAReportDrawsAgainFromItsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := ReadReport(f)
+	rep, err := Read(f)
 	f.Close()
 	if err != nil {
-		t.Fatalf("ReadReport of a report.json WriteDir wrote: %v", err)
+		t.Fatalf("Read of a report.json WriteDir wrote: %v", err)
 	}
-	if rep.Format != ReportFormat {
-		t.Fatalf("WriteDir wrote format %d, want %d", rep.Format, ReportFormat)
+	if rep.Format != Format {
+		t.Fatalf("WriteDir wrote format %d, want %d", rep.Format, Format)
 	}
 	// A report written before the format was recorded reads as it is.
-	if old, err := ReadReport(strings.NewReader(`{"runs": [{"mode": "bully", "nodes": 3}]}`)); err != nil || old.Format != 0 {
+	if old, err := Read(strings.NewReader(`{"runs": [{"mode": "bully", "nodes": 3}]}`)); err != nil || old.Format != 0 {
 		t.Fatalf("a report with no format: %v", err)
 	}
 	if err := rep.WriteDir(second); err != nil {
@@ -60,16 +60,16 @@ func TestReadReportRefusesWhatIsNotAReport(t *testing.T) {
 		{"a negative count", `{"runs": [{"mode": "bully", "nodes": 3, "per_node": {"node-1": -1}}]}`, "per_node is -1"},
 		{"a failover of no end", `{"runs": [{"mode": "raft", "nodes": 3, "trials": [{"n": 1, "first_write_ms": 1e20}]}]}`, "a trial's time"},
 		{"a fault suite table", `{"seed": 1, "size": "ci", "nodes": 3, "window": "3s", "results": []}`, "unknown field"},
-		{"a newer format", fmt.Sprintf(`{"format": %d, "runs": [{"mode": "bully", "nodes": 3}], "new_section": {}}`, ReportFormat+1),
-			fmt.Sprintf("format %d, and this veil reads formats up to %d", ReportFormat+1, ReportFormat)},
+		{"a newer format", fmt.Sprintf(`{"format": %d, "runs": [{"mode": "bully", "nodes": 3}], "new_section": {}}`, Format+1),
+			fmt.Sprintf("format %d, and this veil reads formats up to %d", Format+1, Format)},
 		{"a negative format", `{"format": -1, "runs": [{"mode": "bully", "nodes": 3}]}`, "format -1"},
-		{"too large", `{"runs": [{"mode": "bully", "nodes": 3}]}` + strings.Repeat(" ", MaxReportBytes), "over"},
+		{"too large", `{"runs": [{"mode": "bully", "nodes": 3}]}` + strings.Repeat(" ", MaxBytes), "over"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ReadReport(strings.NewReader(tc.in))
+			_, err := Read(strings.NewReader(tc.in))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("ReadReport(%q) = %v, want an error saying %q", tc.in, err, tc.want)
+				t.Fatalf("Read(%q) = %v, want an error saying %q", tc.in, err, tc.want)
 			}
 		})
 	}
@@ -90,7 +90,7 @@ func FuzzReadReport(f *testing.F) {
 	f.Add([]byte(`{"runs": [{"mode": "bully", "nodes": 3, "timeline": [{"t": 0, "acked": 1}]}]}`))
 	f.Add([]byte(`{"runs": [{"mode": "raft", "nodes": 1, "failover_ms": {"trials": 1}, "trials": [{"n": 1}]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rep, err := ReadReport(bytes.NewReader(b))
+		rep, err := Read(bytes.NewReader(b))
 		if err != nil {
 			return
 		}

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ func sampleReport() *Report {
 			Errors: map[string]int{"timeout": 1}, PerNode: map[string]int{"node-1": 30, "node-2": 20, "node-3": 0},
 			Coordinators: []CoordinatorChange{{AtS: 0, Coordinator: "node-1", Epoch: 1}, {AtS: 1.2, Coordinator: "node-2", Epoch: 2}},
 			Unavailable:  []Unavailability{{StartS: 1, EndS: 1.6}},
-			Faults:       []FaultWindow{{Fault: "kill@1s+1s", Kind: FaultKill, Node: "node-1", StartS: 1, EndS: 2}},
+			Faults:       []FaultWindow{{Fault: "kill@1s+1s", Kind: "kill", Node: "node-1", StartS: 1, EndS: 2}},
 			Books:        &load.Books{PutsAcked: 50, Problems: []string{}},
 			Timeline:     []Second{{T: 0, Acked: 40, P50MS: 9, P99MS: 30}, {T: 1, Acked: 10, Failed: 1, P50MS: 12, P99MS: 900}, {T: 2, Acked: 49, P50MS: 10, P99MS: 35}},
 		}
@@ -132,40 +132,6 @@ func TestReportMarkdownAndHTMLAreWrittenAndTheHTMLNeedsNoNetwork(t *testing.T) {
 	}
 	if !strings.Contains(html, "<th>bully, 3 nodes</th><th>raft, 3 nodes</th>") {
 		t.Error("report.html does not put the runs side by side")
-	}
-}
-
-func TestTheTimelineBucketsOperationsByTheSecondTheyEnded(t *testing.T) {
-	ops := []load.Op{
-		{Due: 0, End: 100 * time.Millisecond, Outcome: load.OutcomeOK},
-		{Due: 500 * time.Millisecond, End: 1200 * time.Millisecond, Outcome: load.OutcomeOK},
-		{Due: 900 * time.Millisecond, End: 1900 * time.Millisecond, Outcome: load.OutcomeUnknown},
-	}
-	tl := timeline(ops)
-	if len(tl) != 2 || tl[0].Acked != 1 || tl[1].Acked != 1 || tl[1].Failed != 1 {
-		t.Fatalf("timeline %+v", tl)
-	}
-	if tl[1].P50MS < 699 || tl[1].P50MS > 701 {
-		t.Fatalf("second 1: p50 %.1f ms, want 700 (from when it was due)", tl[1].P50MS)
-	}
-}
-
-func TestAStretchWithoutAcknowledgementWhileClientsWaitIsUnavailability(t *testing.T) {
-	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	ops := []load.Op{
-		{Due: 0, End: ms(10), Outcome: load.OutcomeOK},
-		{Due: ms(10), End: ms(20), Outcome: load.OutcomeOK},
-		{Due: ms(20), End: ms(900), Outcome: load.OutcomeOK}, // waited through a stall
-		{Due: ms(900), End: ms(910), Outcome: load.OutcomeOK},
-	}
-	u := unavailable(ops, ms(250))
-	if len(u) != 1 || u[0].StartS != 0.02 || u[0].EndS != 0.9 {
-		t.Fatalf("unavailable %+v, want one window from 0.02 s to 0.9 s", u)
-	}
-	// An idle stretch, with nobody waiting, is not unavailability.
-	idle := []load.Op{{Due: 0, End: ms(10), Outcome: load.OutcomeOK}, {Due: ms(900), End: ms(910), Outcome: load.OutcomeOK}}
-	if u := unavailable(idle, ms(250)); len(u) != 0 {
-		t.Fatalf("idle stretch counted as unavailable: %+v", u)
 	}
 }
 

@@ -1,4 +1,4 @@
-package bench
+package report
 
 import (
 	"bytes"
@@ -8,28 +8,28 @@ import (
 	"io"
 )
 
-// MaxReportBytes bounds the report.json ReadReport takes: a study of
+// MaxBytes bounds the report.json Read takes: a study of
 // 60,000 operations writes about 1 MB.
-const MaxReportBytes = 64 << 20
+const MaxBytes = 64 << 20
 
-// ReadReport reads a report.json written by WriteDir, so that its
+// Read reads a report.json written by WriteDir, so that its
 // report.md, report.html and plots can be drawn again (by a newer veil, or
 // with a fault suite table added). It refuses a file that is not such a
 // report: unknown fields, no run, a run of no mode or of no node. A report
 // of a newer format is refused by name, before its fields are looked at.
-func ReadReport(r io.Reader) (*Report, error) {
-	b, err := io.ReadAll(io.LimitReader(r, MaxReportBytes+1))
+func Read(r io.Reader) (*Report, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("bench: reading a report: %w", err)
 	}
-	if len(b) > MaxReportBytes {
-		return nil, fmt.Errorf("bench: reading a report: over %d bytes", MaxReportBytes)
+	if len(b) > MaxBytes {
+		return nil, fmt.Errorf("bench: reading a report: over %d bytes", MaxBytes)
 	}
 	var head struct {
 		Format int `json:"format"`
 	}
-	if json.Unmarshal(b, &head) == nil && (head.Format < 0 || head.Format > ReportFormat) {
-		return nil, fmt.Errorf("bench: reading a report: it is in format %d, and this veil reads formats up to %d: draw it with the veil that wrote it", head.Format, ReportFormat)
+	if json.Unmarshal(b, &head) == nil && (head.Format < 0 || head.Format > Format) {
+		return nil, fmt.Errorf("bench: reading a report: it is in format %d, and this veil reads formats up to %d: draw it with the veil that wrote it", head.Format, Format)
 	}
 	var rep Report
 	dec := json.NewDecoder(bytes.NewReader(b))
