@@ -280,14 +280,13 @@ func (c *Cluster) start(ctx context.Context, i int) error {
 // Kill sends SIGKILL to node i and waits until the process is gone: to
 // the others it is a crash.
 func (c *Cluster) Kill(i int) error {
-	p, err := c.running(i)
-	if err != nil {
+	if _, err := c.running(i); err != nil {
 		return err
 	}
-	if err := p.Signal(syscall.SIGKILL); err != nil {
-		return err
+	if err := c.procs.Kill(i); err != nil {
+		return fmt.Errorf("bench: %s: %w", c.Node(i).Name, err)
 	}
-	return c.reap(i, p, 10*time.Second)
+	return nil
 }
 
 // Stop sends SIGTERM to node i, which then leaves the cluster gracefully,
