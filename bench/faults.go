@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"veil/bench/load"
+	"veil/bench/local"
+	"veil/bench/report"
 	"veil/cluster"
 	"veil/stego"
 )
@@ -145,32 +148,21 @@ func validNodeName(s string) bool {
 	return true
 }
 
-// FaultWindow is one fault as it happened: offsets from the start of the
-// load.
-type FaultWindow struct {
-	Fault  string    `json:"fault"`
-	Kind   FaultKind `json:"kind"`
-	Node   string    `json:"node,omitempty"`
-	StartS float64   `json:"start_s"`
-	EndS   float64   `json:"end_s"` // zero: the node stayed down
-	Err    string    `json:"error,omitempty"`
-}
-
 // faultRunner fires a schedule's faults at a cluster while a load runs.
 type faultRunner struct {
-	c     *Cluster
+	c     *local.Cluster
 	start time.Time
 	logf  func(string, ...any)
 
 	mu      sync.Mutex
-	windows []FaultWindow
+	windows []report.FaultWindow
 }
 
 // runFaults fires each fault of the schedule (but simulate, which is a
 // node flag) at its time from start, until stop is closed: faults not yet
 // fired are dropped then, and a fault in progress is undone at once. It
 // returns when every fault it fired is undone.
-func runFaults(ctx context.Context, c *Cluster, start time.Time, faults []Fault, stop <-chan struct{}, logf func(string, ...any)) []FaultWindow {
+func runFaults(ctx context.Context, c *local.Cluster, start time.Time, faults []Fault, stop <-chan struct{}, logf func(string, ...any)) []report.FaultWindow {
 	r := &faultRunner{c: c, start: start, logf: logf}
 	var wg sync.WaitGroup
 	for _, f := range faults {
@@ -189,7 +181,7 @@ func (r *faultRunner) fire(ctx context.Context, f Fault, stop <-chan struct{}) {
 	if !sleepUntil(ctx, stop, r.start.Add(f.At)) {
 		return
 	}
-	w := FaultWindow{Fault: f.String(), Kind: f.Kind}
+	w := report.FaultWindow{Fault: f.String(), Kind: string(f.Kind)}
 	defer func() {
 		r.mu.Lock()
 		r.windows = append(r.windows, w)
@@ -197,12 +189,12 @@ func (r *faultRunner) fire(ctx context.Context, f Fault, stop <-chan struct{}) {
 	}()
 	i, err := r.target(ctx, f.Target)
 	if err != nil {
-		w.StartS, w.EndS, w.Err = secs(r.since()), secs(r.since()), err.Error()
+		w.StartS, w.EndS, w.Err = load.Secs(r.since()), load.Secs(r.since()), err.Error()
 		return
 	}
 	w.Node = r.c.Node(i).Name
 	began := r.since()
-	w.StartS = secs(began)
+	w.StartS = load.Secs(began)
 	switch f.Kind {
 	case FaultKill:
 		err = r.c.Kill(i)
@@ -212,7 +204,7 @@ func (r *faultRunner) fire(ctx context.Context, f Fault, stop <-chan struct{}) {
 		err = r.adminFail(ctx, i, f.For)
 	}
 	if err != nil {
-		w.EndS, w.Err = secs(r.since()), err.Error()
+		w.EndS, w.Err = load.Secs(r.since()), err.Error()
 		return
 	}
 	r.logf("bench: fault %s: %s at %s", f, w.Node, began.Round(time.Millisecond))
@@ -233,7 +225,7 @@ func (r *faultRunner) fire(ctx context.Context, f Fault, stop <-chan struct{}) {
 		// It comes back by itself after For; cut short, it still does.
 	}
 	ended := r.since()
-	w.EndS = secs(ended)
+	w.EndS = load.Secs(ended)
 	if err != nil {
 		w.Err = err.Error()
 	}
@@ -249,11 +241,11 @@ func (r *faultRunner) target(ctx context.Context, name string) (int, error) {
 		return -1, fmt.Errorf("no node %s", name)
 	}
 	// The coordinator the live nodes name at the highest epoch.
-	var best View
+	var best local.View
 	for _, v := range r.c.Views(ctx, r.c.Live()...) {
 		if v.Err == nil && v.Reply.Coordinator != "" &&
-			(best.Reply.Coordinator == "" || Agreement{Epoch: v.Reply.Epoch, EpochNode: v.Reply.EpochNode}.after(
-				Agreement{Epoch: best.Reply.Epoch, EpochNode: best.Reply.EpochNode})) {
+			(best.Reply.Coordinator == "" || local.Agreement{Epoch: v.Reply.Epoch, EpochNode: v.Reply.EpochNode}.After(
+				local.Agreement{Epoch: best.Reply.Epoch, EpochNode: best.Reply.EpochNode})) {
 			best = v
 		}
 	}
@@ -280,7 +272,7 @@ func (r *faultRunner) adminFail(ctx context.Context, i int, d time.Duration) err
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := r.c.http.Do(req)
+	resp, err := r.c.HTTP().Do(req)
 	if err != nil {
 		return fmt.Errorf("bench: POST /v1/admin/fail: %w", err)
 	}

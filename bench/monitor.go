@@ -4,32 +4,26 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
+	"veil/bench/load"
 	"veil/bench/proc"
+	"veil/bench/report"
 	"veil/cluster"
 )
-
-// CoordinatorChange is a moment the cluster's coordinator changed, as the
-// nodes answered GET /v1/coordinator: the one named at the highest epoch.
-type CoordinatorChange struct {
-	AtS         float64 `json:"at_s"` // from the start of the load
-	Coordinator string  `json:"coordinator"`
-	Epoch       uint64  `json:"epoch"`
-	EpochNode   string  `json:"epoch_node"`
-}
 
 // monitorEvery is how often the monitor asks every node who coordinates.
 const monitorEvery = 100 * time.Millisecond
 
 // watched is what monitor saw during a load.
 type watched struct {
-	Changes []CoordinatorChange
+	Changes []report.CoordinatorChange
 	// Down are the stretches in which a node did not answer at all (a
 	// fault, or the failure simulation): from its first unanswered poll
 	// to its next answer.
-	Down []FaultWindow
+	Down []report.FaultWindow
 }
 
 // monitor asks every node at apis who coordinates, every monitorEvery,
@@ -69,8 +63,8 @@ func monitor(ctx context.Context, hc *http.Client, apis, names []string, start t
 			case !answered[k] && downSince[k] < 0:
 				downSince[k] = asked
 			case answered[k] && downSince[k] >= 0:
-				out.Down = append(out.Down, FaultWindow{Fault: "unreachable", Kind: "unreachable", Node: names[k],
-					StartS: secs(downSince[k]), EndS: secs(now)})
+				out.Down = append(out.Down, report.FaultWindow{Fault: "unreachable", Kind: "unreachable", Node: names[k],
+					StartS: load.Secs(downSince[k]), EndS: load.Secs(now)})
 				downSince[k] = -1
 			}
 		}
@@ -84,7 +78,7 @@ func monitor(ctx context.Context, hc *http.Client, apis, names []string, start t
 			ch := out.Changes
 			if len(ch) == 0 || ch[len(ch)-1].Coordinator != best.Coordinator || ch[len(ch)-1].Epoch != best.Epoch ||
 				ch[len(ch)-1].EpochNode != best.EpochNode {
-				out.Changes = append(ch, CoordinatorChange{AtS: secs(now), Coordinator: best.Coordinator,
+				out.Changes = append(ch, report.CoordinatorChange{AtS: load.Secs(now), Coordinator: best.Coordinator,
 					Epoch: best.Epoch, EpochNode: best.EpochNode})
 			}
 		}
@@ -96,39 +90,32 @@ func monitor(ctx context.Context, hc *http.Client, apis, names []string, start t
 		break
 	}
 	// A node still down when the watch ends: its window ends there.
-	end := secs(max(time.Since(start), 0))
+	end := load.Secs(max(time.Since(start), 0))
 	for k, since := range downSince {
 		if since >= 0 {
-			out.Down = append(out.Down, FaultWindow{Fault: "unreachable", Kind: "unreachable", Node: names[k],
-				StartS: secs(since), EndS: end})
+			out.Down = append(out.Down, report.FaultWindow{Fault: "unreachable", Kind: "unreachable", Node: names[k],
+				StartS: load.Secs(since), EndS: end})
 		}
 	}
 	return out
 }
 
-// Unavailability is a stretch of the run in which no operation was
-// acknowledged although some were waiting for an answer.
-type Unavailability struct {
-	StartS float64 `json:"start_s"`
-	EndS   float64 `json:"end_s"`
-}
-
 // unavailable finds the gaps longer than minGap between acknowledgements
 // during which at least one operation was outstanding. The edges of the run
 // count as acknowledgements only where an operation was outstanding.
-func unavailable(ops []Op, minGap time.Duration) []Unavailability {
+func unavailable(ops []load.Op, minGap time.Duration) []report.Unavailability {
 	var acks []time.Duration
 	for _, o := range ops {
-		if o.Outcome == OutcomeOK {
+		if o.Outcome == load.OutcomeOK {
 			acks = append(acks, o.End)
 		}
 	}
-	sortDurations(acks)
-	var out []Unavailability
+	slices.Sort(acks)
+	var out []report.Unavailability
 	prev := time.Duration(-1)
 	for _, a := range acks {
 		if prev >= 0 && a-prev > minGap && outstanding(ops, a, minGap) {
-			out = append(out, Unavailability{StartS: secs(prev), EndS: secs(a)})
+			out = append(out, report.Unavailability{StartS: load.Secs(prev), EndS: load.Secs(a)})
 		}
 		prev = a
 	}
@@ -138,14 +125,14 @@ func unavailable(ops []Op, minGap time.Duration) []Unavailability {
 		lastEnd = max(lastEnd, o.End)
 	}
 	if prev >= 0 && lastEnd-prev > minGap && outstanding(ops, lastEnd, minGap) {
-		out = append(out, Unavailability{StartS: secs(prev), EndS: secs(lastEnd)})
+		out = append(out, report.Unavailability{StartS: load.Secs(prev), EndS: load.Secs(lastEnd)})
 	}
 	return out
 }
 
 // outstanding reports whether some operation was still unanswered at b
 // after waiting at least gap: a client waited through the stretch.
-func outstanding(ops []Op, b, gap time.Duration) bool {
+func outstanding(ops []load.Op, b, gap time.Duration) bool {
 	for _, o := range ops {
 		if o.Due+gap <= b && o.End >= b {
 			return true

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"veil/bench/load"
+	"veil/bench/local"
 )
 
 // Three real nodes in Bully mode, a small load of puts and views, a SIGKILL
@@ -17,14 +20,14 @@ func TestStudyOfThreeBullyNodesUnderAKillBalancesItsBooks(t *testing.T) {
 	rep, err := RunStudy(timeout(t, 2*time.Minute), StudyConfig{
 		Bin: veilBin, Modes: []string{"bully"}, Sizes: []int{3},
 		Faults: []Fault{{Kind: FaultKill, Target: TargetCoordinator, At: time.Second, For: time.Second}},
-		Load:   Workload{Pace: Pace{Workers: 4, Duration: 3 * time.Second}, Seed: 7},
+		Load:   load.Workload{Pace: load.Pace{Workers: 4, Duration: 3 * time.Second}, Seed: 7},
 		Trials: 1, Reference: 200 * time.Millisecond, Dir: dir, KeepLogs: true,
 		Progress: &progress, Logf: t.Logf,
 	})
 	if err != nil {
 		logs, _ := filepath.Glob(filepath.Join(dir, "*", "*.log"))
 		for _, l := range logs {
-			t.Logf("---- %s\n%s", l, tail(l, 32<<10))
+			t.Logf("---- %s\n%s", l, local.Tail(l, 32<<10))
 		}
 		t.Fatalf("study (seed 7): %v\nprogress:\n%s", err, progress.String())
 	}
@@ -53,7 +56,7 @@ func TestStudyOfThreeBullyNodesUnderAKillBalancesItsBooks(t *testing.T) {
 	if rep.Reference == nil || rep.Reference.MixRPS <= 0 || run.ReferenceAfter == nil || run.ReferenceAfter.MixRPS <= 0 {
 		t.Fatalf("reference before %+v, after %+v: want both measured", rep.Reference, run.ReferenceAfter)
 	}
-	if want := round3(run.ThroughputRPS / ((run.Reference.MixRPS + run.ReferenceAfter.MixRPS) / 2)); run.ShareOfReference != want {
+	if want := load.Round3(run.ThroughputRPS / ((run.Reference.MixRPS + run.ReferenceAfter.MixRPS) / 2)); run.ShareOfReference != want {
 		t.Fatalf("share %g, want %g: the throughput over the mean of the two references", run.ShareOfReference, want)
 	}
 

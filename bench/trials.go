@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"veil/bench/load"
+	"veil/bench/local"
+	"veil/bench/report"
 )
 
 // maxNotRun is how many trials in a row may fail to start before a series
@@ -17,7 +21,7 @@ const maxNotRun = 3
 // trial it reads the survivors' election counters, for the messages one
 // failover costs. A series cut short keeps the figures of the trials it
 // ran.
-func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (err error) {
+func (cfg *StudyConfig) runTrials(ctx context.Context, run *report.Run, label string) (err error) {
 	fmt.Fprintf(cfg.Progress, "%s: starting fresh nodes for %d failover trials...\n", label, cfg.Trials)
 	c, err := cfg.spawn(ctx, run.Mode, run.Nodes, "", "trials")
 	if err != nil {
@@ -26,7 +30,7 @@ func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (
 	defer func() { err = c.Release(err) }()
 	var acc trialStats
 	defer func() { run.FailoverMS = acc.stats(len(run.Trials)) }()
-	fc := FailoverConfig{TrialTimeout: cfg.TrialTimeout}
+	fc := local.FailoverConfig{TrialTimeout: cfg.TrialTimeout}
 	notRun := 0
 	for n := 1; n <= cfg.Trials; {
 		if ctx.Err() != nil {
@@ -65,27 +69,27 @@ func (cfg *StudyConfig) runTrials(ctx context.Context, run *Run, label string) (
 
 // trial runs one failover trial and reads the survivors' election
 // counters before and after it. An error means it could not start.
-func trial(ctx context.Context, c *Cluster, fc FailoverConfig, n int) (TrialRecord, Trial, error) {
+func trial(ctx context.Context, c *local.Cluster, fc local.FailoverConfig, n int) (report.TrialRecord, local.Trial, error) {
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	_, err := c.WaitSettled(sctx)
 	cancel()
 	if err != nil {
-		return TrialRecord{}, Trial{}, err
+		return report.TrialRecord{}, local.Trial{}, err
 	}
 	live := c.Live()
-	before := scrapeAll(ctx, c.http, c.APIs(live...))
+	before := scrapeAll(ctx, c.HTTP(), c.APIs(live...))
 	t, err := c.FailoverTrial(ctx, fc)
 	if err != nil {
-		return TrialRecord{}, t, err
+		return report.TrialRecord{}, t, err
 	}
 	t.N = n
-	rec := TrialRecord{N: n, Killed: t.Killed, New: t.New.Coordinator, DetectedMS: millis(t.Detected),
-		ElectedMS: millis(t.Elected), AgreedMS: millis(t.Agreed), FirstWriteMS: millis(t.FirstWrite),
+	rec := report.TrialRecord{N: n, Killed: t.Killed, New: t.New.Coordinator, DetectedMS: load.Millis(t.Detected),
+		ElectedMS: load.Millis(t.Elected), AgreedMS: load.Millis(t.Agreed), FirstWriteMS: load.Millis(t.FirstWrite),
 		FailedWrites: t.FailedWrites}
 	if t.Err != nil {
 		rec.Err = t.Err.Error()
 	}
-	after := scrapeAll(ctx, c.http, c.APIs(live...))
+	after := scrapeAll(ctx, c.HTTP(), c.APIs(live...))
 	for k, i := range live {
 		if c.Node(i).Name == t.Killed || before[k] == nil || after[k] == nil {
 			continue
@@ -103,7 +107,7 @@ type trialStats struct {
 	messages, elections                   float64
 }
 
-func (a *trialStats) add(t Trial, rec TrialRecord) {
+func (a *trialStats) add(t local.Trial, rec report.TrialRecord) {
 	if !t.OK() {
 		return
 	}
@@ -116,16 +120,16 @@ func (a *trialStats) add(t Trial, rec TrialRecord) {
 	a.elections += rec.Elections
 }
 
-func (a *trialStats) stats(trials int) *FailoverStats {
-	fs := &FailoverStats{Trials: trials, Measured: a.measured,
+func (a *trialStats) stats(trials int) *report.FailoverStats {
+	fs := &report.FailoverStats{Trials: trials, Measured: a.measured,
 		Detection: quantiles(a.detected), Election: quantiles(a.elected), Agreement: quantiles(a.agreed),
 		FirstWrite: quantiles(a.firstWrite)}
-	if s := Summarize(a.firstWrite); s.N > 0 {
-		fs.P50, fs.P90, fs.P99, fs.Max = millis(s.Median), millis(s.P90), millis(s.P99), millis(s.Max)
+	if s := load.Summarize(a.firstWrite); s.N > 0 {
+		fs.P50, fs.P90, fs.P99, fs.Max = load.Millis(s.Median), load.Millis(s.P90), load.Millis(s.P99), load.Millis(s.Max)
 	}
 	if a.measured > 0 {
-		fs.MessagesPerFailover = round3(a.messages / float64(a.measured))
-		fs.ElectionsPerFailover = round3(a.elections / float64(a.measured))
+		fs.MessagesPerFailover = load.Round3(a.messages / float64(a.measured))
+		fs.ElectionsPerFailover = load.Round3(a.elections / float64(a.measured))
 	}
 	return fs
 }
@@ -137,10 +141,10 @@ func appendIf(d []time.Duration, v time.Duration) []time.Duration {
 	return d
 }
 
-func trialLine(t Trial) string {
+func trialLine(t local.Trial) string {
 	if t.Err != nil {
 		return t.Err.Error()
 	}
 	return fmt.Sprintf("detected %s, %s elected %s, all agree %s, first write %s",
-		ms(t.Detected), t.New.Coordinator, ms(t.Elected), ms(t.Agreed), ms(t.FirstWrite))
+		load.FormatMS(t.Detected), t.New.Coordinator, load.FormatMS(t.Elected), load.FormatMS(t.Agreed), load.FormatMS(t.FirstWrite))
 }

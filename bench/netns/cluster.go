@@ -54,11 +54,7 @@ type Cluster struct {
 	net     *Net
 	keyFile string
 	http    *http.Client
-
-	mu     sync.Mutex
-	procs  []*proc.Process
-	paused []bool
-	closed bool
+	procs   *proc.Set
 }
 
 // StartCluster makes a Net and starts cfg.Nodes nodes on it, then waits
@@ -87,8 +83,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, net: nt, http: &http.Client{Transport: nt.Transport()},
-		procs: make([]*proc.Process, cfg.Nodes), paused: make([]bool, cfg.Nodes)}
+	c := &Cluster{cfg: cfg, net: nt, http: &http.Client{Transport: nt.Transport()}, procs: proc.NewSet(cfg.Nodes)}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -171,98 +166,44 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 		Raft: net.JoinHostPort(addr, RaftPort), BootstrapExpect: c.cfg.Nodes,
 		Join: join, SimulateFailures: c.cfg.SimulateFailures, Extra: c.cfg.Args}.Args()
 
-	// Started under the lock, so that Close, which takes it, either sees
-	// the process or stops it from being started.
-	c.mu.Lock()
-	if c.closed || c.procs[i] != nil {
-		c.mu.Unlock()
-		return fmt.Errorf("netns: %s: the cluster is closed or the node runs", c.Name(i))
-	}
-	p, err := proc.Start(c.net.Command(i, c.cfg.Bin, args...), c.Log(i))
-	if err == nil {
-		c.procs[i], c.paused[i] = p, false
-	}
-	c.mu.Unlock()
+	p, err := c.procs.Start(i, func() (*proc.Process, error) {
+		return proc.Start(c.net.Command(i, c.cfg.Bin, args...), c.Log(i))
+	})
 	if err != nil {
 		return fmt.Errorf("netns: %s: %w", c.Name(i), err)
 	}
 	c.cfg.Logf("netns: started %s (pid %d) at %s", c.Name(i), p.Pid(), addr)
-	if err := c.waitServing(ctx, i, p); err != nil {
+	sctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
+	err = proc.WaitServing(sctx, c.http, c.API(i), p, 20*time.Millisecond)
+	cancel()
+	if err != nil {
 		_ = c.Kill(i)
 		return fmt.Errorf("netns: %s did not start: %w (log %s)", c.Name(i), err, c.Log(i))
 	}
 	return nil
 }
 
-func (c *Cluster) waitServing(ctx context.Context, i int, p *proc.Process) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.StartTimeout)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if err := c.get(ctx, i, "/v1/status", nil); err == nil {
-			return nil
-		}
-		select {
-		case <-p.Done():
-			return fmt.Errorf("exited (%v)", p.Err())
-		case <-ctx.Done():
-			return fmt.Errorf("its API did not answer: %w", ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// signal sends sig to node i's process group.
-func (c *Cluster) signal(i int, sig syscall.Signal) (*proc.Process, error) {
-	c.mu.Lock()
-	p := c.procs[i]
-	c.mu.Unlock()
-	if p == nil {
-		return nil, fmt.Errorf("netns: %s is not running", c.Name(i))
-	}
-	if err := p.Signal(sig); err != nil {
-		return p, fmt.Errorf("netns: %s: %w", c.Name(i), err)
-	}
-	return p, nil
-}
-
 // Kill sends SIGKILL to node i and waits until it is reaped.
 func (c *Cluster) Kill(i int) error {
-	p, err := c.signal(i, syscall.SIGKILL)
-	if err != nil {
-		return err
+	if err := c.procs.Kill(i); err != nil {
+		return fmt.Errorf("netns: %s: %w", c.Name(i), err)
 	}
-	if !p.Wait(10 * time.Second) {
-		return fmt.Errorf("netns: %s still runs 10 s after SIGKILL", c.Name(i))
-	}
-	c.mu.Lock()
-	if c.procs[i] == p {
-		c.procs[i], c.paused[i] = nil, false
-	}
-	c.mu.Unlock()
 	return nil
 }
 
 // Pause stops node i with SIGSTOP.
 func (c *Cluster) Pause(i int) error {
-	if _, err := c.signal(i, syscall.SIGSTOP); err != nil {
-		return err
+	if err := c.procs.Pause(i, syscall.SIGSTOP, true); err != nil {
+		return fmt.Errorf("netns: %s: %w", c.Name(i), err)
 	}
-	c.mu.Lock()
-	c.paused[i] = true
-	c.mu.Unlock()
 	return nil
 }
 
 // Resume continues node i with SIGCONT.
 func (c *Cluster) Resume(i int) error {
-	if _, err := c.signal(i, syscall.SIGCONT); err != nil {
-		return err
+	if err := c.procs.Pause(i, syscall.SIGCONT, false); err != nil {
+		return fmt.Errorf("netns: %s: %w", c.Name(i), err)
 	}
-	c.mu.Lock()
-	c.paused[i] = false
-	c.mu.Unlock()
 	return nil
 }
 
@@ -278,31 +219,15 @@ func (c *Cluster) Restart(ctx context.Context, i int) error {
 }
 
 // Running reports whether node i's process runs, paused or not.
-func (c *Cluster) Running(i int) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.procs[i] != nil
-}
+func (c *Cluster) Running(i int) bool { return c.procs.Running(i) }
 
 // Live returns the nodes that run and are not paused.
-func (c *Cluster) Live() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []int
-	for i, p := range c.procs {
-		if p != nil && !c.paused[i] {
-			out = append(out, i)
-		}
-	}
-	return out
-}
+func (c *Cluster) Live() []int { return c.procs.Live() }
 
 // Close kills and reaps every node, then removes the namespaces. It may
 // be called more than once.
 func (c *Cluster) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
+	c.procs.Close()
 	var errs []error
 	for i := range c.cfg.Nodes {
 		if c.Running(i) {
@@ -339,21 +264,17 @@ func (c *Cluster) WaitAgreement(ctx context.Context, idx ...int) (cluster.Coordi
 	if len(idx) == 0 {
 		idx = c.Live()
 	}
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
+	var r cluster.CoordinatorReply
 	var why string
-	for {
-		r, ok, w := c.agree(ctx, idx)
-		if ok {
-			return r, nil
-		}
-		why = w
-		select {
-		case <-ctx.Done():
-			return r, fmt.Errorf("netns: the nodes did not agree on a coordinator: %w; last: %s", ctx.Err(), why)
-		case <-t.C:
-		}
+	err := proc.Poll(ctx, 20*time.Millisecond, func() bool {
+		var ok bool
+		r, ok, why = c.agree(ctx, idx)
+		return ok
+	})
+	if err != nil {
+		return r, fmt.Errorf("netns: the nodes did not agree on a coordinator: %w; last: %s", err, why)
 	}
+	return r, nil
 }
 
 func (c *Cluster) agree(ctx context.Context, idx []int) (cluster.CoordinatorReply, bool, string) {
@@ -393,16 +314,7 @@ func (c *Cluster) Describe() string {
 	fmt.Fprintf(&b, "cluster of %d nodes (mode %s, profile %s) in %s, namespaces %s*\n",
 		c.cfg.Nodes, c.cfg.Mode, c.cfg.Profile, c.cfg.Dir, c.net.Prefix())
 	for i := range c.cfg.Nodes {
-		c.mu.Lock()
-		state := "not running"
-		if p := c.procs[i]; p != nil {
-			state = fmt.Sprintf("pid %d", p.Pid())
-			if c.paused[i] {
-				state += " (paused)"
-			}
-		}
-		c.mu.Unlock()
-		fmt.Fprintf(&b, "  %s  %s  %s  log %s\n", c.Name(i), state, c.net.Addr(i), c.Log(i))
+		fmt.Fprintf(&b, "  %s  %s  %s  log %s\n", c.Name(i), c.procs.State(i), c.net.Addr(i), c.Log(i))
 	}
 	return b.String()
 }

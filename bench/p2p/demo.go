@@ -12,7 +12,7 @@ import (
 	"os"
 	"time"
 
-	"veil/bench"
+	"veil/bench/local"
 	"veil/cluster/client"
 	"veil/peer"
 )
@@ -54,7 +54,7 @@ func Demo(ctx context.Context, cfg DemoConfig) error {
 		say("\n%d. "+format, append([]any{step}, a...)...)
 	}
 	start := time.Now()
-	c, err := bench.Spawn(ctx, bench.SpawnConfig{Bin: cfg.Bin, Nodes: 3, Mode: cfg.Mode, Dir: dir, KeepDir: cfg.Dir != "",
+	c, err := local.Spawn(ctx, local.SpawnConfig{Bin: cfg.Bin, Nodes: 3, Mode: cfg.Mode, Dir: dir, KeepDir: cfg.Dir != "",
 		Args: []string{"--peer-ttl", "5s"}, Logf: cfg.Logf})
 	if err != nil {
 		return err

@@ -15,7 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"veil/bench"
+	"veil/bench/load"
+	"veil/bench/local"
 	"veil/cluster"
 	"veil/cluster/client"
 	"veil/peer"
@@ -100,9 +101,9 @@ type LoadReport struct {
 	Fetches Counts  `json:"fetches"`
 	Views   Counts  `json:"views"`
 
-	PutMS   bench.LatencyMS `json:"put_ms"`
-	FetchMS bench.LatencyMS `json:"fetch_ms"`
-	ViewMS  bench.LatencyMS `json:"view_ms"`
+	PutMS   load.LatencyMS `json:"put_ms"`
+	FetchMS load.LatencyMS `json:"fetch_ms"`
+	ViewMS  load.LatencyMS `json:"view_ms"`
 
 	// Bytes of images moved peer to peer, and through the cloud (a put's
 	// secret and veiled PNG, a view's veiled PNG and original).
@@ -151,7 +152,7 @@ type shared struct {
 	busy    map[string]bool // a viewer in the middle of an operation on it
 }
 
-type load struct {
+type loadRun struct {
 	cfg   LoadConfig
 	peers []*Peer
 	users []string
@@ -165,9 +166,9 @@ type load struct {
 	mu     sync.Mutex
 	images []*shared
 	rep    LoadReport
-	put    *bench.Histogram
-	fetch  *bench.Histogram
-	view   *bench.Histogram
+	put    *load.Histogram
+	fetch  *load.Histogram
+	view   *load.Histogram
 }
 
 // RunLoad spawns a cluster and cfg.Peers peers, and runs the P2P load: puts
@@ -185,13 +186,13 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	c, err := bench.Spawn(ctx, bench.SpawnConfig{Bin: cfg.Bin, Nodes: cfg.Nodes, Mode: cfg.Mode, Dir: dir, KeepDir: cfg.Dir != "",
+	c, err := local.Spawn(ctx, local.SpawnConfig{Bin: cfg.Bin, Nodes: cfg.Nodes, Mode: cfg.Mode, Dir: dir, KeepDir: cfg.Dir != "",
 		SimulateFailures: cfg.SimulateFailures, Args: []string{"--peer-ttl", cfg.PeerTTL}, Logf: cfg.Logf})
 	if err != nil {
 		return LoadReport{}, err
 	}
 	defer c.Close()
-	l := &load{cfg: cfg, up: map[string]bool{}, put: bench.NewHistogram(), fetch: bench.NewHistogram(), view: bench.NewHistogram()}
+	l := &loadRun{cfg: cfg, up: map[string]bool{}, put: load.NewHistogram(), fetch: load.NewHistogram(), view: load.NewHistogram()}
 	l.rep = LoadReport{Mode: cfg.Mode, Nodes: cfg.Nodes, Peers: cfg.Peers, Workers: cfg.Workers, Seed: cfg.Seed}
 	for i := range cfg.Peers {
 		l.users = append(l.users, fmt.Sprintf("user%03d", i+1))
@@ -262,9 +263,9 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadReport, error) {
 	return l.rep, nil
 }
 
-func (l *load) peerOf(user string) *Peer { return l.peers[slices.Index(l.users, user)] }
+func (l *loadRun) peerOf(user string) *Peer { return l.peers[slices.Index(l.users, user)] }
 
-func (l *load) fail(kind string, err error) {
+func (l *loadRun) fail(kind string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.rep.Failures) < 20 {
@@ -272,7 +273,7 @@ func (l *load) fail(kind string, err error) {
 	}
 }
 
-func (l *load) worker(ctx context.Context, r *rand.Rand) {
+func (l *loadRun) worker(ctx context.Context, r *rand.Rand) {
 	for ctx.Err() == nil {
 		l.mu.Lock()
 		n := len(l.images)
@@ -286,7 +287,7 @@ func (l *load) worker(ctx context.Context, r *rand.Rand) {
 }
 
 // upUsers lists the users whose peers are up; the caller holds churn.
-func (l *load) upUsers() []string {
+func (l *loadRun) upUsers() []string {
 	var out []string
 	for _, u := range l.users {
 		if l.up[u] {
@@ -296,7 +297,7 @@ func (l *load) upUsers() []string {
 	return out
 }
 
-func (l *load) doPut(ctx context.Context, r *rand.Rand) {
+func (l *loadRun) doPut(ctx context.Context, r *rand.Rand) {
 	l.churn.RLock()
 	defer l.churn.RUnlock()
 	up := l.upUsers()
@@ -332,7 +333,7 @@ func (l *load) doPut(ctx context.Context, r *rand.Rand) {
 		unsure: map[string]bool{}, holders: map[string]bool{owner: true}, busy: map[string]bool{}})
 }
 
-func (l *load) doFetchView(ctx context.Context, r *rand.Rand) {
+func (l *loadRun) doFetchView(ctx context.Context, r *rand.Rand) {
 	l.churn.RLock()
 	defer l.churn.RUnlock()
 	// Pick an image and one of its viewers that is up and not busy.
@@ -442,7 +443,7 @@ func (l *load) doFetchView(ctx context.Context, r *rand.Rand) {
 }
 
 // sizeOf is the size of the veiled copy user's peer holds.
-func (l *load) sizeOf(user, id string) int64 {
+func (l *loadRun) sizeOf(user, id string) int64 {
 	st, err := os.Stat(filepath.Join(l.peerOf(user).Dir, "images", id+".png"))
 	if err != nil {
 		return 0
@@ -450,7 +451,7 @@ func (l *load) sizeOf(user, id string) int64 {
 	return st.Size()
 }
 
-func (l *load) churner(ctx context.Context, r *rand.Rand) {
+func (l *loadRun) churner(ctx context.Context, r *rand.Rand) {
 	t := time.NewTicker(l.cfg.Churn)
 	defer t.Stop()
 	for {
@@ -504,7 +505,7 @@ func (l *load) churner(ctx context.Context, r *rand.Rand) {
 	}
 }
 
-func (l *load) killCoordinator(ctx context.Context, c *bench.Cluster) {
+func (l *loadRun) killCoordinator(ctx context.Context, c *local.Cluster) {
 	select {
 	case <-ctx.Done():
 		return
@@ -543,7 +544,7 @@ func (l *load) killCoordinator(ctx context.Context, c *bench.Cluster) {
 
 // checkQuotas compares each viewer's views left in the registry with the
 // quota less the views that succeeded.
-func (l *load) checkQuotas(ctx context.Context, api []string) {
+func (l *loadRun) checkQuotas(ctx context.Context, api []string) {
 	l.rep.QuotasExact = true
 	byOwner := map[string][]*shared{}
 	for _, img := range l.images {
@@ -590,7 +591,7 @@ func (l *load) checkQuotas(ctx context.Context, api []string) {
 // checkAgreement asks every node, for every user, the online list and the
 // directory, until they are the same everywhere (or 30 s pass: a node in
 // the failure simulation is silent for up to 20 s, then catches up).
-func (l *load) checkAgreement(ctx context.Context, api []string) {
+func (l *loadRun) checkAgreement(ctx context.Context, api []string) {
 	start := time.Now()
 	deadline := start.Add(30 * time.Second)
 	clients := map[string][]*client.Client{}
@@ -618,7 +619,7 @@ func (l *load) checkAgreement(ctx context.Context, api []string) {
 	}
 }
 
-func (l *load) disagreement(ctx context.Context, clients map[string][]*client.Client) string {
+func (l *loadRun) disagreement(ctx context.Context, clients map[string][]*client.Client) string {
 	for _, u := range l.users {
 		var first string
 		for i, cl := range clients[u] {

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"veil/bench"
+	"veil/bench/local"
 	"veil/bench/proc"
 	"veil/peer"
 )
@@ -34,7 +34,7 @@ type Peer struct {
 
 // StartPeer starts user's peer and waits until the cloud lists it online.
 func StartPeer(ctx context.Context, bin, dir, user, password string, api []string, args ...string) (*Peer, error) {
-	port, err := bench.FreePort("127.0.0.1")
+	port, err := local.FreePort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}

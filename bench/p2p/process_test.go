@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"veil/bench"
+	"veil/bench/local"
 )
 
 // cutOnce forwards TCP to target and cuts the first connection after
@@ -80,7 +80,7 @@ func TestPeerProcessesResumeACutFetchAndRefuseAReplayedStatement(t *testing.T) {
 	logsOnFailure(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := bench.Spawn(ctx, bench.SpawnConfig{Bin: veilBin, Nodes: 3, Dir: dir, KeepDir: true, Logf: t.Logf})
+	c, err := local.Spawn(ctx, local.SpawnConfig{Bin: veilBin, Nodes: 3, Dir: dir, KeepDir: true, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestPeerProcessesResumeACutFetchAndRefuseAReplayedStatement(t *testing.T) {
 	if err := register(ctx, c.APIs(), "alice", "bob", "carol"); err != nil {
 		t.Fatal(err)
 	}
-	port, err := bench.FreePort("127.0.0.1")
+	port, err := local.FreePort("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestPeerProcessesKeepQuotasExactOffline(t *testing.T) {
 	logsOnFailure(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := bench.Spawn(ctx, bench.SpawnConfig{Bin: veilBin, Nodes: 3, Dir: dir, KeepDir: true, Logf: t.Logf, Args: []string{"--peer-ttl", "3s"}})
+	c, err := local.Spawn(ctx, local.SpawnConfig{Bin: veilBin, Nodes: 3, Dir: dir, KeepDir: true, Logf: t.Logf, Args: []string{"--peer-ttl", "3s"}})
 	if err != nil {
 		t.Fatal(err)
 	}

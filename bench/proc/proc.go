@@ -1,7 +1,11 @@
 // Package proc runs veil node processes for the bench's two harnesses
-// (package bench, on loopback ports, and bench/netns, in network
+// (bench/local, on loopback ports, and bench/netns, in network
 // namespaces): their master key, their command line, the processes
-// themselves, and JSON fetched from their API.
+// themselves and the Set that holds a cluster's, JSON fetched from their
+// API, and the polling both harnesses wait with (Poll, WaitServing).
+//
+// It imports no other package of the bench: everything that starts or
+// watches a node builds on it.
 //
 // Every process is started in a process group of its own, so that a signal
 // reaches it and anything it starts, and, on Linux, with a parent-death

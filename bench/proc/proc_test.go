@@ -167,3 +167,68 @@ func TestWriteKey(t *testing.T) {
 		t.Fatalf("into a directory that does not exist: %v", err)
 	}
 }
+
+func TestASetStartsPausesKillsAndClosesItsProcesses(t *testing.T) {
+	dir := t.TempDir()
+	s := NewSet(2)
+	start := func(i int) (*Process, error) {
+		return s.Start(i, func() (*Process, error) {
+			return Start(helper(t, "sleep"), filepath.Join(dir, fmt.Sprintf("node-%d.log", i)))
+		})
+	}
+	t.Cleanup(func() {
+		for i := range 2 {
+			_ = s.Kill(i)
+		}
+	})
+	if _, err := s.Get(0); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("an empty slot: %v, want ErrNotRunning", err)
+	}
+	p, err := start(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start(0); err == nil {
+		t.Fatal("a second process started in a slot that holds one")
+	}
+	if _, err := start(1); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Running(0) || s.PID(0) != p.Pid() || s.State(0) != fmt.Sprintf("pid %d", p.Pid()) {
+		t.Fatalf("slot 0: running %v, pid %d, state %q", s.Running(0), s.PID(0), s.State(0))
+	}
+	if err := s.Pause(1, syscall.SIGSTOP, true); err != nil {
+		t.Fatal(err)
+	}
+	if live := s.Live(); len(live) != 1 || live[0] != 0 || !strings.HasSuffix(s.State(1), "(paused)") {
+		t.Fatalf("live %v, slot 1 %q: want only slot 0 live, slot 1 paused", live, s.State(1))
+	}
+	if err := s.Kill(0); err != nil {
+		t.Fatal(err)
+	}
+	if s.Running(0) || s.PID(0) != 0 || !p.Exited() {
+		t.Fatal("a killed process is still in its slot, or did not exit")
+	}
+	procs, first := s.Close()
+	if !first || len(procs) != 2 || procs[0] != nil || procs[1] == nil {
+		t.Fatalf("Close returned %v, %v: want slot 1's process only", procs, first)
+	}
+	if _, again := s.Close(); again {
+		t.Fatal("a second Close returned the processes again")
+	}
+	if _, err := start(0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a start after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestPollStopsWhenDoneOrWhenTheContextEnds(t *testing.T) {
+	n := 0
+	if err := Poll(context.Background(), time.Millisecond, func() bool { n++; return n == 3 }); err != nil || n != 3 {
+		t.Fatalf("Poll = %v after %d calls, want nil after 3", err, n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Poll(ctx, time.Hour, func() bool { return false }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Poll with an ended context = %v", err)
+	}
+}
