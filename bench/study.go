@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"veil/internal/version"
 
 	"veil/bench/load"
 	"veil/bench/local"
@@ -100,7 +101,7 @@ func (c *StudyConfig) setDefaults() {
 func RunStudy(ctx context.Context, cfg StudyConfig) (*report.Report, error) {
 	cfg.setDefaults()
 	rep := &report.Report{
-		Started: time.Now().UTC(), Command: cfg.Command,
+		Started: time.Now().UTC(), Command: cfg.Command, Build: version.Get().String(),
 		Machine: report.Machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS, Arch: runtime.GOARCH, Go: runtime.Version()},
 		Runs:    []report.Run{},
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,17 @@ func TestThePeerLoadKeepsQuotasExactAndTheNodesAgreed(t *testing.T) {
 	logsOnFailure(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// VEIL_P2P_SEED=N replays a run's choices (which peer stops, what each
+	// worker does); the processes' timing is the machine's own.
 	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("VEIL_P2P_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("VEIL_P2P_SEED=%q: %v", v, err)
+		}
+		seed = n
+	}
+	t.Logf("seed %d (replay: VEIL_P2P_SEED=%d go test -run TestThePeerLoad -v ./bench/p2p)", seed, seed)
 	rep, err := RunLoad(ctx, LoadConfig{
 		Bin: veilBin, Peers: 8, Workers: 4, Duration: 15 * time.Second, Churn: 1500 * time.Millisecond,
 		KillCoordinator: true, SimulateFailures: "every=5s,down=2s-3s", Seed: seed, Dir: dir, Logf: t.Logf,

@@ -54,6 +54,9 @@ func (r *Report) WriteDir(dir string) error {
 // WriteText prints the summary: one column per run.
 func (r *Report) WriteText(w io.Writer) {
 	wl := r.Workload
+	if r.Build != "" {
+		fmt.Fprintf(w, "build: %s\n", r.Build)
+	}
 	fmt.Fprintf(w, "workload: %s; secret %s, cover %s; %s\n", wl.describeLoad(), wl.Secret, wl.Cover, wl.describeFaults())
 	if p := r.Reference; p != nil {
 		fmt.Fprintf(w, "reference: the raw stego pipeline on this machine (%d goroutines, no cluster), measured before and after each load, the share of their mean; "+
@@ -289,6 +292,9 @@ func (r *Report) writeSetting(w io.Writer, esc func(string) string) {
 	fmt.Fprintf(w, "- started %s, took %s\n", r.Started.Format(time.RFC3339), r.Finished.Sub(r.Started).Round(time.Second))
 	if r.Command != "" {
 		fmt.Fprintf(w, "- command: `%s`\n", esc(r.Command))
+	}
+	if r.Build != "" {
+		fmt.Fprintf(w, "- build: %s\n", esc(r.Build))
 	}
 	fmt.Fprintf(w, "- machine: %d CPUs, %s/%s, %s\n", r.Machine.CPUs, r.Machine.OS, r.Machine.Arch, r.Machine.Go)
 	fmt.Fprintf(w, "- cluster: %s; modes %s; sizes %v\n", wl.Target, strings.Join(wl.Modes, ", "), wl.Sizes)

@@ -21,10 +21,13 @@ const Format = 3
 type Report struct {
 	// Format is Format when written; 0 in reports written before it
 	// was recorded, which are read as format 1.
-	Format    int            `json:"format"`
-	Started   time.Time      `json:"started"`
-	Finished  time.Time      `json:"finished"`
-	Command   string         `json:"command,omitempty"`
+	Format   int       `json:"format"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Command  string    `json:"command,omitempty"`
+	// Build is the veil that ran the bench (veil version); empty in
+	// reports written before it was recorded.
+	Build     string         `json:"build,omitempty"`
 	Machine   Machine        `json:"machine"`
 	Workload  WorkloadInfo   `json:"workload"`
 	Reference *load.Pipeline `json:"reference,omitempty"`
