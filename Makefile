@@ -12,12 +12,19 @@ TESTTIMEOUT ?= 30m
 IMAGE   ?= veil:dev
 STATIC  := bin/veil-static
 
+# The source revision, for `veil version`: the Go toolchain records it itself
+# unless VCS stamping is off (GOFLAGS=-buildvcs=false, or no git at build
+# time); then the Makefile passes it.
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED := $(shell git status --porcelain 2>/dev/null | grep -q . && echo true)
+VERSION_FLAGS := -X veil/internal/version.revision=$(REVISION) -X veil/internal/version.modified=$(MODIFIED)
+
 .PHONY: all build test test-faults fmt-check vet demo fuzz bench bench-scaling gobench clean static docker chromium
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/veil
+	$(GO) build -ldflags '$(VERSION_FLAGS)' -o $(BIN) ./cmd/veil
 
 fmt-check:
 	@files=$$($(GOFMT) -l $$(find . -name '*.go' -not -path './bin/*')); \
@@ -107,7 +114,7 @@ demo: build
 # the image's /data is made from. No -trimpath: it would share no compiled
 # package with `make build`, and a fresh clone would compile everything twice.
 static:
-	CGO_ENABLED=0 $(GO) build -ldflags='-s -w' -o $(STATIC) ./cmd/veil
+	CGO_ENABLED=0 $(GO) build -ldflags='-s -w $(VERSION_FLAGS)' -o $(STATIC) ./cmd/veil
 	mkdir -p bin/docker/data && chmod 700 bin/docker/data
 
 # The image, then a master key for docker-compose in .env (VEIL_KEY=...)

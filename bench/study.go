@@ -135,7 +135,7 @@ func workloadInfo(cfg StudyConfig) report.WorkloadInfo {
 	info := report.WorkloadInfo{
 		Loop: "closed", Clients: w.Workers, RequestsPerClient: w.Requests, DurationS: w.Duration.Seconds(),
 		ViewShare: w.ViewShare, Quota: w.Quota, Viewers: w.Viewers, Secret: cfg.Secret, Cover: cfg.Cover,
-		Profile: cfg.Profile, SimulateFailures: cfg.SimulateFailures, Seed: w.Seed, Route: routeName(w.Route),
+		Profile: cfg.Profile, SimulateFailures: cfg.SimulateFailures, Seed: w.Seed, Route: routeName(w.Route), NoRetry: w.NoRetry,
 		Trials: cfg.Trials, Sizes: cfg.Sizes, Modes: cfg.Modes, NodeCPUs: cfg.NodeCPUs,
 	}
 	if w.Rate > 0 {

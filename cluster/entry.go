@@ -141,7 +141,10 @@ func (n *Node) commitRemote(ctx context.Context, cmd registry.Command) (commitRe
 	hold, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var last error = ErrNoCoordinator
-	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+	// The wait between tries stays short: a new coordinator serves a few
+	// tens of milliseconds after it is known (its promise round), and a
+	// wait grown long during the election would be paid again after it.
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 40*time.Millisecond) {
 		changed := n.leadershipChanged()
 		l := n.elector.Leadership()
 		switch {

@@ -85,6 +85,9 @@ type Workload struct {
 	// one. Default: an 8x8 secret, no cover.
 	Secret, Cover []byte
 	Route         client.Route
+	// NoRetry sends each operation once, as a plain HTTP client does: what
+	// the cloud's own churn costs such a client shows as failures.
+	NoRetry bool
 	// Timeout bounds one operation, retries included. Default 30 s.
 	Timeout time.Duration
 	// Seed drives the choices of every worker (worker w uses Seed+w).
@@ -153,7 +156,7 @@ func Prepare(ctx context.Context, w Workload) (*Prepared, error) {
 		// An open loop counts what the cluster sheds; a closed-loop
 		// client waits as it is told and tries again.
 		cl, err := client.New(client.Config{Nodes: w.Nodes, Route: w.Route, Timeout: w.Timeout, HTTP: w.HTTP,
-			User: name, Password: userPassword(name), ShedIsFinal: w.Rate > 0})
+			User: name, Password: userPassword(name), ShedIsFinal: w.Rate > 0, NoRetry: w.NoRetry})
 		if err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
 		}

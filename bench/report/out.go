@@ -226,6 +226,9 @@ func (wl WorkloadInfo) describeLoad() string {
 		s = fmt.Sprintf("closed loop, %d clients for %gs", wl.Clients, wl.DurationS)
 	}
 	s = fmt.Sprintf("%s, %.0f%% views (%d viewers, %d views per put), profile %s", s, 100*wl.ViewShare, wl.Viewers, wl.Quota, wl.Profile)
+	if wl.NoRetry {
+		s += ", one attempt per operation (no retry, as a plain client)"
+	}
 	if wl.NodeCPUs > 0 {
 		s += fmt.Sprintf(", each node limited to %g CPUs (its own cgroup)", wl.NodeCPUs)
 	}

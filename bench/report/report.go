@@ -59,11 +59,13 @@ type WorkloadInfo struct {
 	Secret            ImageInfo `json:"secret"`
 	Cover             ImageInfo `json:"cover"`
 	Route             string    `json:"route"`
-	Profile           string    `json:"profile"`
-	SimulateFailures  string    `json:"simulate_failures,omitempty"`
-	Faults            []string  `json:"faults,omitempty"`
-	Trials            int       `json:"failover_trials"`
-	Sizes             []int     `json:"sizes"`
+	// NoRetry: each client sent every operation once (a plain client).
+	NoRetry          bool     `json:"no_retry,omitempty"`
+	Profile          string   `json:"profile"`
+	SimulateFailures string   `json:"simulate_failures,omitempty"`
+	Faults           []string `json:"faults,omitempty"`
+	Trials           int      `json:"failover_trials"`
+	Sizes            []int    `json:"sizes"`
 	// NodeCPUs is each spawned node's CPU budget; 0 means none (every node
 	// shares the machine).
 	NodeCPUs float64  `json:"node_cpus,omitempty"`

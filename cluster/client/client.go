@@ -95,6 +95,10 @@ type Config struct {
 	// door and did nothing. An open-loop load sets it, so that what the
 	// cluster shed is counted as shed.
 	ShedIsFinal bool
+	// NoRetry sends each call once, as a plain HTTP client (curl, a
+	// browser, a load generator without retries) does: any error ends
+	// it. The bench uses it to show what such a client sees.
+	NoRetry bool
 }
 
 // Client talks to a Veil cluster. It is safe for concurrent use.
@@ -334,6 +338,12 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 			return nil, attempt, err
 		}
 		lastErr = err
+		if c.cfg.NoRetry {
+			if apiErr != nil {
+				apiErr.Attempts = attempt
+			}
+			return nil, attempt, fmt.Errorf("client: %s %s: one attempt, no retry: %w", method, path, err)
+		}
 		wait := time.Duration(float64(backoff) * (0.5 + mrand.Float64()))
 		if shed {
 			// The node asked for a pause; spread the returns over half as

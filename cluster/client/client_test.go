@@ -316,3 +316,24 @@ func TestAShedAttemptEndsTheCallWhenAskedOrWhenTheWaitOutlastsTheDeadline(t *tes
 		})
 	}
 }
+
+func TestNoRetrySendsEachCallOnceAsAPlainClientDoes(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "1")
+		jsonError(w, http.StatusServiceUnavailable, "no_coordinator")
+	}))
+	defer srv.Close()
+	cfg := fastConfig(srv.URL)
+	cfg.NoRetry = true
+	c, _ := New(cfg)
+	_, err := c.Hide(context.Background(), HideRequest{Secret: []byte("s")})
+	var apiErr *Error
+	if !errors.As(err, &apiErr) || apiErr.Code != "no_coordinator" || apiErr.Attempts != 1 {
+		t.Fatalf("err = %v, want the 503 no_coordinator of the one attempt", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d calls, want 1", calls.Load())
+	}
+}

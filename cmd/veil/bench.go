@@ -278,6 +278,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	gap := fl.Duration("gap", 250*time.Millisecond, "a stretch this long with no acknowledgement counts as unavailability")
 	steady := fl.Bool("steady", false, "steady state: load with no fault for --duration (default 5m); count elections")
 	route := fl.String("route", "coordinator", "where clients send: coordinator, any, multicast or spread (any node but the coordinator)")
+	noRetry := fl.Bool("no-retry", false, "send each operation once, as a plain HTTP client does: the cloud's churn shows as failures")
 	timeout := fl.Duration("timeout", 30*time.Second, "give up on one operation after this long, retries included")
 	demo := fl.Bool("demo", false, "run the demo: a three-node cluster, a batch of hides, a failover")
 	maxTime := fl.Duration("max-time", 3*time.Hour, "stop everything after this long")
@@ -449,6 +450,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	s.Load = load.Workload{
 		Pace:      load.Pace{Workers: *clients, Requests: *requests, Rate: *rate, Duration: *duration},
 		ViewShare: *views, Quota: *quota, Viewers: *viewers, Secret: secret, Route: r, Timeout: *timeout, Seed: *seed,
+		NoRetry: *noRetry,
 	}
 	if *views == 0 {
 		s.Load.ViewShare = -1 // none, rather than the default

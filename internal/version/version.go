@@ -27,6 +27,10 @@ type Info struct {
 	Go string `json:"go"`
 }
 
+// revision and modified are set by the Makefile (-ldflags -X) for a build
+// that records no VCS information of its own (GOFLAGS=-buildvcs=false).
+var revision, modified string
+
 // Get reads the build information of the running binary.
 func Get() Info {
 	bi, ok := debug.ReadBuildInfo()
@@ -37,7 +41,7 @@ func Get() Info {
 }
 
 func fromBuildInfo(bi *debug.BuildInfo) Info {
-	in := Info{Module: bi.Main.Version, Go: bi.GoVersion}
+	in := Info{Module: bi.Main.Version, Go: bi.GoVersion, Revision: revision, Modified: modified == "true"}
 	if in.Module == "" {
 		in.Module = "(devel)"
 	}

@@ -52,3 +52,17 @@ func TestTheRunningTestBinaryHasAToolchainVersion(t *testing.T) {
 		t.Fatalf("Get() = %+v: a Go binary always records its toolchain", in)
 	}
 }
+
+func TestTheRevisionTheMakefilePassesStandsInWhenTheToolchainRecordedNone(t *testing.T) {
+	revision, modified = "a138d25c0ffee0000000000000000000000000000", "true"
+	defer func() { revision, modified = "", "" }()
+	in := fromBuildInfo(&debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}})
+	if in.Short() != "a138d25c0ffe+changes" {
+		t.Fatalf("Short() = %q, want the revision given at link time", in.Short())
+	}
+	in = fromBuildInfo(&debug.BuildInfo{GoVersion: "go1.26.0", Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "1a7dcc7aa1b2c3d4e5f60718293a4b5c6d7e8f90"}, {Key: "vcs.modified", Value: "false"}}})
+	if in.Short() != "1a7dcc7aa1b2" {
+		t.Fatalf("Short() = %q, want what the toolchain recorded", in.Short())
+	}
+}
