@@ -4,30 +4,24 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"veil/bench/proc"
 )
 
 // veilBin is the veil binary the tests run, built once by TestMain.
 var veilBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "veil-bench-bin-")
+	bin, cleanup, err := proc.BuildVeil("veil-bench-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench tests:", err)
 		os.Exit(1)
 	}
-	veilBin = filepath.Join(dir, "veil")
-	build := exec.Command("go", "build", "-o", veilBin, "veil/cmd/veil")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "bench tests: building the veil binary: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	veilBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

@@ -14,26 +14,21 @@ import (
 	"time"
 
 	"veil/bench/netns"
+	"veil/bench/proc"
 )
 
 // veilBin is the veil binary the cases run, built once by TestMain.
 var veilBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "veil-faults-bin-")
+	bin, cleanup, err := proc.BuildVeil("veil-faults-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "faults tests:", err)
 		os.Exit(1)
 	}
-	veilBin = filepath.Join(dir, "veil")
-	build := exec.Command("go", "build", "-o", veilBin, "veil/cmd/veil")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "faults tests: building the veil binary: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	veilBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

@@ -4,31 +4,27 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"veil/bench/proc"
 )
 
 // veilBin is the veil binary the tests run, built once by TestMain.
 var veilBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "veil-p2p-bin-")
+	bin, cleanup, err := proc.BuildVeil("veil-p2p-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "p2p tests:", err)
 		os.Exit(1)
 	}
-	veilBin = filepath.Join(dir, "veil")
-	if out, err := exec.Command("go", "build", "-o", veilBin, "veil/cmd/veil").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "p2p tests: building the veil binary: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	veilBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
