@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"veil/election"
 	"veil/stego"
 )
 
@@ -181,13 +182,8 @@ func (n *Node) atCoordinator(w http.ResponseWriter, r *http.Request, body []byte
 			// it holds and retries.
 			return fmt.Errorf("%w (forwarded by %s); the coordinator is %s", ErrNotCoordinator, r.Header.Get(hdrForwardedBy), lead.Coordinator)
 		case lead.Known():
-			// A coordinator the network silently cut off would hold the
-			// request until the client gives up; once another takes over,
-			// the wait ends.
-			fctx, stop := n.watchCoordinator(r.Context(), lead)
-			o, err := n.forward(fctx, lead.Coordinator, r, body)
-			moved := err != nil && errors.Is(context.Cause(fctx), errCoordinatorChanged)
-			stop()
+			o, err := n.forward(r.Context(), lead, r, body)
+			moved := errors.Is(err, errCoordinatorChanged)
 			switch {
 			case moved && r.Method == http.MethodGet:
 				last = fmt.Errorf("%w: %s stopped coordinating while it had the request", ErrNoCoordinator, lead.Coordinator)
@@ -265,19 +261,12 @@ func (n *Node) onWorker(ctx context.Context, j job) *outcome {
 		if worker.Name == n.cfg.Name {
 			o = n.runJob(ctx, j)
 		} else {
-			wctx, stop := n.watchWorker(ctx, worker.Name, true)
-			o, err = n.sendWork(wctx, worker, j)
-			if err != nil && errors.Is(context.Cause(wctx), errCutOff) {
-				stop()
-				counter.Add(-1)
-				return errorOutcome(errCutOff)
-			}
-			if err != nil && errors.Is(context.Cause(wctx), errWorkerSilent) {
-				err = fmt.Errorf("%w: %v", errWorkerSilent, err)
-			}
-			stop()
+			o, err = n.sendWatched(ctx, worker, j, true)
 		}
 		counter.Add(-1)
+		if errors.Is(err, errCutOff) {
+			return errorOutcome(errCutOff)
+		}
 		if err == nil && o.status == http.StatusTooManyRequests {
 			// That worker's queue is full: the next may have room; when
 			// none has, the client is told to come back later.
@@ -511,7 +500,14 @@ func (n *Node) sendWork(ctx context.Context, worker Member, j job) (*outcome, er
 
 // forward sends a client's request to the coordinator and returns its
 // answer as it is.
-func (n *Node) forward(ctx context.Context, coordinator string, r *http.Request, body []byte) (*outcome, error) {
+//
+// A coordinator the network silently cut off would hold the request until
+// the client gives up; once another takes over, the wait ends with
+// errCoordinatorChanged.
+func (n *Node) forward(ctx context.Context, lead election.Leadership, r *http.Request, body []byte) (*outcome, error) {
+	coordinator := lead.Coordinator
+	ctx, stop := n.watchCoordinator(ctx, lead)
+	defer stop()
 	m, ok := n.mship.member(coordinator)
 	if !ok || m.Meta.API == "" {
 		return nil, fmt.Errorf("%w: the coordinator %s has no known API address yet (%w)", ErrNoCoordinator, coordinator, errNotDialled)
@@ -529,6 +525,9 @@ func (n *Node) forward(ctx context.Context, coordinator string, r *http.Request,
 	req.Header.Set(hdrForwardedBy, n.cfg.Name)
 	o, err := n.roundTrip(req)
 	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errCoordinatorChanged) {
+			return nil, fmt.Errorf("%w (%v)", cause, err)
+		}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
 			return nil, fmt.Errorf("%w: coordinator %s could not be reached: %v (%w)", ErrNoCoordinator, coordinator, err, errNotDialled)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"veil/cluster/registry"
+	"veil/election"
 )
 
 // Work where the bytes arrive, decide at the coordinator.
@@ -161,7 +162,7 @@ func (n *Node) commitRemote(ctx context.Context, cmd registry.Command) (commitRe
 				return commitReply{}, errorOutcome(err)
 			}
 		case l.Known():
-			reply, o, retry, inFlight := n.sendCommit(ctx, l.Coordinator, body)
+			reply, o, retry, inFlight := n.sendCommit(ctx, l, body)
 			if !retry {
 				return reply, o
 			}
@@ -187,7 +188,8 @@ func (n *Node) commitRemote(ctx context.Context, cmd registry.Command) (commitRe
 // sendCommit posts one commit to the coordinator. retry says that it may
 // be sent again: it surely was not submitted, or it may have been
 // (inFlight) but its key makes a second submission replay the first.
-func (n *Node) sendCommit(ctx context.Context, coordinator string, body []byte) (reply commitReply, o *outcome, retry, inFlight bool) {
+func (n *Node) sendCommit(ctx context.Context, lead election.Leadership, body []byte) (reply commitReply, o *outcome, retry, inFlight bool) {
+	coordinator := lead.Coordinator
 	m, ok := n.mship.member(coordinator)
 	if !ok || m.Meta.API == "" {
 		return reply, nil, true, false
@@ -195,7 +197,7 @@ func (n *Node) sendCommit(ctx context.Context, coordinator string, body []byte) 
 	// A coordinator that the network silently cut off would hold the
 	// command until the client gives up; once another coordinator takes
 	// over, the command goes there (its key makes it apply once).
-	ctx, stop := n.watchCoordinator(ctx, n.elector.Leadership())
+	ctx, stop := n.watchCoordinator(ctx, lead)
 	defer stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.Meta.API+"/v1/internal/commit", bytes.NewReader(body))
 	if err != nil {
@@ -329,9 +331,7 @@ func (n *Node) workNear(ctx context.Context, j job) *outcome {
 func (n *Node) sendNear(ctx context.Context, m Member, j job) *outcome {
 	c := n.assignedTo(m.Name)
 	c.Add(1)
-	wctx, stop := n.watchWorker(ctx, m.Name, false)
-	o, err := n.sendWork(wctx, m, j)
-	stop()
+	o, err := n.sendWatched(ctx, m, j, false)
 	c.Add(-1)
 	if err == nil && o.status < 500 {
 		return o

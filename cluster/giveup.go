@@ -59,6 +59,18 @@ func (n *Node) watchWorker(ctx context.Context, worker string, asCoordinator boo
 	return ctx, func() { cancel(nil) }
 }
 
+// sendWatched is sendWork given up as watchWorker says; the error then
+// wraps its cause, errCutOff or errWorkerSilent.
+func (n *Node) sendWatched(ctx context.Context, worker Member, j job, asCoordinator bool) (*outcome, error) {
+	wctx, stop := n.watchWorker(ctx, worker.Name, asCoordinator)
+	defer stop()
+	o, err := n.sendWork(wctx, worker, j)
+	if cause := context.Cause(wctx); err != nil && (errors.Is(cause, errCutOff) || errors.Is(cause, errWorkerSilent)) {
+		return nil, fmt.Errorf("%w (%v)", cause, err)
+	}
+	return o, err
+}
+
 // watchCoordinator returns ctx, cancelled with errCoordinatorChanged as soon
 // as this node names another coordinator or epoch than lead does.
 func (n *Node) watchCoordinator(ctx context.Context, lead election.Leadership) (context.Context, context.CancelFunc) {
