@@ -9,9 +9,8 @@ import (
 	"net/http/pprof"
 	"strconv"
 	"time"
+	"veil/cluster/api"
 	"veil/internal/version"
-
-	"veil/election"
 )
 
 // Headers every reply carries, so that a client learns the coordinator from
@@ -214,29 +213,8 @@ func (n *Node) servingSoon(ctx context.Context) error {
 	return n.serving()
 }
 
-// StatusReply is the body of GET /v1/status.
-type StatusReply struct {
-	Name        string  `json:"name"`
-	Mode        string  `json:"mode"`
-	State       string  `json:"state"`
-	Role        string  `json:"role"`
-	Coordinator string  `json:"coordinator"`
-	Epoch       uint64  `json:"epoch"`
-	EpochNode   string  `json:"epoch_node"`
-	Load        float64 `json:"load"`
-	Gossip      string  `json:"gossip"`
-	API         string  `json:"api"`
-	Profile     string  `json:"profile"`
-	Members     int     `json:"members"`
-	JobsDone    uint64  `json:"jobs_done"`
-	Elections   uint64  `json:"elections"`
-	Failures    bool    `json:"failure_simulation"`
-	// Build is the source revision the node was built from (see veil
-	// version), so that a cluster of mixed builds shows.
-	Build string `json:"build"`
-	// Raft is this node's Raft state (Raft mode).
-	Raft *election.RaftStatus `json:"raft,omitempty"`
-}
+// StatusReply is api.StatusReply, as this package has always named it.
+type StatusReply = api.StatusReply
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	l := n.elector.Leadership()
@@ -252,30 +230,11 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// MemberReply is one element of the body of GET /v1/members.
-type MemberReply struct {
-	Name    string  `json:"name"`
-	Address string  `json:"address"`
-	API     string  `json:"api"`
-	Status  string  `json:"status"`
-	Role    string  `json:"role"`
-	Load    float64 `json:"load"`
-	Epoch   uint64  `json:"epoch"`
-	Mode    string  `json:"mode"`
-	State   string  `json:"state"`
-	// Raft is the member's Raft state as it last gossiped it (Raft mode).
-	Raft *RaftMember `json:"raft,omitempty"`
-}
+// MemberReply is api.MemberReply, as this package has always named it.
+type MemberReply = api.MemberReply
 
-// RaftMember is a member's Raft state, in the manner of `consul operator
-// raft list-peers`.
-type RaftMember struct {
-	Address       string `json:"address"`
-	State         string `json:"state"` // leader, follower or candidate
-	Voter         bool   `json:"voter"`
-	CommitIndex   uint64 `json:"commit_index"`
-	LastContactMs uint32 `json:"last_contact_ms"` // since it heard the leader; 0 on the leader
-}
+// RaftMember is api.RaftMember, as this package has always named it.
+type RaftMember = api.RaftMember
 
 func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, n.memberRows())
@@ -307,14 +266,8 @@ func (n *Node) memberRows() []MemberReply {
 	return out
 }
 
-// CoordinatorReply is the body of GET /v1/coordinator.
-type CoordinatorReply struct {
-	Coordinator string `json:"coordinator"`
-	API         string `json:"api"`
-	Epoch       uint64 `json:"epoch"`
-	EpochNode   string `json:"epoch_node"`
-	Node        string `json:"node"` // the node that answered
-}
+// CoordinatorReply is api.CoordinatorReply, as this package has always named it.
+type CoordinatorReply = api.CoordinatorReply
 
 func (n *Node) handleCoordinator(w http.ResponseWriter, r *http.Request) error {
 	l := n.elector.Leadership()

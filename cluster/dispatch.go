@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"veil/cluster/api"
 
 	"veil/election"
 	"veil/stego"
@@ -109,38 +110,9 @@ func formFile(form *multipart.Form, name string) ([]byte, error) {
 	return b, nil
 }
 
-// ParseViewers reads a viewer list: "alice,bob" gives each the default
-// number of views; "alice=3,bob=1" sets them one by one. Every viewer gets
-// at least one view. An empty list is allowed (only the owner may see the
-// image).
-func ParseViewers(list string, defaultViews int) (map[string]int, error) {
-	out := map[string]int{}
-	if strings.TrimSpace(list) == "" {
-		return out, nil
-	}
-	for _, item := range strings.Split(list, ",") {
-		name, count, hasCount := strings.Cut(strings.TrimSpace(item), "=")
-		views := defaultViews
-		if hasCount {
-			n, err := strconv.Atoi(count)
-			if err != nil {
-				return nil, fmt.Errorf("viewer %q: views %q is not a number", name, count)
-			}
-			views = n
-		}
-		if name == "" {
-			return nil, fmt.Errorf("viewer list %q has an empty name", list)
-		}
-		if _, dup := out[name]; dup {
-			return nil, fmt.Errorf("viewer %q is listed twice", name)
-		}
-		if views < 1 {
-			return nil, fmt.Errorf("viewer %q would get %d views; give at least 1", name, views)
-		}
-		out[name] = views
-	}
-	return out, nil
-}
+// ParseViewers reads a viewer list (see api.ParseViewers).
+// ParseViewers is api.ParseViewers, as this package has always named it.
+var ParseViewers = api.ParseViewers
 
 // readBody reads a request body up to the node's limit.
 func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {

@@ -4,26 +4,16 @@ import (
 	"errors"
 	"net/http"
 	"time"
+	"veil/cluster/api"
 
 	"veil/cluster/registry"
 )
 
-// ImageReply describes one image in the owner's list and in PATCH replies.
-type ImageReply struct {
-	ID      string         `json:"id"`
-	Owner   string         `json:"owner"`
-	Viewers map[string]int `json:"viewers"` // views left per viewer
-	Created time.Time      `json:"created"`
-	Version uint64         `json:"version"`
-}
+// ImageReply is api.ImageReply, as this package has always named it.
+type ImageReply = api.ImageReply
 
-// SharedReply is one image shared with the caller.
-type SharedReply struct {
-	ID        string    `json:"id"`
-	Owner     string    `json:"owner"`
-	ViewsLeft int       `json:"views_left"`
-	Created   time.Time `json:"created"`
-}
+// SharedReply is api.SharedReply, as this package has always named it.
+type SharedReply = api.SharedReply
 
 func imageReply(img registry.Image) ImageReply {
 	return ImageReply{ID: img.ID, Owner: img.Owner, Viewers: img.Viewers, Created: img.Created, Version: img.Version}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"veil/cluster/api"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
@@ -34,44 +35,17 @@ import (
 //	POST /v1/leases?views=K   body: the veiled PNG; Veil-Device: the device's statement
 //	POST /v1/leases/{id}/return  {"statement", "spent", "proof"}
 
-// LeaseReply is the body of a lease taken.
-type LeaseReply struct {
-	Lease     string    `json:"lease"` // the cloud's statement (vouch.Lease)
-	ID        string    `json:"id"`
-	Image     string    `json:"image"`
-	Views     int       `json:"views"`      // leased
-	ViewsLeft int       `json:"views_left"` // still online
-	Expires   time.Time `json:"expires"`
-	// Sealed is the original image, encrypted to the device's key (age,
-	// with the device's Ed25519 key as an ssh-ed25519 recipient), base64.
-	Sealed string `json:"sealed"`
-}
+// LeaseReply is api.LeaseReply, as this package has always named it.
+type LeaseReply = api.LeaseReply
 
-// ReturnRequest is the body of POST /v1/leases/{id}/return.
-type ReturnRequest struct {
-	Statement string `json:"statement"` // the device's statement
-	Spent     int    `json:"spent"`
-	Proof     string `json:"proof"` // base64 Ed25519 signature of vouch.ReportProof(id, spent) by the device
-}
+// ReturnRequest is api.ReturnRequest, as this package has always named it.
+type ReturnRequest = api.ReturnRequest
 
-// ReturnReply answers a report.
-type ReturnReply struct {
-	ID        string `json:"id"`
-	Image     string `json:"image"`
-	Returned  int    `json:"returned"`   // views back in the online count
-	ViewsLeft int    `json:"views_left"` // the viewer's online views now
-}
+// ReturnReply is api.ReturnReply, as this package has always named it.
+type ReturnReply = api.ReturnReply
 
-// LeaseInfo is a lease as the directory lists it: all of an image's for
-// its owner, the caller's own for a viewer.
-type LeaseInfo struct {
-	ID      string    `json:"id"`
-	Viewer  string    `json:"viewer"`
-	Device  string    `json:"device"`
-	Views   int       `json:"views"`
-	Expires time.Time `json:"expires"`
-	Revoked bool      `json:"revoked,omitempty"`
-}
+// LeaseInfo is api.LeaseInfo, as this package has always named it.
+type LeaseInfo = api.LeaseInfo
 
 // deviceOf checks the device statement a peer sends with a request: the
 // cloud's, current, and for the caller.

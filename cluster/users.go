@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"veil/cluster/api"
 
 	"veil/cluster/registry"
 )
@@ -31,11 +32,8 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
-// LoginReply is the body of POST /v1/login.
-type LoginReply struct {
-	Token   string    `json:"token"`
-	Expires time.Time `json:"expires"`
-}
+// LoginReply is api.LoginReply, as this package has always named it.
+type LoginReply = api.LoginReply
 
 // authUser returns the user a request's bearer token names.
 func (n *Node) authUser(r *http.Request) (string, error) {

@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"veil/cluster/api"
 )
 
 // The Raft elector: hashicorp/raft chooses the coordinator (its leader) and
@@ -293,15 +295,7 @@ func deadline(ctx context.Context) time.Duration {
 
 // RaftStatus is what this server says of its Raft state, in the manner of
 // `consul operator raft list-peers`.
-type RaftStatus struct {
-	State        string    `json:"state"` // Leader, Follower, Candidate, Shutdown
-	Term         uint64    `json:"term"`
-	CommitIndex  uint64    `json:"commit_index"`
-	AppliedIndex uint64    `json:"applied_index"`
-	LastIndex    uint64    `json:"last_index"`
-	LastContact  time.Time `json:"last_contact"` // with the leader; zero on the leader or when never
-	Voter        bool      `json:"voter"`        // in the latest configuration as a voter
-}
+type RaftStatus = api.RaftStatus
 
 // Status is this server's Raft state now.
 func (e *Raft) Status() RaftStatus {

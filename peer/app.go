@@ -23,7 +23,7 @@ import (
 	"sync"
 	"time"
 
-	"veil/cluster"
+	"veil/cluster/api"
 	"veil/cluster/client"
 	"veil/internal/webstyle"
 )
@@ -93,7 +93,7 @@ type page struct {
 	Status             Status
 	Mine               []mineRow
 	Shared             []sharedRow
-	Online             []cluster.OnlineReply
+	Online             []api.OnlineReply
 	StaleOnline        bool
 	Requests           []Request
 	// the image page; Src is a path of this app or a data: URL the peer
@@ -294,7 +294,7 @@ func (p *Peer) appPut(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = cerr
 	}
-	viewers, verr := cluster.ParseViewers(r.FormValue("viewers"), 1)
+	viewers, verr := api.ParseViewers(r.FormValue("viewers"), 1)
 	if err == nil {
 		err = verr
 	}
@@ -317,7 +317,7 @@ func (p *Peer) appPut(w http.ResponseWriter, r *http.Request) {
 
 func (p *Peer) appShare(w http.ResponseWriter, r *http.Request) {
 	id := r.FormValue("image")
-	set, err := cluster.ParseViewers(r.FormValue("viewers"), 1)
+	set, err := api.ParseViewers(r.FormValue("viewers"), 1)
 	if err == nil {
 		err = checkID(id)
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"veil/cluster"
+	"veil/cluster/api"
 	"veil/cluster/vouch"
 )
 
@@ -55,12 +55,12 @@ func (p *Peer) Fetch(ctx context.Context, id, from string, lease int) (FetchResu
 	if err != nil || lease == 0 || res.Owner == p.cfg.User {
 		return res, err
 	}
-	var e cluster.DirectoryEntry
+	var e api.DirectoryEntry
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.CloudTimeout)
 	defer cancel()
 	d, derr := p.cloud.Directory(cctx)
 	if derr == nil {
-		i := slices.IndexFunc(d.Images, func(x cluster.DirectoryEntry) bool { return x.ID == id })
+		i := slices.IndexFunc(d.Images, func(x api.DirectoryEntry) bool { return x.ID == id })
 		if i < 0 {
 			derr = fmt.Errorf("%w: %s", ErrUnknownImage, id)
 		} else {
@@ -146,12 +146,12 @@ func (p *Peer) fetch(ctx context.Context, id, from string) (FetchResult, error) 
 
 // lookup finds an image in the directory: the cloud's, or the one last
 // heard when the cloud does not answer.
-func (p *Peer) lookup(ctx context.Context, id string) (cluster.DirectoryEntry, []cluster.OnlineReply, error) {
+func (p *Peer) lookup(ctx context.Context, id string) (api.DirectoryEntry, []api.OnlineReply, error) {
 	dir, online := p.snapshot().Directory, p.snapshot().Online
 	// The cloud's word is fresher, but a fetch must not wait long for a
 	// cloud that is away when the image is known already.
 	wait := p.cfg.CloudTimeout
-	if slices.ContainsFunc(dir.Images, func(e cluster.DirectoryEntry) bool { return e.ID == id }) {
+	if slices.ContainsFunc(dir.Images, func(e api.DirectoryEntry) bool { return e.ID == id }) {
 		wait = min(wait, time.Second)
 	}
 	cctx, cancel := context.WithTimeout(ctx, wait)
@@ -170,28 +170,28 @@ func (p *Peer) lookup(ctx context.Context, id string) (cluster.DirectoryEntry, [
 			return e, online, nil
 		}
 	}
-	return cluster.DirectoryEntry{}, nil, fmt.Errorf("%w: %s", ErrUnknownImage, id)
+	return api.DirectoryEntry{}, nil, fmt.Errorf("%w: %s", ErrUnknownImage, id)
 }
 
 // candidates orders the peers to fetch from: from's first, then the
 // owner's, then the other holders; never this device. When the directory
 // lists no holder for the user asked for, but that user is online, its
 // peer is asked anyway (it may hold the image by now).
-func (p *Peer) candidates(e cluster.DirectoryEntry, online []cluster.OnlineReply, from string) []cluster.Holder {
-	var out []cluster.Holder
+func (p *Peer) candidates(e api.DirectoryEntry, online []api.OnlineReply, from string) []api.Holder {
+	var out []api.Holder
 	for _, h := range e.Holders {
 		if h.Device != p.Device() {
 			out = append(out, h)
 		}
 	}
-	if from != "" && !slices.ContainsFunc(out, func(h cluster.Holder) bool { return h.User == from }) {
+	if from != "" && !slices.ContainsFunc(out, func(h api.Holder) bool { return h.User == from }) {
 		for _, o := range online {
 			if o.User == from && o.Device != p.Device() {
-				out = append(out, cluster.Holder{User: o.User, Device: o.Device, Address: o.Address, Key: o.Key})
+				out = append(out, api.Holder{User: o.User, Device: o.Device, Address: o.Address, Key: o.Key})
 			}
 		}
 	}
-	rank := func(h cluster.Holder) int {
+	rank := func(h api.Holder) int {
 		switch {
 		case from != "" && h.User == from:
 			return 0
@@ -200,14 +200,14 @@ func (p *Peer) candidates(e cluster.DirectoryEntry, online []cluster.OnlineReply
 		}
 		return 2
 	}
-	slices.SortStableFunc(out, func(a, b cluster.Holder) int { return rank(a) - rank(b) })
+	slices.SortStableFunc(out, func(a, b api.Holder) int { return rank(a) - rank(b) })
 	return out
 }
 
 // fetchFrom moves what is missing of the image from one holder into the
 // partial file. It returns the bytes it received and those that were
 // already there.
-func (p *Peer) fetchFrom(ctx context.Context, h cluster.Holder, e cluster.DirectoryEntry, statement string) (moved, resumed int64, err error) {
+func (p *Peer) fetchFrom(ctx context.Context, h api.Holder, e api.DirectoryEntry, statement string) (moved, resumed int64, err error) {
 	key, err := holderKey(h)
 	if err != nil {
 		return 0, 0, err
@@ -272,7 +272,7 @@ func (p *Peer) fetchFrom(ctx context.Context, h cluster.Holder, e cluster.Direct
 // checkServer checks that the peer that answered is the holder the
 // directory lists: the TLS handshake already proved its key; its statement
 // must say the same user.
-func (p *Peer) checkServer(resp *http.Response, h cluster.Holder) error {
+func (p *Peer) checkServer(resp *http.Response, h api.Holder) error {
 	st := p.snapshot()
 	d, err := vouch.VerifyDevice(st.cloudKey(), resp.Header.Get(hdrDevice), time.Now())
 	if err != nil {

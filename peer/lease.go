@@ -24,7 +24,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 
-	"veil/cluster"
+	"veil/cluster/api"
 	"veil/cluster/vouch"
 )
 
@@ -297,7 +297,7 @@ func (l *leases) open(sealed []byte) ([]byte, error) {
 }
 
 // keep checks a lease the cloud gave and stores it.
-func (l *leases) keep(cloud ed25519.PublicKey, device string, reply cluster.LeaseReply) (LeaseState, error) {
+func (l *leases) keep(cloud ed25519.PublicKey, device string, reply api.LeaseReply) (LeaseState, error) {
 	ls, err := vouch.VerifyLease(cloud, reply.Lease, time.Now())
 	if err != nil {
 		return LeaseState{}, fmt.Errorf("peer: the lease the cloud sent: %w", err)

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"veil/cluster"
+	"veil/cluster/api"
 	"veil/cluster/client"
 )
 
@@ -68,14 +68,14 @@ type Status struct {
 
 // OnlineList is GET /local/v1/online.
 type OnlineList struct {
-	Peers []cluster.OnlineReply `json:"peers"`
-	Stale bool                  `json:"stale"` // the cloud did not answer: this is what it said last
-	Heard time.Time             `json:"heard,omitzero"`
+	Peers []api.OnlineReply `json:"peers"`
+	Stale bool              `json:"stale"` // the cloud did not answer: this is what it said last
+	Heard time.Time         `json:"heard,omitzero"`
 }
 
 // DirectoryList is GET /local/v1/directory.
 type DirectoryList struct {
-	cluster.DirectoryReply
+	api.DirectoryReply
 	Stale bool      `json:"stale"`
 	Heard time.Time `json:"heard,omitzero"`
 }
@@ -401,7 +401,7 @@ func readPut(r *http.Request) (secret, cover []byte, viewers map[string]int, err
 	if len(secret) == 0 {
 		return nil, nil, nil, badLocal("no secret image: send it as the body, or as the part \"secret\" of a multipart form")
 	}
-	viewers, err = cluster.ParseViewers(vs, 1)
+	viewers, err = api.ParseViewers(vs, 1)
 	if err != nil {
 		return nil, nil, nil, badLocal("%v", err)
 	}
@@ -564,12 +564,12 @@ func (p *Peer) handleApprove(w http.ResponseWriter, r *http.Request) error {
 
 // Approve grants a requester views of one of the user's images through
 // the cloud, and drops the request.
-func (p *Peer) Approve(ctx context.Context, user, image string, views int) (cluster.ImageReply, error) {
+func (p *Peer) Approve(ctx context.Context, user, image string, views int) (api.ImageReply, error) {
 	if views <= 0 {
-		return cluster.ImageReply{}, badLocal("views %d: give the number of views to grant (at least 1)", views)
+		return api.ImageReply{}, badLocal("views %d: give the number of views to grant (at least 1)", views)
 	}
 	if !hasRequest(p.Requests(), user, image) {
-		return cluster.ImageReply{}, &localError{http.StatusNotFound, "no_request", fmt.Errorf("no request from %q for %q", user, image)}
+		return api.ImageReply{}, &localError{http.StatusNotFound, "no_request", fmt.Errorf("no request from %q for %q", user, image)}
 	}
 	img, err := p.ops.Share(ctx, image, map[string]int{user: views}, nil)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"veil/cluster"
+	"veil/cluster/api"
 )
 
 // LocalClient talks to a running peer's control API, as its user.
@@ -159,7 +159,7 @@ func (c *LocalClient) Put(ctx context.Context, secret, cover []byte, viewers map
 // Share changes an image's viewers through the peer. With the cloud away
 // the peer queues the change: queued is then set, and the image reply
 // empty.
-func (c *LocalClient) Share(ctx context.Context, id string, set map[string]int, remove []string) (img cluster.ImageReply, queued *Queued, err error) {
+func (c *LocalClient) Share(ctx context.Context, id string, set map[string]int, remove []string) (img api.ImageReply, queued *Queued, err error) {
 	body, err := json.Marshal(ShareRequest{Set: set, Remove: remove})
 	if err != nil {
 		return img, nil, err
@@ -225,7 +225,7 @@ func (c *LocalClient) Requests(ctx context.Context) ([]Request, error) {
 }
 
 // Approve grants a requester views of an image.
-func (c *LocalClient) Approve(ctx context.Context, user, image string, views int) (cluster.ImageReply, error) {
-	var out cluster.ImageReply
+func (c *LocalClient) Approve(ctx context.Context, user, image string, views int) (api.ImageReply, error) {
+	var out api.ImageReply
 	return out, c.sendJSON(ctx, http.MethodPost, "/local/v1/requests/approve", ApproveRequest{User: user, Image: image, Views: views}, &out)
 }

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"veil/cluster"
+	"veil/cluster/api"
 	"veil/cluster/client"
 	"veil/cluster/vouch"
 )
@@ -33,7 +33,7 @@ type QueuedChange struct {
 
 // takeLease leases views of a held image for this device: all the viewer
 // has left (LeaseAll) or k.
-func (p *Peer) takeLease(ctx context.Context, e cluster.DirectoryEntry, k int) (LeaseState, error) {
+func (p *Peer) takeLease(ctx context.Context, e api.DirectoryEntry, k int) (LeaseState, error) {
 	if e.Owner == p.cfg.User {
 		return LeaseState{}, nil // the owner views without a lease
 	}
@@ -67,10 +67,10 @@ func (p *Peer) takeLease(ctx context.Context, e cluster.DirectoryEntry, k int) (
 // syncLeases reports the leases that are done (spent, expired, revoked, or
 // of an image the user may no longer see) and marks the revoked ones, with
 // the directory the cloud just gave.
-func (p *Peer) syncLeases(ctx context.Context, dir cluster.DirectoryReply) {
+func (p *Peer) syncLeases(ctx context.Context, dir api.DirectoryReply) {
 	p.leaseMu.Lock()
 	defer p.leaseMu.Unlock()
-	byImage := map[string]cluster.DirectoryEntry{}
+	byImage := map[string]api.DirectoryEntry{}
 	for _, e := range dir.Images {
 		byImage[e.ID] = e
 	}
@@ -95,7 +95,7 @@ func (p *Peer) syncLeases(ctx context.Context, dir cluster.DirectoryReply) {
 	for _, s := range p.leases.states() {
 		e, visible := byImage[s.Image]
 		revoked := s.Revoked || !visible
-		if i := slices.IndexFunc(e.Leases, func(li cluster.LeaseInfo) bool { return li.ID == s.ID }); i >= 0 && e.Leases[i].Revoked {
+		if i := slices.IndexFunc(e.Leases, func(li api.LeaseInfo) bool { return li.ID == s.ID }); i >= 0 && e.Leases[i].Revoked {
 			revoked = true
 		}
 		if revoked && !s.Revoked {
@@ -121,7 +121,7 @@ func (p *Peer) reportLease(ctx context.Context, id string) error {
 	}
 	spent := p.leases.spentOf(f)
 	st := p.snapshot()
-	req := cluster.ReturnRequest{
+	req := api.ReturnRequest{
 		Statement: st.Statement, Spent: spent,
 		Proof: encodeSig(signReport(p.id, id, spent)),
 	}
@@ -139,10 +139,10 @@ func (p *Peer) reportLease(ctx context.Context, id string) error {
 
 // reportLost reports a lease the cloud holds for this device and the
 // device does not.
-func (p *Peer) reportLost(ctx context.Context, li cluster.LeaseInfo) error {
+func (p *Peer) reportLost(ctx context.Context, li api.LeaseInfo) error {
 	spent := min(p.leases.loggedOf(li.ID), li.Views)
 	st := p.snapshot()
-	_, err := p.cloud.ReturnLease(ctx, li.ID, cluster.ReturnRequest{Statement: st.Statement, Spent: spent, Proof: encodeSig(signReport(p.id, li.ID, spent))})
+	_, err := p.cloud.ReturnLease(ctx, li.ID, api.ReturnRequest{Statement: st.Statement, Spent: spent, Proof: encodeSig(signReport(p.id, li.ID, spent))})
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.Code == "unknown_lease" {
 		return nil
@@ -160,7 +160,7 @@ func signReport(id Identity, lease string, spent int) []byte {
 
 // Share changes an image's viewers through the cloud, or, with the cloud
 // away, queues the change to send when it is back (queued is then set).
-func (p *Peer) Share(ctx context.Context, id string, set map[string]int, remove []string) (img cluster.ImageReply, queued *Queued, err error) {
+func (p *Peer) Share(ctx context.Context, id string, set map[string]int, remove []string) (img api.ImageReply, queued *Queued, err error) {
 	err = errCloudAway
 	if p.isOnline() {
 		img, err = p.ops.Share(ctx, id, set, remove)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"veil/cluster"
+	"veil/cluster/api"
 	"veil/cluster/client"
 )
 
@@ -259,7 +259,7 @@ func (p *Peer) contactOnce(ctx context.Context) error {
 		}
 	}
 	p.update(func(s *cloudState) { s.CloudKey, s.Statement, s.Expires = st.CloudKey, st.Statement, st.Expires })
-	hb, err := p.cloud.Heartbeat(ctx, p.Device(), cluster.PeerRequest{Statement: st.Statement, Address: p.cfg.Advertise, Holds: p.store.Holds()})
+	hb, err := p.cloud.Heartbeat(ctx, p.Device(), api.PeerRequest{Statement: st.Statement, Address: p.cfg.Advertise, Holds: p.store.Holds()})
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.Code == "bad_statement" {
 		// Expired or from another cloud key: ask for a new one next time.
@@ -317,7 +317,7 @@ func (p *Peer) update(fn func(*cloudState)) error {
 
 // heardDirectory keeps a directory the cloud just gave, for use while it
 // is away.
-func (p *Peer) heardDirectory(dir cluster.DirectoryReply, online []cluster.OnlineReply) {
+func (p *Peer) heardDirectory(dir api.DirectoryReply, online []api.OnlineReply) {
 	p.learnDirectory(dir)
 	p.update(func(s *cloudState) {
 		s.Directory, s.Heard = dir, time.Now().UTC()
@@ -327,7 +327,7 @@ func (p *Peer) heardDirectory(dir cluster.DirectoryReply, online []cluster.Onlin
 	})
 }
 
-func (p *Peer) learnDirectory(dir cluster.DirectoryReply) {
+func (p *Peer) learnDirectory(dir api.DirectoryReply) {
 	v := map[string]map[string]int{}
 	for _, e := range dir.Images {
 		if e.Owner == p.cfg.User {
@@ -477,4 +477,4 @@ func (p *Peer) dropRequest(user, image string) bool {
 }
 
 // holderKey reads a holder's key from the directory.
-func holderKey(h cluster.Holder) (ed25519.PublicKey, error) { return client.DecodeKey(h.Key) }
+func holderKey(h api.Holder) (ed25519.PublicKey, error) { return client.DecodeKey(h.Key) }

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"veil/cluster"
+	"veil/cluster/api"
 )
 
 // stateFile holds what the peer last heard from the cloud, so that it can
@@ -22,15 +22,15 @@ const stateVersion = 1
 
 // cloudState is what the peer knows from the cloud.
 type cloudState struct {
-	Format    int                    `json:"format"`
-	CloudKey  string                 `json:"cloud_key"` // base64 Ed25519 public key
-	Statement string                 `json:"statement"` // this device's, from the cloud
-	Expires   time.Time              `json:"statement_expires"`
-	Directory cluster.DirectoryReply `json:"directory"`
-	Online    []cluster.OnlineReply  `json:"online"`
-	Heard     time.Time              `json:"heard"` // last answer from the cloud
-	Requests  []Request              `json:"requests"`
-	Queue     []QueuedChange         `json:"queue,omitempty"` // the owner's changes waiting for the cloud
+	Format    int                `json:"format"`
+	CloudKey  string             `json:"cloud_key"` // base64 Ed25519 public key
+	Statement string             `json:"statement"` // this device's, from the cloud
+	Expires   time.Time          `json:"statement_expires"`
+	Directory api.DirectoryReply `json:"directory"`
+	Online    []api.OnlineReply  `json:"online"`
+	Heard     time.Time          `json:"heard"` // last answer from the cloud
+	Requests  []Request          `json:"requests"`
+	Queue     []QueuedChange     `json:"queue,omitempty"` // the owner's changes waiting for the cloud
 }
 
 // Request is a non-viewer's request for an image, waiting for the owner.

@@ -29,7 +29,7 @@ import (
 	"sync"
 	"time"
 
-	"veil/cluster"
+	"veil/cluster/api"
 )
 
 // Route says where a request goes first.
@@ -261,20 +261,20 @@ func formatViewers(v map[string]int) string {
 }
 
 // Members returns the status table of the node that answers.
-func (c *Client) Members(ctx context.Context) ([]cluster.MemberReply, error) {
-	var out []cluster.MemberReply
+func (c *Client) Members(ctx context.Context) ([]api.MemberReply, error) {
+	var out []api.MemberReply
 	return out, c.getJSON(ctx, "/v1/members", &out)
 }
 
 // Status returns the status of the node that answers.
-func (c *Client) Status(ctx context.Context) (cluster.StatusReply, error) {
-	var out cluster.StatusReply
+func (c *Client) Status(ctx context.Context) (api.StatusReply, error) {
+	var out api.StatusReply
 	return out, c.getJSON(ctx, "/v1/status", &out)
 }
 
 // Coordinator asks who coordinates.
-func (c *Client) Coordinator(ctx context.Context) (cluster.CoordinatorReply, error) {
-	var out cluster.CoordinatorReply
+func (c *Client) Coordinator(ctx context.Context) (api.CoordinatorReply, error) {
+	var out api.CoordinatorReply
 	return out, c.getJSON(ctx, "/v1/coordinator", &out)
 }
 

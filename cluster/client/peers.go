@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"veil/cluster"
+	"veil/cluster/api"
 	"veil/cluster/vouch"
 )
 
@@ -32,13 +32,13 @@ func (c *Client) CloudKey(ctx context.Context) (ed25519.PublicKey, error) {
 // Vouch asks the cloud to vouch for the device key priv, as the user the
 // client logs in as (Config.User): it proves that it holds the key by
 // signing vouch.PossessionProof.
-func (c *Client) Vouch(ctx context.Context, priv ed25519.PrivateKey) (cluster.VouchReply, error) {
-	var out cluster.VouchReply
+func (c *Client) Vouch(ctx context.Context, priv ed25519.PrivateKey) (api.VouchReply, error) {
+	var out api.VouchReply
 	if c.cfg.User == "" {
 		return out, errors.New("client: Vouch needs Config.User")
 	}
 	at := time.Now().UTC()
-	req := cluster.VouchRequest{
+	req := api.VouchRequest{
 		Key:   EncodeKey(priv.Public().(ed25519.PublicKey)),
 		At:    at,
 		Proof: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, vouch.PossessionProof(c.cfg.User, at))),
@@ -48,8 +48,8 @@ func (c *Client) Vouch(ctx context.Context, priv ed25519.PrivateKey) (cluster.Vo
 
 // Heartbeat registers the device, or renews its presence, with its address
 // and the images it offers. Only what changed is written to the registry.
-func (c *Client) Heartbeat(ctx context.Context, device string, req cluster.PeerRequest) (cluster.PeerReply, error) {
-	var out cluster.PeerReply
+func (c *Client) Heartbeat(ctx context.Context, device string, req api.PeerRequest) (api.PeerReply, error) {
+	var out api.PeerReply
 	return out, c.sendJSON(ctx, http.MethodPut, "/v1/peers/"+url.PathEscape(device), req, true, &out)
 }
 
@@ -60,15 +60,15 @@ func (c *Client) Depart(ctx context.Context, device string) error {
 }
 
 // Online lists the peers online, as the node that answers has them.
-func (c *Client) Online(ctx context.Context) ([]cluster.OnlineReply, error) {
-	var out []cluster.OnlineReply
+func (c *Client) Online(ctx context.Context) ([]api.OnlineReply, error) {
+	var out []api.OnlineReply
 	return out, c.getJSON(ctx, "/v1/online", &out)
 }
 
 // Directory lists the images the logged-in user may see, with the online
 // peers that hold a copy of each.
-func (c *Client) Directory(ctx context.Context) (cluster.DirectoryReply, error) {
-	var out cluster.DirectoryReply
+func (c *Client) Directory(ctx context.Context) (api.DirectoryReply, error) {
+	var out api.DirectoryReply
 	return out, c.getJSON(ctx, "/v1/directory", &out)
 }
 
@@ -103,8 +103,8 @@ func DecodeKey(s string) (ed25519.PublicKey, error) {
 // device whose statement is given, for use with no cloud: the registry
 // moves them from the caller's online views. The reply holds the cloud's
 // lease and the original, sealed to the device's key.
-func (c *Client) TakeLease(ctx context.Context, veiled []byte, statement string, views int) (cluster.LeaseReply, error) {
-	var out cluster.LeaseReply
+func (c *Client) TakeLease(ctx context.Context, veiled []byte, statement string, views int) (api.LeaseReply, error) {
+	var out api.LeaseReply
 	ctx = withHeader(ctx, "Veil-Device", statement)
 	resp, _, err := c.do(ctx, http.MethodPost, "/v1/leases?views="+strconv.Itoa(views), "image/png", veiled, true)
 	if err != nil {
@@ -119,7 +119,7 @@ func (c *Client) TakeLease(ctx context.Context, veiled []byte, statement string,
 // ReturnLease reports the views a device spent of a lease, signed with the
 // device's key; the unspent come back to the caller's online views unless
 // the lease was revoked.
-func (c *Client) ReturnLease(ctx context.Context, id string, req cluster.ReturnRequest) (cluster.ReturnReply, error) {
-	var out cluster.ReturnReply
+func (c *Client) ReturnLease(ctx context.Context, id string, req api.ReturnRequest) (api.ReturnReply, error) {
+	var out api.ReturnReply
 	return out, c.sendJSON(ctx, http.MethodPost, "/v1/leases/"+url.PathEscape(id)+"/return", req, true, &out)
 }

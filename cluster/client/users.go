@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"veil/cluster"
+	"veil/cluster/api"
 )
 
 type credentials struct {
@@ -28,8 +28,8 @@ func (c *Client) Register(ctx context.Context, name, password string) error {
 
 // Login checks a user's password and keeps the token the cluster returns
 // for the client's later calls.
-func (c *Client) Login(ctx context.Context, name, password string) (cluster.LoginReply, error) {
-	var out cluster.LoginReply
+func (c *Client) Login(ctx context.Context, name, password string) (api.LoginReply, error) {
+	var out api.LoginReply
 	body, err := json.Marshal(credentials{name, password})
 	if err != nil {
 		return out, err
@@ -85,8 +85,8 @@ func (c *Client) View(ctx context.Context, veiled []byte) (*ViewResult, error) {
 
 // Share changes an image's viewers: set gives views left, remove drops
 // viewers. Only the owner may.
-func (c *Client) Share(ctx context.Context, id string, set map[string]int, remove []string) (cluster.ImageReply, error) {
-	var out cluster.ImageReply
+func (c *Client) Share(ctx context.Context, id string, set map[string]int, remove []string) (api.ImageReply, error) {
+	var out api.ImageReply
 	body, err := json.Marshal(map[string]any{"set": set, "remove": remove})
 	if err != nil {
 		return out, err
@@ -99,13 +99,13 @@ func (c *Client) Share(ctx context.Context, id string, set map[string]int, remov
 }
 
 // Images lists the logged-in user's own images.
-func (c *Client) Images(ctx context.Context) ([]cluster.ImageReply, error) {
-	var out []cluster.ImageReply
+func (c *Client) Images(ctx context.Context) ([]api.ImageReply, error) {
+	var out []api.ImageReply
 	return out, c.getJSON(ctx, "/v1/images", &out)
 }
 
 // Shared lists the images shared with the logged-in user.
-func (c *Client) Shared(ctx context.Context) ([]cluster.SharedReply, error) {
-	var out []cluster.SharedReply
+func (c *Client) Shared(ctx context.Context) ([]api.SharedReply, error) {
+	var out []api.SharedReply
 	return out, c.getJSON(ctx, "/v1/shared", &out)
 }
