@@ -59,6 +59,12 @@ type Ready struct {
 	Messages []Message
 	// Notices to publish, oldest first.
 	Notices []Notice
+	// Transfer, when not empty, names the node this coordinator would hand
+	// its role to: the best of the OFFERs it gathered, lighter than it by
+	// more than LoadGap. The host brings that node up to date, stops
+	// taking writes, and calls Transfer; or it lets the chance pass, and
+	// the node offers again ReelectInterval ticks later.
+	Transfer string
 }
 
 // Status is a snapshot of a node for logs, metrics and tests.
@@ -158,16 +164,28 @@ func (n *Node) Restore(e Epoch) {
 // node. A coordinator that campaigns steps down first.
 func (n *Node) Campaign() { n.campaignNow() }
 
+// Transfer hands the coordinator's role to the member named id: it sends
+// HANDOFF and waits, as a follower without a coordinator, for id to
+// announce itself at the next term (a SteppedDown notice tells the host at
+// once). If id never announces, the wait ends after CoordinatorTimeout
+// ticks in an election, as when a coordinator dies. The host calls it once
+// it has stopped taking writes and id holds everything this node
+// committed, so that the move costs no request; for a load-driven move
+// (Ready.Transfer) or for an operator's. It returns an error wrapping
+// ErrNoHandoff, and changes nothing, when this node does not coordinate
+// or id is itself or not a live member.
+func (n *Node) Transfer(id string) error { return n.transferTo(id) }
+
 // Ready returns the messages and notices produced since the last call and
 // forgets them. The host sends the messages and publishes the notices.
 func (n *Node) Ready() Ready {
-	rd := Ready{Messages: n.msgs, Notices: n.notices}
-	n.msgs, n.notices = nil, nil
+	rd := Ready{Messages: n.msgs, Notices: n.notices, Transfer: n.transfer}
+	n.msgs, n.notices, n.transfer = nil, nil, ""
 	return rd
 }
 
 // HasReady reports whether Ready would return anything.
-func (n *Node) HasReady() bool { return len(n.msgs) > 0 || len(n.notices) > 0 }
+func (n *Node) HasReady() bool { return len(n.msgs) > 0 || len(n.notices) > 0 || n.transfer != "" }
 
 // Status returns the node's current view.
 func (n *Node) Status() Status {

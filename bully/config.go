@@ -119,7 +119,7 @@ func (c Config) AgreementBound(delay int) int {
 	spread := c.HeartbeatInterval + d
 	reelect := 0
 	if c.ReelectInterval > 0 {
-		reelect = c.ReelectInterval + spread + c.ElectionTimeout + 2*d
+		reelect = c.ReelectInterval + spread + c.ElectionTimeout + 3*d
 	}
 	return 2*round + spread + reelect
 }

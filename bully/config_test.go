@@ -56,8 +56,8 @@ func TestConfigValidate(t *testing.T) {
 
 func TestAgreementBoundFollowsTheFormula(t *testing.T) {
 	c := DefaultConfig("a") // H=2 E=4 C=10 R=100
-	// 2(C+E+3d) + (H+d) + R + (H+d) + E + 2d with d = 1.
-	if got, want := c.AgreementBound(1), 2*(10+4+3)+3+100+3+4+2; got != want {
+	// 2(C+E+3d) + (H+d) + R + (H+d) + E + 3d with d = 1.
+	if got, want := c.AgreementBound(1), 2*(10+4+3)+3+100+3+4+3; got != want {
 		t.Errorf("AgreementBound(1) = %d, want %d", got, want)
 	}
 	if c.AgreementBound(0) != c.AgreementBound(1) {

@@ -11,7 +11,8 @@
 //	n.Heard(from, epoch)  // other traffic from a node: from the coordinator, proof of life
 //	n.Lost(id)            // proof that a node is gone (its connection reset): of the coordinator, campaign now
 //	n.Rejoin()            // back from a simulated failure
-//	rd := n.Ready()       // messages to send and notices to publish
+//	n.Transfer(id)        // hand the coordinator's role to id (see Hand-off)
+//	rd := n.Ready()       // messages to send, notices to publish, a hand-off to prepare
 //
 // The host's side of the contract:
 //
@@ -25,7 +26,9 @@
 //     whenever the load changes.
 //   - After each call (or each turn of its loop), drain Ready: send each
 //     message (To == "" means every live member but this node), then publish
-//     the notices. Loss, delay and duplication are tolerated.
+//     the notices. Loss, delay and duplication are tolerated. When Ready
+//     names a Transfer, prepare the hand-off and call Transfer, or let it
+//     pass.
 //   - While the node simulates a failure, freeze it (no ticks, no messages);
 //     when the failure ends, call Rejoin.
 //
@@ -134,11 +137,35 @@
 //   - The coordinator is gone from membership, or silent for
 //     CoordinatorTimeout ticks.
 //   - Periodic re-election: a follower whose load is below the coordinator's
-//     last heartbeat load by more than LoadGap campaigns, but never sooner than
-//     ReelectInterval ticks after it adopted the current coordinator or last
-//     tried, so the role does not flap. Elections started for any other reason
-//     pick the best rank among the nodes that answer, with no gap.
+//     last heartbeat load by more than LoadGap offers to take the role (see
+//     Hand-off), but never sooner than ReelectInterval ticks after it adopted
+//     the current coordinator or last tried, so the role does not flap. The
+//     coordinator is alive, so this is no election. Elections started for any
+//     other reason pick the best rank among the nodes that answer, with no
+//     gap.
 //   - Campaign: the host (or a test) asks for an election now.
+//
+// # Hand-off
+//
+// A load-driven move changes the coordinator while it is alive and serving,
+// so it is made as a transfer, as Raft's leadership transfer is, and not by
+// letting the role lapse: a client must not see it. A follower lighter than
+// the coordinator by more than LoadGap sends it OFFER. The first offer opens
+// a window of ElectionTimeout ticks and the coordinator calls for offers
+// (an OFFER to everyone, carrying its load); every follower lighter by the
+// gap answers with its own. When the window closes, Ready.Transfer names the
+// best rank among the offers still lighter by the gap. The host then stops
+// taking writes, brings that node up to date and calls Transfer (or lets
+// the chance pass). Transfer sends HANDOFF and leaves the node waiting, with
+// no coordinator, for the successor's announcement; HANDOFF is repeated
+// every HeartbeatInterval ticks in case it was lost, and if no announcement
+// comes within CoordinatorTimeout the node campaigns, as after a crash. The
+// successor wins at once at the next term, as if it had won an election,
+// and announces. An operator's move uses the same Transfer.
+//
+// A node running an older build takes a load-driven ELECTION from a
+// follower as before: a coordinator beaten by the gap steps down and takes
+// part; newer nodes still do that for an older follower's ELECTION.
 //
 // # Notices
 //
@@ -157,16 +184,18 @@
 // membership accurate), every live node names the same live coordinator at
 // the same epoch within
 //
-//	B = 2·(C + E + 3d) + (H + d) + [R + (H + d) + E + 2d]
+//	B = 2·(C + E + 3d) + (H + d) + [R + (H + d) + E + 3d]
 //
 // ticks, the bracket counting only when re-election is on (R > 0). The parts:
 // up to two election rounds, each a detection or a wait (C) then an election
 // (E) and its messages, to flush stale epochs and candidates that died; one
-// heartbeat to spread the result; and one re-election, when the coordinator
+// heartbeat to spread the result; and one hand-off, when the coordinator
 // the faults left behind is worse than the best live node by more than
-// LoadGap, which waits R ticks, a fresh heartbeat load, and an election. With
-// the defaults and d = 1 that is 146 ticks, or 14.6 s at 100 ms a tick; without
-// re-election, 37 ticks. Config.AgreementBound computes B, and the simulation
+// LoadGap, which waits R ticks, a fresh heartbeat load, the first OFFER,
+// the window (E, which holds the call for offers and their answers), the
+// HANDOFF and the announcement, with the host's preparation counted as
+// nothing. With the defaults and d = 1 that is 147 ticks, or 14.7 s at
+// 100 ms a tick; without re-election, 37 ticks. Config.AgreementBound computes B, and the simulation
 // in this package's tests checks every live node against it after every
 // fault-free stretch (the worst run so far used about 70% of it).
 //

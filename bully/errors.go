@@ -21,4 +21,9 @@ var (
 	// ErrMisaddressed reports a message addressed to another node, or sent
 	// by this node to itself. The host's routing is wrong.
 	ErrMisaddressed = errors.New("bully: misaddressed message")
+
+	// ErrNoHandoff reports a Transfer the node cannot make: it does not
+	// coordinate (any more), or the successor is this node or no live
+	// member. Nothing changed.
+	ErrNoHandoff = errors.New("bully: no hand-off")
 )

@@ -83,6 +83,20 @@ const (
 	// it must hear from wins at once, without waiting out ElectionTimeout.
 	// Load is the sender's snapshot.
 	Yield MessageType = 5
+	// Offer, from a follower to its coordinator, asks for the role: the
+	// sender's load (Load) is below the coordinator's last heartbeat load
+	// by more than LoadGap (a load-driven re-election). The coordinator
+	// then broadcasts an Offer of its own (To == "", Load its current
+	// load): a call for offers, which every follower lighter than it by
+	// the gap answers with its Offer. After ElectionTimeout ticks it hands
+	// the role to the best offer.
+	Offer MessageType = 6
+	// Handoff tells the node named in To to take over at once, as Raft's
+	// TimeoutNow does: the coordinator that holds Epoch (Epoch.Node ==
+	// From) has stopped taking writes and brought the recipient up to
+	// date. The recipient wins at the next term. Load is the sender's
+	// current load.
+	Handoff MessageType = 7
 )
 
 // String returns the name of t as it appears in traces.
@@ -98,6 +112,10 @@ func (t MessageType) String() string {
 		return "REFUSE"
 	case Yield:
 		return "YIELD"
+	case Offer:
+		return "OFFER"
+	case Handoff:
+		return "HANDOFF"
 	}
 	return "MessageType(" + strconv.Itoa(int(t)) + ")"
 }
@@ -192,7 +210,7 @@ func (m *Message) UnmarshalBinary(b []byte) error {
 // held to the same rules.
 func (m Message) Validate() error {
 	switch {
-	case m.Type < Election || m.Type > Yield:
+	case m.Type < Election || m.Type > Handoff:
 		return fmt.Errorf("%w: unknown type %d", ErrMalformed, uint8(m.Type))
 	case !validID(m.From):
 		return fmt.Errorf("%w: bad sender %q", ErrMalformed, m.From)
@@ -204,12 +222,14 @@ func (m Message) Validate() error {
 		return fmt.Errorf("%w: load %v", ErrMalformed, m.Load)
 	case !m.Epoch.valid():
 		return fmt.Errorf("%w: bad epoch %q", ErrMalformed, m.Epoch.String())
-	case m.Type == Coordinator && m.Epoch.Node != m.From:
-		return fmt.Errorf("%w: COORDINATOR from %q claims epoch %v", ErrMalformed, m.From, m.Epoch)
+	case (m.Type == Coordinator || m.Type == Handoff) && m.Epoch.Node != m.From:
+		return fmt.Errorf("%w: %v from %q claims epoch %v", ErrMalformed, m.Type, m.From, m.Epoch)
 	case m.Type == Election && m.To != "":
 		return fmt.Errorf("%w: ELECTION addressed to one node", ErrMalformed)
-	case (m.Type == Answer || m.Type == Refuse || m.Type == Yield) && m.To == "":
+	case (m.Type == Answer || m.Type == Refuse || m.Type == Yield || m.Type == Handoff) && m.To == "":
 		return fmt.Errorf("%w: %v addressed to everyone", ErrMalformed, m.Type)
+	case m.Type == Offer && m.To == "" && m.Epoch.Node != m.From:
+		return fmt.Errorf("%w: a call for offers from %q, which does not hold epoch %v", ErrMalformed, m.From, m.Epoch)
 	}
 	return nil
 }

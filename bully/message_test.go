@@ -122,7 +122,7 @@ func TestUnmarshalRejectsMalformed(t *testing.T) {
 		{"an unknown version", with(func(b []byte) []byte { b[0] = Version + 1; return b })},
 		{"version zero", with(func(b []byte) []byte { b[0] = 0; return b })},
 		{"type zero", with(func(b []byte) []byte { b[1] = 0; return b })},
-		{"an unknown type", with(func(b []byte) []byte { b[1] = 6; return b })},
+		{"an unknown type", with(func(b []byte) []byte { b[1] = 8; return b })},
 		{"truncated in a string", good[:len(good)-1]},
 		{"trailing bytes", append(bytes.Clone(good), 0)},
 		{"a string length past the end", with(func(b []byte) []byte { b[18] = 200; return b })},
@@ -157,7 +157,9 @@ func TestUnmarshalRejectsMalformed(t *testing.T) {
 func TestMarshalRefusesWhatDecodeWouldRefuse(t *testing.T) {
 	for _, m := range []Message{
 		{Type: Election},
-		{Type: 7, From: "a"},
+		{Type: 8, From: "a"},
+		{Type: Handoff, From: "a", To: "c", Epoch: Epoch{1, "b"}},
+		{Type: Offer, From: "a", Epoch: Epoch{1, "b"}},
 		{Type: Election, From: strings.Repeat("x", MaxIDLength+1)},
 		{Type: Coordinator, From: "a", Epoch: Epoch{1, "b"}},
 		{Type: Election, From: "a", Load: math.NaN()},

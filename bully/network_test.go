@@ -306,6 +306,15 @@ func (nw *network) drain() {
 			for _, m := range rd.Messages {
 				nw.route(i, m)
 			}
+			if rd.Transfer != "" {
+				// The host's preparation (writes drained, the successor
+				// caught up) takes no time here.
+				nw.logf("%s hands off to %s", nw.ids[i], rd.Transfer)
+				// Its HANDOFF and notice go out at the next drain.
+				if err := n.Transfer(rd.Transfer); err != nil {
+					nw.fail("%s: Transfer(%s) asked for by the machine: %v", nw.ids[i], rd.Transfer, err)
+				}
+			}
 		}
 		nw.checkNode(i)
 	}

@@ -37,6 +37,15 @@ type Node struct {
 	gone        string
 	refused     bool
 
+	// A coordinator's hand-off: the offers gathered this window (sender to
+	// load), the ticks since the first, and the successor chosen for the
+	// host (Ready.Transfer). A node that handed its role over waits for
+	// the successor's announcement, naming it in handingTo.
+	offers    map[string]float64
+	offerAge  int
+	transfer  string
+	handingTo string
+
 	elapsed    int // ticks in the current wait; its meaning depends on state
 	sinceElect int // ticks since this node adopted its coordinator or last re-elected
 	heartbeat  int // coordinator: ticks since the last heartbeat
@@ -57,6 +66,12 @@ func (n *Node) tick() {
 		if n.heartbeat >= n.cfg.HeartbeatInterval {
 			n.announce("")
 		}
+		if len(n.offers) > 0 {
+			n.offerAge++
+			if n.offerAge >= n.cfg.ElectionTimeout {
+				n.chooseSuccessor()
+			}
+		}
 	case StateFollower:
 		n.elapsed++
 		if n.elapsed >= n.cfg.CoordinatorTimeout {
@@ -69,8 +84,10 @@ func (n *Node) tick() {
 			n.sinceElect++
 			if n.sinceElect >= n.cfg.ReelectInterval && n.coordLoad-n.load > n.cfg.LoadGap &&
 				(n.cfg.ReelectBelow == 0 || n.load < n.cfg.ReelectBelow) {
+				// A load-driven move is a hand-off, not an election:
+				// ask the coordinator, which is alive, to hand over.
 				n.sinceElect = 0
-				n.campaign()
+				n.send(Message{Type: Offer, From: n.cfg.ID, To: n.coordinator, Epoch: n.epoch, Load: n.load})
 			}
 		}
 	case StateCandidate:
@@ -80,6 +97,12 @@ func (n *Node) tick() {
 		}
 	case StateWaiting:
 		n.elapsed++
+		if n.handingTo != "" && n.elapsed%n.cfg.HeartbeatInterval == 0 && n.elapsed < n.cfg.CoordinatorTimeout {
+			// The successor has not announced: say it again, in case
+			// the HANDOFF was lost. One that already won answers it as
+			// stale with its COORDINATOR.
+			n.sendHandoff()
+		}
 		if n.elapsed >= n.cfg.CoordinatorTimeout {
 			// The better candidate never announced: it died or we lost
 			// its message. Take over.
@@ -185,8 +208,80 @@ func (n *Node) step(m Message) error {
 			n.elapsed = max(0, n.cfg.CoordinatorTimeout-n.cfg.ElectionTimeout)
 			n.refused = true
 		}
+	case Offer:
+		if cmp > 0 {
+			n.raise(m.Epoch)
+			return nil
+		}
+		switch {
+		case m.To == "":
+			// Our coordinator calls for offers: answer if we beat it by
+			// the gap. This counts as our try for the interval.
+			if n.state == StateFollower && n.coordinator == m.From && n.reelects(Message{Load: n.load}, m.Load) {
+				n.sinceElect = 0
+				n.send(Message{Type: Offer, From: n.cfg.ID, To: m.From, Epoch: n.epoch, Load: n.load})
+			}
+		case n.state == StateCoordinator && n.reelects(m, n.load):
+			if n.offers == nil {
+				// The first offer opens the window, and every follower
+				// is asked, so that the best of them gets the role and
+				// not merely the first whose interval ran out.
+				n.offers, n.offerAge = map[string]float64{}, 0
+				n.send(Message{Type: Offer, From: n.cfg.ID, Epoch: n.epoch, Load: n.load})
+			}
+			n.offers[m.From] = m.Load
+		}
+	case Handoff:
+		// The coordinator of m.Epoch, at or above ours, hands us its role
+		// (at our epoch we cannot coordinate ourselves: m.Epoch names From).
+		n.epoch = m.Epoch
+		n.win()
 	}
 	return nil
+}
+
+// chooseSuccessor ends the window of offers: the best of those that still
+// beat this coordinator's load by the gap becomes Ready.Transfer.
+func (n *Node) chooseSuccessor() {
+	best, bestLoad := "", 0.0
+	for id, load := range n.offers {
+		if !n.reelects(Message{Load: load}, n.load) || (n.members != nil && !n.members[id]) {
+			continue
+		}
+		if best == "" || better(load, id, bestLoad, best) {
+			best, bestLoad = id, load
+		}
+	}
+	n.offers, n.offerAge = nil, 0
+	n.transfer = best
+}
+
+// transferTo hands the role to id: HANDOFF, then wait for its COORDINATOR
+// as a node that was answered waits for the winner. If it never comes, the
+// wait times out and this node campaigns like any other.
+func (n *Node) transferTo(id string) error {
+	switch {
+	case n.state != StateCoordinator:
+		return fmt.Errorf("%w: %s is %v, not the coordinator", ErrNoHandoff, n.cfg.ID, n.state)
+	case id == n.cfg.ID:
+		return fmt.Errorf("%w: %s already coordinates", ErrNoHandoff, id)
+	case !validID(id):
+		return fmt.Errorf("%w: bad successor name %q", ErrNoHandoff, id)
+	case n.members != nil && !n.members[id]:
+		return fmt.Errorf("%w: %s is not a live member", ErrNoHandoff, id)
+	}
+	n.state = StateWaiting
+	n.coordinator = ""
+	n.elapsed = 0
+	n.handingTo = id
+	n.offers, n.transfer = nil, ""
+	n.notify()
+	n.sendHandoff()
+	return nil
+}
+
+func (n *Node) sendHandoff() {
+	n.send(Message{Type: Handoff, From: n.cfg.ID, To: n.handingTo, Epoch: n.epoch, Load: n.load})
 }
 
 // reelects reports whether m, an ELECTION at our epoch, is a load-driven
@@ -276,6 +371,7 @@ func (n *Node) campaign() {
 	n.elapsed = 0
 	n.coordinator = ""
 	n.yields, n.campaigners, n.refused = map[string]bool{}, map[string]bool{}, false
+	n.handingTo = ""
 	n.notify()
 	n.send(Message{Type: Election, From: n.cfg.ID, Epoch: n.epoch, Load: n.snapshot})
 }
@@ -299,7 +395,7 @@ func (n *Node) win() {
 	n.state = StateCoordinator
 	n.coordinator = n.cfg.ID
 	n.inRound = false
-	n.gone, n.refused = "", false
+	n.gone, n.refused, n.handingTo = "", false, ""
 	n.notify()
 	n.announce("")
 }
@@ -326,7 +422,8 @@ func (n *Node) adopt(m Message) {
 	n.coordLoad = m.Load
 	n.inRound = false
 	n.elapsed = 0
-	n.gone, n.refused = "", false
+	n.gone, n.refused, n.handingTo = "", false, ""
+	n.offers, n.transfer = nil, ""
 	n.notify()
 }
 
@@ -336,7 +433,9 @@ func (n *Node) raise(e Epoch) {
 	n.epoch = e
 	if n.state == StateCoordinator {
 		n.state = StateFollower
+		n.offers, n.transfer = nil, ""
 	}
+	n.handingTo = "" // a hand-off of an older epoch is moot
 	if n.state == StateFollower {
 		n.elapsed = 0
 	}
@@ -345,6 +444,7 @@ func (n *Node) raise(e Epoch) {
 }
 
 func (n *Node) stepDown() {
+	n.offers, n.transfer = nil, ""
 	n.state = StateFollower
 	n.coordinator = ""
 	n.elapsed = 0
@@ -354,6 +454,7 @@ func (n *Node) stepDown() {
 func (n *Node) rejoin() {
 	n.state = StateFollower
 	n.coordinator = ""
+	n.offers, n.transfer, n.handingTo = nil, "", ""
 	n.inRound = false
 	n.elapsed = 0
 	n.heartbeat = 0

@@ -144,21 +144,23 @@ func TestASaturatedFollowerStartsNoReelection(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		below float64
-		want  State
+		want  bool
 	}{
-		{"with no bound, a gap is enough", 0, StateCandidate},
-		{"at or above the bound, no gap is enough", 6, StateFollower},
+		{"with no bound, a gap is enough", 0, true},
+		{"at or above the bound, no gap is enough", 6, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := follower(t, func(c *Config) { c.ReelectInterval = 20; c.ReelectBelow = tt.below })
 			n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 9})
 			n.SetLoad(6) // below the coordinator's 9 by more than the gap of 1
+			offered := false
 			for range n.cfg.ReelectInterval {
 				n.Tick()
+				offered = offered || offers(n.Ready(), "a", 6)
 				n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 9})
 			}
-			if n.state != tt.want {
-				t.Fatalf("got %v, want %v", n.state, tt.want)
+			if offered != tt.want || n.state != StateFollower {
+				t.Fatalf("offered = %v, want %v; state %v, want follower", offered, tt.want, n.state)
 			}
 		})
 	}
@@ -484,6 +486,7 @@ func TestReelectionNeedsTheGapAndTheInterval(t *testing.T) {
 		campaigns bool
 	}{
 		{"better by more than the gap, after the interval", 3.5, 100, true},
+		{"and again an interval later, if nothing moved", 3.5, 200, true},
 		{"better by more than the gap, before the interval", 3.5, 99, false},
 		{"better by exactly the gap", 4, 500, false},
 		{"better by less than the gap", 4.5, 500, false},
@@ -492,16 +495,27 @@ func TestReelectionNeedsTheGapAndTheInterval(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n := follower(t) // coordinator load 5, gap 1, interval 100
 			n.SetLoad(tt.myLoad)
-			campaigned := false
+			// A load-driven move is no election: the follower offers to
+			// take the role, once an interval, and goes on following.
+			count := 0
 			for k := range tt.ticks {
 				n.Tick()
-				if k%2 == 0 && n.state == StateFollower {
+				if offers(n.Ready(), "a", tt.myLoad) {
+					count++
+				}
+				if k%2 == 0 {
 					n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 5})
 				}
-				campaigned = campaigned || n.state == StateCandidate
+				if n.state != StateFollower {
+					t.Fatalf("tick %d: %v, want follower", k, n.state)
+				}
 			}
-			if campaigned != tt.campaigns {
-				t.Fatalf("campaigned = %v, want %v", campaigned, tt.campaigns)
+			want := 0
+			if tt.campaigns {
+				want = tt.ticks / n.cfg.ReelectInterval
+			}
+			if count != want {
+				t.Fatalf("offered %d times, want %d", count, want)
 			}
 		})
 	}
@@ -509,10 +523,153 @@ func TestReelectionNeedsTheGapAndTheInterval(t *testing.T) {
 	n.SetLoad(-100)
 	for range 1000 {
 		n.Tick()
+		if offers(n.Ready(), "a", -100) {
+			t.Fatal("ReelectInterval 0 should disable re-election")
+		}
 		n.Step(Message{Type: Coordinator, From: "a", Epoch: Epoch{1, "a"}, Load: 5})
 	}
-	if n.state != StateFollower {
-		t.Fatal("ReelectInterval 0 should disable re-election")
+}
+
+// offers reports whether rd holds an OFFER to the coordinator to carrying
+// load.
+func offers(rd Ready, to string, load float64) bool {
+	for _, m := range rd.Messages {
+		if m.Type == Offer && m.To == to && m.Load == load {
+			return true
+		}
+	}
+	return false
+}
+
+func TestACoordinatorHandsItsRoleToTheBestOfferInItsWindow(t *testing.T) {
+	n := coordinator(t) // b at 1/b, gap 1, re-election on
+	n.SetMembers([]string{"a", "b", "c", "d", "e"})
+	n.SetLoad(5)
+	e := n.epoch
+	n.Step(Message{Type: Offer, From: "a", To: "b", Epoch: e, Load: 3})
+	n.Step(Message{Type: Offer, From: "e", To: "b", Epoch: e, Load: 4.5}) // within the gap: not an offer to take
+	n.Tick()
+	n.Step(Message{Type: Offer, From: "c", To: "b", Epoch: e, Load: 2})
+	n.Step(Message{Type: Offer, From: "d", To: "b", Epoch: e, Load: 2}) // as good as c, loses by name
+	for k := 1; k < n.cfg.ElectionTimeout; k++ {
+		if rd := n.Ready(); rd.Transfer != "" {
+			t.Fatalf("tick %d: chose %s before the window closed", k, rd.Transfer)
+		}
+		n.Tick()
+	}
+	if rd := n.Ready(); rd.Transfer != "c" || n.state != StateCoordinator {
+		t.Fatalf("want Transfer c while still coordinating, got %q, %v", rd.Transfer, n.state)
+	}
+
+	// The host has drained its writes and caught c up: hand over.
+	if err := n.Transfer("c"); err != nil {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	if n.state != StateWaiting || n.coordinator != "" || len(rd.Notices) != 1 || !rd.Notices[0].SteppedDown {
+		t.Fatalf("want a waiting node that stepped down, got %v following %q, notices %+v", n.state, n.coordinator, rd.Notices)
+	}
+	if len(rd.Messages) != 1 || rd.Messages[0] != (Message{Type: Handoff, From: "b", To: "c", Epoch: e, Load: 5}) {
+		t.Fatalf("want one HANDOFF to c at %v, got %v", e, rd.Messages)
+	}
+	// Lost? Said again every heartbeat interval.
+	for range n.cfg.HeartbeatInterval {
+		n.Tick()
+	}
+	if rd := n.Ready(); len(rd.Messages) != 1 || rd.Messages[0].Type != Handoff {
+		t.Fatalf("want the HANDOFF again, got %v", rd.Messages)
+	}
+	// c announces the next term: followed.
+	n.Step(Message{Type: Coordinator, From: "c", Epoch: Epoch{e.Term + 1, "c"}, Load: 2})
+	if n.state != StateFollower || n.coordinator != "c" {
+		t.Fatalf("want a follower of c, got %v following %q", n.state, n.coordinator)
+	}
+}
+
+func TestAHandoffMakesItsRecipientCoordinatorAtTheNextTerm(t *testing.T) {
+	n := follower(t) // b follows a at 1/a
+	n.Step(Message{Type: Handoff, From: "a", To: "b", Epoch: Epoch{1, "a"}, Load: 5})
+	rd := n.Ready()
+	if n.state != StateCoordinator || n.epoch != (Epoch{2, "b"}) {
+		t.Fatalf("want coordinator at 2/b, got %v at %v", n.state, n.epoch)
+	}
+	if len(rd.Messages) != 1 || rd.Messages[0].Type != Coordinator || rd.Messages[0].To != "" {
+		t.Fatalf("want a broadcast COORDINATOR, got %v", rd.Messages)
+	}
+	// The same HANDOFF again (resent, or late) is stale now: answered.
+	err := n.Step(Message{Type: Handoff, From: "a", To: "b", Epoch: Epoch{1, "a"}, Load: 5})
+	if !errors.Is(err, ErrStaleEpoch) || n.state != StateCoordinator || n.epoch != (Epoch{2, "b"}) {
+		t.Fatalf("a stale HANDOFF: %v, %v at %v", err, n.state, n.epoch)
+	}
+	if rd := n.Ready(); len(rd.Messages) != 1 || rd.Messages[0].Type != Coordinator || rd.Messages[0].To != "a" {
+		t.Fatalf("want a COORDINATOR to a, got %v", rd.Messages)
+	}
+}
+
+func TestAHandoffNobodyTakesEndsInAnElection(t *testing.T) {
+	n := coordinator(t)
+	n.SetMembers([]string{"a", "b", "c"})
+	if err := n.Transfer("c"); err != nil {
+		t.Fatal(err)
+	}
+	for range n.cfg.CoordinatorTimeout - 1 {
+		n.Tick()
+	}
+	if n.state != StateWaiting {
+		t.Fatalf("want still waiting for c, got %v", n.state)
+	}
+	n.Tick()
+	if n.state != StateCandidate {
+		t.Fatalf("c never announced: want an election, got %v", n.state)
+	}
+}
+
+func TestTransferRefusesWhatItCannotDo(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		node func(*testing.T, ...func(*Config)) *Node
+		to   string
+	}{
+		{"a follower", follower, "c"},
+		{"to itself", coordinator, "b"},
+		{"to a name the wire cannot carry", coordinator, ""},
+		{"to a member gossip does not hold alive", coordinator, "z"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := tt.node(t)
+			n.SetMembers([]string{"a", "b", "c"})
+			before := n.Status()
+			if err := n.Transfer(tt.to); !errors.Is(err, ErrNoHandoff) {
+				t.Fatalf("got %v, want ErrNoHandoff", err)
+			}
+			if n.Status() != before || n.HasReady() {
+				t.Fatalf("a refused Transfer changed the node: %+v, ready %v", n.Status(), n.HasReady())
+			}
+		})
+	}
+}
+
+func TestOffersNeedTheGapAndAreForgottenWithTheRole(t *testing.T) {
+	n := coordinator(t)
+	n.SetLoad(5)
+	e := n.epoch
+	n.Step(Message{Type: Offer, From: "a", To: "b", Epoch: e, Load: 3})
+	// Before the window closes, a higher epoch: b no longer coordinates.
+	n.Step(Message{Type: Coordinator, From: "c", Epoch: Epoch{e.Term + 1, "c"}, Load: 1})
+	for range 2 * n.cfg.ElectionTimeout {
+		n.Tick()
+		if rd := n.Ready(); rd.Transfer != "" {
+			t.Fatalf("a node that no longer coordinates chose a successor: %s", rd.Transfer)
+		}
+	}
+	// A follower ignores offers.
+	n.Step(Message{Type: Offer, From: "a", To: "b", Epoch: n.epoch, Load: -10})
+	for range 2 * n.cfg.ElectionTimeout {
+		n.Tick()
+		n.Step(Message{Type: Coordinator, From: "c", Epoch: Epoch{e.Term + 1, "c"}, Load: 1})
+		if rd := n.Ready(); rd.Transfer != "" || n.state != StateFollower {
+			t.Fatalf("a follower acted on an offer: %q, %v", rd.Transfer, n.state)
+		}
 	}
 }
 
@@ -711,5 +868,53 @@ func TestRestoreRaisesTheEpochAndNeverLowersIt(t *testing.T) {
 	rd := n.Ready()
 	if st := n.Status(); st.State == StateCoordinator || len(rd.Notices) != 1 || !rd.Notices[0].SteppedDown {
 		t.Fatalf("coordinator after Restore(9/y): %v, notices %+v", st.State, rd.Notices)
+	}
+}
+
+func TestAFollowerAnswersItsCoordinatorsCallForOffersWhenLighterByTheGap(t *testing.T) {
+	call := Message{Type: Offer, From: "a", Epoch: Epoch{1, "a"}, Load: 5}
+	for _, tt := range []struct {
+		name   string
+		load   float64
+		answer bool
+	}{
+		{"lighter by more than the gap", 3.5, true},
+		{"lighter by the gap exactly", 4, false},
+		{"heavier", 6, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := follower(t) // b follows a, gap 1
+			n.SetLoad(tt.load)
+			if err := n.Step(call); err != nil {
+				t.Fatal(err)
+			}
+			if got := offers(n.Ready(), "a", tt.load); got != tt.answer {
+				t.Fatalf("offered %v, want %v", got, tt.answer)
+			}
+			if n.state != StateFollower || n.coordinator != "a" {
+				t.Fatalf("a call for offers changed the follower: %v following %q", n.state, n.coordinator)
+			}
+		})
+	}
+	// A call from a node we do not follow is not answered.
+	n := follower(t)
+	n.SetLoad(0)
+	n.Step(Message{Type: Offer, From: "c", Epoch: Epoch{1, "c"}, Load: 5})
+	if rd := n.Ready(); offers(rd, "c", 0) {
+		t.Fatal("answered a call from a node it does not follow")
+	}
+}
+
+func TestTheFirstOfferOpensTheWindowWithACallToEveryFollower(t *testing.T) {
+	n := coordinator(t)
+	n.SetLoad(5)
+	n.Step(Message{Type: Offer, From: "a", To: "b", Epoch: n.epoch, Load: 3})
+	rd := n.Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0] != (Message{Type: Offer, From: "b", Epoch: n.epoch, Load: 5}) {
+		t.Fatalf("want one call for offers, got %v", rd.Messages)
+	}
+	n.Step(Message{Type: Offer, From: "c", To: "b", Epoch: n.epoch, Load: 3})
+	if rd := n.Ready(); len(rd.Messages) != 0 {
+		t.Fatalf("a second offer in the window called again: %v", rd.Messages)
 	}
 }

@@ -46,6 +46,8 @@ type Bully struct {
 	raise   chan Epoch
 	heard   chan heard
 	lost    chan string
+	handoff chan handoffRequest
+	wanted  chan string
 	load    atomic.Uint64 // math.Float64bits of the local load
 
 	mu      sync.Mutex
@@ -64,6 +66,13 @@ type Bully struct {
 type heard struct {
 	from  string
 	epoch Epoch
+}
+
+// handoffRequest asks the machine to hand its role to `to`; done gets
+// the machine's answer.
+type handoffRequest struct {
+	to   string
+	done chan error
 }
 
 // inboxSize bounds the messages waiting for the machine; past it, new ones
@@ -97,6 +106,8 @@ func NewBully(cfg BullyConfig) (*Bully, error) {
 		raise:   make(chan Epoch, 16),
 		heard:   make(chan heard, 64),
 		lost:    make(chan string, 8),
+		handoff: make(chan handoffRequest),
+		wanted:  make(chan string, 1),
 		changes: newFeed(),
 		stats:   Stats{MessagesSent: map[string]uint64{}},
 	}, nil
@@ -190,6 +201,34 @@ func (b *Bully) Suspend() {
 	}
 }
 
+// ErrNoHandoff reports a hand-off that cannot be made: this node does not
+// coordinate, or the successor is no live member.
+var ErrNoHandoff = bully.ErrNoHandoff
+
+// HandOff implements Elector: the machine sends HANDOFF to `to` and waits
+// for its announcement. The Bully runner picks no successor itself: to
+// must name one.
+func (b *Bully) HandOff(ctx context.Context, to string) error {
+	if to == "" {
+		return fmt.Errorf("%w: name the successor", ErrNoHandoff)
+	}
+	req := handoffRequest{to: to, done: make(chan error, 1)}
+	select {
+	case b.handoff <- req:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Successors implements Elector.
+func (b *Bully) Successors() <-chan string { return b.wanted }
+
 // Leadership implements Elector.
 func (b *Bully) Leadership() Leadership {
 	b.mu.Lock()
@@ -261,6 +300,18 @@ func (b *Bully) Run(ctx context.Context) error {
 			}
 		case e := <-b.raise:
 			node.Restore(e)
+		case req := <-b.handoff:
+			err := fmt.Errorf("%w: this node is silent", ErrNoHandoff)
+			if !suspended {
+				err = node.Transfer(req.to)
+			}
+			if err == nil {
+				b.mu.Lock()
+				b.stats.Handoffs++
+				b.mu.Unlock()
+				b.log.Info("handing the coordinator's role over", "to", req.to)
+			}
+			req.done <- err
 		case <-b.suspend:
 			suspended = true
 			b.log.Info("election suspended while the node is silent")
@@ -289,6 +340,14 @@ func (b *Bully) apply(rd bully.Ready, alive []string) {
 	// it at once (a follower's watch), and must find us knowing it.
 	for _, n := range rd.Notices {
 		b.publish(n)
+	}
+	if rd.Transfer != "" {
+		// Only the newest wish counts.
+		select {
+		case <-b.wanted:
+		default:
+		}
+		b.wanted <- rd.Transfer
 	}
 	self := b.cfg.Machine.ID
 	for _, m := range rd.Messages {

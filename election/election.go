@@ -50,6 +50,17 @@ type Elector interface {
 	// Rejoin tells the elector that the node is back from a failure: learn
 	// the coordinator first, campaign only if there is none.
 	Rejoin()
+	// HandOff hands the coordinator's role to the member named to, or to
+	// the one the elector picks when to is "", and returns once the
+	// request is made (the successor announces itself through Changes).
+	// Only the coordinator can; it fails with ErrNoHandoff otherwise. In
+	// Bully mode the caller first stops taking writes and brings the
+	// successor up to date; Raft's leadership transfer does both itself.
+	HandOff(ctx context.Context, to string) error
+	// Successors delivers the members a load-driven move would hand the
+	// role to (Bully's Ready.Transfer); nil when the elector makes no such
+	// move itself. The caller prepares and calls HandOff, or lets it pass.
+	Successors() <-chan string
 	// Stats counts what the elector has done, for metrics.
 	Stats() Stats
 	// Run drives the elector until ctx ends.
@@ -62,6 +73,7 @@ type Stats struct {
 	CoordinatorChanges uint64            // changes of the coordinator this node saw
 	MessagesSent       map[string]uint64 // by message type
 	Dropped            uint64            // messages dropped: malformed, or the inbox was full
+	Handoffs           uint64            // hand-offs this node made as coordinator
 }
 
 // feed is the channel behind Changes: latest wins, so a slow reader misses

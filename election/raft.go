@@ -230,6 +230,42 @@ func (e *Raft) TransferLeadership(ctx context.Context) error {
 	return e.wait(ctx, e.raft.LeadershipTransfer())
 }
 
+// HandOff implements Elector with Raft's leadership transfer, which stops
+// new writes, brings the successor up to date and has it campaign at once
+// (TimeoutNow). With to == "" Raft picks the most up-to-date voter. It
+// returns when the transfer is done or has failed.
+func (e *Raft) HandOff(ctx context.Context, to string) error {
+	if e.raft.State() != raft.Leader {
+		return fmt.Errorf("%w: %s does not lead", ErrNoHandoff, e.cfg.Name)
+	}
+	if to == "" {
+		return e.handOffErr(e.wait(ctx, e.raft.LeadershipTransfer()))
+	}
+	if to == e.cfg.Name {
+		return fmt.Errorf("%w: %s already leads", ErrNoHandoff, to)
+	}
+	servers, _, err := e.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if s.ID == to && s.Voter {
+			return e.handOffErr(e.wait(ctx, e.raft.LeadershipTransferToServer(raft.ServerID(s.ID), raft.ServerAddress(s.Address))))
+		}
+	}
+	return fmt.Errorf("%w: %s is not a voter", ErrNoHandoff, to)
+}
+
+func (e *Raft) handOffErr(err error) error {
+	if errors.Is(err, ErrNotLeader) {
+		return fmt.Errorf("%w: %v", ErrNoHandoff, err)
+	}
+	return err
+}
+
+// Successors implements Elector: Raft moves its leader for no load.
+func (e *Raft) Successors() <-chan string { return nil }
+
 // Apply proposes cmd and waits until it is applied to the FSM, returning
 // what the FSM's Apply returned. Errors are ErrNotLeader, ErrLeadershipLost,
 // ErrRaftTimeout or ErrShutdown.
