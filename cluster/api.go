@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"strconv"
 	"time"
 	"veil/cluster/api"
@@ -67,6 +68,7 @@ func (n *Node) routes() http.Handler {
 	handle("GET /v1/members", "members", n.handleMembers)
 	handle("GET /v1/coordinator", "coordinator", n.handleCoordinator)
 	handle("POST /v1/admin/fail", "admin_fail", n.handleAdminFail)
+	handle("POST /v1/admin/handoff", "admin_handoff", n.handleAdminHandoff)
 	// The event stream lives as long as its page: no request deadline.
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		if err := n.handleEvents(w, r); err != nil {
@@ -294,7 +296,9 @@ func (n *Node) handleAdminFail(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("for=%q: want a duration from 1ms to %s, e.g. for=15s", r.URL.Query().Get("for"), MaxSimulatedDown)
 	}
 	if target := r.URL.Query().Get("node"); target != "" && target != n.cfg.Name {
-		return n.forwardAdminFail(w, r, target)
+		q := r.URL.Query()
+		q.Del("node")
+		return n.forwardAdmin(w, r, target, q)
 	}
 	if err := n.mayFail(); err != nil {
 		return err
@@ -305,19 +309,22 @@ func (n *Node) handleAdminFail(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// forwardAdminFail passes an admin failure order on to the member named.
-func (n *Node) forwardAdminFail(w http.ResponseWriter, r *http.Request, target string) error {
+// forwardAdmin passes an admin order (r's route, with query q) on to the
+// member named, and its answer back.
+func (n *Node) forwardAdmin(w http.ResponseWriter, r *http.Request, target string, q url.Values) error {
 	m, ok := n.mship.member(target)
 	if !ok || m.Meta.API == "" {
 		return badRequest("node=%q: no such member", target)
 	}
-	q := r.URL.Query()
-	q.Del("node")
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "http://"+m.Meta.API+"/v1/admin/fail?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "http://"+m.Meta.API+r.URL.Path+"?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", r.Header.Get("Authorization"))
+	for _, h := range []string{"Authorization", hdrForwardedBy} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
 	resp, err := n.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %s did not answer: %v", ErrUnavailable, target, err)

@@ -142,13 +142,20 @@ func (n *Node) atCoordinator(w http.ResponseWriter, r *http.Request, body []byte
 	hold, cancel := context.WithTimeout(r.Context(), n.holdFor())
 	defer cancel()
 	var last error = ErrNoCoordinator
-	for {
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 40*time.Millisecond) {
 		changed := n.leadershipChanged()
 		lead := n.elector.Leadership()
 		switch {
 		case lead.Self:
-			do().write(w)
-			return nil
+			o := do()
+			if !notTaken(o) || r.Header.Get(hdrForwardedBy) != "" {
+				o.write(w)
+				return nil
+			}
+			// This node stopped coordinating, or is handing its role
+			// over, and did not carry the request out: hold it for the
+			// next coordinator, as a forwarded one would be.
+			last = fmt.Errorf("%w: %s did not take the request (%s)", ErrNoCoordinator, n.cfg.Name, replyCode(o.body))
 		case lead.Known() && r.Header.Get(hdrForwardedBy) != "":
 			// One hop only: the sender's view of the coordinator is stale;
 			// it holds and retries.
@@ -179,7 +186,7 @@ func (n *Node) atCoordinator(w http.ResponseWriter, r *http.Request, body []byte
 			}
 			return last
 		case <-changed:
-		case <-time.After(n.cfg.Profile.Heartbeat):
+		case <-time.After(wait):
 		}
 	}
 }

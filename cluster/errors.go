@@ -72,6 +72,7 @@ var classes = []struct {
 	{ErrBodyTooLarge, errorClass{http.StatusRequestEntityTooLarge, "body_too_large", 0}},
 	{ErrUnauthorized, errorClass{http.StatusUnauthorized, "unauthorized", 0}},
 	{ErrBusy, errorClass{http.StatusConflict, "busy", 0}},
+	{ErrNoHandoff, errorClass{http.StatusConflict, "no_handoff", 0}},
 	{stego.ErrInvalidMeta, errorClass{http.StatusBadRequest, "invalid_meta", 0}},
 	{stego.ErrPayloadTooLarge, errorClass{http.StatusUnprocessableEntity, "payload_too_large", 0}},
 	{stego.ErrImageTooLarge, errorClass{http.StatusUnprocessableEntity, "image_too_large", 0}},

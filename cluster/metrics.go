@@ -30,6 +30,7 @@ type gauges struct {
 	load          func() float64
 	elections     func() float64
 	changes       func() float64
+	handoffs      func() float64
 	since         func() float64 // unix time of the last leadership change seen
 	messages      func() map[string]uint64
 	raft          func() *election.RaftStatus // nil in Bully mode
@@ -70,6 +71,7 @@ func newMetrics(node string, g gauges) *metrics {
 		gauge("veil_load", "Smoothed jobs queued and running per worker slot.", g.load),
 		counter("veil_elections_total", "Elections this node started.", g.elections),
 		counter("veil_coordinator_changes_total", "Coordinator changes this node saw.", g.changes),
+		counter("veil_handoffs_total", "Hand-offs of the coordinator's role this node made while it coordinated.", g.handoffs),
 		gauge("veil_coordinator_since_seconds", "Unix time at which this node learnt of the current coordinator state.", g.since),
 		&messageCollector{
 			desc: prometheus.NewDesc("veil_election_messages_sent_total", "Election messages sent, by type.",
@@ -145,6 +147,7 @@ func (n *Node) gauges() gauges {
 		load:          func() float64 { return n.pool.load() },
 		elections:     func() float64 { return float64(n.elector.Stats().Elections) },
 		changes:       func() float64 { return float64(n.elector.Stats().CoordinatorChanges) },
+		handoffs:      func() float64 { return float64(n.handoffs.Load()) },
 		since: func() float64 {
 			if t := n.elector.Leadership().Since; !t.IsZero() {
 				return float64(t.UnixNano()) / 1e9

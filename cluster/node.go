@@ -70,6 +70,7 @@ type Node struct {
 
 	state       atomic.Uint32 // State
 	failing     atomic.Bool   // a simulated failure is under way here
+	handoffs    atomic.Uint64 // hand-offs made as coordinator
 	failures    atomic.Uint64 // simulated failures so far
 	assigned    sync.Map      // worker name → *atomic.Int64 jobs in flight, as coordinator
 	unreachable sync.Map      // worker name → time.Time it last could not be reached
@@ -183,6 +184,7 @@ func Start(cfg Config) (*Node, error) {
 	})
 	n.goRun(n.joinLoop)
 	n.goRun(n.sampleLoop)
+	n.goRun(n.handoffLoop)
 	n.goRun(n.metaLoop)
 	n.goRun(n.watchMembers)
 	n.goRun(n.watchLeadership)
@@ -648,18 +650,18 @@ func (n *Node) Gate() *Gate { return n.gate }
 // Leave announces a graceful leave, waits up to timeout for gossip to carry
 // it, and stops the node.
 func (n *Node) Leave(timeout time.Duration) error {
-	n.setState(StateLeaving)
-	if n.raft != nil && n.elector.Leadership().Self && !n.gate.Silenced() {
-		// Hand the lead over first, so that the cluster does not wait out
-		// an election timeout.
+	if n.elector.Leadership().Self && !n.gate.Silenced() {
+		// Hand the role over first, so that the cluster does not wait out
+		// an election, and no request in flight fails.
 		ctx, cancel := context.WithTimeout(n.ctx, timeout)
-		if err := n.raft.TransferLeadership(ctx); err != nil {
-			n.log.Warn("could not hand over the Raft leadership before leaving", "error", err)
+		if res, err := n.HandOff(ctx, "", "leave"); err != nil {
+			n.log.Warn("could not hand the coordinator's role over before leaving", "error", err)
 		} else {
-			n.log.Info("handed over the Raft leadership before leaving")
+			n.log.Info("handed the coordinator's role over before leaving", "to", res.To, "took", res.Took)
 		}
 		cancel()
 	}
+	n.setState(StateLeaving)
 	n.mship.setLocal(n.localMeta(n.elector.Leadership()))
 	var err error
 	if !n.gate.Silenced() {

@@ -431,6 +431,12 @@ func (r *raftLog) read(ctx context.Context, f func(*registry.State)) error {
 
 func (r *raftLog) readLocal(f func(*registry.State)) { r.fsm.read(f) }
 
+// drainFor does nothing: hashicorp/raft's leadership transfer stops new
+// writes and catches the successor up itself.
+func (r *raftLog) drainFor(context.Context, string, time.Duration) error { return nil }
+
+func (r *raftLog) undrain() {}
+
 func (r *raftLog) commitIndex() uint64 { return r.raft.Status().CommitIndex }
 
 // caughtUp: heard from the leader since t, with everything it committed

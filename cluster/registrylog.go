@@ -36,6 +36,12 @@ type registryLog interface {
 	caughtUp(since time.Time) bool
 	// commitIndex is this node's commit index.
 	commitIndex() uint64
+	// drainFor prepares a hand-off to `to`: no new writes, those in flight
+	// committed, `to` up to date (Bully); Raft's transfer does this
+	// itself, and its drainFor does nothing. undrain takes writes again
+	// after a hand-off that was not made.
+	drainFor(ctx context.Context, to string, within time.Duration) error
+	undrain()
 	// onLeadership starts or stops the coordinator's work.
 	onLeadership(l election.Leadership)
 	// close stops the goroutines; the stores are closed by their owner.

@@ -92,6 +92,7 @@ type replicator struct {
 	mu        sync.Mutex
 	epoch     registry.Epoch // the epoch this node coordinates at; zero when it does not
 	ready     bool           // the coordinator has synced and may serve writes
+	draining  string         // a hand-off to this node is being prepared: no new writes
 	stop      context.CancelFunc
 	match     map[string]uint64    // per peer: last index known to agree with ours
 	acked     map[string]time.Time // per peer: when it last accepted an append this reign
@@ -145,7 +146,7 @@ func (r *replicator) endReignLocked() {
 		r.stop()
 		r.stop = nil
 	}
-	r.epoch, r.ready = registry.Epoch{}, false
+	r.epoch, r.ready, r.draining = registry.Epoch{}, false, ""
 	r.peers = map[string]bool{}
 	r.match = map[string]uint64{}
 	r.acked = map[string]time.Time{}
@@ -549,13 +550,17 @@ func (r *replicator) submit(ctx context.Context, cmd registry.Command) (registry
 		return registry.Outcome{}, badRequest("%v", err)
 	}
 	r.mu.Lock()
-	e, ready := r.epoch, r.ready
+	e, ready, draining := r.epoch, r.ready, r.draining
 	r.mu.Unlock()
 	if !ready {
 		if e.IsZero() {
 			return registry.Outcome{}, ErrNotCoordinator
 		}
 		return registry.Outcome{}, fmt.Errorf("%w: the coordinator is still syncing the registry", ErrUnavailable)
+	}
+	if draining != "" {
+		// Not taken: the holds of every node send it on to the successor.
+		return registry.Outcome{}, fmt.Errorf("%w: the coordinator is handing its role to %s", ErrUnavailable, draining)
 	}
 	if !r.heardFromMajority() {
 		return registry.Outcome{}, errNoQuorum(r.lease())
@@ -593,6 +598,57 @@ func (r *replicator) submit(ctx context.Context, cmd registry.Command) (registry
 			}
 		}
 	}
+}
+
+// drainFor prepares a hand-off to the voter `to`: from now on submit takes
+// no new write, and it returns once every write taken is committed and
+// `to` holds the whole log, so that the successor's sync finds nothing to
+// fetch and nothing is left in flight. Past within, or when the reign ends,
+// it gives up, takes writes again, and returns an error wrapping
+// ErrNoHandoff.
+func (r *replicator) drainFor(ctx context.Context, to string, within time.Duration) error {
+	r.mu.Lock()
+	e, ready := r.epoch, r.ready
+	if !ready || r.draining != "" {
+		r.mu.Unlock()
+		if r.draining != "" {
+			return fmt.Errorf("%w: a hand-off to %s is already under way", ErrNoHandoff, r.draining)
+		}
+		return fmt.Errorf("%w: this node does not coordinate, or has not synced yet", ErrNoHandoff)
+	}
+	r.draining = to
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		r.poke()
+		r.advanceCommit(e)
+		r.mu.Lock()
+		same := r.epoch == e
+		last := r.store.LastIndex()
+		done := same && len(r.queue) == 0 && !r.proposing && len(r.waiters) == 0 &&
+			r.store.CommitIndex() == last && r.match[to] >= last
+		r.mu.Unlock()
+		switch {
+		case !same:
+			return fmt.Errorf("%w: the reign at %v ended while the hand-off was prepared", ErrNoHandoff, e)
+		case done:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			r.undrain()
+			return fmt.Errorf("%w: %s did not catch up, or writes in flight did not commit, within %s", ErrNoHandoff, to, within)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// undrain takes writes again after a hand-off that was not made.
+func (r *replicator) undrain() {
+	r.mu.Lock()
+	r.draining = ""
+	r.mu.Unlock()
 }
 
 func (r *replicator) leading() bool { return r.isReady() && r.heardFromMajority() }

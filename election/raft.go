@@ -307,10 +307,10 @@ func classify(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter):
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrNotVoter),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress): // refused, not enqueued: the next leader takes it
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
-	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress),
-		errors.Is(err, raft.ErrAbortedByRestore):
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
 		return fmt.Errorf("%w: %v", ErrLeadershipLost, err)
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return fmt.Errorf("%w: %v", ErrRaftTimeout, err)
