@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -34,6 +36,10 @@ const (
 	// FaultSimulate turns the failure simulation of every node on for the
 	// whole run (the nodes' --simulate-failures).
 	FaultSimulate FaultKind = "simulate"
+	// FaultHandoff is no fault but a move: the coordinator hands its role
+	// (POST /v1/admin/handoff) to the node named, or to the least-loaded
+	// one. Its window lasts until the successor announced itself.
+	FaultHandoff FaultKind = "handoff"
 )
 
 // TargetCoordinator names whichever node coordinates when the fault fires.
@@ -77,9 +83,11 @@ const maxFaultTime = 24 * time.Hour
 //	stop@20s+3s          SIGSTOP the coordinator, SIGCONT 3 s later
 //	fail@30s+8s          the coordinator fails as the simulation makes nodes fail, for 8 s
 //	simulate             the failure simulation on every node, all run long
+//	handoff@10s          the coordinator hands its role to the least-loaded node
+//	handoff:node-3@10s   ... to node-3
 //
 // NODE is "coordinator" (the default: whichever coordinates at AT) or a
-// node's name.
+// node's name; for a hand-off, the successor.
 func ParseFaults(s string) ([]Fault, error) {
 	var out []Fault
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n' })
@@ -107,9 +115,9 @@ func parseFault(item string) (Fault, error) {
 	kind, target, named := strings.Cut(head, ":")
 	f := Fault{Kind: FaultKind(kind), Target: TargetCoordinator}
 	switch f.Kind {
-	case FaultKill, FaultStop, FaultFail:
+	case FaultKill, FaultStop, FaultFail, FaultHandoff:
 	default:
-		return bad("unknown kind %q: want kill, stop, fail or simulate", kind)
+		return bad("unknown kind %q: want kill, stop, fail, handoff or simulate", kind)
 	}
 	if named {
 		if !validNodeName(target) {
@@ -127,8 +135,11 @@ func parseFault(item string) (Fault, error) {
 			return bad("bad duration %q", dur)
 		}
 	}
-	if !hasFor && f.Kind != FaultKill {
+	if !hasFor && f.Kind != FaultKill && f.Kind != FaultHandoff {
 		return bad("%s needs a duration (+FOR)", f.Kind)
+	}
+	if hasFor && f.Kind == FaultHandoff {
+		return bad("a hand-off takes no duration")
 	}
 	return f, nil
 }
@@ -187,6 +198,10 @@ func (r *faultRunner) fire(ctx context.Context, f Fault, stop <-chan struct{}) {
 		r.windows = append(r.windows, w)
 		r.mu.Unlock()
 	}()
+	if f.Kind == FaultHandoff {
+		r.handoff(ctx, f, &w)
+		return
+	}
 	i, err := r.target(ctx, f.Target)
 	if err != nil {
 		w.StartS, w.EndS, w.Err = load.Secs(r.since()), load.Secs(r.since()), err.Error()
@@ -281,6 +296,58 @@ func (r *faultRunner) adminFail(ctx context.Context, i int, d time.Duration) err
 		return fmt.Errorf("bench: POST /v1/admin/fail: status %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// handoff orders a hand-off through the first live node and records, in
+// w, the node that coordinated and how long the move took.
+func (r *faultRunner) handoff(ctx context.Context, f Fault, w *report.FaultWindow) {
+	began := r.since()
+	w.StartS = load.Secs(began)
+	res, err := r.adminHandoff(ctx, f.Target)
+	w.EndS = load.Secs(r.since())
+	if err != nil {
+		w.Err = err.Error()
+		r.logf("bench: %s: %v", f, err)
+		return
+	}
+	w.Node = res.From + " to " + res.To
+	r.logf("bench: %s: %s handed its role to %s in %.1f ms", f, res.From, res.To, res.TookMS)
+}
+
+func (r *faultRunner) adminHandoff(ctx context.Context, to string) (cluster.HandOffResult, error) {
+	var res cluster.HandOffResult
+	token, err := adminToken(r.c.KeyFile())
+	if err != nil {
+		return res, err
+	}
+	live := r.c.Live()
+	if len(live) == 0 {
+		return res, errors.New("no live node")
+	}
+	u := fmt.Sprintf("http://%s/v1/admin/handoff", r.c.Node(live[0]).API)
+	if to != TargetCoordinator {
+		u += "?to=" + to
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return res, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := r.c.HTTP().Do(req)
+	if err != nil {
+		return res, fmt.Errorf("bench: POST /v1/admin/handoff: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return res, fmt.Errorf("bench: POST /v1/admin/handoff: %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		return res, fmt.Errorf("bench: POST /v1/admin/handoff: %w", err)
+	}
+	return res, nil
 }
 
 // adminToken derives the admin token from the cluster's master key file.

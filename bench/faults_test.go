@@ -19,6 +19,10 @@ func TestFaultSchedulesAreRead(t *testing.T) {
 			{Kind: FaultStop, Target: TargetCoordinator, At: 20 * time.Second, For: 3 * time.Second},
 			{Kind: FaultFail, Target: TargetCoordinator, At: 30 * time.Second, For: 8 * time.Second},
 		}},
+		{"handoff@5s handoff:node-3@10s", []Fault{
+			{Kind: FaultHandoff, Target: TargetCoordinator, At: 5 * time.Second},
+			{Kind: FaultHandoff, Target: "node-3", At: 10 * time.Second},
+		}},
 		{"simulate, kill@0s+500ms", []Fault{
 			{Kind: FaultSimulate},
 			{Kind: FaultKill, Target: TargetCoordinator, For: 500 * time.Millisecond},
@@ -46,6 +50,7 @@ func TestBadFaultSchedulesAreRefusedWithTheReason(t *testing.T) {
 		{"fail@1s+0s", "bad duration"},
 		{"kill:no/de@1s", "bad node name"},
 		{"kill@1s+48h", "bad duration"},
+		{"handoff@1s+2s", "takes no duration"},
 	}
 	for _, tc := range cases {
 		_, err := ParseFaults(tc.in)
