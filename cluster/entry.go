@@ -255,7 +255,9 @@ func (n *Node) work(ctx context.Context, j job) *outcome {
 	if n.elector.Leadership().Self {
 		// A Bully coordinator cut off from a majority could work the
 		// image but not commit it: it says so now, not at the deadline.
-		if rep, ok := n.repl.(*replicator); ok && !rep.heardFromMajority() {
+		// One that is still syncing after its election has heard from
+		// nobody yet: it works, and the commit waits for the sync.
+		if rep, ok := n.repl.(*replicator); ok && rep.isReady() && !rep.heardFromMajority() {
 			return errorOutcome(errNoQuorum(rep.lease()))
 		}
 		return n.onWorker(ctx, j)

@@ -33,6 +33,23 @@ var ErrNoHandoff = election.ErrNoHandoff
 // announced itself yet.
 var errNotAnnounced = errors.New("the successor has not announced itself yet; if it is gone, an election follows")
 
+// handedOff records a hand-off this node made as coordinator at epoch.
+type handedOff struct {
+	epoch election.Epoch
+	to    string
+	at    time.Time
+}
+
+// handedTo names the successor when this node handed its role over at
+// epoch e (any epoch, if e is zero) within the last CoordinatorTimeout.
+func (n *Node) handedTo(e election.Epoch) string {
+	h := n.handedOff.Load()
+	if h == nil || (!e.IsZero() && h.epoch != e) || time.Since(h.at) > n.cfg.Profile.CoordinatorTimeout {
+		return ""
+	}
+	return h.to
+}
+
 // handoffPrepare bounds the wait for writes in flight to commit and the
 // successor to catch up; past it the hand-off is given up and the
 // coordinator takes writes again.
@@ -79,7 +96,9 @@ func (n *Node) HandOff(ctx context.Context, to, reason string) (HandOffResult, e
 		return res, err
 	}
 	res.Prepared = time.Since(start)
+	n.handedOff.Store(&handedOff{epoch: lead.Epoch, to: to, at: time.Now()})
 	if err := n.elector.HandOff(ctx, to); err != nil {
+		n.handedOff.Store(nil)
 		n.repl.undrain()
 		return res, err
 	}

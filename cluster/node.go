@@ -79,6 +79,11 @@ type Node struct {
 	leadMu   sync.Mutex
 	leadCh   chan struct{}
 	watching atomic.Int64 // followers' watches this node holds open
+	// handedOff is the last hand-off this node made as coordinator: the
+	// watches it held then are answered "handed to", not "gone", so that
+	// their followers wait for the successor instead of calling an
+	// election.
+	handedOff atomic.Pointer[handedOff]
 
 	metaKick chan struct{}
 	ctx      context.Context

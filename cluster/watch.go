@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"veil/election"
 )
 
 // Crash detection in Bully mode, faster than silence.
@@ -34,6 +37,10 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	}
 	l := n.elector.Leadership()
 	if !l.Self {
+		if to := n.handedTo(election.Epoch{}); to != "" {
+			writeJSON(w, http.StatusOK, watchReply{HandedTo: to})
+			return nil
+		}
 		return fmt.Errorf("%w; the coordinator is %s", ErrNotCoordinator, l.Coordinator)
 	}
 	n.watching.Add(1)
@@ -43,12 +50,18 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 	for {
 		changed := n.leadershipChanged()
 		if now := n.elector.Leadership(); !now.Self || now.Epoch != l.Epoch {
+			if to := n.handedTo(l.Epoch); to != "" {
+				// Not gone: handed over, and the successor announces
+				// itself in a moment.
+				writeJSON(w, http.StatusOK, watchReply{Epoch: l.Epoch.String(), HandedTo: to})
+				return nil
+			}
 			return fmt.Errorf("%w any more", ErrNotCoordinator)
 		}
 		select {
 		case <-changed:
 		case <-hold.C:
-			writeJSON(w, http.StatusOK, map[string]string{"epoch": l.Epoch.String()})
+			writeJSON(w, http.StatusOK, watchReply{Epoch: l.Epoch.String()})
 			return nil
 		case <-r.Context().Done():
 			return r.Context().Err()
@@ -56,6 +69,13 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("%w: node %s is stopping", ErrUnavailable, n.cfg.Name)
 		}
 	}
+}
+
+// watchReply is the coordinator's answer to a watch that ends without a
+// crash: nothing changed, or it handed its role to HandedTo.
+type watchReply struct {
+	Epoch    string `json:"epoch,omitempty"`
+	HandedTo string `json:"handed_to,omitempty"`
 }
 
 // leadershipChanged returns a channel closed at the next change of the
@@ -87,7 +107,7 @@ func (n *Node) watchLoop() {
 			n.waitFor(changed, idle)
 			continue
 		}
-		status, err := n.pollWatch(m.Meta.API)
+		status, reply, err := n.pollWatch(m.Meta.API)
 		if n.ctx.Err() != nil {
 			return
 		}
@@ -95,6 +115,11 @@ func (n *Node) watchLoop() {
 			continue // the election moved on by itself
 		}
 		switch {
+		case err == nil && status == http.StatusOK && reply.HandedTo != "":
+			// A hand-off: the successor's announcement is on its way. If
+			// it never comes, the heartbeat timeout calls the election.
+			n.waitFor(changed, idle)
+			continue
 		case err == nil && status == http.StatusOK:
 			continue
 		case err != nil && !brokenByPeer(err):
@@ -110,25 +135,30 @@ func (n *Node) watchLoop() {
 }
 
 // pollWatch holds one watch at the coordinator's API address and returns
-// its status, or the error that ended it.
-func (n *Node) pollWatch(api string) (int, error) {
+// its status and reply, or the error that ended it.
+func (n *Node) pollWatch(api string) (int, watchReply, error) {
+	var reply watchReply
 	ctx, cancel := context.WithTimeout(n.ctx, watchHold+5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/v1/internal/watch", nil)
 	if err != nil {
-		return 0, err
+		return 0, reply, err
 	}
 	req.Header.Set("Authorization", "Bearer "+n.peerTok)
 	req.Header.Set(hdrPeer, n.cfg.Name)
 	resp, err := n.peerClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, reply, err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)); err != nil {
-		return 0, err
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return 0, reply, err
 	}
-	return resp.StatusCode, nil
+	if resp.StatusCode == http.StatusOK {
+		_ = json.Unmarshal(body, &reply) // an older node's reply has no hand-off: zero
+	}
+	return resp.StatusCode, reply, nil
 }
 
 // brokenByPeer reports whether err is the other machine closing, resetting
