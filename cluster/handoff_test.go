@@ -93,6 +93,13 @@ func TestHandOffsUnderLoadFailNoRequest(t *testing.T) {
 		}
 
 		time.Sleep(300 * time.Millisecond)
+		elections := func() (sum uint64) {
+			for _, n := range c.Nodes {
+				sum += n.elector.Stats().Elections
+			}
+			return sum
+		}
+		before := elections()
 		for k := range moves {
 			from := c.WaitCoordinator(20 * time.Second)
 			to := c.NotCoordinator(from).cfg.Name
@@ -119,6 +126,11 @@ func TestHandOffsUnderLoadFailNoRequest(t *testing.T) {
 		}
 		close(stop)
 		wg.Wait()
+		if after := elections(); mode == ModeBully && after != before {
+			// A hand-off is no election: a follower that loses its
+			// coordinator to one waits for the successor.
+			t.Errorf("%d elections during %d hand-offs, want none", after-before, moves)
+		}
 
 		for _, f := range failures {
 			t.Error(f)
