@@ -57,7 +57,8 @@ func FuzzUserMsg(f *testing.F) {
 
 // FuzzAPIBodies feeds arbitrary JSON bodies to the strict decoder of every
 // JSON route: credentials, shares, the replication requests a peer sends,
-// the discovery routes' bodies and a commit's reply. Decoding must never panic, and what decodes must encode again.
+// the discovery routes' bodies, a commit's reply, a watch's reply and a
+// hand-off's result. Decoding must never panic, and what decodes must encode again.
 func FuzzAPIBodies(f *testing.F) {
 	f.Add([]byte(`{"name":"alice","password":"correct horse"}`))
 	f.Add([]byte(`{"set":{"bob":3},"remove":["carol"]}`))
@@ -67,8 +68,11 @@ func FuzzAPIBodies(f *testing.F) {
 	f.Add([]byte(`{"statement":"VlYBAQ","address":"127.0.0.1:7000","holds":["00000000000000000000000000000001"]}`))
 	f.Add([]byte(`{"index":3,"id":"00000000000000000000000000000001","version":2,"views_left":1,"by_owner":false,"replayed":true,"created":"2026-12-03T12:00:00Z"}`))
 	f.Add([]byte(`{"statement":"VlYBAQ","spent":2,"proof":"AAAA"}`))
+	f.Add([]byte(`{"epoch":"3/node-1","handed_to":"node-2"}`))
+	f.Add([]byte(`{"from":"node-1","to":"node-2","epoch":"4/node-2","took_ms":37.5,"reason":"admin"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		targets := []any{&credentials{}, &shareRequest{}, &appendRequest{}, &prepareRequest{}, &VouchRequest{}, &PeerRequest{}, &commitReply{}, &ReturnRequest{}}
+		targets := []any{&credentials{}, &shareRequest{}, &appendRequest{}, &prepareRequest{}, &VouchRequest{}, &PeerRequest{}, &commitReply{},
+			&ReturnRequest{}, &watchReply{}, &HandOffResult{}}
 		for _, v := range targets {
 			if err := decodeStrict(body, v); err != nil {
 				continue

@@ -25,7 +25,7 @@ type command struct {
 // commands lists every subcommand, in the order help shows them.
 var commands = []command{
 	keygenCommand, capacityCommand, hideCommand, revealCommand,
-	nodeCommand, membersCommand, adminTokenCommand, benchCommand,
+	nodeCommand, membersCommand, handoffCommand, adminTokenCommand, benchCommand,
 	registerCommand, putCommand, viewCommand, shareCommand, imagesCommand,
 	peerCommand, onlineCommand, fetchCommand, versionCommand,
 }
