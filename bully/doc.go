@@ -61,7 +61,9 @@
 // YIELD; a candidate that holds a YIELD from every member of its last
 // membership (but itself, and a coordinator the host proved gone with Lost)
 // wins at once instead of waiting out ElectionTimeout: nobody is left who
-// could answer it. The coordinator then repeats COORDINATOR every
+// could answer it. An ELECTION from a node the candidate outranks counts as
+// that node's YIELD: its snapshot is frozen below the candidate's for the
+// round, and it has lost the coordinator. The coordinator then repeats COORDINATOR every
 // HeartbeatInterval ticks as a heartbeat carrying its epoch and its current
 // load. Every message carries the sender's epoch.
 //
@@ -82,7 +84,12 @@
 //     campaigns again ElectionTimeout ticks later; meanwhile it follows the
 //     coordinator's heartbeats if they reach it. If the coordinator is
 //     really gone, the others lose it within their own timeout and stop
-//     refusing.
+//     refusing. A REFUSE from a node whose ELECTION at that epoch already
+//     reached the candidate is stale (it was sent first, and overtaken):
+//     it is ignored in this round and later ones, and a refused node that
+//     the refuser's own ELECTION reaches campaigns again at once. So when
+//     every node learns of a crash within a tick (Lost), they agree within
+//     that tick whatever the order of the messages.
 //   - A candidate that receives a COORDINATOR addressed to it at the epoch
 //     it campaigns against follows that coordinator: it is alive and
 //     staying. A broadcast heartbeat of that epoch, which may predate the

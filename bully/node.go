@@ -29,13 +29,15 @@ type Node struct {
 	// gone lasts until a coordinator is adopted or won: a retry of the
 	// same election need not hear from it either. refused marks a wait
 	// that a REFUSE began.
-	// campaigners are the nodes whose ELECTION reached us this round: a
-	// REFUSE from one of them is stale, since it has lost the coordinator
-	// too.
-	yields      map[string]bool
-	campaigners map[string]bool
-	gone        string
-	refused     bool
+	// campaigners are the nodes whose ELECTION reached us at campaignedAt,
+	// our epoch: they have lost its coordinator, so a REFUSE from one of
+	// them at that epoch is stale, in this round or a later one (it was
+	// sent before its ELECTION, and may arrive after it).
+	yields       map[string]bool
+	campaigners  map[string]bool
+	campaignedAt Epoch
+	gone         string
+	refused      bool
 
 	// A coordinator's hand-off: the offers gathered this window (sender to
 	// load), the ticks since the first, and the successor chosen for the
@@ -155,8 +157,8 @@ func (n *Node) step(m Message) error {
 		}
 		n.adopt(m)
 	case Election:
-		if n.campaigners != nil {
-			n.campaigners[m.From] = true
+		if m.Epoch == n.epoch {
+			n.noteCampaigner(m.From)
 		}
 		if cmp > 0 {
 			n.raise(m.Epoch)
@@ -199,7 +201,7 @@ func (n *Node) step(m Message) error {
 		if cmp > 0 {
 			n.raise(m.Epoch)
 		}
-		if n.state == StateCandidate && !n.campaigners[m.From] {
+		if n.state == StateCandidate && !(n.campaignedAt == m.Epoch && n.campaigners[m.From]) {
 			// Someone still hears the coordinator we lost. Stand down and
 			// try again an election timeout from now: meanwhile we follow
 			// its heartbeats if they reach us, and if it is really gone
@@ -322,6 +324,14 @@ func (n *Node) lost(id string) {
 	}
 }
 
+// noteCampaigner records that id's ELECTION reached us at our epoch.
+func (n *Node) noteCampaigner(id string) {
+	if n.campaigners == nil || n.campaignedAt != n.epoch {
+		n.campaigners, n.campaignedAt = map[string]bool{}, n.epoch
+	}
+	n.campaigners[id] = true
+}
+
 // allYielded reports whether every live member but this node (and the
 // coordinator proved gone) has yielded this round. Without a membership
 // there is no list to complete, and the candidate waits out its timeout.
@@ -348,6 +358,17 @@ func (n *Node) join(m Message) {
 		if (n.state != StateCandidate && n.state != StateWaiting) || (n.state == StateWaiting && n.refused) {
 			n.campaign()
 		}
+		// The sender is below us for this round (its snapshot is frozen)
+		// and has lost the coordinator: it cannot answer us nor refuse us,
+		// so it counts as yielded. It may have refused our ELECTION a
+		// moment before it lost the coordinator, and would not yield to
+		// it since.
+		if n.state == StateCandidate && m.Epoch == n.epoch {
+			n.yields[m.From] = true
+			if n.allYielded() {
+				n.win()
+			}
+		}
 		return
 	}
 	// The sender outranks us and is campaigning: defer to it, unless we
@@ -370,7 +391,7 @@ func (n *Node) campaign() {
 	n.state = StateCandidate
 	n.elapsed = 0
 	n.coordinator = ""
-	n.yields, n.campaigners, n.refused = map[string]bool{}, map[string]bool{}, false
+	n.yields, n.refused = map[string]bool{}, false
 	n.handingTo = ""
 	n.notify()
 	n.send(Message{Type: Election, From: n.cfg.ID, Epoch: n.epoch, Load: n.snapshot})
