@@ -26,6 +26,10 @@ import (
 // close nothing: the heartbeat timeout still catches them. A false signal
 // costs one election that the live coordinator answers and stays.
 
+// watchRetry is how soon a follower looks again for its coordinator's
+// address when gossip has not brought it yet.
+const watchRetry = 20 * time.Millisecond
+
 // watchHold is how long the coordinator holds a follower's watch before
 // answering that nothing changed; the follower asks again at once.
 const watchHold = 15 * time.Second
@@ -103,6 +107,14 @@ func (n *Node) watchLoop() {
 		changed := n.leadershipChanged()
 		l := n.elector.Leadership()
 		m, ok := n.mship.member(l.Coordinator)
+		if l.Known() && !l.Self && (!ok || m.Meta.API == "") && !n.gate.Silenced() {
+			// A node that just started or came back may follow a
+			// coordinator whose address gossip has not brought yet:
+			// without a watch it would not see a crash, and would refuse
+			// the others' candidates meanwhile. Look again soon.
+			n.waitFor(changed, watchRetry)
+			continue
+		}
 		if !l.Known() || l.Self || !ok || m.Meta.API == "" || n.gate.Silenced() || n.gate.closedTo(m.Gossip) {
 			n.waitFor(changed, idle)
 			continue
