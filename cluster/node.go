@@ -329,12 +329,19 @@ func (s gossipSender) Send(to string, payload []byte) error {
 	return s.n.sendGossip(to, chanElection, payload, false)
 }
 
+// sendGossip sends a user message to the member named to. Control
+// messages go to live members only; election messages to any member that
+// has not left: gossip's "failed" is second-hand (in a bridge partition
+// the far half's suspicion makes it call failed a node this one reaches),
+// and a datagram to a dead node costs nothing.
+
 func (n *Node) sendGossip(to string, channel byte, payload []byte, reliable bool) error {
 	// The address comes from the node's own table: the *Node values
 	// memberlist hands out are shared with its gossip goroutines, and
 	// reading them races with their updates.
 	m, ok := n.mship.member(to)
-	if !ok || (m.Status != StatusAlive && m.Status != StatusSuspect) {
+	live := ok && (m.Status == StatusAlive || m.Status == StatusSuspect)
+	if !live && !(ok && channel == chanElection && m.Status != StatusLeft) {
 		return fmt.Errorf("no live member named %q", to)
 	}
 	host, portStr, err := net.SplitHostPort(m.Gossip)
@@ -479,20 +486,30 @@ func (n *Node) localMeta(l election.Leadership) Meta {
 
 // watchMembers feeds the election the members gossip holds alive.
 func (n *Node) watchMembers() {
-	last := ""
+	last, lastFan := "", ""
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.mship.changed:
 		}
-		var alive []string
+		var alive, fanout []string
 		for _, m := range n.mship.members() {
 			if m.Status == StatusAlive || m.Status == StatusSuspect {
 				alive = append(alive, m.Name)
 			}
+			if m.Status != StatusLeft && m.Name != n.cfg.Name {
+				fanout = append(fanout, m.Name)
+			}
 		}
-		if key := fmt.Sprint(alive); key != last && n.bully != nil {
+		if n.bully == nil {
+			continue
+		}
+		if key := fmt.Sprint(fanout); key != lastFan {
+			lastFan = key
+			n.bully.SetFanout(fanout)
+		}
+		if key := fmt.Sprint(alive); key != last {
 			last = key
 			n.bully.SetMembers(alive)
 		}

@@ -49,6 +49,10 @@ type Bully struct {
 	handoff chan handoffRequest
 	wanted  chan string
 	load    atomic.Uint64 // math.Float64bits of the local load
+	// fanout, when set, is every member a broadcast goes to besides the
+	// live ones: gossip's verdict is second-hand, and a member it calls
+	// failed may be alive and reachable from here (a bridge partition).
+	fanout atomic.Pointer[[]string]
 
 	mu      sync.Mutex
 	lead    Leadership
@@ -171,6 +175,15 @@ func (b *Bully) SetMembers(alive []string) {
 		default:
 		}
 	}
+}
+
+// SetFanout names the members a broadcast goes to besides the live ones
+// given to SetMembers: every member that has not left. Sending to a dead
+// one costs a datagram; not sending to a live one gossip gave up on costs
+// it the coordinator's heartbeats and the candidates' ELECTIONs.
+func (b *Bully) SetFanout(ids []string) {
+	cp := append([]string(nil), ids...)
+	b.fanout.Store(&cp)
 }
 
 // SetLoad implements Elector.
@@ -362,7 +375,7 @@ func (b *Bully) apply(rd bully.Ready, alive []string) {
 				sent++
 			}
 		} else {
-			for _, to := range alive {
+			for _, to := range b.broadcastList(alive) {
 				if to != self && b.cfg.Transport.Send(to, payload) == nil {
 					sent++
 				}
@@ -372,6 +385,25 @@ func (b *Bully) apply(rd bully.Ready, alive []string) {
 		b.stats.MessagesSent[b.kind(m)] += sent
 		b.mu.Unlock()
 	}
+}
+
+// broadcastList is alive and the fanout, each member once.
+func (b *Bully) broadcastList(alive []string) []string {
+	f := b.fanout.Load()
+	if f == nil {
+		return alive
+	}
+	seen := make(map[string]bool, len(alive)+len(*f))
+	out := make([]string, 0, len(alive)+len(*f))
+	for _, list := range [][]string{alive, *f} {
+		for _, id := range list {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	return out
 }
 
 func (b *Bully) publish(n bully.Notice) {

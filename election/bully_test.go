@@ -211,3 +211,26 @@ func TestNewBullyRefusesABadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestAMemberGossipGaveUpOnStillGetsTheBroadcasts: gossip on a and b calls c
+// failed (as the far half's suspicion does to a bridge node), but c is
+// alive and reachable. With c in the fanout it gets the coordinator's
+// heartbeats and follows it; without, it would time out every coordinator
+// timeout and campaign.
+func TestAMemberGossipGaveUpOnStillGetsTheBroadcasts(t *testing.T) {
+	h := newHarness(t, "a", "b", "c")
+	for _, name := range []string{"a", "b"} {
+		h.net.runners[name].SetMembers([]string{"a", "b"})
+		h.net.runners[name].SetFanout([]string{"a", "b", "c"})
+	}
+	l := h.agreed(h.names)
+	c := h.net.runners["c"]
+	before := c.Stats().Elections
+	time.Sleep(200 * time.Millisecond) // 100 ticks, ten coordinator timeouts
+	if got := c.Stats().Elections; got != before {
+		t.Fatalf("c campaigned %d times while the coordinator broadcast to it", got-before)
+	}
+	if now := c.Leadership(); now.Coordinator != l.Coordinator || now.Epoch != l.Epoch {
+		t.Fatalf("c follows %q at %v, want %q at %v", now.Coordinator, now.Epoch, l.Coordinator, l.Epoch)
+	}
+}
