@@ -162,7 +162,13 @@ func (r *Report) rows() []row {
 			if one == nil || one.ThroughputRPS == 0 {
 				return "-"
 			}
-			return fmt.Sprintf("%.2f", run.ThroughputRPS/(float64(run.Nodes)*one.ThroughputRPS))
+			eff := run.ThroughputRPS / (float64(run.Nodes) * one.ThroughputRPS)
+			if w := WorkingNodes(run); w > 0 && w < run.Nodes {
+				// With spread clients the coordinator only decides: the
+				// bound is (N-1)/N. Against the nodes that work:
+				return fmt.Sprintf("%.2f (%.2f over the %d that did image work)", eff, run.ThroughputRPS/(float64(w)*one.ThroughputRPS), w)
+			}
+			return fmt.Sprintf("%.2f", eff)
 		})},
 		row{"coordinator CPU per op", withLoad(func(run Run) string {
 			if run.Coordinator == "" {
@@ -203,6 +209,22 @@ func (r *Report) rows() []row {
 		row{"messages per failover", withTrials(func(f *FailoverStats) string { return fmt.Sprintf("%.1f", f.MessagesPerFailover) })},
 	)
 	return rows
+}
+
+// WorkingNodes counts the nodes that did image work in run: those with at
+// least 1% of the busiest node's jobs. Zero when the jobs are not known.
+func WorkingNodes(run Run) int {
+	most := 0.0
+	for _, j := range run.JobsPerNode {
+		most = max(most, j)
+	}
+	n := 0
+	for _, j := range run.JobsPerNode {
+		if most > 0 && j >= most/100 {
+			n++
+		}
+	}
+	return n
 }
 
 // single returns the one-node run of mode with a load, the base of the

@@ -176,3 +176,19 @@ func TestReportCarriesTheFaultSuiteTable(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkingNodesAreThoseThatDidImageWork(t *testing.T) {
+	for _, tt := range []struct {
+		jobs map[string]float64
+		want int
+	}{
+		{nil, 0},
+		{map[string]float64{"node-1": 0, "node-2": 500, "node-3": 480}, 2},
+		{map[string]float64{"node-1": 4, "node-2": 500, "node-3": 480}, 2}, // under 1% of the busiest
+		{map[string]float64{"node-1": 5, "node-2": 500, "node-3": 480}, 3},
+	} {
+		if got := WorkingNodes(Run{JobsPerNode: tt.jobs}); got != tt.want {
+			t.Errorf("WorkingNodes(%v) = %d, want %d", tt.jobs, got, tt.want)
+		}
+	}
+}
