@@ -148,7 +148,11 @@ func (n *Node) atCoordinator(w http.ResponseWriter, r *http.Request, body []byte
 		switch {
 		case lead.Self:
 			o := do()
-			if !notTaken(o) || r.Header.Get(hdrForwardedBy) != "" {
+			moving := !n.elector.Leadership().Self || n.handingOff.Load()
+			if !notTaken(o) || !moving || r.Header.Get(hdrForwardedBy) != "" {
+				// Done, or refused for a reason that holding would not
+				// cure (a coordinator cut off from its majority says so
+				// now, and the client may try another node).
 				o.write(w)
 				return nil
 			}

@@ -92,6 +92,10 @@ func (n *Node) HandOff(ctx context.Context, to, reason string) (HandOffResult, e
 		}
 	}
 	changed := n.leadershipChanged()
+	if !n.handingOff.CompareAndSwap(false, true) {
+		return res, fmt.Errorf("%w: a hand-off is already under way", ErrNoHandoff)
+	}
+	defer n.handingOff.Store(false)
 	if err := n.repl.drainFor(ctx, to, n.handoffPrepare()); err != nil {
 		return res, err
 	}

@@ -71,6 +71,7 @@ type Node struct {
 	state       atomic.Uint32 // State
 	failing     atomic.Bool   // a simulated failure is under way here
 	handoffs    atomic.Uint64 // hand-offs made as coordinator
+	handingOff  atomic.Bool   // a hand-off is being prepared or made
 	failures    atomic.Uint64 // simulated failures so far
 	assigned    sync.Map      // worker name → *atomic.Int64 jobs in flight, as coordinator
 	unreachable sync.Map      // worker name → time.Time it last could not be reached
