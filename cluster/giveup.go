@@ -45,12 +45,17 @@ func (n *Node) watchWorker(ctx context.Context, worker string, asCoordinator boo
 			case <-t.C:
 			}
 			m, known := n.mship.member(worker)
+			// A coordinator that handed its role over, or was replaced,
+			// is no longer cut off: the job's result goes to the next
+			// coordinator through the entry's hold. Only one that still
+			// coordinates is checked against its majority.
+			coordinating := asCoordinator && n.elector.Leadership().Self && !n.handingOff.Load()
 			switch {
-			case asCoordinator && !n.repl.leading():
+			case coordinating && !n.repl.leading():
 				cancel(errCutOff)
 				return
 			case !known || (m.Status != StatusAlive && m.Status != StatusSuspect),
-				asCoordinator && !n.repl.answered(worker):
+				coordinating && !n.repl.answered(worker):
 				cancel(errWorkerSilent)
 				return
 			}
