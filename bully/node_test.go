@@ -466,11 +466,18 @@ func TestAWaitingNodeTakesOverWhenNoAnnouncementComes(t *testing.T) {
 	n.Campaign()
 	n.Step(Message{Type: Answer, From: "a", To: "m", Load: -1})
 	n.Ready()
+	waitsThenCampaigns(t, n)
+}
+
+// waitsThenCampaigns checks that n, waiting, waits out CoordinatorTimeout
+// ticks and then campaigns.
+func waitsThenCampaigns(t *testing.T, n *Node) {
+	t.Helper()
 	for range n.cfg.CoordinatorTimeout - 1 {
 		n.Tick()
 	}
 	if n.state != StateWaiting {
-		t.Fatalf("state %v before the timeout", n.state)
+		t.Fatalf("state %v before the timeout, want waiting", n.state)
 	}
 	n.Tick()
 	if n.state != StateCandidate {
@@ -612,16 +619,7 @@ func TestAHandoffNobodyTakesEndsInAnElection(t *testing.T) {
 	if err := n.Transfer("c"); err != nil {
 		t.Fatal(err)
 	}
-	for range n.cfg.CoordinatorTimeout - 1 {
-		n.Tick()
-	}
-	if n.state != StateWaiting {
-		t.Fatalf("want still waiting for c, got %v", n.state)
-	}
-	n.Tick()
-	if n.state != StateCandidate {
-		t.Fatalf("c never announced: want an election, got %v", n.state)
-	}
+	waitsThenCampaigns(t, n) // c never announced
 }
 
 func TestTransferRefusesWhatItCannotDo(t *testing.T) {

@@ -46,12 +46,7 @@ func TestHandOffsUnderLoadFailNoRequest(t *testing.T) {
 	ForEachMode(t, func(t *testing.T, mode Mode) {
 		const quota, moves = 100000, 6
 		c := NewTestClusterMode(t, mode, 3, nil)
-		c.WaitCoordinator(20 * time.Second)
-		alice, bob := register(t, c.Nodes[0], "alice"), register(t, c.Nodes[1], "bob")
-		img := put(t, c.Nodes[2], alice, secretPNG(t, 1), fmt.Sprintf("bob=%d", quota))
-		if img.status != 200 {
-			t.Fatalf("put: %d %s", img.status, img.body)
-		}
+		alice, bob, img := sharedImage(t, c, quota)
 
 		stop := make(chan struct{})
 		var views, puts atomic.Int64

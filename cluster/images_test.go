@@ -247,16 +247,24 @@ func TestUserAndImageErrorsAreClearAndChangeNothing(t *testing.T) {
 
 // Fifty concurrent views of one image through every node: exactly the
 // quota succeeds, never more, never fewer.
+// sharedImage waits for c's coordinator, registers alice and bob, and has
+// alice put an image bob may view quota times.
+func sharedImage(t *testing.T, c *TestCluster, quota int) (alice, bob user, img reply) {
+	t.Helper()
+	c.WaitCoordinator(20 * time.Second)
+	alice, bob = register(t, c.Nodes[0], "alice"), register(t, c.Nodes[1], "bob")
+	img = put(t, c.Nodes[2], alice, secretPNG(t, 9), fmt.Sprintf("bob=%d", quota))
+	if img.status != 200 {
+		t.Fatalf("put: %d %s", img.status, img.body)
+	}
+	return alice, bob, img
+}
+
 func TestConcurrentViewersSpendExactlyTheQuota(t *testing.T) {
 	ForEachMode(t, func(t *testing.T, mode Mode) {
 		const quota, viewers = 20, 50
 		c := NewTestClusterMode(t, mode, 3, nil)
-		c.WaitCoordinator(20 * time.Second)
-		alice, bob := register(t, c.Nodes[0], "alice"), register(t, c.Nodes[1], "bob")
-		r := put(t, c.Nodes[2], alice, secretPNG(t, 9), fmt.Sprintf("bob=%d", quota))
-		if r.status != 200 {
-			t.Fatalf("put: %d %s", r.status, r.body)
-		}
+		_, bob, r := sharedImage(t, c, quota)
 		var ok, denied, other atomic.Int32
 		var wg sync.WaitGroup
 		for i := 0; i < viewers; i++ {
