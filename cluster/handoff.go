@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"veil/election"
@@ -27,7 +28,15 @@ import (
 // ErrNoHandoff: the hand-off cannot be made (this node does not coordinate,
 // no member can take over, or the successor could not be brought up to
 // date in time). Nothing changed.
-var ErrNoHandoff = election.ErrNoHandoff
+var ErrNoHandoff = errors.New("no hand-off")
+
+// handOffErr says an elector's refusal in the cluster's words.
+func handOffErr(err error) error {
+	if errors.Is(err, election.ErrNoHandoff) {
+		return fmt.Errorf("%w: %s", ErrNoHandoff, strings.TrimPrefix(err.Error(), election.ErrNoHandoff.Error()+": "))
+	}
+	return err
+}
 
 // errNotAnnounced: the role was handed over but the successor has not
 // announced itself yet.
@@ -104,7 +113,7 @@ func (n *Node) HandOff(ctx context.Context, to, reason string) (HandOffResult, e
 	if err := n.elector.HandOff(ctx, to); err != nil {
 		n.handedOff.Store(nil)
 		n.repl.undrain()
-		return res, err
+		return res, handOffErr(err)
 	}
 	n.log.Info("handing the coordinator's role over", "to", to, "reason", reason, "prepared_in", res.Prepared)
 	// Wait for the successor to announce itself, as this node sees it.
