@@ -3,10 +3,8 @@ package bench
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -17,6 +15,8 @@ import (
 	"veil/bench/local"
 	"veil/bench/report"
 	"veil/cluster"
+	"veil/cluster/api"
+	"veil/cluster/client"
 	"veil/stego"
 )
 
@@ -311,43 +311,26 @@ func (r *faultRunner) handoff(ctx context.Context, f Fault, w *report.FaultWindo
 		return
 	}
 	w.Node = res.From + " to " + res.To
+	if res.Epoch == "" {
+		w.Err = "the successor had not announced itself when the order was answered"
+	}
 	r.logf("bench: %s: %s handed its role to %s in %.1f ms", f, res.From, res.To, res.TookMS)
 }
 
-func (r *faultRunner) adminHandoff(ctx context.Context, to string) (cluster.HandOffResult, error) {
-	var res cluster.HandOffResult
+func (r *faultRunner) adminHandoff(ctx context.Context, to string) (api.HandOffReply, error) {
 	token, err := adminToken(r.c.KeyFile())
 	if err != nil {
-		return res, err
+		return api.HandOffReply{}, err
 	}
-	live := r.c.Live()
-	if len(live) == 0 {
-		return res, errors.New("no live node")
-	}
-	u := fmt.Sprintf("http://%s/v1/admin/handoff", r.c.Node(live[0]).API)
-	if to != TargetCoordinator {
-		u += "?to=" + to
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	cl, err := client.New(client.Config{Nodes: r.c.APIs(), Route: client.RouteAny, Timeout: 10 * time.Second, NoRetry: true, HTTP: r.c.HTTP()})
 	if err != nil {
-		return res, err
+		return api.HandOffReply{}, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := r.c.HTTP().Do(req)
-	if err != nil {
-		return res, fmt.Errorf("bench: POST /v1/admin/handoff: %w", err)
+	cl.SetToken(token)
+	if to == TargetCoordinator {
+		to = "" // the cluster picks the least-loaded node
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK {
-		return res, fmt.Errorf("bench: POST /v1/admin/handoff: %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	if err := json.Unmarshal(body, &res); err != nil {
-		return res, fmt.Errorf("bench: POST /v1/admin/handoff: %w", err)
-	}
-	return res, nil
+	return cl.HandOff(ctx, to)
 }
 
 // adminToken derives the admin token from the cluster's master key file.

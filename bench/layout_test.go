@@ -24,9 +24,9 @@ var layers = []struct {
 	{"cgroup", nil}, // CPU budgets
 	{"check", nil},  // linearizability of a recorded history
 	{"compose", nil},
-	{"netns", []string{"proc"}},                       // clusters in network namespaces
-	{"faults", []string{"check", "netns"}},            // the fault suite on netns clusters
-	{"load", []string{"proc"}},                        // the workload, its clients and measures
+	{"netns", []string{"proc"}}, // clusters in network namespaces
+	{"load", []string{"proc"}},  // the workload, its clients and measures
+	{"faults", []string{"check", "load", "netns"}},    // the fault suite on netns clusters
 	{"local", []string{"cgroup", "load", "proc"}},     // clusters on loopback
 	{"report", []string{"faults", "load"}},            // the report, its reading and plots
 	{"p2p", []string{"load", "local", "proc"}},        // users' peers against a local cluster

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -13,17 +12,7 @@ import (
 // veilBin is the veil binary the tests run, built once by TestMain.
 var veilBin string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := proc.BuildVeil("veil-bench-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench tests:", err)
-		os.Exit(1)
-	}
-	veilBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(proc.RunWithVeil("veil-bench-bin-", &veilBin, m.Run)) }
 
 // timeout returns a context that ends after d or with the test.
 func timeout(t *testing.T, d time.Duration) context.Context {

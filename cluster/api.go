@@ -288,8 +288,8 @@ func (n *Node) handleCoordinator(w http.ResponseWriter, r *http.Request) error {
 // POST /v1/admin/fail?for=15s with the admin token; with node=NAME, the
 // member NAME instead (the dashboard's button, served by any node).
 func (n *Node) handleAdminFail(w http.ResponseWriter, r *http.Request) error {
-	if !bearerIs(r.Header.Get("Authorization"), n.admin) {
-		return fmt.Errorf("%w: admin calls need 'Authorization: Bearer <admin token>' (see 'veil admin-token')", ErrUnauthorized)
+	if err := n.adminOnly(r); err != nil {
+		return err
 	}
 	d, err := time.ParseDuration(r.URL.Query().Get("for"))
 	if err != nil || d <= 0 || d > MaxSimulatedDown {
@@ -306,6 +306,14 @@ func (n *Node) handleAdminFail(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusAccepted, map[string]string{"node": n.cfg.Name, "failing_for": d.String()})
 	_ = http.NewResponseController(w).Flush() // the reply goes out before the node goes silent
 	n.goRun(func() { n.fail(d, "admin") })
+	return nil
+}
+
+// adminOnly refuses a request that does not carry the admin token.
+func (n *Node) adminOnly(r *http.Request) error {
+	if !bearerIs(r.Header.Get("Authorization"), n.admin) {
+		return fmt.Errorf("%w: admin calls need 'Authorization: Bearer <admin token>' (see 'veil admin-token')", ErrUnauthorized)
+	}
 	return nil
 }
 

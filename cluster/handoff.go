@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"veil/cluster/api"
 	"veil/election"
 )
 
@@ -65,15 +66,7 @@ func (n *Node) handedTo(e election.Epoch) string {
 func (n *Node) handoffPrepare() time.Duration { return n.cfg.Profile.CoordinatorTimeout }
 
 // HandOffResult is what a hand-off did.
-type HandOffResult struct {
-	From     string        `json:"from"`
-	To       string        `json:"to"`
-	Epoch    string        `json:"epoch"` // the successor's, once it announced
-	Took     time.Duration `json:"-"`
-	TookMS   float64       `json:"took_ms"`
-	Reason   string        `json:"reason"`
-	Prepared time.Duration `json:"-"` // Bully: writes drained and the successor caught up
-}
+type HandOffResult = api.HandOffReply
 
 // HandOff moves the coordinator's role from this node to the member named
 // to, or to the least-loaded active member when to is "". It returns once
@@ -108,14 +101,14 @@ func (n *Node) HandOff(ctx context.Context, to, reason string) (HandOffResult, e
 	if err := n.repl.drainFor(ctx, to, n.handoffPrepare()); err != nil {
 		return res, err
 	}
-	res.Prepared = time.Since(start)
+	prepared := time.Since(start)
 	n.handedOff.Store(&handedOff{epoch: lead.Epoch, to: to, at: time.Now()})
 	if err := n.elector.HandOff(ctx, to); err != nil {
 		n.handedOff.Store(nil)
 		n.repl.undrain()
 		return res, handOffErr(err)
 	}
-	n.log.Info("handing the coordinator's role over", "to", to, "reason", reason, "prepared_in", res.Prepared)
+	n.log.Info("handing the coordinator's role over", "to", to, "reason", reason, "prepared_in", prepared)
 	// Wait for the successor to announce itself, as this node sees it.
 	wait := time.NewTimer(n.cfg.Profile.CoordinatorTimeout)
 	defer wait.Stop()
@@ -123,8 +116,7 @@ func (n *Node) HandOff(ctx context.Context, to, reason string) (HandOffResult, e
 		l := n.elector.Leadership()
 		if l.Known() && !l.Self {
 			res.To, res.Epoch = l.Coordinator, l.Epoch.String()
-			res.Took = time.Since(start)
-			res.TookMS = float64(res.Took.Microseconds()) / 1000
+			res.TookMS = msSince(start)
 			n.handoffs.Add(1)
 			return res, nil
 		}
@@ -134,14 +126,16 @@ func (n *Node) HandOff(ctx context.Context, to, reason string) (HandOffResult, e
 		case <-wait.C:
 			// Handed over, but not heard of since: if the successor is
 			// gone, the election that follows picks another.
-			res.To, res.Took = to, time.Since(start)
-			res.TookMS = float64(res.Took.Microseconds()) / 1000
+			res.To, res.TookMS = to, msSince(start)
 			return res, errNotAnnounced
 		case <-ctx.Done():
 			return res, context.Cause(ctx)
 		}
 	}
 }
+
+// msSince is the time since t in milliseconds, to the microsecond.
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
 
 // lightestMember is the active member, other than this node, with the
 // lowest load (its name breaks ties): the node a Bully election among the
@@ -176,7 +170,7 @@ func (n *Node) handoffLoop() {
 				n.log.Warn("load-driven hand-off not made", "to", to, "error", err)
 				continue
 			}
-			n.log.Info("load-driven hand-off made", "to", res.To, "epoch", res.Epoch, "took", res.Took)
+			n.log.Info("load-driven hand-off made", "to", res.To, "epoch", res.Epoch, "took_ms", res.TookMS)
 		}
 	}
 }
@@ -186,8 +180,8 @@ func (n *Node) handoffLoop() {
 // active member. Any node takes the order and passes it to the
 // coordinator.
 func (n *Node) handleAdminHandoff(w http.ResponseWriter, r *http.Request) error {
-	if !bearerIs(r.Header.Get("Authorization"), n.admin) {
-		return fmt.Errorf("%w: admin calls need 'Authorization: Bearer <admin token>' (see 'veil admin-token')", ErrUnauthorized)
+	if err := n.adminOnly(r); err != nil {
+		return err
 	}
 	to := r.URL.Query().Get("to")
 	if len(to) > 255 {

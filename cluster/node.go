@@ -680,7 +680,7 @@ func (n *Node) Leave(timeout time.Duration) error {
 		if res, err := n.HandOff(ctx, "", "leave"); err != nil {
 			n.log.Warn("could not hand the coordinator's role over before leaving", "error", err)
 		} else {
-			n.log.Info("handed the coordinator's role over before leaving", "to", res.To, "took", res.Took)
+			n.log.Info("handed the coordinator's role over before leaving", "to", res.To, "took_ms", res.TookMS)
 		}
 		cancel()
 	}

@@ -20,17 +20,7 @@ import (
 // veilBin is the veil binary the cases run, built once by TestMain.
 var veilBin string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := proc.BuildVeil("veil-faults-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "faults tests:", err)
-		os.Exit(1)
-	}
-	veilBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(proc.RunWithVeil("veil-faults-bin-", &veilBin, m.Run)) }
 
 // suite is how big a run is, from the environment:
 //

@@ -1,19 +1,16 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"veil/bench/check"
+	"veil/bench/load"
 	"veil/cluster/client"
 )
 
@@ -197,7 +194,7 @@ func (w Workload) write(stop <-chan struct{}, me int, cl *client.Client, rec *ch
 		var a answer
 		ctx := context.WithValue(context.Background(), answerKey{}, &a)
 		op := check.Op{Client: me, Kind: check.Put, Tag: tag, Quota: quota, Call: rec.Now()}
-		res, err := cl.Put(ctx, secretPNG(), nil, list)
+		res, err := cl.Put(ctx, load.TinyPNG(), nil, list)
 		a.settle(&op, err, rec)
 		if err == nil {
 			op.Image = res.ImageID
@@ -260,22 +257,6 @@ func classify(err error) (check.Result, string) {
 	}
 	return check.Unknown, err.Error()
 }
-
-// secretPNG is the image every put hides: small, so that a request
-// measures the cluster and not the image work.
-var secretPNG = sync.OnceValue(func() []byte {
-	img := image.NewNRGBA(image.Rect(0, 0, 8, 8))
-	for y := range 8 {
-		for x := range 8 {
-			img.Set(x, y, color.NRGBA{R: uint8(32 * x), G: uint8(32 * y), B: 64, A: 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		panic("faults: encoding a PNG in memory: " + err.Error())
-	}
-	return buf.Bytes()
-})
 
 // register makes the owner and the viewers, accepting ones that exist.
 func register(ctx context.Context, nodes []string, transport http.RoundTripper) error {

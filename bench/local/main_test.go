@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,17 +13,7 @@ import (
 // veilBin is the veil binary the tests run, built once by TestMain.
 var veilBin string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := proc.BuildVeil("veil-bench-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench tests:", err)
-		os.Exit(1)
-	}
-	veilBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(proc.RunWithVeil("veil-bench-bin-", &veilBin, m.Run)) }
 
 // spawn starts a cluster for one test. When the test fails, its log shows
 // where every node lived (pids, ports) and every node's log; the cluster

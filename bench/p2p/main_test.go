@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,17 +15,7 @@ import (
 // veilBin is the veil binary the tests run, built once by TestMain.
 var veilBin string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := proc.BuildVeil("veil-p2p-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "p2p tests:", err)
-		os.Exit(1)
-	}
-	veilBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(proc.RunWithVeil("veil-p2p-bin-", &veilBin, m.Run)) }
 
 // logsOnFailure shows every log in dir when the test fails.
 func logsOnFailure(t *testing.T, dir string) {

@@ -269,3 +269,14 @@ type RaftStatus struct {
 	LastContact  time.Time `json:"last_contact"` // with the leader; zero on the leader or when never
 	Voter        bool      `json:"voter"`        // in the latest configuration as a voter
 }
+
+// HandOffReply is the body of POST /v1/admin/handoff: the coordinator From
+// handed its role to To, which announced itself at Epoch (empty when it
+// had not yet, with status 202), TookMS after the order.
+type HandOffReply struct {
+	From   string  `json:"from"`
+	To     string  `json:"to"`
+	Epoch  string  `json:"epoch"`
+	TookMS float64 `json:"took_ms"`
+	Reason string  `json:"reason"` // admin, load or leave
+}

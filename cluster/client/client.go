@@ -278,6 +278,25 @@ func (c *Client) Coordinator(ctx context.Context) (api.CoordinatorReply, error) 
 	return out, c.getJSON(ctx, "/v1/coordinator", &out)
 }
 
+// HandOff asks the cluster's coordinator to hand its role to the member
+// named to, or to the least-loaded one when to is "" (POST
+// /v1/admin/handoff, with the admin token set by SetToken).
+func (c *Client) HandOff(ctx context.Context, to string) (api.HandOffReply, error) {
+	path := "/v1/admin/handoff"
+	if to != "" {
+		path += "?" + url.Values{"to": {to}}.Encode()
+	}
+	var out api.HandOffReply
+	resp, _, err := c.do(ctx, http.MethodPost, path, "", nil, true)
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(resp.body, &out); err != nil {
+		return out, fmt.Errorf("client: %s: reply is not the JSON expected: %w", path, err)
+	}
+	return out, nil
+}
+
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 	resp, _, err := c.do(ctx, http.MethodGet, path, "", nil, false)
 	if err != nil {

@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"veil/cluster"
+	"veil/cluster/client"
 )
 
 var handoffCommand = command{
@@ -46,7 +42,12 @@ func runHandoff(args []string, stdout, stderr io.Writer) int {
 		}
 		*token = cluster.AdminToken(key)
 	}
-	res, err := handOff(*api, *token, *to, *timeout)
+	cl, err := client.New(client.Config{Nodes: []string{*api}, Route: client.RouteAny, Timeout: *timeout, NoRetry: true})
+	if err != nil {
+		return fail(stderr, "handoff", usagef("--api: %v", err))
+	}
+	cl.SetToken(*token)
+	res, err := cl.HandOff(context.Background(), *to)
 	if err != nil {
 		return fail(stderr, "handoff", err)
 	}
@@ -56,49 +57,4 @@ func runHandoff(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s handed the coordinator's role to %s in %.1f ms (epoch %s)\n", res.From, res.To, res.TookMS, res.Epoch)
 	return exitOK
-}
-
-func handOff(api, token, to string, timeout time.Duration) (cluster.HandOffResult, error) {
-	var res cluster.HandOffResult
-	base := api
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
-		return res, usagef("--api %q: want host:port or a URL", api)
-	}
-	u.Path = "/v1/admin/handoff"
-	if to != "" {
-		u.RawQuery = url.Values{"to": {to}}.Encode()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return res, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return res, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return res, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error.Code != "" {
-			return res, fmt.Errorf("%d %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message)
-		}
-		return res, fmt.Errorf("status %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	if err := json.Unmarshal(body, &res); err != nil {
-		return res, errors.New("the node's answer is not a hand-off result: " + err.Error())
-	}
-	return res, nil
 }
