@@ -36,7 +36,7 @@ var noiseScale = func() (t [4096]float32) {
 // photograph down to its pixels, the same for the same seed. It is opaque;
 // Hide makes one like it when given no cover.
 func GenerateCover(width, height int, seed uint64) *image.RGBA {
-	c := generate(width, height, seed, fmtRGBX8)
+	c := generate(width, height, seed, fmtRGBX8, true)
 	return &image.RGBA{Pix: c.pix, Stride: 4 * width, Rect: image.Rect(0, 0, width, height)}
 }
 
@@ -50,7 +50,10 @@ func GenerateCover(width, height int, seed uint64) *image.RGBA {
 // bits; the sRGB curve then takes it to 8. So the low bits of the cover are
 // noise for the same reason as a photograph's, and no more than the rest:
 // the detectors of the tests score these covers among the photographs.
-func generate(w, h int, seed uint64, f *pixelFormat) canvas {
+//
+// Without noisy, the sensor adds nothing: the picture is smooth, and costs
+// few bytes as PNG.
+func generate(w, h int, seed uint64, f *pixelFormat, noisy bool) canvas {
 	c := newCanvas(w, h, f)
 	r := rand.New(rand.NewPCG(seed, 0x7665696c636f7672)) // "veilcovr"
 	// Lighting: per channel the sum of a horizontal and a vertical profile,
@@ -121,7 +124,9 @@ func generate(w, h int, seed uint64, f *pixelFormat) canvas {
 				// draw; the word is spent over the three channels.
 				sum := int(n&0xff) + int(n>>8&0xff) + int(n>>16&0xff) + int(n>>24&0xff) - 510
 				n = n>>21 | n<<43
-				s += int(float32(sum) * noiseScale[s])
+				if noisy {
+					s += int(float32(sum) * noiseScale[s])
+				}
 				p[ch] = toSRGB[min(max(s, 0), 4095)]
 			}
 			if bpp == 4 {
@@ -191,7 +196,12 @@ const maxFill = 0.5
 func coverSize(n int, fill float64) (w, h int) {
 	bits := 8 * (n + maxMetaSize + tagSize)
 	elements := int(math.Ceil(float64(bits)/fill)) + headerElements
-	pixels := 2 * ((elements + 2) / 3)
+	return aspect43(2 * ((elements + 2) / 3))
+}
+
+// aspect43 is a size of about 4:3 with at least the given pixels, its width
+// a multiple of 16 and at least 64x48.
+func aspect43(pixels int) (w, h int) {
 	w = int(math.Ceil(math.Sqrt(float64(pixels) * 4 / 3)))
 	w = max(64, (w+15)/16*16)
 	h = max(48, (pixels+w-1)/w)

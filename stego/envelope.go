@@ -12,7 +12,8 @@
 // another version or key fails to open as if it were noise. Nothing in the
 // stream is plaintext; the salt is random and everything else is
 // ciphertext. Version 1 pads the stream with random bytes to whole blocks;
-// version 2 writes no padding.
+// version 2 writes no padding; version 3 pads as version 1, to its own
+// blocks.
 
 package stego
 
@@ -30,6 +31,7 @@ import (
 const (
 	version1 = 1
 	version2 = 2
+	version3 = 3 // the dense format of the Compact level (format3.go)
 )
 
 const (
@@ -50,8 +52,11 @@ func additionalData(k Key, ver byte) []byte {
 
 func imageAEAD(k Key, salt []byte, ver byte) cipher.AEAD {
 	label := "veil/stego v1 seal"
-	if ver == version2 {
+	switch ver {
+	case version2:
 		label = "veil/stego v2 seal"
+	case version3:
+		label = "veil/stego v3 seal"
 	}
 	block, err := aes.NewCipher(derive(k.master[:], salt, label, 32))
 	if err != nil {

@@ -33,6 +33,9 @@ var (
 
 	// ErrInvalidMeta: the metadata breaks a rule of Meta.Validate.
 	ErrInvalidMeta = errors.New("stego: invalid metadata")
+
+	// ErrInvalidLevel: the stealth level is none of Levels.
+	ErrInvalidLevel = errors.New("stego: invalid stealth level")
 )
 
 // commas formats n with thousands separators, as error messages show sizes.

@@ -37,7 +37,7 @@ func FuzzReveal(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(veiled)
-	for _, g := range []string{"testdata/v1-generated.png", "testdata/v1-rgba16.png"} {
+	for _, g := range []string{"testdata/v1-generated.png", "testdata/v1-rgba16.png", "testdata/v3-compact.png"} {
 		b, err := os.ReadFile(g)
 		if err != nil {
 			f.Fatal(err)
@@ -67,7 +67,7 @@ func FuzzReveal(f *testing.F) {
 
 // FuzzRevealPixels skips the image decoders (which reject most changes to a
 // PNG by its checksums) and feeds arbitrary pixels, in any of the pixel
-// formats, to both format versions' carriers and to the envelope: every
+// formats, to every format version's carriers and to the envelope: every
 // outcome is "no payload", "tampered", or the one secret hidden in the
 // seed.
 func FuzzRevealPixels(f *testing.F) {
@@ -83,6 +83,14 @@ func FuzzRevealPixels(f *testing.F) {
 	}
 	if c.f != fmtRGBX8 {
 		f.Fatalf("the seed decodes as %s", c.f.name)
+	}
+	f.Add(uint16(c.w), uint8(1), c.pix)
+	dense, _, err := Hide(secret, testMeta(), encodeStd(rgbImage(96, 80, 2)), key, compact(2))
+	if err != nil {
+		f.Fatal(err)
+	}
+	if c, err = decodeCanvas(dense); err != nil {
+		f.Fatal(err)
 	}
 	f.Add(uint16(c.w), uint8(1), c.pix)
 	f.Add(uint16(7), uint8(0), make([]byte, 7*4*5))

@@ -10,7 +10,8 @@ import (
 
 // The files in testdata/v1-*.png were veiled by format version 1 (LSB
 // replacement, commit 1ea9da8), those in testdata/v2-*.png by version 2
-// (matrix embedding with LSB matching), all with testKey(t, 77), around the
+// (matrix embedding with LSB matching), testdata/v3-compact.png by version 3
+// (the dense format of the Compact level), all with testKey(t, 77), around the
 // secret testdata/v1-secret.gif. Whatever the format becomes, they must
 // still open.
 func TestImagesVeiledByEveryVersionStillOpen(t *testing.T) {
@@ -25,6 +26,7 @@ func TestImagesVeiledByEveryVersionStillOpen(t *testing.T) {
 		{"testdata/v1-rgba16.png", "841911c9721b5333053de843522fd8c5"},
 		{"testdata/v2-rgb8.png", "392461147a7cea3731ab5f5aa0e4fee5"},
 		{"testdata/v2-rgba16.png", "c3b6578d1272ac2945b6ef513a21b68c"},
+		{"testdata/v3-compact.png", "7c3e0d2a9b41f6e58a0c1d2e3f405162"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			veiled, err := os.ReadFile(tc.file)
@@ -47,10 +49,11 @@ func TestImagesVeiledByEveryVersionStillOpen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, err1 := reveal1(&c, key)
-			_, _, err2 := reveal2(&c, key)
-			if v1 := strings.HasPrefix(tc.file, "testdata/v1-"); (err1 == nil) != v1 || (err2 == nil) == v1 {
-				t.Fatalf("version 1 reader: %v; version 2 reader: %v", err1, err2)
+			for v, reveal := range map[string]func(*canvas, Key) ([]byte, Meta, error){"v1-": reveal1, "v2-": reveal2, "v3-": reveal3} {
+				_, _, err := reveal(&c, key)
+				if own := strings.HasPrefix(tc.file, "testdata/"+v); (err == nil) != own {
+					t.Fatalf("the %s reader: %v", strings.TrimSuffix(v, "-"), err)
+				}
 			}
 			if _, _, err := Reveal(veiled, testKey(t, 78), Options{}); err != ErrNoPayload {
 				t.Fatalf("another key: err = %v, want ErrNoPayload", err)

@@ -29,6 +29,9 @@ type Options struct {
 	// time.Now.
 	Now func() time.Time
 
+	// Level is the stealth level; 0 means DefaultLevel.
+	Level Level
+
 	// CoverSeed, when not 0, is the seed of the cover Hide makes when given
 	// none; the same seed gives the same cover. 0 draws a seed from Rand.
 	CoverSeed uint64
@@ -55,29 +58,38 @@ func CapacityOf(width, height int) int {
 	return capacityFor(width, height)
 }
 
-// Capacity is how many bytes of secret the encoded cover image holds. Only
-// the image header is read.
+// Capacity is how many bytes of secret the encoded cover image holds at
+// opts.Level. Only the image header is read.
 func Capacity(cover []byte, opts Options) (int, error) {
 	opts = opts.withDefaults()
+	level, err := opts.Level.resolve()
+	if err != nil {
+		return 0, err
+	}
 	cfg, _, err := decodeConfig(cover, opts.MaxPixels)
 	if err != nil {
 		return 0, err
 	}
-	return capacityFor(cfg.Width, cfg.Height), nil
+	return level.capacity(cfg.Width, cfg.Height), nil
 }
 
 // Hide seals secret and meta with key and hides them in cover, returning the
 // veiled image as PNG and the metadata as stored (with its id and creation
 // time filled in when they were zero).
 //
-// The secret must be a PNG, JPEG or GIF file; it is kept byte for byte. A nil
-// cover means one is generated, large enough that the payload fills at most
-// a quarter of it (half, when a quarter would take more than
-// Options.MaxPixels). Red, green and blue samples of half the pixels move by
-// one at most, and few of them (see the package doc); alpha never changes.
-// The result is written in format version 2.
+// The secret must be a PNG, JPEG or GIF file; it is kept byte for byte.
+// Options.Level decides the format and, without a cover, the cover's size:
+// a nil cover means one is generated, as small as the level allows (see
+// Level). At Balanced and Stealthy, red, green and blue samples of half the
+// pixels move by one at most, and few of them (format version 2, see the
+// package doc); at Compact the two low bits of every sample are replaced
+// (format version 3). Alpha never changes.
 func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte, Meta, error) {
 	opts = opts.withDefaults()
+	level, err := opts.Level.resolve()
+	if err != nil {
+		return nil, Meta{}, err
+	}
 	if !key.Valid() {
 		return nil, Meta{}, fmt.Errorf("%w: zero key", ErrInvalidKey)
 	}
@@ -100,34 +112,17 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 
 	var c canvas
 	if cover == nil {
-		seed := opts.CoverSeed
-		if seed == 0 {
-			var b [8]byte
-			if _, err := io.ReadFull(opts.Rand, b[:]); err != nil {
-				return nil, Meta{}, fmt.Errorf("stego: drawing a cover seed: %w", err)
-			}
-			for _, v := range b {
-				seed = seed<<8 | uint64(v)
-			}
+		if c, err = generatedCover(len(secret), level, opts); err != nil {
+			return nil, Meta{}, err
 		}
-		// A quarter full when that fits the pixel limit, else up to half.
-		w, h := coverSize(len(secret), defaultFill)
-		if int64(w)*int64(h) > int64(opts.MaxPixels) {
-			w, h = coverSize(len(secret), maxFill)
-		}
-		if int64(w)*int64(h) > int64(opts.MaxPixels) {
-			return nil, Meta{}, fmt.Errorf("%w: a cover for %s bytes needs %dx%d pixels, over the limit of %s",
-				ErrPayloadTooLarge, commas(len(secret)), w, h, commas(opts.MaxPixels))
-		}
-		c = generate(w, h, seed, fmtRGB8)
 	} else {
 		cfg, _, err := decodeConfig(cover, opts.MaxPixels)
 		if err != nil {
 			return nil, Meta{}, err
 		}
-		if room := capacityFor(cfg.Width, cfg.Height); len(secret) > room {
-			return nil, Meta{}, fmt.Errorf("%w: cover %dx%d holds %s bytes; secret is %s",
-				ErrPayloadTooLarge, cfg.Width, cfg.Height, commas(room), commas(len(secret)))
+		if room := level.capacity(cfg.Width, cfg.Height); len(secret) > room {
+			return nil, Meta{}, fmt.Errorf("%w: cover %dx%d holds %s bytes at the %s level; secret is %s",
+				ErrPayloadTooLarge, cfg.Width, cfg.Height, commas(room), level, commas(len(secret)))
 		}
 		if c, err = decodeCanvas(cover); err != nil {
 			return nil, Meta{}, err
@@ -136,23 +131,77 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 
 	body := appendMeta(make([]byte, 0, maxMetaSize), meta)
 	size := len(body) + len(secret)
-	stream := make([]byte, overhead+size)
-	// A random salt in front: every bit of the stream is indistinguishable
-	// from noise.
+	n := overhead + size
+	if level == Compact {
+		n = denseStreamLen(size)
+	}
+	stream := make([]byte, n)
+	// A random salt in front, and random padding after: every bit of the
+	// stream is indistinguishable from noise.
 	if _, err := io.ReadFull(opts.Rand, stream[:saltSize]); err != nil {
 		return nil, Meta{}, fmt.Errorf("stego: drawing a salt: %w", err)
+	}
+	if _, err := io.ReadFull(opts.Rand, stream[overhead+size:]); err != nil {
+		return nil, Meta{}, fmt.Errorf("stego: drawing padding: %w", err)
 	}
 	var seed [32]byte
 	if _, err := io.ReadFull(opts.Rand, seed[:]); err != nil {
 		return nil, Meta{}, fmt.Errorf("stego: drawing the directions of changes: %w", err)
 	}
-	n := copy(stream[headerSize:], body)
-	copy(stream[headerSize+n:], secret)
-	seal(key, version2, stream, size)
-	if err := embed2(&c, key, stream, rand.New(rand.NewChaCha8(seed))); err != nil {
+	copy(stream[headerSize+copy(stream[headerSize:], body):], secret)
+	if level == Compact {
+		seal(key, version3, stream, size)
+		err = embed3(&c, key, stream)
+	} else {
+		seal(key, version2, stream, size)
+		err = embed2(&c, key, stream, rand.New(rand.NewChaCha8(seed)))
+	}
+	if err != nil {
 		return nil, Meta{}, err
 	}
 	return encodePNG(&c), meta, nil
+}
+
+// generatedCover paints the cover for a secret of n bytes at the level.
+func generatedCover(n int, level Level, opts Options) (canvas, error) {
+	seed := opts.CoverSeed
+	if seed == 0 {
+		var b [8]byte
+		if _, err := io.ReadFull(opts.Rand, b[:]); err != nil {
+			return canvas{}, fmt.Errorf("stego: drawing a cover seed: %w", err)
+		}
+		for _, v := range b {
+			seed = seed<<8 | uint64(v)
+		}
+	}
+	w, h := level.generatedSize(n)
+	if int64(w)*int64(h) > int64(opts.MaxPixels) {
+		return canvas{}, fmt.Errorf("%w: at the %s level a secret of %s bytes needs a %dx%d cover, over the limit of %s pixels; the largest secret is %s bytes at this level%s",
+			ErrPayloadTooLarge, level, commas(n), w, h, commas(opts.MaxPixels), commas(MaxSecret(level, opts)), cheaper(level))
+	}
+	// The dense format replaces the low bits: the sensor's noise there
+	// would only cost bytes.
+	return generate(w, h, seed, fmtRGB8, level != Compact), nil
+}
+
+// cheaper names the levels that take larger secrets, for an error message.
+func cheaper(l Level) string {
+	switch l {
+	case Stealthy:
+		return " (balanced and compact take more)"
+	case Balanced:
+		return " (compact takes more)"
+	}
+	return ""
+}
+
+// capacity is how many bytes of secret a w×h cover of the caller's holds
+// at this level.
+func (l Level) capacity(w, h int) int {
+	if l == Compact {
+		return denseCapacity(w, h)
+	}
+	return capacityFor(w, h)
 }
 
 // Reveal finds, checks and opens what Hide put in the veiled image and
@@ -176,14 +225,16 @@ func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 	return revealCanvas(&c, key)
 }
 
-// revealCanvas tries version 1 first: its header is a few blocks away,
-// where version 2 must rank the whole picture before it reads anything.
-// A header opens only under its own version (the version is authenticated),
-// so at most one of the two finds a payload.
+// revealCanvas tries versions 1 and 3 first: their headers are a few blocks
+// away, where version 2 must rank the whole picture before it reads
+// anything. A header opens only under its own version (the version is
+// authenticated), so at most one of them finds a payload.
 func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
-	secret, meta, err := reveal1(c, key)
-	if !errors.Is(err, ErrNoPayload) {
-		return secret, meta, err
+	for _, reveal := range []func(*canvas, Key) ([]byte, Meta, error){reveal1, reveal3} {
+		secret, meta, err := reveal(c, key)
+		if !errors.Is(err, ErrNoPayload) {
+			return secret, meta, err
+		}
 	}
 	return reveal2(c, key)
 }

@@ -292,65 +292,101 @@ func TestSecretsThatAreNotPNGJPEGOrGIFAreRefused(t *testing.T) {
 	}
 }
 
-func TestGeneratedCoverIsDeterministicAndFilledAtMostToTheDefault(t *testing.T) {
+// Each level fills the cover it generates up to its share of the cover's
+// capacity, and not far under it: the level is what the user chose to pay.
+func TestGeneratedCoverIsDeterministicAndFilledToItsLevel(t *testing.T) {
 	key := testKey(t, 4)
 	secret := secretPNG(t, 5000, 1)
-	hide := func(seed uint64) []byte {
-		opts := seeded(7)
-		opts.CoverSeed = seed
-		v, _, err := Hide(secret, testMeta(), nil, key, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	a, b, c := hide(1), hide(1), hide(2)
-	if !bytes.Equal(a, b) {
-		t.Error("the same seed gave two different veiled images")
-	}
-	if bytes.Equal(a, c) {
-		t.Error("two seeds gave the same veiled image")
-	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(a))
-	if err != nil {
-		t.Fatal(err)
-	}
-	room := 3*carriersOf(cfg.Width, cfg.Height) - headerElements
-	used := 8 * (len(appendMeta(nil, testMeta())) + len(secret) + tagSize)
-	if fill := float64(used) / float64(room); fill > defaultFill || fill < defaultFill/2 {
-		t.Errorf("payload uses %d of %d carrier elements: fill %.3f, want at most %.2f and not far under", used, room, fill, defaultFill)
+	used := len(appendMeta(nil, testMeta())) + len(secret)
+	for _, tc := range []struct {
+		level    Level
+		fill     float64
+		fillOf   func(w, h int) float64
+		revealer func(*canvas, Key) ([]byte, Meta, error)
+	}{
+		{Compact, 1, func(w, h int) float64 {
+			return float64(denseStreamLen(used)) / float64(usableBlocks(w*h/blockPixels)*denseBlockBytes)
+		}, reveal3},
+		{Balanced, maxFill, func(w, h int) float64 {
+			return float64(8*(used+tagSize)) / float64(3*carriersOf(w, h)-headerElements)
+		}, reveal2},
+		{Stealthy, defaultFill, func(w, h int) float64 {
+			return float64(8*(used+tagSize)) / float64(3*carriersOf(w, h)-headerElements)
+		}, reveal2},
+	} {
+		t.Run(tc.level.String(), func(t *testing.T) {
+			hide := func(seed uint64) []byte {
+				opts := seeded(7)
+				opts.CoverSeed, opts.Level = seed, tc.level
+				v, _, err := Hide(secret, testMeta(), nil, key, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+			a, b, c := hide(1), hide(1), hide(2)
+			if !bytes.Equal(a, b) {
+				t.Error("the same seed gave two different veiled images")
+			}
+			if bytes.Equal(a, c) {
+				t.Error("two seeds gave the same veiled image")
+			}
+			cfg, _, err := image.DecodeConfig(bytes.NewReader(a))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fill := tc.fillOf(cfg.Width, cfg.Height); fill > tc.fill || fill < tc.fill/2 {
+				t.Errorf("%dx%d cover: fill %.3f, want at most %.2f and not far under", cfg.Width, cfg.Height, fill, tc.fill)
+			}
+			cv, err := decodeCanvas(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _, err := tc.revealer(&cv, key); err != nil || !bytes.Equal(got, secret) {
+				t.Fatalf("the level's own reader: %d bytes, %v", len(got), err)
+			}
+		})
 	}
 	if got := GenerateCover(64, 48, 5); !bytes.Equal(got.Pix, GenerateCover(64, 48, 5).Pix) {
 		t.Error("GenerateCover is not deterministic")
 	}
 }
 
-// Under a pixel limit too low for a cover at the default fill, Hide makes a
-// fuller one, up to half; past that it refuses.
-func TestGeneratedCoverFillsUpToHalfUnderAPixelLimit(t *testing.T) {
-	secret := secretPNG(t, 20_000, 1)
-	w, h := coverSize(len(secret), defaultFill)
-	hw, hh := coverSize(len(secret), maxFill)
+// MaxSecret is exact: the largest secret it names is veiled at its level
+// under the pixel limit, and one byte more is refused with an error that
+// names the limit.
+func TestMaxSecretIsTheLargestSecretALevelAccepts(t *testing.T) {
 	opts := seeded(1)
-	opts.MaxPixels = (w*h + hw*hh) / 2
-	veiled, _, err := Hide(secret, testMeta(), nil, testKey(t, 1), opts)
-	if err != nil {
-		t.Fatalf("under a limit of %d pixels: %v", opts.MaxPixels, err)
+	opts.MaxPixels = 400_000
+	for _, level := range Levels {
+		t.Run(level.String(), func(t *testing.T) {
+			opts.Level = level
+			n := MaxSecret(level, opts)
+			if n < 10_000 {
+				t.Fatalf("MaxSecret = %d under %d pixels", n, opts.MaxPixels)
+			}
+			secret := secretPNG(t, n, 1)
+			veiled, _, err := Hide(secret, testMeta(), nil, testKey(t, 1), opts)
+			if err != nil {
+				t.Fatalf("a secret of MaxSecret = %d bytes: %v", n, err)
+			}
+			if cfg, _, _ := image.DecodeConfig(bytes.NewReader(veiled)); cfg.Width*cfg.Height > opts.MaxPixels {
+				t.Fatalf("cover %dx%d is over the limit of %d pixels", cfg.Width, cfg.Height, opts.MaxPixels)
+			}
+			if int64(len(veiled)) > MaxVeiledBytes(opts) {
+				t.Fatalf("veiled %d bytes, over MaxVeiledBytes %d", len(veiled), MaxVeiledBytes(opts))
+			}
+			if got, _, err := Reveal(veiled, testKey(t, 1), Options{}); err != nil || !bytes.Equal(got, secret) {
+				t.Fatalf("Reveal = %d bytes, %v", len(got), err)
+			}
+			_, _, err = Hide(secretPNG(t, n+1, 1), testMeta(), nil, testKey(t, 1), opts)
+			if !errors.Is(err, ErrPayloadTooLarge) || !strings.Contains(err.Error(), commas(n)+" bytes at this level") {
+				t.Fatalf("a byte more: err = %v, want ErrPayloadTooLarge naming %s bytes", err, commas(n))
+			}
+		})
 	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(veiled))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Width*cfg.Height > opts.MaxPixels || cfg.Width != hw {
-		t.Fatalf("cover is %dx%d; want %dx%d, under %d pixels", cfg.Width, cfg.Height, hw, hh, opts.MaxPixels)
-	}
-	if got, _, err := Reveal(veiled, testKey(t, 1), Options{}); err != nil || !bytes.Equal(got, secret) {
-		t.Fatalf("Reveal = %d bytes, %v", len(got), err)
-	}
-	opts = seeded(1)
-	opts.MaxPixels = hw*hh - 1
-	if _, _, err := Hide(secret, testMeta(), nil, testKey(t, 1), opts); !errors.Is(err, ErrPayloadTooLarge) {
-		t.Fatalf("under %d pixels: err = %v, want ErrPayloadTooLarge", opts.MaxPixels, err)
+	if MaxSecret(Compact, Options{}) <= MaxSecret(Balanced, Options{}) || MaxSecret(Balanced, Options{}) <= MaxSecret(Stealthy, Options{}) {
+		t.Error("a stealthier level takes a secret as large as a cheaper one")
 	}
 }
 
