@@ -190,6 +190,9 @@ type HideRequest struct {
 	Secret  []byte         // a PNG, JPEG or GIF file
 	Cover   []byte         // optional cover image; nil lets the cluster make one
 	Viewers map[string]int // viewer → views
+	// Stealth is the stealth level ("compact", "balanced" or "stealthy");
+	// "" leaves it to the cluster's default.
+	Stealth string
 }
 
 // HideResult is a veiled image and who made it.
@@ -202,9 +205,13 @@ type HideResult struct {
 	Attempts    int
 }
 
-// Hide is Put with its arguments in one struct.
+// Hide is Put with its arguments in one struct, and a stealth level.
 func (c *Client) Hide(ctx context.Context, req HideRequest) (*HideResult, error) {
-	return c.Put(ctx, req.Secret, req.Cover, req.Viewers)
+	fields := map[string]string{"viewers": formatViewers(req.Viewers)}
+	if req.Stealth != "" {
+		fields["stealth"] = req.Stealth
+	}
+	return c.sendImage(ctx, "/v1/images", req.Secret, req.Cover, fields)
 }
 
 // sendImage posts a secret (and an optional cover) as a multipart form with
