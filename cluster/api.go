@@ -227,7 +227,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		Load: n.pool.load(), Gossip: n.GossipAddr(), API: n.APIAddr(), Profile: n.cfg.Profile.Name,
 		Members: len(n.mship.members()), JobsDone: n.pool.done.Load(),
 		Elections: n.elector.Stats().Elections, Failures: n.cfg.Failures != nil, Build: version.Get().Short(),
-		Raft: n.raftStatus(),
+		Raft: n.raftStatus(), Limits: n.cfg.limits(),
 	})
 	return nil
 }

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 
+	"veil/cluster/api"
 	"veil/election"
+	"veil/stego"
 )
 
 // Config is everything a node needs to run. Build one with DefaultConfig
@@ -52,8 +55,18 @@ type Config struct {
 	// an overloaded cluster answers every request in bounded time instead
 	// of letting its queue, and its clients' waits, grow without end.
 	QueuePerWorker int
-	// MaxBodyBytes bounds a request body; larger ones get 413.
+	// MaxBodyBytes bounds a request body; larger ones get 413. A put's
+	// body holds its secret and, optionally, a cover.
 	MaxBodyBytes int64
+	// MaxSecretBytes is the largest secret a put takes, at any stealth
+	// level; each level may take less (stego.MaxSecret: its generated
+	// cover must stay under the pixel limit). Larger ones get 413 before
+	// any image work.
+	MaxSecretBytes int64
+	// MaxImageBytes bounds the body of a view or a lease: a veiled image.
+	// It is at least the largest veiled PNG the node writes, so that
+	// whatever the cloud veils can be viewed.
+	MaxImageBytes int64
 	// RequestTimeout bounds the handling of one API request end to end.
 	RequestTimeout time.Duration
 
@@ -239,12 +252,58 @@ func DefaultConfig(name string) Config {
 		Workers:        2,
 		QueuePerWorker: DefaultQueuePerWorker,
 		MaxBodyBytes:   32 << 20,
+		MaxSecretBytes: DefaultMaxSecretBytes,
+		MaxImageBytes:  stego.MaxVeiledBytes(stego.Options{}),
 		RequestTimeout: 30 * time.Second,
 		PeerTTL:        DefaultPeerTTL,
 		StatementTTL:   24 * time.Hour,
 		LeaseTTL:       24 * time.Hour,
 	}
 }
+
+// MaxSecret is the largest secret a put takes at the level into a cover the
+// node generates: MaxSecretBytes, or less where the level's cover would
+// pass the pixel limit.
+func (c Config) MaxSecret(l stego.Level) int64 {
+	return min(c.MaxSecretBytes, int64(stego.MaxSecret(l, stego.Options{})))
+}
+
+// checkSecret refuses, before any image work, a put whose secret is larger
+// than the node takes at its level, and says what each level takes.
+func (c Config) checkSecret(n int, l stego.Level, cover bool) error {
+	limit := c.MaxSecretBytes
+	if !cover {
+		limit = c.MaxSecret(l)
+	}
+	if int64(n) <= limit {
+		return nil
+	}
+	var each []string
+	for _, o := range stego.Levels {
+		each = append(each, fmt.Sprintf("%s %s", o, commas(c.MaxSecret(o))))
+	}
+	if cover {
+		return fmt.Errorf("%w: the secret is %s bytes; a put takes at most %s", ErrSecretTooLarge, commas(int64(n)), commas(limit))
+	}
+	return fmt.Errorf("%w: the secret is %s bytes; at the %s level a put takes at most %s bytes (by level: %s)",
+		ErrSecretTooLarge, commas(int64(n)), l, commas(limit), strings.Join(each, ", "))
+}
+
+// limits are the sizes the node takes, as GET /v1/status shows them.
+func (c Config) limits() *api.Limits {
+	l := &api.Limits{MaxBodyBytes: c.MaxBodyBytes, MaxImageBytes: c.MaxImageBytes,
+		MaxSecretBytes: map[string]int64{}, DefaultStealth: stego.DefaultLevel.String()}
+	for _, o := range stego.Levels {
+		l.MaxSecretBytes[o.String()] = c.MaxSecret(o)
+	}
+	return l
+}
+
+// DefaultMaxSecretBytes is the default Config.MaxSecretBytes: a
+// photograph of a phone or a camera, with room to spare; the compact level
+// takes all of it, balanced and stealthy less (their covers reach the pixel
+// limit first).
+const DefaultMaxSecretBytes = 24 << 20
 
 // DefaultQueuePerWorker bounds the wait for a worker slot to about eight
 // jobs' time: a small put's hide takes tens of milliseconds on a laptop
@@ -314,6 +373,11 @@ func (c Config) Validate() error {
 		return errors.New("the queue per worker must hold at least 1 job")
 	case c.MaxBodyBytes < 1<<10:
 		return fmt.Errorf("max body %d bytes is too small to hold an image", c.MaxBodyBytes)
+	case c.MaxSecretBytes < 1<<10 || c.MaxSecretBytes > c.MaxBodyBytes:
+		return fmt.Errorf("max secret %d bytes: want 1 KiB to the max body (%d bytes), which must carry it", c.MaxSecretBytes, c.MaxBodyBytes)
+	case c.MaxImageBytes < stego.MaxVeiledBytes(stego.Options{}):
+		return fmt.Errorf("max image %d bytes is less than the largest veiled PNG the node writes (%d bytes): some images could be put but never viewed",
+			c.MaxImageBytes, stego.MaxVeiledBytes(stego.Options{}))
 	case c.RequestTimeout <= 0:
 		return errors.New("request timeout must be > 0")
 	case c.PeerTTL < 500*time.Millisecond || c.PeerTTL > time.Hour:

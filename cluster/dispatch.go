@@ -30,6 +30,7 @@ type hideRequest struct {
 	secret []byte
 	cover  []byte // nil: the worker generates one
 	meta   stego.Meta
+	level  stego.Level
 }
 
 // The body of a put is either the secret image itself, with viewers, views
@@ -77,6 +78,9 @@ func parseHide(contentType string, query url.Values, body []byte, owner string) 
 	if err != nil {
 		return req, badRequest("%v", err)
 	}
+	if req.level, err = stego.ParseLevel(fields.Get("stealth")); err != nil {
+		return req, badRequest("%v", err)
+	}
 	req.meta = stego.Meta{Owner: fields.Get("owner"), Viewers: viewers}
 	if owner != "" {
 		if req.meta.Owner != "" && req.meta.Owner != owner {
@@ -114,17 +118,45 @@ func formFile(form *multipart.Form, name string) ([]byte, error) {
 // ParseViewers is api.ParseViewers, as this package has always named it.
 var ParseViewers = api.ParseViewers
 
-// readBody reads a request body up to the node's limit.
+// readBody reads a request body up to the route's limit (bodyLimit). A
+// body that says in advance it is larger is refused before a byte of it is
+// read.
 func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBodyBytes))
+	limit, what := n.bodyLimit(r)
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w: %s bytes, over the limit of %s bytes for %s", ErrBodyTooLarge, commas(r.ContentLength), commas(limit), what)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, fmt.Errorf("%w: over the limit of %d bytes", ErrBodyTooLarge, n.cfg.MaxBodyBytes)
+			return nil, fmt.Errorf("%w: over the limit of %s bytes for %s", ErrBodyTooLarge, commas(limit), what)
 		}
 		return nil, badRequest("reading the body: %v", err)
 	}
 	return body, nil
+}
+
+// bodyLimit is the largest body the request's route takes, and what that
+// body is, for the error. A view, a lease and a worker's reveal carry a
+// veiled image, which may be far larger than any put: MaxImageBytes is at
+// least the largest the node writes.
+func (n *Node) bodyLimit(r *http.Request) (int64, string) {
+	switch {
+	case r.Method != http.MethodPost:
+	case r.URL.Path == "/v1/view", r.URL.Path == "/v1/leases", r.URL.Path == "/v1/internal/reveal":
+		return n.cfg.MaxImageBytes, "a veiled image"
+	}
+	return n.cfg.MaxBodyBytes, "a request"
+}
+
+// commas formats n with thousands separators, as error messages show sizes.
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // atCoordinator runs do on the coordinator: here when this node is it, or
@@ -366,7 +398,15 @@ func (n *Node) hideHere(ctx context.Context, j job) *outcome {
 			req.meta.ID, req.meta.Created = p.id, p.created
 			opts.Rand = mrand.NewChaCha8(p.seed)
 		}
+		opts.Level = req.level
 		png, meta, err = stego.Hide(req.secret, req.meta, req.cover, n.key, opts)
+		if err == nil && int64(len(png)) > n.cfg.MaxImageBytes {
+			// Only a cover of the caller's can do this (a generated one
+			// stays under stego.MaxVeiledBytes): refuse what no view
+			// could carry back.
+			return fmt.Errorf("%w: the veiled image is %s bytes, more than a view takes (%s); use a smaller cover, or none",
+				stego.ErrPayloadTooLarge, commas(int64(len(png))), commas(n.cfg.MaxImageBytes))
+		}
 		return err
 	})
 	return n.jobOutcome("hide", "image/png", meta.ID, png, err)

@@ -28,6 +28,10 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrBodyTooLarge: the body is over the configured limit.
 	ErrBodyTooLarge = errors.New("request body too large")
+	// ErrSecretTooLarge: a put's secret is larger than the node takes at
+	// the stealth level asked for; the message names the limit at every
+	// level. Nothing was done.
+	ErrSecretTooLarge = errors.New("secret too large")
 	// ErrUnauthorized: a token is missing or wrong.
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrBusy: another simulated failure is already under way.
@@ -70,6 +74,7 @@ var classes = []struct {
 	{errNotFound, errorClass{http.StatusNotFound, "not_found", 0}},
 	{ErrBadRequest, errorClass{http.StatusBadRequest, "bad_request", 0}},
 	{ErrBodyTooLarge, errorClass{http.StatusRequestEntityTooLarge, "body_too_large", 0}},
+	{ErrSecretTooLarge, errorClass{http.StatusRequestEntityTooLarge, "secret_too_large", 0}},
 	{ErrUnauthorized, errorClass{http.StatusUnauthorized, "unauthorized", 0}},
 	{ErrBusy, errorClass{http.StatusConflict, "busy", 0}},
 	{ErrNoHandoff, errorClass{http.StatusConflict, "no_handoff", 0}},

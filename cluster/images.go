@@ -37,6 +37,9 @@ func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := n.cfg.checkSecret(len(req.secret), req.level, req.cover != nil); err != nil {
+		return err
+	}
 	n.putHere(r, req, owner, body).write(w) // entry.go
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"veil/cluster/api"
 	"veil/cluster/client"
 	"veil/internal/webstyle"
+	"veil/stego"
 )
 
 // The user's app: web pages on the control address, for a browser on the
@@ -298,11 +299,15 @@ func (p *Peer) appPut(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = verr
 	}
+	level, lerr := stego.ParseLevel(r.FormValue("stealth"))
+	if err == nil {
+		err = lerr
+	}
 	if err != nil {
 		back(w, r, "put: "+err.Error(), true)
 		return
 	}
-	res, err := p.ops.Put(r.Context(), secret, cover, viewers)
+	res, err := p.ops.Hide(r.Context(), client.HideRequest{Secret: secret, Cover: cover, Viewers: viewers, Stealth: level.String()})
 	if err != nil {
 		back(w, r, "put: "+errText(err), true)
 		return

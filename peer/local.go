@@ -18,6 +18,7 @@ import (
 
 	"veil/cluster/api"
 	"veil/cluster/client"
+	"veil/stego"
 )
 
 // The control API, on a loopback address: what the veil command's --peer
@@ -340,16 +341,16 @@ func (p *Peer) handleVeiled(w http.ResponseWriter, r *http.Request) error {
 // handlePut puts an image through the cloud, keeps the original and the
 // veiled copy, and offers the copy to the viewers at once.
 func (p *Peer) handlePut(w http.ResponseWriter, r *http.Request) error {
-	secret, cover, viewers, err := readPut(r)
+	req, err := readPut(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	res, err := p.ops.Put(ctx, secret, cover, viewers)
+	res, err := p.ops.Hide(ctx, req)
 	if err != nil {
 		return err
 	}
-	if _, err := p.store.PutOwn(res.ImageID, p.cfg.User, res.PNG, secret); err != nil {
+	if _, err := p.store.PutOwn(res.ImageID, p.cfg.User, res.PNG, req.Secret); err != nil {
 		return &localError{http.StatusInternalServerError, "store", fmt.Errorf("the cloud veiled image %s, but this peer could not keep it: %w", res.ImageID, err)}
 	}
 	// Register the new holding before answering, so that a viewer told of
@@ -365,8 +366,10 @@ func (p *Peer) handlePut(w http.ResponseWriter, r *http.Request) error {
 
 // readPut reads a put: the cloud's multipart form (secret, cover, viewers)
 // or the secret as the whole body with viewers in the query.
-func readPut(r *http.Request) (secret, cover []byte, viewers map[string]int, err error) {
-	vs := r.URL.Query().Get("viewers")
+func readPut(r *http.Request) (client.HideRequest, error) {
+	var req client.HideRequest
+	q := r.URL.Query()
+	vs, stealth := q.Get("viewers"), q.Get("stealth")
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
 		mr := multipart.NewReader(r.Body, params["boundary"])
@@ -376,36 +379,46 @@ func readPut(r *http.Request) (secret, cover []byte, viewers map[string]int, err
 				break
 			}
 			if perr != nil {
-				return nil, nil, nil, badLocal("multipart body: %v", perr)
+				return req, badLocal("multipart body: %v", perr)
 			}
 			b, rerr := io.ReadAll(part)
 			if rerr != nil {
-				return nil, nil, nil, rerr
+				return req, rerr
 			}
 			switch part.FormName() {
 			case "secret":
-				secret = b
+				req.Secret = b
 			case "cover":
-				cover = b
+				req.Cover = b
 			case "viewers":
 				vs = string(b)
+			case "stealth":
+				stealth = string(b)
 			default:
-				return nil, nil, nil, badLocal("multipart body: unknown part %q (want secret, cover, viewers)", part.FormName())
+				return req, badLocal("multipart body: unknown part %q (want secret, cover, viewers, stealth)", part.FormName())
 			}
 		}
 	} else {
-		if secret, err = io.ReadAll(r.Body); err != nil {
-			return nil, nil, nil, err
+		var err error
+		if req.Secret, err = io.ReadAll(r.Body); err != nil {
+			return req, err
 		}
 	}
-	if len(secret) == 0 {
-		return nil, nil, nil, badLocal("no secret image: send it as the body, or as the part \"secret\" of a multipart form")
+	if len(req.Secret) == 0 {
+		return req, badLocal("no secret image: send it as the body, or as the part \"secret\" of a multipart form")
 	}
-	viewers, err = api.ParseViewers(vs, 1)
+	var err error
+	if req.Viewers, err = api.ParseViewers(vs, 1); err != nil {
+		return req, badLocal("%v", err)
+	}
+	level, err := stego.ParseLevel(stealth)
 	if err != nil {
-		return nil, nil, nil, badLocal("%v", err)
+		return req, badLocal("%v", err)
 	}
-	return secret, cover, viewers, nil
+	if stealth != "" {
+		req.Stealth = level.String()
+	}
+	return req, nil
 }
 
 func (p *Peer) handleShare(w http.ResponseWriter, r *http.Request) error {

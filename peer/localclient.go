@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"veil/cluster/api"
+	"veil/cluster/client"
 )
 
 // LocalClient talks to a running peer's control API, as its user.
@@ -128,6 +129,12 @@ func (c *LocalClient) Images(ctx context.Context) ([]Entry, error) {
 // Put veils secret through the cloud; the peer keeps it and offers it.
 // It returns the veiled PNG and the image id.
 func (c *LocalClient) Put(ctx context.Context, secret, cover []byte, viewers map[string]int) ([]byte, string, error) {
+	return c.Hide(ctx, client.HideRequest{Secret: secret, Cover: cover, Viewers: viewers})
+}
+
+// Hide is Put with its arguments in one struct, and a stealth level.
+func (c *LocalClient) Hide(ctx context.Context, req client.HideRequest) ([]byte, string, error) {
+	secret, cover, viewers := req.Secret, req.Cover, req.Viewers
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	for _, part := range []struct {
@@ -148,6 +155,9 @@ func (c *LocalClient) Put(ctx context.Context, secret, cover []byte, viewers map
 		vs = append(vs, name+"="+strconv.Itoa(n))
 	}
 	mw.WriteField("viewers", strings.Join(vs, ","))
+	if req.Stealth != "" {
+		mw.WriteField("stealth", req.Stealth)
+	}
 	mw.Close()
 	resp, b, err := c.do(ctx, http.MethodPost, "/local/v1/images", mw.FormDataContentType(), buf.Bytes())
 	if err != nil {

@@ -86,6 +86,23 @@ type StatusReply struct {
 	Build string `json:"build"`
 	// Raft is this node's Raft state (Raft mode).
 	Raft *RaftStatus `json:"raft,omitempty"`
+	// Limits are the sizes the node takes (absent from older nodes).
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// Limits are the sizes of what a node takes, so that a client can refuse
+// at once what would be refused after an upload.
+type Limits struct {
+	// MaxBodyBytes bounds a put's body: its secret and its cover.
+	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// MaxSecretBytes is the largest secret a put takes at each stealth
+	// level, without a cover ("compact", "balanced", "stealthy").
+	MaxSecretBytes map[string]int64 `json:"max_secret_bytes"`
+	// MaxImageBytes bounds a view's or a lease's body, a veiled image: at
+	// least the largest the node writes.
+	MaxImageBytes int64 `json:"max_image_bytes"`
+	// DefaultStealth is the level of a put that names none.
+	DefaultStealth string `json:"default_stealth"`
 }
 
 // VouchRequest is the body of POST /v1/peers/vouch: a device key, and the

@@ -70,3 +70,42 @@ func TestCapacityFailures(t *testing.T) {
 		})
 	}
 }
+
+// --stealth compact counts the dense format's room; --secret veils the
+// secret at every level and prints a row for each, cheapest first, with the
+// veiled size as a multiple of the secret.
+func TestCapacityAtEachLevelAndWhatASecretCosts(t *testing.T) {
+	dir := t.TempDir()
+	cover := writeCover(t, dir, 640, 480)
+	code, out, errs := veil(t, "capacity", "--stealth", "compact", cover)
+	if n, err := strconv.Atoi(strings.Fields(out)[0]); code != exitOK || err != nil || n <= 3*stego.CapacityOf(640, 480) {
+		t.Fatalf("compact: exit %d, %q %s", code, out, errs)
+	}
+	code, out, errs = veil(t, "capacity", "--secret", cover)
+	if code != exitOK {
+		t.Fatalf("--secret: exit %d: %s", code, errs)
+	}
+	var ratios []float64
+	for _, l := range stego.Levels {
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 3 && f[0] == l.String() {
+				r, err := strconv.ParseFloat(f[2], 64)
+				if err != nil {
+					t.Fatalf("row %q: %v", line, err)
+				}
+				ratios = append(ratios, r)
+			}
+		}
+	}
+	if len(ratios) != 3 || !(ratios[0] < ratios[1] && ratios[1] < ratios[2]) {
+		t.Fatalf("ratios %v from:\n%s", ratios, out)
+	}
+	for _, tc := range [][]string{
+		{"capacity", "--secret", cover, cover},
+		{"capacity", "--stealth", "loud", cover},
+	} {
+		if code, _, errs := veil(t, tc...); code != exitUsage {
+			t.Errorf("%v: exit %d (%s), want usage", tc, code, errs)
+		}
+	}
+}

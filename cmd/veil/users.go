@@ -16,6 +16,7 @@ import (
 	"veil/cluster"
 	"veil/cluster/client"
 	"veil/peer"
+	"veil/stego"
 )
 
 // The cloud's image commands: they talk to a running cluster as a user.
@@ -104,7 +105,7 @@ func runRegister(args []string, stdout, stderr io.Writer) int {
 }
 
 func runPut(args []string, stdout, stderr io.Writer) int {
-	fl := newFlags("put", "(--api URL | --peer LOCAL) --user U --secret S [--viewers bob=2,carol] [--views N] [--cover C] [-q] -o OUT.png", stderr)
+	fl := newFlags("put", "(--api URL | --peer LOCAL) --user U --secret S [--viewers bob=2,carol] [--views N] [--cover C] [--stealth LEVEL] [-q] -o OUT.png", stderr)
 	uf := addUserFlags(fl)
 	peerAddr := addPeerFlag(fl)
 	secretPath := fl.String("secret", "", "the image to veil: PNG, JPEG or GIF (required)")
@@ -113,8 +114,12 @@ func runPut(args []string, stdout, stderr io.Writer) int {
 	views := fl.Int("views", 1, "views for each viewer listed without =N")
 	out := fl.String("o", "", "where to write the veiled PNG (required)")
 	quiet := fl.Bool("q", false, "print only the image id (for scripts: ID=$(veil put -q ...))")
+	stealth := fl.String("stealth", "", "compact, balanced or stealthy: the veiled PNG's size against how hard it is to detect (default: the cluster's, "+stego.DefaultLevel.String()+"; see veil capacity --secret)")
 	if err := parseFlags(fl, args); err != nil {
 		return flagStatus(stderr, "put", err)
+	}
+	if _, err := stego.ParseLevel(*stealth); err != nil {
+		return fail(stderr, "put", usagef("--stealth: %v", err))
 	}
 	if *secretPath == "" || *out == "" {
 		return fail(stderr, "put", usagef("--secret and -o are required"))
@@ -139,7 +144,7 @@ func runPut(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(stderr, "put", err)
 		}
-		png, id, err := lc.Put(ctx, secret, cover, who)
+		png, id, err := lc.Hide(ctx, client.HideRequest{Secret: secret, Cover: cover, Viewers: who, Stealth: *stealth})
 		if err != nil {
 			return fail(stderr, "put", err)
 		}
@@ -157,7 +162,7 @@ func runPut(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "put", err)
 	}
-	res, err := cl.Put(ctx, secret, cover, who)
+	res, err := cl.Hide(ctx, client.HideRequest{Secret: secret, Cover: cover, Viewers: who, Stealth: *stealth})
 	if err != nil {
 		return fail(stderr, "put", err)
 	}
