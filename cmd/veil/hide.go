@@ -29,9 +29,14 @@ func runHide(args []string, stdout, stderr io.Writer) int {
 	seed := fl.Uint64("seed", 0, "seed of the generated cover (0: random)")
 	out := fl.String("o", "", "veiled PNG to write (required)")
 	maxPixels := fl.Int("max-pixels", stego.DefaultMaxPixels, "refuse images with more pixels")
+	stealth := fl.String("stealth", "", "compact, balanced or stealthy (default "+stego.DefaultLevel.String()+"; see veil capacity --secret)")
 	pos, err := parseInterspersed(fl, args)
 	if err != nil {
 		return flagStatus(stderr, "hide", err)
+	}
+	level, err := stego.ParseLevel(*stealth)
+	if err != nil {
+		return fail(stderr, "hide", usagef("--stealth: %v", err))
 	}
 	if err := required(fl, "key-file", "secret", "owner", "o"); err != nil {
 		return fail(stderr, "hide", err)
@@ -61,7 +66,7 @@ func runHide(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, "hide", err)
 		}
 	}
-	veiled, meta, err := stego.Hide(secret, meta, cover, key, stego.Options{MaxPixels: *maxPixels, CoverSeed: *seed})
+	veiled, meta, err := stego.Hide(secret, meta, cover, key, stego.Options{MaxPixels: *maxPixels, CoverSeed: *seed, Level: level})
 	if err != nil {
 		return fail(stderr, "hide", err)
 	}
