@@ -137,9 +137,9 @@ func TestChiSquareAttackDoesNotFlagVersion2AtAnyFill(t *testing.T) {
 		name string
 		make func() canvas
 	}{
-		{"generated cover", func() canvas { return generate(w, h, 11, fmtRGB8, true) }},
+		{"generated cover", func() canvas { return generate(w, h, 11, fmtRGB8, true, 2) }},
 		{"photograph-like cover", func() canvas { return photoLike(w, h, 12) }},
-		{"generated cover, another seed", func() canvas { return generate(w, h, 13, fmtRGBX8, true) }},
+		{"generated cover, another seed", func() canvas { return generate(w, h, 13, fmtRGBX8, true, 2) }},
 	}
 	for _, cv := range covers {
 		t.Run(cv.name, func(t *testing.T) {

@@ -5,7 +5,9 @@ package stego
 import (
 	"image"
 	"math"
+	"math/bits"
 	"math/rand/v2"
+	"runtime"
 )
 
 // toSRGB encodes 12-bit linear light to 8-bit sRGB, linear toe included.
@@ -23,20 +25,21 @@ var toSRGB = func() (t [4096]byte) {
 
 // noiseScale[s] is the standard deviation of a sensor's noise at signal s
 // (in 12-bit units: shot noise, whose variance is the signal, plus a read
-// noise of 2 units), divided by that of noiseSum.
-var noiseScale = func() (t [4096]float32) {
+// noise of 2 units), divided by that of a draw of byteSums, in 1/65536.
+var noiseScale = func() (t [4096]int32) {
 	const sumSD = 147.8 // of the sum of four uniform bytes
 	for i := range t {
-		t[i] = float32(math.Sqrt(float64(i)+4) / sumSD)
+		t[i] = int32(math.Round(65536 * math.Sqrt(float64(i)+4) / sumSD))
 	}
 	return t
 }()
 
 // GenerateCover returns a cover of the given size that looks like a
 // photograph down to its pixels, the same for the same seed. It is opaque;
-// Hide makes one like it when given no cover.
+// Hide makes one like it when given no cover. It paints on every core
+// (runtime.GOMAXPROCS); the picture does not depend on how many there are.
 func GenerateCover(width, height int, seed uint64) *image.RGBA {
-	c := generate(width, height, seed, fmtRGBX8, true)
+	c := generate(width, height, seed, fmtRGBX8, true, runtime.GOMAXPROCS(0))
 	return &image.RGBA{Pix: c.pix, Stride: 4 * width, Rect: image.Rect(0, 0, width, height)}
 }
 
@@ -53,12 +56,46 @@ func GenerateCover(width, height int, seed uint64) *image.RGBA {
 //
 // Without noisy, the sensor adds nothing: the picture is smooth, and costs
 // few bytes as PNG.
-func generate(w, h int, seed uint64, f *pixelFormat, noisy bool) canvas {
+//
+// The picture is painted in bands of coverBand rows on up to par
+// goroutines. Nothing a band draws depends on another: the value noise is
+// a hash of its grid point, and the sensor noise of each band comes from a
+// generator of its own, seeded from the seed and the band's index.
+func generate(w, h int, seed uint64, f *pixelFormat, noisy bool, par int) canvas {
 	c := newCanvas(w, h, f)
+	s := newScene(w, h, seed)
+	painters := make([]*painter, par)
+	forEach((h+coverBand-1)/coverBand, par, func(wk, band int) {
+		if painters[wk] == nil {
+			painters[wk] = s.newPainter()
+		}
+		painters[wk].paint(&c, band, noisy)
+	})
+	return c
+}
+
+// coverBand is the height of the bands a cover is painted in: a few
+// milliseconds of work each, many per core.
+const coverBand = 32
+
+// A scene holds what is the same over the whole picture.
+type scene struct {
+	w, h     int
+	gx, gy   [3][]float32 // lighting: per channel, a horizontal and a vertical profile
+	tint     [3]float32   // the first material's reflectance per channel
+	dTint    [3]float32   // the second's less the first's
+	rough    float32      // the first material's roughness
+	dRough   float32      // the second's less the first's
+	regions  valueNoise   // where one material gives way to the other
+	octaves  [4]valueNoise
+	noiseKey uint64 // of the sensor noise
+}
+
+func newScene(w, h int, seed uint64) *scene {
 	r := rand.New(rand.NewPCG(seed, 0x7665696c636f7672)) // "veilcovr"
+	s := &scene{w: w, h: h}
 	// Lighting: per channel the sum of a horizontal and a vertical profile,
 	// each a ramp plus two slow waves, at least 0.025 of full scale.
-	var gx, gy [3][]float32
 	profile := func(n int) []float32 {
 		p := make([]float32, n)
 		a0, slope := 0.08+0.14*r.Float64(), 0.15*(r.Float64()-0.5)
@@ -78,7 +115,7 @@ func generate(w, h int, seed uint64, f *pixelFormat, noisy bool) canvas {
 		return p
 	}
 	for ch := 0; ch < 3; ch++ {
-		gx[ch], gy[ch] = profile(w), profile(h)
+		s.gx[ch], s.gy[ch] = profile(w), profile(h)
 	}
 	// Two materials: a colour (reflectance per channel) and a roughness.
 	var tint [2][3]float32
@@ -89,93 +126,202 @@ func generate(w, h int, seed uint64, f *pixelFormat, noisy bool) canvas {
 		}
 		rough[m] = float32(0.15 + 0.35*r.Float64())
 	}
-	regions := newValueNoise(w, h, 160, r)
-	octaves := []*valueNoise{newValueNoise(w, h, 128, r), newValueNoise(w, h, 32, r), newValueNoise(w, h, 8, r), newValueNoise(w, h, 2, r)}
-	amps := []float32{0.6, 0.35, 0.22, 0.14}
+	for ch := range s.tint {
+		s.tint[ch], s.dTint[ch] = tint[0][ch], tint[1][ch]-tint[0][ch]
+	}
+	s.rough, s.dRough = rough[0], rough[1]-rough[0]
+	s.regions = newValueNoise(w, 160, 24, r.Uint64())
+	for i, o := range []struct {
+		cell int
+		amp  float32
+	}{{128, 0.6}, {32, 0.35}, {8, 0.22}, {2, 0.14}} {
+		s.octaves[i] = newValueNoise(w, o.cell, o.amp, r.Uint64())
+	}
+	s.noiseKey = r.Uint64()
+	return s
+}
 
-	noise := rand.New(rand.NewPCG(r.Uint64(), r.Uint64()))
-	bpp := f.bpp
-	region := make([]float32, w)
-	tex := make([]float32, w)
-	oct := make([]float32, w)
-	for y := 0; y < h; y++ {
-		regions.row(y, region)
-		clear(tex)
-		for i, o := range octaves {
-			o.row(y, oct)
-			a := amps[i]
-			for x := range tex {
-				tex[x] += a * (oct[x] - 0.5)
-			}
+// A painter paints bands of a scene; it holds the scratch rows of one
+// goroutine.
+type painter struct {
+	s       *scene
+	mat     []float32 // per x: the share of the second material
+	tex     []float32 // per x: the texture
+	regions gridRows
+	octaves [4]gridRows
+}
+
+func (s *scene) newPainter() *painter {
+	p := &painter{s: s, mat: make([]float32, s.w), tex: make([]float32, s.w), regions: s.regions.newRows()}
+	for i := range p.octaves {
+		p.octaves[i] = s.octaves[i].newRows()
+	}
+	return p
+}
+
+// paint paints band b of c.
+func (p *painter) paint(c *canvas, b int, noisy bool) {
+	s, w, bpp := p.s, p.s.w, c.f.bpp
+	gx0, gx1, gx2 := s.gx[0][:w], s.gx[1][:w], s.gx[2][:w]
+	mat, tex := p.mat[:w], p.tex[:w]
+	// The band's own generator of sensor noise (wyrand: one multiply a
+	// draw, and each draw makes the noise of two samples).
+	rng := mix64(s.noiseKey ^ uint64(b)*0x9e3779b97f4a7c15)
+	for y := b * coverBand; y < min(s.h, (b+1)*coverBand); y++ {
+		// A soft edge between the materials where the slow noise
+		// crosses one half: mat is clamped to [0, 1] below.
+		s.regions.row(&p.regions, y, mat, 0.5, false)
+		for i := range s.octaves {
+			s.octaves[i].row(&p.octaves[i], y, tex, 0, i > 0)
 		}
+		ly0, ly1, ly2 := s.gy[0][y], s.gy[1][y], s.gy[2][y]
 		row := c.pix[y*w*bpp : (y+1)*w*bpp]
 		for x := 0; x < w; x++ {
-			// A soft edge between the materials where the slow noise
-			// crosses one half.
-			m := min(max((region[x]-0.5)*24+0.5, 0), 1)
-			t := tex[x] * (rough[0]*(1-m) + rough[1]*m)
-			n := noise.Uint64()
-			p := row[x*bpp : x*bpp+bpp]
-			for ch := 0; ch < 3; ch++ {
-				refl := tint[0][ch]*(1-m) + tint[1][ch]*m
-				v := (gx[ch][x] + gy[ch][y]) * refl * (1 + 2*t)
-				s := int(min(max(v, 0), 1) * 4095)
-				// Four bytes of the random word make one roughly Gaussian
-				// draw; the word is spent over the three channels.
-				sum := int(n&0xff) + int(n>>8&0xff) + int(n>>16&0xff) + int(n>>24&0xff) - 510
-				n = n>>21 | n<<43
-				if noisy {
-					s += int(float32(sum) * noiseScale[s])
-				}
-				p[ch] = toSRGB[min(max(s, 0), 4095)]
+			m := mat[x]
+			if m < 0 {
+				m = 0
+			} else if m > 1 {
+				m = 1
 			}
+			// 12-bit linear light: lighting × reflectance × (1 + 2·texture).
+			k := 4095 + 8190*tex[x]*(s.rough+s.dRough*m)
+			s0 := clamp12(int((gx0[x] + ly0) * (s.tint[0] + s.dTint[0]*m) * k))
+			s1 := clamp12(int((gx1[x] + ly1) * (s.tint[1] + s.dTint[1]*m) * k))
+			s2 := clamp12(int((gx2[x] + ly2) * (s.tint[2] + s.dTint[2]*m) * k))
+			if noisy {
+				// Four bytes of a random word make one roughly Gaussian
+				// draw: two words make three.
+				rng += 0xa0761d6478bd642f
+				hi, lo := bits.Mul64(rng, rng^0xe7037ed1a0b428db)
+				n0, n1 := byteSums(hi ^ lo)
+				rng += 0xa0761d6478bd642f
+				hi, lo = bits.Mul64(rng, rng^0xe7037ed1a0b428db)
+				n2, _ := byteSums(hi ^ lo)
+				s0 = clamp12(s0 + sensorNoise(s0, n0))
+				s1 = clamp12(s1 + sensorNoise(s1, n1))
+				s2 = clamp12(s2 + sensorNoise(s2, n2))
+			}
+			px := row[x*bpp : x*bpp+bpp]
+			px[0], px[1], px[2] = toSRGB[s0&4095], toSRGB[s1&4095], toSRGB[s2&4095]
 			if bpp == 4 {
-				p[3] = 0xff
+				px[3] = 0xff
 			}
 		}
 	}
-	return c
+}
+
+// clamp12 keeps a sample within 12 bits.
+func clamp12(s int) int { return min(max(s, 0), 4095) }
+
+// byteSums returns the sums of the four low and of the four high bytes of
+// u, each less its mean: two draws with a standard deviation of 147.8.
+func byteSums(u uint64) (int, int) {
+	const m8, m16 = 0x00ff00ff00ff00ff, 0x0000ffff0000ffff
+	u = u&m8 + u>>8&m8
+	u = u&m16 + u>>16&m16
+	return int(u&0xffffffff) - 510, int(u>>32) - 510
+}
+
+// sensorNoise scales a draw of byteSums to the noise of a sensor at signal
+// s, rounding toward zero as a conversion from float would.
+func sensorNoise(s, draw int) int {
+	q := draw * int(noiseScale[s&4095])
+	return (q + q>>63&0xffff) >> 16
+}
+
+// mix64 is SplitMix64's finalizer: a good hash of a 64-bit word.
+func mix64(z uint64) uint64 {
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // valueNoise is smooth noise of one scale: random values on a grid of the
-// given cell size, interpolated between with a smoothstep.
+// given cell size, interpolated between with a smoothstep. The value at a
+// grid point is a hash of the point and the key, so any band of rows can be
+// painted without the others.
 type valueNoise struct {
-	grid  []float32 // (gw) × (gh) values
-	gw    int
-	cell  int
-	fx    []float32 // per x: the weight of the right grid point
-	ix    []int32   // per x: the grid column left of it
-	rowV  []float32 // the grid row interpolated for the current y
-	lastY int
+	key    uint64
+	cell   int
+	gw     int       // grid points a row
+	amp    float32   // the noise is amp · (value - 0.5)
+	smooth []float32 // smooth[i]: the weight of the next grid point at i pixels past one
 }
 
-func newValueNoise(w, h, cell int, r *rand.Rand) *valueNoise {
-	gw, gh := w/cell+2, h/cell+2
-	v := &valueNoise{grid: make([]float32, gw*gh), gw: gw, cell: cell, fx: make([]float32, w), ix: make([]int32, w), rowV: make([]float32, gw), lastY: -1}
-	for i := range v.grid {
-		v.grid[i] = r.Float32()
-	}
-	for x := 0; x < w; x++ {
-		v.ix[x] = int32(x / cell)
-		v.fx[x] = smooth(float32(x%cell) / float32(cell))
+func newValueNoise(w, cell int, amp float32, key uint64) valueNoise {
+	v := valueNoise{key: key, cell: cell, gw: w/cell + 2, amp: amp, smooth: make([]float32, cell)}
+	for i := range v.smooth {
+		t := float32(i) / float32(cell)
+		v.smooth[i] = t * t * (3 - 2*t)
 	}
 	return v
 }
 
-func smooth(t float32) float32 { return t * t * (3 - 2*t) }
+// gridRows holds, for one painter, the two grid rows around its current
+// row.
+type gridRows struct {
+	a, b []float32
+	gy   int // the grid row a holds; -1 for none yet
+}
 
-// row fills out with the noise of row y.
-func (v *valueNoise) row(y int, out []float32) {
-	gy := y / v.cell
-	fy := smooth(float32(y%v.cell) / float32(v.cell))
-	a, b := v.grid[gy*v.gw:(gy+1)*v.gw], v.grid[(gy+1)*v.gw:(gy+2)*v.gw]
-	for j := range v.rowV {
-		v.rowV[j] = a[j] + (b[j]-a[j])*fy
+func (v *valueNoise) newRows() gridRows {
+	return gridRows{a: make([]float32, v.gw), b: make([]float32, v.gw), gy: -1}
+}
+
+// fill sets the values of grid row gy.
+func (v *valueNoise) fill(row []float32, gy int) {
+	for j := range row {
+		z := mix64(v.key + (uint64(gy)<<32|uint64(j))*0x9e3779b97f4a7c15)
+		row[j] = float32(z>>40) / (1 << 24)
 	}
-	for x := range out {
-		i, f := v.ix[x], v.fx[x]
-		l, r := v.rowV[i], v.rowV[i+1]
-		out[x] = l + (r-l)*f
+}
+
+// row sets out to bias + amp · (noise - 0.5) along row y, or adds that
+// to out.
+func (v *valueNoise) row(g *gridRows, y int, out []float32, bias float32, add bool) {
+	gy := y / v.cell
+	if gy != g.gy {
+		if g.gy >= 0 && gy == g.gy+1 {
+			g.a, g.b = g.b, g.a
+		} else {
+			v.fill(g.a, gy)
+		}
+		v.fill(g.b, gy+1)
+		g.gy = gy
+	}
+	fy := v.smooth[y%v.cell]
+	a, b := g.a, g.b[:len(g.a)]
+	// Across a cell the noise is l + d·smooth: no lookup per pixel.
+	at := a[0] + (b[0]-a[0])*fy
+	if v.cell == 2 && add {
+		// The finest octave, the costliest: smooth is 0 and 1/2.
+		for j := 0; 2*j+1 < len(out); j++ {
+			next := a[j+1] + (b[j+1]-a[j+1])*fy
+			o := out[2*j : 2*j+2]
+			o[0] += bias + v.amp*(at-0.5)
+			o[1] += bias + v.amp*((at+next)/2-0.5)
+			at = next
+		}
+		if len(out)%2 == 1 {
+			out[len(out)-1] += bias + v.amp*(at-0.5)
+		}
+		return
+	}
+	sm := v.smooth
+	for x, j := 0, 0; x < len(out); x, j = x+v.cell, j+1 {
+		next := a[j+1] + (b[j+1]-a[j+1])*fy
+		l, d := bias+v.amp*(at-0.5), v.amp*(next-at)
+		o := out[x:min(x+v.cell, len(out))]
+		if add {
+			for i := range o {
+				o[i] += l + d*sm[i]
+			}
+		} else {
+			for i := range o {
+				o[i] = l + d*sm[i]
+			}
+		}
+		at = next
 	}
 }
 

@@ -67,7 +67,7 @@ func TestPNGWriterIsReadBackPixelForPixel(t *testing.T) {
 func TestPNGWriterStaysWithinTenPercentOfImagePNG(t *testing.T) {
 	veil := func(c canvas) canvas { return veilPart(t, c, 2) }
 	for name, c := range map[string]canvas{
-		"generated cover, veiled": veil(generate(400, 300, 1, fmtRGB8, true)),
+		"generated cover, veiled": veil(generate(400, 300, 1, fmtRGB8, true, 2)),
 		"photograph-like, veiled": veil(photoLike(400, 300, 2)),
 		"RGBA, veiled":            veil(toCanvas(nrgbaImage(300, 200, 3))),
 		"16-bit, veiled":          veil(toCanvas(rgb64Image(300, 200, 4))),

@@ -47,7 +47,7 @@ func steganalysisCovers(t testing.TB) []namedCover {
 		out = append(out, namedCover{fmt.Sprintf("render %d", seed), photoLike(480, 360, seed)})
 	}
 	for _, seed := range []uint64{31, 32, 33} {
-		out = append(out, namedCover{fmt.Sprintf("generated %d", seed), generate(480, 360, seed, fmtRGB8, true)})
+		out = append(out, namedCover{fmt.Sprintf("generated %d", seed), generate(480, 360, seed, fmtRGB8, true, 2)})
 	}
 	return out
 }

@@ -35,6 +35,12 @@ type Options struct {
 	// CoverSeed, when not 0, is the seed of the cover Hide makes when given
 	// none; the same seed gives the same cover. 0 draws a seed from Rand.
 	CoverSeed uint64
+
+	// Parallelism is how many goroutines one Hide or Reveal may keep busy;
+	// 0 (or less) means runtime.GOMAXPROCS(0), 1 runs it all on the
+	// caller's goroutine. A node that runs several jobs at once limits it.
+	// The bytes Hide writes do not depend on it.
+	Parallelism int
 }
 
 func (o Options) withDefaults() Options {
@@ -181,7 +187,7 @@ func generatedCover(n int, level Level, opts Options) (canvas, error) {
 	}
 	// The dense format replaces the low bits: the sensor's noise there
 	// would only cost bytes.
-	return generate(w, h, seed, fmtRGB8, level != Compact), nil
+	return generate(w, h, seed, fmtRGB8, level != Compact, opts.parallelism()), nil
 }
 
 // cheaper names the levels that take larger secrets, for an error message.
