@@ -28,6 +28,7 @@ func fillLoad(run *report.Run, ops []load.Op, d load.Driven, nodeNames []string,
 		case load.OutcomeOK:
 			run.Succeeded++
 			c.Succeeded++
+			c.SecretBytes += int64(o.Bytes)
 			if o.Node != "" {
 				run.PerNode[o.Node]++
 			}
@@ -49,6 +50,7 @@ func fillLoad(run *report.Run, ops []load.Op, d load.Driven, nodeNames []string,
 	run.ElapsedS = load.Secs(d.Elapse)
 	if d.Elapse > 0 {
 		run.ThroughputRPS = load.Round3(float64(run.Succeeded) / d.Elapse.Seconds())
+		run.SecretMBps = load.Round3(float64(run.Puts.SecretBytes+run.Views.SecretBytes) / 1e6 / d.Elapse.Seconds())
 	}
 	run.LatencyMS, run.PutLatencyMS, run.ViewLatencyMS = all.Millis(), puts.Millis(), views.Millis()
 	run.JobsPerNode = map[string]float64{}

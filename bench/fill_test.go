@@ -58,3 +58,18 @@ func TestTheCoordinatorsCPUPerOpLeavesOutItsIdleUseAndNeedsOneCoordinatorThrough
 		t.Fatalf("a run whose coordinator moved has a coordinator figure: %+v", moved)
 	}
 }
+
+func TestTheSecretPerSecondCountsAcknowledgedOperationsOnly(t *testing.T) {
+	ops := []load.Op{
+		{Kind: load.OpPut, Outcome: load.OutcomeOK, Bytes: 2_000_000},
+		{Kind: load.OpPut, Outcome: load.OutcomeUnknown, Bytes: 2_000_000}, // may not have happened
+		{Kind: load.OpView, Outcome: load.OutcomeOK, Bytes: 2_000_000},
+		{Kind: load.OpView, Outcome: load.OutcomeOK, WrongSecret: true}, // gave back something else
+		{Kind: load.OpView, Outcome: load.OutcomeShed, Bytes: 2_000_000},
+	}
+	run := report.Run{Errors: map[string]int{}, PerNode: map[string]int{}}
+	fillLoad(&run, ops, load.Driven{Hists: []*load.Histogram{load.NewHistogram()}, Elapse: 2 * time.Second}, nil, nil, nil, time.Second)
+	if run.Puts.SecretBytes != 2_000_000 || run.Views.SecretBytes != 2_000_000 || run.SecretMBps != 2 {
+		t.Fatalf("puts %d bytes, views %d bytes, %g MB/s; want 2 MB each, 4 MB in 2 s", run.Puts.SecretBytes, run.Views.SecretBytes, run.SecretMBps)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"veil/bench/report"
 	"veil/cluster"
 	"veil/cluster/client"
+	"veil/stego"
 )
 
 // StudyConfig is a whole `veil bench` run: for each mode and cluster size,
@@ -134,7 +135,7 @@ func workloadInfo(cfg StudyConfig) report.WorkloadInfo {
 	w := cfg.Load
 	info := report.WorkloadInfo{
 		Loop: "closed", Clients: w.Workers, RequestsPerClient: w.Requests, DurationS: w.Duration.Seconds(),
-		ViewShare: w.ViewShare, Quota: w.Quota, Viewers: w.Viewers, Secret: cfg.Secret, Cover: cfg.Cover,
+		ViewShare: w.ViewShare, Quota: w.Quota, Viewers: w.Viewers, Secret: cfg.Secret, Cover: cfg.Cover, Stealth: w.Stealth,
 		Profile: cfg.Profile, SimulateFailures: cfg.SimulateFailures, Seed: w.Seed, Route: routeName(w.Route), NoRetry: w.NoRetry,
 		Trials: cfg.Trials, Sizes: cfg.Sizes, Modes: cfg.Modes, NodeCPUs: cfg.NodeCPUs,
 	}
@@ -197,24 +198,28 @@ func (cfg *StudyConfig) runOne(ctx context.Context, mode string, size int) repor
 	if cfg.Load.Pace.Total() > 0 || cfg.Load.Pace.Duration > 0 {
 		// The reference is taken just before the load and again just
 		// after it, so that the two bracket the machine's conditions.
+		level, err := stego.ParseLevel(cfg.Load.Stealth)
+		if err != nil {
+			run.Error = err.Error()
+			return run
+		}
 		if cfg.Reference > 0 {
 			fmt.Fprintf(cfg.Progress, "%s: measuring the raw stego pipeline (hide, then reveal, %s each, %d goroutines)...\n",
 				label, cfg.Reference, runtime.GOMAXPROCS(0))
-			p, err := load.MeasurePipeline(ctx, cfg.Load.Secret, cfg.Load.Cover, cfg.Load.ViewShare, cfg.Reference)
+			p, err := load.MeasurePipeline(ctx, cfg.Load.Secrets, cfg.Load.Cover, level, cfg.Load.ViewShare, cfg.Reference)
 			if err != nil {
 				run.Error = err.Error()
 				return run
 			}
 			run.Reference = &p
 		}
-		err := cfg.runLoad(ctx, &run, label)
-		if err != nil {
+		if err := cfg.runLoad(ctx, &run, label); err != nil {
 			run.Error = err.Error()
 			return run
 		}
 		if run.Reference != nil {
 			// Again once the load's nodes have stopped.
-			p, err := load.MeasurePipeline(ctx, cfg.Load.Secret, cfg.Load.Cover, cfg.Load.ViewShare, cfg.Reference)
+			p, err := load.MeasurePipeline(ctx, cfg.Load.Secrets, cfg.Load.Cover, level, cfg.Load.ViewShare, cfg.Reference)
 			if err != nil {
 				run.Error = err.Error()
 				return run

@@ -12,7 +12,8 @@ import (
 // what the registry holds: every acknowledged put is there, no operation
 // was applied twice, and every image has exactly its quota less its
 // acknowledged views left, give or take the views whose outcome the
-// client never learnt.
+// client never learnt; and every acknowledged view gave back the very
+// bytes its image was put with.
 type Books struct {
 	PutsAcked    int `json:"puts_acked"`
 	PutsUnknown  int `json:"puts_unknown"`
@@ -20,6 +21,9 @@ type Books struct {
 	ViewsAcked   int `json:"views_acked"`
 	ViewsUnknown int `json:"views_unknown"`
 	ViewsFailed  int `json:"views_failed"`
+	// ViewsWrong counts the acknowledged views whose bytes were not the
+	// secret put.
+	ViewsWrong int `json:"views_wrong,omitempty"`
 	// InRegistry is the number of the owner's images the registry holds.
 	InRegistry int `json:"in_registry"`
 	// UnknownPutsApplied and UnknownViewsApplied are how many operations
@@ -75,6 +79,11 @@ func CheckBooks(ops []Op, registry []cluster.ImageReply) Books {
 			case OutcomeOK:
 				b.ViewsAcked++
 				viewsAcked[o.Image]++
+				if o.WrongSecret {
+					b.ViewsWrong++
+					b.problem("a view of image %s (worker %d, at %s) was acknowledged with bytes that are not the secret put",
+						o.Image, o.Worker, o.End)
+				}
 			case OutcomeUnknown:
 				b.ViewsUnknown++
 				viewsUnknown[o.Image]++

@@ -64,6 +64,10 @@ func TestBooksCatchWhatTheRegistryGotWrong(t *testing.T) {
 		{"a view of an image never put", func(ops []Op, reg []cluster.ImageReply) ([]Op, []cluster.ImageReply) {
 			return append(ops, Op{Kind: OpView, Outcome: OutcomeOK, Image: "z", Viewer: "v"}), reg
 		}, "no put of it was"},
+		{"a view gives back bytes that are not the secret put", func(ops []Op, reg []cluster.ImageReply) ([]Op, []cluster.ImageReply) {
+			ops[3].WrongSecret = true
+			return ops, reg
+		}, "not the secret put"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

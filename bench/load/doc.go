@@ -4,7 +4,13 @@
 //
 //   - Workload (workload.go) is a mix of puts and views by real users with
 //     quotas; Prepare registers and logs them in, and each worker of a
-//     Prepared workload makes one operation at a time.
+//     Prepared workload makes one operation at a time. Its secrets are
+//     put in turn at its stealth level, and every view's bytes are held
+//     against the secret put.
+//   - ReadSecrets (secret.go) reads the user's photographs as secrets,
+//     refusing by name what the cloud would not take; GeneratedPhoto and
+//     ReencodePhoto (photo.go) make a photograph of a few MB for the demo
+//     and the studies.
 //   - Drive (drive.go) runs operations at a Pace: in a closed loop, or in
 //     an open one that counts latency from when an operation was due, so
 //     that a stall shows as a stall (no coordinated omission).

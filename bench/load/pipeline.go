@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,18 +31,25 @@ type Pipeline struct {
 
 // MeasurePipeline hides for d, then reveals for d, on GOMAXPROCS
 // goroutines, and works out the rate of a mix with the given share of
-// views.
-func MeasurePipeline(ctx context.Context, secret, cover []byte, viewShare float64, d time.Duration) (Pipeline, error) {
+// views. The hides take the secrets in turn, at the stealth level; the
+// reveals open what the hides made.
+func MeasurePipeline(ctx context.Context, secrets [][]byte, cover []byte, level stego.Level, viewShare float64, d time.Duration) (Pipeline, error) {
+	if len(secrets) == 0 {
+		return Pipeline{}, fmt.Errorf("bench: the reference needs a secret")
+	}
 	key, err := stego.NewKey(nil)
 	if err != nil {
 		return Pipeline{}, err
 	}
 	p := Pipeline{Workers: runtime.GOMAXPROCS(0), ViewShare: viewShare}
 	meta := stego.Meta{Owner: "bench", Viewers: map[string]int{"viewer": 3}}
-	veiled, _, err := stego.Hide(secret, meta, cover, key, stego.Options{})
-	if err != nil {
-		return p, fmt.Errorf("bench: the reference hide: %w", err)
-	}
+	opts := stego.Options{Level: level}
+	// One veiled image per secret, the first its hides made, and no more
+	// than a few: a photograph veils to tens of MB.
+	const keep = 4
+	var mu sync.Mutex
+	veiled := make([][]byte, min(len(secrets), keep))
+	var turn atomic.Int64
 	run := func(do func() error) (int, float64, error) {
 		ctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
@@ -66,14 +74,27 @@ func MeasurePipeline(ctx context.Context, secret, cover []byte, viewShare float6
 		return int(n.Load()), float64(n.Load()) / el, first
 	}
 	p.Hides, p.HideRPS, err = run(func() error {
-		_, _, err := stego.Hide(secret, meta, cover, key, stego.Options{})
+		i := int(turn.Add(1)-1) % len(secrets)
+		v, _, err := stego.Hide(secrets[i], meta, cover, key, opts)
+		if err == nil && i < len(veiled) {
+			mu.Lock()
+			if veiled[i] == nil {
+				veiled[i] = v
+			}
+			mu.Unlock()
+		}
 		return err
 	})
 	if err != nil {
 		return p, fmt.Errorf("bench: the reference hide: %w", err)
 	}
+	veiled = slices.DeleteFunc(veiled, func(v []byte) bool { return v == nil })
+	if len(veiled) == 0 {
+		return p, fmt.Errorf("bench: the reference: no hide finished in %s", d)
+	}
+	turn.Store(0)
 	p.Reveals, p.RevealRPS, err = run(func() error {
-		_, _, err := stego.Reveal(veiled, key, stego.Options{})
+		_, _, err := stego.Reveal(veiled[int(turn.Add(1)-1)%len(veiled)], key, stego.Options{})
 		return err
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"image/png"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"time"
 
 	"veil/bench/proc"
@@ -62,6 +63,13 @@ type Op struct {
 	Node        string `json:"node,omitempty"` // the node that did the image work: a put's hide, a view's reveal
 	Coordinator string `json:"coordinator,omitempty"`
 	Attempts    int    `json:"attempts,omitempty"`
+	// Bytes is the size of the secret an acknowledged put sent or an
+	// acknowledged view got back, when it was the secret put.
+	Bytes int `json:"bytes,omitempty"`
+	// WrongSecret marks an acknowledged view whose bytes are not the
+	// secret its image was put with: the cloud counted a view and gave
+	// the viewer something else.
+	WrongSecret bool `json:"wrong_secret,omitempty"`
 }
 
 // Latency is from when the operation was due to its answer.
@@ -81,10 +89,16 @@ type Workload struct {
 	Quota int
 	// Viewers is the number of viewer users. Default 4.
 	Viewers int
-	// Secret is the PNG put; Cover the cover, nil to let the cluster make
-	// one. Default: an 8x8 secret, no cover.
-	Secret, Cover []byte
-	Route         client.Route
+	// Secrets are the files put (PNG, JPEG or GIF), each put the next of
+	// them, from where the worker's seed starts it. Default: one 8x8 PNG.
+	Secrets [][]byte
+	// Cover is the cover sent with every put; nil lets the cluster make
+	// one.
+	Cover []byte
+	// Stealth is the stealth level every put asks for ("compact",
+	// "balanced", "stealthy"); "" leaves it to the cluster's default.
+	Stealth string
+	Route   client.Route
 	// NoRetry sends each operation once, as a plain HTTP client does: what
 	// the cloud's own churn costs such a client shows as failures.
 	NoRetry bool
@@ -114,8 +128,8 @@ func (w *Workload) SetDefaults() {
 	if w.Viewers <= 0 {
 		w.Viewers = 4
 	}
-	if w.Secret == nil {
-		w.Secret = tinyPNG()
+	if len(w.Secrets) == 0 {
+		w.Secrets = [][]byte{tinyPNG()}
 	}
 	if w.Timeout <= 0 {
 		w.Timeout = 30 * time.Second
@@ -188,19 +202,29 @@ func Prepare(ctx context.Context, w Workload) (*Prepared, error) {
 type viewable struct {
 	id     string
 	png    []byte
+	secret int // the index of the secret it was put with
 	viewer int
 	left   int // views the worker will still ask for
 }
 
-// maxViewable bounds the veiled images a worker keeps for later views.
-const maxViewable = 8
+// maxViewable bounds the veiled images a worker keeps for later views, and
+// maxViewableBytes their bytes over all workers: a photograph of 2 MB
+// veils to 30 MB at the balanced level and to 60 at the stealthy one.
+const (
+	maxViewable      = 8
+	maxViewableBytes = 512 << 20
+)
 
 // Worker returns worker k's operation: a view of one of its images when
 // the dice say so and views are left, a put otherwise.
 func (r *Prepared) Worker(k int, start time.Time) OpFunc {
 	rng := mrand.New(mrand.NewPCG(r.w.Seed, uint64(k)))
 	viewer := k % len(r.viewers)
+	next := rng.IntN(len(r.w.Secrets))
+	// A worker keeps at least the image it put last, however large.
+	budget := maxViewableBytes / max(r.w.Workers, 1)
 	var pool []viewable
+	pooled := 0
 	return func(ctx context.Context, due time.Time) Op {
 		if len(pool) > 0 && rng.Float64() < r.w.ViewShare {
 			i := rng.IntN(len(pool))
@@ -212,26 +236,40 @@ func (r *Prepared) Worker(k int, start time.Time) OpFunc {
 			op.Outcome, op.Err = classify(err)
 			if err == nil {
 				op.Node = res.Worker
+				if bytes.Equal(res.Secret, r.w.Secrets[v.secret]) {
+					op.Bytes = len(res.Secret)
+				} else {
+					op.WrongSecret = true
+				}
 			}
 			if v.left--; v.left <= 0 || op.Outcome != OutcomeOK {
 				// Once an outcome is unknown the views left are too: the
 				// worker stops viewing the image rather than be refused.
-				pool = append(pool[:i], pool[i+1:]...)
+				// slices.Delete clears the slot it frees: no veiled image
+				// stays alive behind the pool's length.
+				pooled -= len(v.png)
+				pool = slices.Delete(pool, i, i+1)
 			}
 			return op
 		}
+		secret := next
+		next = (next + 1) % len(r.w.Secrets)
 		op := Op{Kind: OpPut, Due: due.Sub(start), Viewer: r.w.Viewer(viewer), Quota: r.w.Quota}
 		op.Start = time.Since(start)
-		res, err := r.owner.Put(ctx, r.w.Secret, r.w.Cover, map[string]int{op.Viewer: r.w.Quota})
+		res, err := r.owner.Hide(ctx, client.HideRequest{Secret: r.w.Secrets[secret], Cover: r.w.Cover,
+			Viewers: map[string]int{op.Viewer: r.w.Quota}, Stealth: r.w.Stealth})
 		op.End = time.Since(start)
 		op.Outcome, op.Err = classify(err)
 		if err == nil {
 			op.Image, op.Node, op.Coordinator, op.Attempts = res.ImageID, res.Worker, res.Coordinator, res.Attempts
+			op.Bytes = len(r.w.Secrets[secret])
 			if r.w.ViewShare > 0 {
-				if len(pool) == maxViewable {
-					pool = pool[1:]
+				for len(pool) > 0 && (len(pool) == maxViewable || pooled+len(res.PNG) > budget) {
+					pooled -= len(pool[0].png)
+					pool = slices.Delete(pool, 0, 1)
 				}
-				pool = append(pool, viewable{id: res.ImageID, png: res.PNG, viewer: viewer, left: r.w.Quota})
+				pool = append(pool, viewable{id: res.ImageID, png: res.PNG, secret: secret, viewer: viewer, left: r.w.Quota})
+				pooled += len(res.PNG)
 			}
 		}
 		return op

@@ -57,7 +57,7 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.Build != "" {
 		fmt.Fprintf(w, "build: %s\n", r.Build)
 	}
-	fmt.Fprintf(w, "workload: %s; secret %s, cover %s; %s\n", wl.describeLoad(), wl.Secret, wl.Cover, wl.describeFaults())
+	fmt.Fprintf(w, "workload: %s; secret %s, %s, cover %s; %s\n", wl.describeLoad(), wl.Secret, wl.describeStealth(), wl.Cover, wl.describeFaults())
 	if p := r.Reference; p != nil {
 		fmt.Fprintf(w, "reference: the raw stego pipeline on this machine (%d goroutines, no cluster), measured before and after each load, the share of their mean; "+
 			"the first: %.1f hides/s, %.1f reveals/s, %.1f ops/s for this mix\n", p.Workers, p.HideRPS, p.RevealRPS, p.MixRPS)
@@ -121,6 +121,13 @@ func (r *Report) rows() []row {
 		{"shed (429, Retry-After)", withLoad(func(run Run) string { return fmt.Sprintf("%d", run.Shed) })},
 		{"failed (unknown outcome)", withLoad(func(run Run) string { return fmt.Sprintf("%d (%d)", run.Failed, run.Unknown) })},
 		{"throughput", withLoad(func(run Run) string { return fmt.Sprintf("%.1f ops/s", run.ThroughputRPS) })},
+		{"secret throughput", withLoad(func(run Run) string {
+			if run.Puts.SecretBytes+run.Views.SecretBytes == 0 || run.ElapsedS <= 0 {
+				return "-" // none acknowledged, or a report from before it was counted
+			}
+			mbps := func(b int64) float64 { return float64(b) / 1e6 / run.ElapsedS }
+			return fmt.Sprintf("%.2f MB/s (puts %.2f, views %.2f)", run.SecretMBps, mbps(run.Puts.SecretBytes), mbps(run.Views.SecretBytes))
+		})},
 	}
 	if r.Reference != nil {
 		rows = append(rows, row{"raw pipeline before / after", withLoad(func(run Run) string {
@@ -271,8 +278,28 @@ func (wl WorkloadInfo) describeFaults() string {
 	return strings.Join(parts, "; ")
 }
 
+func (wl WorkloadInfo) describeStealth() string {
+	if wl.Stealth == "" {
+		return "put at the cluster's default stealth level"
+	}
+	return "put at stealth level " + wl.Stealth
+}
+
 func (i ImageInfo) String() string {
-	if i.Bytes == 0 {
+	switch {
+	case len(i.Files) == 1:
+		f := i.Files[0]
+		return fmt.Sprintf("%s (%s bytes, %s %s)", f.Name, load.Commas(int64(f.Bytes)), f.Size, strings.ToUpper(f.Format))
+	case len(i.Files) > 1:
+		least, most := i.Files[0].Bytes, i.Files[0].Bytes
+		names := make([]string, len(i.Files))
+		for k, f := range i.Files {
+			least, most = min(least, f.Bytes), max(most, f.Bytes)
+			names[k] = f.Name
+		}
+		return fmt.Sprintf("%d files put in turn (%s bytes in all, %s to %s each: %s)", len(i.Files),
+			load.Commas(int64(i.Bytes)), load.Commas(int64(least)), load.Commas(int64(most)), strings.Join(names, ", "))
+	case i.Bytes == 0:
 		return i.Size
 	}
 	return fmt.Sprintf("%s (%d bytes)", i.Size, i.Bytes)
@@ -324,7 +351,7 @@ func (r *Report) writeSetting(w io.Writer, esc func(string) string) {
 	fmt.Fprintf(w, "- machine: %d CPUs, %s/%s, %s\n", r.Machine.CPUs, r.Machine.OS, r.Machine.Arch, r.Machine.Go)
 	fmt.Fprintf(w, "- cluster: %s; modes %s; sizes %v\n", wl.Target, strings.Join(wl.Modes, ", "), wl.Sizes)
 	fmt.Fprintf(w, "- workload: %s; route %s; seed %d\n", esc(wl.describeLoad()), wl.Route, wl.Seed)
-	fmt.Fprintf(w, "- secret: %s; cover: %s\n", esc(wl.Secret.String()), esc(wl.Cover.String()))
+	fmt.Fprintf(w, "- secret: %s; %s; cover: %s\n", esc(wl.Secret.String()), esc(wl.describeStealth()), esc(wl.Cover.String()))
 	fmt.Fprintf(w, "- faults: %s\n", esc(wl.describeFaults()))
 	fmt.Fprintf(w, "- failover trials per run: %d (on a fresh cluster without the failure simulation)\n", wl.Trials)
 	if p := r.Reference; p != nil {
@@ -367,8 +394,8 @@ func (r *Report) writeNotes(w io.Writer, esc func(string) string) {
 		}
 		if b := run.Books; b != nil {
 			fmt.Fprintf(w, "- books: %d puts acknowledged, %d unknown (%d of them applied), %d refused; "+
-				"%d views acknowledged, %d unknown (%d applied), %d refused; %d images in the registry\n",
-				b.PutsAcked, b.PutsUnknown, b.UnknownPutsApplied, b.PutsFailed, b.ViewsAcked, b.ViewsUnknown,
+				"%d views acknowledged (%d of them with bytes not the secret put), %d unknown (%d applied), %d refused; %d images in the registry\n",
+				b.PutsAcked, b.PutsUnknown, b.UnknownPutsApplied, b.PutsFailed, b.ViewsAcked, b.ViewsWrong, b.ViewsUnknown,
 				b.UnknownViewsApplied, b.ViewsFailed, b.InRegistry)
 			for _, p := range b.Problems {
 				fmt.Fprintf(w, "- books: %s\n", esc(p))

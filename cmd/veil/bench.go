@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"os"
 	"os/signal"
@@ -57,6 +59,17 @@ what it runs (one at a time):
             three users' peers
   redraw    --redraw FILE: no run; report.md, report.html and the plots drawn
             again from a report.json (with --fault-table, that table put in)
+  photo     --make-photo FILE: no run; a JPEG photograph of about 2 MB written
+            to FILE: --photo-from PHOTO re-encoded at quality 97 (scaled up as
+            far as it takes), or else a generated photograph-like cover at
+            quality 92. make photos uses it.
+
+The secret the study puts is a PNG of noise, --secret-size pixels, unless
+--secret names files of yours: a JPEG, PNG or GIF file, or a directory whose
+image files are put in turn, each at most what the cloud takes at the
+--stealth level. Every view's bytes are held against the secret put; the
+report gives the secret MB/s (bytes of secret put or viewed, acknowledged
+only, per second) beside the operations per second.
 
 --faults takes a schedule, entries separated by commas or spaces:
   kill@10s+5s        SIGKILL the coordinator 10 s into the load, restart it 5 s later
@@ -85,6 +98,10 @@ type benchOptions struct {
 	load    load.Config      // for steady
 	peers   []p2p.LoadConfig // for peers, one per mode
 	maxTime time.Duration
+
+	// photo and photoFrom are the photograph to make and the one to make
+	// it from, "" for a generated one (mode photo).
+	photo, photoFrom string
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -105,6 +122,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	switch opts.mode {
 	case "redraw":
 		return benchStatus(stderr, runRedraw(opts, stdout))
+	case "photo":
+		return benchStatus(stderr, runMakePhoto(opts, stdout))
 	case "demo":
 		return benchStatus(stderr, runDemo(ctx, opts, stdout, stderr))
 	case "peers-demo":
@@ -212,6 +231,42 @@ func runRedraw(o benchOptions, stdout io.Writer) error {
 	return nil
 }
 
+// runMakePhoto writes the photograph of about load.PhotoBytes that the
+// demo and the studies put.
+func runMakePhoto(o benchOptions, stdout io.Writer) error {
+	var b []byte
+	how := fmt.Sprintf("a generated photograph-like cover at quality 92 (seed %d)", o.study.Load.Seed)
+	if o.photoFrom != "" {
+		src, err := os.ReadFile(o.photoFrom)
+		if err != nil {
+			return err
+		}
+		if b, err = load.ReencodePhoto(src, load.PhotoBytes); err != nil {
+			return fmt.Errorf("%s: %w", o.photoFrom, err)
+		}
+		how = o.photoFrom + " re-encoded at quality 97"
+	} else {
+		var err error
+		if b, err = load.GeneratedPhoto(load.PhotoBytes, o.study.Load.Seed); err != nil {
+			return err
+		}
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("the photograph made does not decode: %w", err)
+	}
+	if dir := filepath.Dir(o.photo); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(o.photo, b, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %s bytes, %dx%d JPEG, %s\n", o.photo, load.Commas(int64(len(b))), cfg.Width, cfg.Height, how)
+	return nil
+}
+
 // stopOnClosedPipe ends the run when a write finds the pipe closed.
 type stopOnClosedPipe struct {
 	w      io.Writer
@@ -247,7 +302,7 @@ func benchStatus(stderr io.Writer, err error) int {
 }
 
 func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
-	fl := newFlags("bench", "[--spawn N[,N...] --mode bully|raft|both | --api URL[,URL...]] [--clients C --requests R | --rate R --duration D] [--faults SCHEDULE] [--failover-trials T] [--out DIR] | --steady | --demo", stderr)
+	fl := newFlags("bench", "[--spawn N[,N...] --mode bully|raft|both | --api URL[,URL...]] [--clients C --requests R | --rate R --duration D] [--secret FILE|DIR] [--stealth LEVEL] [--faults SCHEDULE] [--failover-trials T] [--out DIR] | --steady | --demo | --make-photo FILE", stderr)
 	usage := fl.Usage
 	fl.Usage = func() { usage(); fmt.Fprint(stderr, benchHelp) }
 	bin := fl.String("bin", "", "veil binary the nodes run (default: this one)")
@@ -272,6 +327,10 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	quota := fl.Int("quota", 3, "views each put gives its viewer")
 	viewers := fl.Int("viewers", 4, "viewer users")
 	secretSize := fl.String("secret-size", "8x8", "the secret put: a PNG of noise, WxH pixels")
+	secretPath := fl.String("secret", "", "the secret put: a JPEG, PNG or GIF `file`, or a directory whose image files are put in turn (instead of --secret-size)")
+	stealth := fl.String("stealth", "", "the stealth `level` every put asks for: compact, balanced or stealthy (default: the cluster's)")
+	makePhoto := fl.String("make-photo", "", "run nothing: write a JPEG photograph of about 2 MB to this `file` (see below)")
+	photoFrom := fl.String("photo-from", "", "with --make-photo: the `photograph` to re-encode (default: a generated one)")
 	coverSize := fl.String("cover-size", "", "the cover sent with each put, WxH (default: none, the cluster makes one)")
 	reference := fl.Duration("reference", 2*time.Second, "measure the raw stego pipeline for this long (hides, then reveals); 0 skips it")
 	seed := fl.Uint64("seed", 1, "seed of the workload's choices")
@@ -306,6 +365,19 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 		if o.out == "" {
 			o.out = filepath.Dir(*redraw)
 		}
+	}
+	if *makePhoto != "" {
+		for name := range set {
+			if name != "make-photo" && name != "photo-from" && name != "seed" {
+				return o, usagef("--make-photo runs nothing: only --photo-from and --seed go with it, not --%s", name)
+			}
+		}
+		o.mode, o.photo, o.photoFrom = "photo", *makePhoto, *photoFrom
+		o.study.Load.Seed = *seed
+		return o, nil
+	}
+	if *photoFrom != "" {
+		return o, usagef("--photo-from is the source of --make-photo; give --make-photo FILE too")
 	}
 	if *steady && *demo {
 		return o, usagef("--steady and --demo are different runs; choose one")
@@ -368,6 +440,10 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 		return o, usagef("--node-cpus %g: want a budget above 0 CPUs (e.g. 0.25), or 0 for none", *nodeCPUs)
 	case len(apis) > 0 && o.mode != "study":
 		return o, usagef("--api works with the default run only, not --steady, --demo or --peers")
+	case *secretPath != "" && set["secret-size"]:
+		return o, usagef("--secret and --secret-size both name the secret put; give one")
+	case (*secretPath != "" || *stealth != "") && o.mode != "study" && o.mode != "redraw":
+		return o, usagef("--secret and --stealth are for the study (the default run), not --steady, --demo or --peers")
 	case *maxTime <= 0 || *trialMax <= 0 || *timeout <= 0:
 		return o, usagef("--max-time, --trial-timeout and --timeout must be positive")
 	}
@@ -433,24 +509,40 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	}
 
 	// The study.
-	sw, sh, err := bench.ParseDims(*secretSize)
+	level, err := stego.ParseLevel(*stealth)
 	if err != nil {
-		return o, usagef("--secret-size: %v", err)
-	}
-	secret, err := load.NoisePNG(sw, sh, *seed)
-	if err != nil {
-		return o, err
+		return o, usagef("--stealth: %v", err)
 	}
 	s := bench.StudyConfig{
 		Bin: *bin, Modes: modes, Sizes: ns, Profile: *profile, SimulateFailures: *failures, Faults: schedule,
 		APIs: apis, Trials: *trials, TrialTimeout: *trialMax, Reference: *reference, Gap: *gap, Dir: *dir, NodeCPUs: *nodeCPUs,
-		Secret: report.ImageInfo{Size: fmt.Sprintf("%dx%d", sw, sh), Bytes: len(secret)},
-		Cover:  report.ImageInfo{Size: "generated by the cluster"},
+		Cover: report.ImageInfo{Size: "generated by the cluster"},
+	}
+	var secrets [][]byte
+	if *secretPath != "" {
+		files, err := load.ReadSecrets(*secretPath, level)
+		if err != nil {
+			return o, usagef("--secret: %v", err)
+		}
+		secrets, s.Secret = load.SecretBytes(files), report.SecretInfo(files)
+	} else {
+		sw, sh, err := bench.ParseDims(*secretSize)
+		if err != nil {
+			return o, usagef("--secret-size: %v", err)
+		}
+		secret, err := load.NoisePNG(sw, sh, *seed)
+		if err != nil {
+			return o, err
+		}
+		secrets, s.Secret = [][]byte{secret}, report.ImageInfo{Size: fmt.Sprintf("%dx%d", sw, sh), Bytes: len(secret)}
 	}
 	s.Load = load.Workload{
 		Pace:      load.Pace{Workers: *clients, Requests: *requests, Rate: *rate, Duration: *duration},
-		ViewShare: *views, Quota: *quota, Viewers: *viewers, Secret: secret, Route: r, Timeout: *timeout, Seed: *seed,
+		ViewShare: *views, Quota: *quota, Viewers: *viewers, Secrets: secrets, Route: r, Timeout: *timeout, Seed: *seed,
 		NoRetry: *noRetry,
+	}
+	if *stealth != "" {
+		s.Load.Stealth = level.String() // as the cloud spells it
 	}
 	if *views == 0 {
 		s.Load.ViewShare = -1 // none, rather than the default
@@ -463,8 +555,9 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 		if err != nil {
 			return o, usagef("--cover-size: %v", err)
 		}
-		if room := stego.CapacityOf(cw, ch); room < len(secret) {
-			return o, usagef("--cover-size %s holds %d bytes of secret; the %s secret is %d bytes", *coverSize, room, *secretSize, len(secret))
+		largest := slices.MaxFunc(secrets, func(a, b []byte) int { return len(a) - len(b) })
+		if room := stego.CapacityOf(cw, ch); room < len(largest) {
+			return o, usagef("--cover-size %s holds %d bytes of secret; the secret %s is %d bytes", *coverSize, room, s.Secret.Size, len(largest))
 		}
 		if s.Load.Cover, err = load.CoverPNG(cw, ch, *seed); err != nil {
 			return o, err
