@@ -40,16 +40,12 @@ func (s Secret) Size() string { return fmt.Sprintf("%dx%d", s.Width, s.Height) }
 // many times larger.
 const maxSecretsBytes = 256 << 20
 
-// formOverhead is what the multipart form of a put adds to its secret:
-// the boundaries, the part headers and the viewers field.
-const formOverhead = 16 << 10
-
-// MaxSecret is the largest secret, in bytes, that a cloud of default
-// configuration accepts in a put at level: the smaller of what the stego
-// pipeline takes without a cover and what fits in a request body.
+// MaxSecret is the largest secret, in bytes, that a node of default
+// configuration takes in a put at level into a cover it generates
+// (cluster.Config.MaxSecret): a bench that knew less would send a put only
+// to have it refused.
 func MaxSecret(level stego.Level) int {
-	body := int(cluster.DefaultConfig("bench").MaxBodyBytes) - formOverhead
-	return min(stego.MaxSecret(level, stego.Options{}), body)
+	return int(cluster.DefaultConfig("bench").MaxSecret(level))
 }
 
 // imageExts are the names of the files in a directory that are secrets;

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"veil/cluster"
 	"veil/stego"
 )
 
@@ -132,10 +133,10 @@ func TestReadSecretsRefusesWhatTheCloudWouldNotTakeNamingTheFile(t *testing.T) {
 	}
 }
 
-func TestTheLargestSecretIsTheSmallerOfTheLevelsAndTheBodysLimit(t *testing.T) {
+func TestTheLargestSecretIsWhatANodeTakesAtTheLevel(t *testing.T) {
 	for _, l := range stego.Levels {
-		if got := MaxSecret(l); got <= 0 || got > stego.MaxSecret(l, stego.Options{}) || got > 32<<20 {
-			t.Errorf("MaxSecret(%s) = %d: want at most the level's %d and a request body's 32 MiB", l, got, stego.MaxSecret(l, stego.Options{}))
+		if got, want := MaxSecret(l), cluster.DefaultConfig("n").MaxSecret(l); int64(got) != want || got <= 0 {
+			t.Errorf("MaxSecret(%s) = %d, want a node's %d", l, got, want)
 		}
 	}
 	// A photograph of the few MB people share fits at the default level.
