@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"mime/multipart"
 	"net/url"
+	"slices"
 	"testing"
+
+	"veil/stego"
 )
 
 // FuzzParseHide feeds arbitrary bodies, content types and query strings to
@@ -18,9 +21,11 @@ func FuzzParseHide(f *testing.F) {
 	w.Write([]byte("\x89PNG\r\n\x1a\n"))
 	mw.WriteField("owner", "alice")
 	mw.WriteField("viewers", "bob=2,carol")
+	mw.WriteField("stealth", "compact")
 	mw.Close()
 	f.Add(mw.FormDataContentType(), "", form.Bytes())
 	f.Add("image/png", "owner=alice&viewers=bob&views=3", []byte("\x89PNG\r\n\x1a\n"))
+	f.Add("image/png", "owner=alice&viewers=bob&stealth=Stealthy", []byte("\x89PNG\r\n\x1a\n"))
 	f.Add("multipart/form-data; boundary=x", "", []byte("--x\r\nContent-Disposition: form-data; name=\"secret\"; filename=\"a\"\r\n\r\nhi\r\n--x--\r\n"))
 	f.Fuzz(func(t *testing.T, contentType, query string, body []byte) {
 		q, err := url.ParseQuery(query)
@@ -36,6 +41,9 @@ func FuzzParseHide(f *testing.F) {
 		}
 		if err := req.meta.Validate(); err != nil {
 			t.Fatalf("accepted metadata that does not validate: %v", err)
+		}
+		if !slices.Contains(stego.Levels, req.level) {
+			t.Fatalf("accepted stealth level %v", req.level)
 		}
 	})
 }
