@@ -143,7 +143,7 @@ func BenchmarkPNG(b *testing.B) {
 			b.ReportMetric(float64(len(out)), "png-bytes")
 		})
 	}
-	run("veil", func() []byte { return encodePNG(&c) })
+	run("veil", func() []byte { return encodePNG(&c, 1) })
 	for _, lvl := range []png.CompressionLevel{png.DefaultCompression, png.BestSpeed} {
 		name := map[png.CompressionLevel]string{png.DefaultCompression: "image-png-default", png.BestSpeed: "image-png-bestspeed"}[lvl]
 		run(name, func() []byte {

@@ -1,9 +1,9 @@
 // This file holds the PNG writer. image/png spends most of its time in zlib
 // at its default level and in trying all five filters on every row. This
-// writer judges the filters on a quarter of each row and filters it once,
-// and deflates with klauspost/compress at a level chosen from a sample of the
-// image: several times faster, for files about the same size or smaller
-// (see the README).
+// writer judges the four filters in one pass over an eighth of each row and
+// filters it once, and deflates with klauspost/compress at a level chosen
+// from a sample of the image, in bands on every core (deflate.go): several
+// times faster, for files about the same size or smaller (see the README).
 
 package stego
 
@@ -11,12 +11,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
-	"io"
 	"math"
-	"sync"
 
 	"github.com/klauspost/compress/flate"
-	"github.com/klauspost/compress/zlib"
 )
 
 // The writer deflates at one of three levels. On photographs, and on
@@ -46,37 +43,22 @@ const (
 	filterAuto = -1 // bestFilter chooses per row
 )
 
-// zlibPools keeps compressors across calls: each holds state of a few
-// hundred kilobytes that would otherwise be allocated on every image.
-var zlibPools = map[int]*sync.Pool{levelPhoto: {}, levelFlat: {}, levelVeryFlat: {}}
-
-func zlibWriter(w io.Writer, level int) *zlib.Writer {
-	if p := zlibPools[level]; p != nil {
-		if z, ok := p.Get().(*zlib.Writer); ok {
-			z.Reset(w)
-			return z
-		}
-	}
-	z, err := zlib.NewWriterLevel(w, level)
-	if err != nil {
-		panic(err) // levels are constants of this file
-	}
-	return z
-}
-
-func putZlibWriter(z *zlib.Writer, level int) {
-	if p := zlibPools[level]; p != nil {
-		p.Put(z)
-	}
-}
+// pngBand is the raw bytes a band of the zlib stream holds, about: enough
+// that a band's sync flush and first Huffman table cost nothing, small
+// enough that a 1080p picture makes several bands to share among cores.
+const pngBand = 1 << 20
 
 // encodePNG writes the canvas as a non-interlaced PNG: truecolour at the
-// canvas's depth, with alpha if the canvas has it.
-func encodePNG(c *canvas) []byte {
-	return encodePNGWith(c, autoLevel, filterAuto)
+// canvas's depth, with alpha if the canvas has it. Bands of rows are
+// filtered and deflated on up to par goroutines; the file is the same
+// whatever par is.
+func encodePNG(c *canvas, par int) []byte {
+	return encodePNGWith(c, autoLevel, filterAuto, par, 0)
 }
 
-func encodePNGWith(c *canvas, level, filter int) []byte {
+// encodePNGWith is encodePNG at a given level and filter, with bands of
+// the given rows (0: about pngBand bytes).
+func encodePNGWith(c *canvas, level, filter, par, rows int) []byte {
 	ch := 3
 	colorType := byte(2)
 	if c.f.alpha {
@@ -84,19 +66,15 @@ func encodePNGWith(c *canvas, level, filter int) []byte {
 	}
 	bpp := ch * c.f.depth / 8 // bytes per pixel in the file
 	rowLen := c.w * bpp
-	rows := make([]byte, 2*rowLen+5*(rowLen+1))
-	prev, cur := rows[:rowLen], rows[rowLen:2*rowLen]
-	var filtered [5][]byte
-	for i := range filtered {
-		filtered[i] = rows[2*rowLen+i*(rowLen+1) : 2*rowLen+(i+1)*(rowLen+1)]
-	}
 	ratio := 1.0
 	if level == autoLevel {
-		level, ratio = levelFor(c, rows, bpp)
+		level, ratio = levelFor(c, bpp)
 	}
 	// The sample tells how large the file will be; a little more room
-	// than that is cheaper than growing (and copying) the buffer.
-	out := bytes.NewBuffer(make([]byte, 0, int(float64((rowLen+1)*c.h)*min(1, ratio*1.25))+4096))
+	// than that is cheaper than growing (and copying) the buffer. Deflate
+	// adds at most about 1% to what it cannot shorten.
+	raw := (rowLen + 1) * c.h
+	out := bytes.NewBuffer(make([]byte, 0, int(float64(raw)*min(1.01, ratio*1.25))+4096))
 	out.WriteString("\x89PNG\r\n\x1a\n")
 	var ihdr [13]byte
 	binary.BigEndian.PutUint32(ihdr[0:], uint32(c.w))
@@ -108,33 +86,56 @@ func encodePNGWith(c *canvas, level, filter int) []byte {
 	start := out.Len()
 	out.Write(make([]byte, 8))
 	copy(out.Bytes()[start+4:], "IDAT")
-	srcLen := c.w * c.f.bpp
-	z := zlibWriter(out, level)
-	for y := 0; y < c.h; y++ {
-		src := c.pix[y*srcLen : (y+1)*srcLen]
-		if c.f.skip {
-			dropFourth(cur, src, c.f.bpp)
-		} else {
-			cur = src
-		}
-		var row []byte
-		if filter == filterAuto {
-			row = bestFilter(&filtered, cur, prev, bpp, y == 0)
-		} else {
-			row = filtered[filter]
-			applyFilter(row, filter, cur, prev, bpp)
-		}
-		if _, err := z.Write(row); err != nil {
-			panic(err) // a bytes.Buffer does not fail
-		}
-		if c.f.skip {
-			prev, cur = cur, prev
-		} else {
-			prev = cur
-		}
+	zh := zlibHeader(level)
+	out.Write(zh[:])
+	if rows <= 0 {
+		rows = max(1, pngBand/(rowLen+1))
 	}
-	z.Close()
-	putZlibWriter(z, level)
+	bands := (c.h + rows - 1) / rows
+	filters := make([]*rowFilter, par)
+	deflaters := make([]*bandDeflater, par)
+	// Buffers of bands already copied out, for the next bands.
+	spare := make(chan *bytes.Buffer, 2*par)
+	adler := uint32(1)
+	inOrder(bands, par, func(w, b int) deflatedBand {
+		if filters[w] == nil {
+			filters[w], deflaters[w] = newRowFilter(c, bpp, filter), newBandDeflater(level)
+		}
+		// The first band, and every band when they are made one after
+		// the other, goes straight into the file: nothing is written
+		// there before it.
+		buf := out
+		if b > 0 && par > 1 {
+			select {
+			case buf = <-spare:
+				buf.Reset()
+			default:
+				buf = bytes.NewBuffer(make([]byte, 0, int(float64(rows*(rowLen+1))*min(1.01, ratio*1.25))+1024))
+			}
+		}
+		d := deflaters[w]
+		d.start(buf)
+		for y := b * rows; y < min(c.h, (b+1)*rows); y++ {
+			d.write(filters[w].row(y))
+		}
+		return d.finish(b == bands-1)
+	}, func(band deflatedBand) {
+		adler = adler32Combine(adler, band.adler, band.n)
+		if band.buf == out {
+			return
+		}
+		out.Write(band.buf.Bytes())
+		select {
+		case spare <- band.buf:
+		default:
+		}
+	})
+	for _, d := range deflaters {
+		d.release()
+	}
+	var sum [4]byte
+	binary.BigEndian.PutUint32(sum[:], adler)
+	out.Write(sum[:])
 	b := out.Bytes()
 	n := len(b) - start - 8
 	binary.BigEndian.PutUint32(b[start:], uint32(n))
@@ -143,6 +144,63 @@ func encodePNGWith(c *canvas, level, filter int) []byte {
 	out.Write(crc[:])
 	writeChunk(out, "IEND", nil)
 	return out.Bytes()
+}
+
+// A rowFilter filters the rows of a canvas as the PNG holds them; each
+// goroutine has its own.
+type rowFilter struct {
+	c          *canvas
+	bpp        int // bytes per pixel in the file
+	filter     int
+	prev, cur  []byte // rows in the file's layout, when it is not the canvas's
+	filtered   []byte
+	srcLen     int // bytes of a row in the canvas
+	lastPacked int // the row prev holds, packed; -1 for none
+}
+
+func newRowFilter(c *canvas, bpp, filter int) *rowFilter {
+	rowLen := c.w * bpp
+	f := &rowFilter{c: c, bpp: bpp, filter: filter, srcLen: c.w * c.f.bpp, lastPacked: -1}
+	rows := make([]byte, 3*rowLen+1)
+	f.prev, f.cur, f.filtered = rows[:rowLen], rows[rowLen:2*rowLen], rows[2*rowLen:]
+	return f
+}
+
+// packed returns row y in the file's layout: the canvas's own row when
+// they agree, else the row without its fourth sample, in dst.
+func (f *rowFilter) packed(y int, dst []byte) []byte {
+	src := f.c.pix[y*f.srcLen : (y+1)*f.srcLen]
+	if !f.c.f.skip {
+		return src
+	}
+	dropFourth(dst, src, f.c.f.bpp)
+	return dst
+}
+
+// row returns row y filtered, its filter type first.
+func (f *rowFilter) row(y int) []byte {
+	prev := f.prev
+	switch {
+	case y == 0:
+		clear(prev)
+	case !f.c.f.skip:
+		prev = f.c.pix[(y-1)*f.srcLen : y*f.srcLen]
+	case f.lastPacked != y-1:
+		dropFourth(prev, f.c.pix[(y-1)*f.srcLen:y*f.srcLen], f.c.f.bpp)
+	}
+	cur := f.packed(y, f.cur)
+	filter := f.filter
+	if filter == filterAuto {
+		filter = bestFilter(cur, prev, f.bpp, y == 0)
+	}
+	out := f.filtered
+	applyFilter(out, filter, cur, prev, f.bpp)
+	if f.c.f.skip {
+		// The packed row is the next one's prev.
+		f.prev, f.cur = f.cur, f.prev
+		f.lastPacked = y
+	}
+	return out
 }
 
 func writeChunk(out *bytes.Buffer, typ string, data []byte) {
@@ -160,23 +218,20 @@ func writeChunk(out *bytes.Buffer, typ string, data []byte) {
 
 // levelFor judges a sample of the image, 8 runs of 4 rows spread over it,
 // and returns the level to use and the ratio of compressed to raw size the
-// sample promises. rows is scratch space.
+// sample promises.
 //
 // Neither estimate needs a compressor of its own: what Huffman coding alone
 // would make of the sample follows from its byte histogram (entropy, but at
 // least one bit a byte, as deflate has no shorter code), and matching is
 // tried with klauspost's stateless deflate, row by row with the row before
-// as dictionary. A writer holds 600 to 700 kB of tables; the one that writes
-// the image is the only one a hide takes from the pool.
-func levelFor(c *canvas, rows []byte, bpp int) (int, float64) {
+// as dictionary. A writer holds 600 to 700 kB of tables; those that write
+// the image, one a goroutine, are the only ones a hide takes from the pool.
+func levelFor(c *canvas, bpp int) (int, float64) {
 	rowLen := c.w * bpp
 	srcLen := c.w * c.f.bpp
-	prev, cur := rows[:rowLen], rows[rowLen:2*rowLen]
-	var filtered [5][]byte
-	for i := range filtered {
-		filtered[i] = rows[2*rowLen+i*(rowLen+1) : 2*rowLen+(i+1)*(rowLen+1)]
-	}
-	dict := filtered[filterNone][:0] // bestFilter never uses this one
+	rows := make([]byte, 4*rowLen+2)
+	prev, cur, row := rows[:rowLen], rows[rowLen:2*rowLen], rows[2*rowLen:3*rowLen+1]
+	dict := rows[3*rowLen+1 : 3*rowLen+1]
 	var hist [256]int
 	var flat countWriter
 	raw := 0
@@ -193,7 +248,7 @@ func levelFor(c *canvas, rows []byte, bpp int) (int, float64) {
 					copy(dst, src)
 				}
 			}
-			row := bestFilter(&filtered, cur, prev, bpp, false)
+			applyFilter(row, bestFilter(cur, prev, bpp, false), cur, prev, bpp)
 			for _, v := range row {
 				hist[v]++
 			}
@@ -202,7 +257,6 @@ func levelFor(c *canvas, rows []byte, bpp int) (int, float64) {
 			raw += len(row)
 		}
 	}
-	clear(rows)
 	if raw == 0 {
 		return levelPhoto, 1
 	}
@@ -236,30 +290,44 @@ func dropFourth(dst, src []byte, bpp int) {
 	}
 }
 
+// sampleEvery is how far apart the pixels are on which bestFilter judges
+// the filters.
+const sampleEvery = 8
+
 // bestFilter picks the filter of one row by the heuristic of libpng and
 // image/png, the smallest sum of absolute residuals, but judges each of Sub,
-// Up, Average and Paeth on every fourth pixel only and then filters the row
-// once: choosing costs about one filter pass instead of five.
-func bestFilter(out *[5][]byte, cur, prev []byte, bpp int, first bool) []byte {
+// Up, Average and Paeth on every sampleEvery-th pixel only, all four in one
+// pass, so that the row is filtered once: choosing costs less than one
+// filter pass instead of five.
+func bestFilter(cur, prev []byte, bpp int, first bool) int {
 	if first {
-		applyFilter(out[filterSub], filterSub, cur, prev, bpp)
-		return out[filterSub]
+		return filterSub
 	}
-	best, bestSum := filterSub, int(^uint(0)>>1)
-	for f := filterSub; f <= filterPaeth; f++ {
-		s := 0
-		for i := 4 * bpp; i+bpp <= len(cur); i += 4 * bpp {
-			for j := i; j < i+bpp; j++ {
-				v := int8(cur[j] - predict(f, cur[j-bpp], prev[j], prev[j-bpp]))
-				s += int(v) * (int(v>>7) | 1)
-			}
-		}
-		if s < bestSum {
-			best, bestSum = f, s
+	var sub, up, avg, pth int
+	prev = prev[:len(cur)]
+	for i := sampleEvery * bpp; i+bpp <= len(cur); i += sampleEvery * bpp {
+		for j := i; j < i+bpp; j++ {
+			x, a, b, c := cur[j], int(cur[j-bpp]), int(prev[j]), int(prev[j-bpp])
+			sub += absByte(x - byte(a))
+			up += absByte(x - byte(b))
+			avg += absByte(x - byte((a+b)>>1))
+			pth += absByte(x - paeth(a, b, c))
 		}
 	}
-	applyFilter(out[best], best, cur, prev, bpp)
-	return out[best]
+	sum := [5]int{filterSub: sub, filterUp: up, filterAverage: avg, filterPaeth: pth}
+	best := filterSub
+	for f := filterUp; f <= filterPaeth; f++ {
+		if sum[f] < sum[best] {
+			best = f
+		}
+	}
+	return best
+}
+
+// absByte is the absolute value of a residual read as a signed byte.
+func absByte(v byte) int {
+	s := int(int8(v))
+	return (s ^ s>>63) - s>>63
 }
 
 // predict is the predictor of a filter from the left, up and up-left bytes.
@@ -295,32 +363,36 @@ func paeth(a, b, c int) byte {
 // applyFilter writes the filter type and the filtered row into out.
 func applyFilter(out []byte, filter int, cur, prev []byte, bpp int) {
 	out[0] = byte(filter)
-	d := out[1 : len(cur)+1]
+	n := len(cur)
+	d, prev := out[1:n+1], prev[:n]
+	// x, a, b and c: the byte, and the ones left, up and up-left of it,
+	// from the second pixel on.
+	x, a, b, c, dx := cur[bpp:], cur[:n-bpp], prev[bpp:], prev[:n-bpp], d[bpp:]
 	switch filter {
 	case filterNone:
 		copy(d, cur)
 	case filterSub:
 		copy(d[:bpp], cur[:bpp])
-		for i := bpp; i < len(cur); i++ {
-			d[i] = cur[i] - cur[i-bpp]
+		for i := range dx {
+			dx[i] = x[i] - a[i]
 		}
 	case filterUp:
-		for i := range cur {
+		for i := range d {
 			d[i] = cur[i] - prev[i]
 		}
 	case filterAverage:
 		for i := 0; i < bpp; i++ {
 			d[i] = cur[i] - prev[i]/2
 		}
-		for i := bpp; i < len(cur); i++ {
-			d[i] = cur[i] - byte((int(cur[i-bpp])+int(prev[i]))/2)
+		for i := range dx {
+			dx[i] = x[i] - byte((int(a[i])+int(b[i]))>>1)
 		}
 	case filterPaeth:
 		for i := 0; i < bpp; i++ {
 			d[i] = cur[i] - prev[i]
 		}
-		for i := bpp; i < len(cur); i++ {
-			d[i] = cur[i] - paeth(int(cur[i-bpp]), int(prev[i]), int(prev[i-bpp]))
+		for i := range dx {
+			dx[i] = x[i] - paeth(int(a[i]), int(b[i]), int(c[i]))
 		}
 	}
 }

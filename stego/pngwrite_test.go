@@ -2,6 +2,7 @@ package stego
 
 import (
 	"bytes"
+	"hash/adler32"
 	"image"
 	"image/png"
 	"math/rand/v2"
@@ -46,7 +47,7 @@ func TestPNGWriterIsReadBackPixelForPixel(t *testing.T) {
 				"noise": noiseCanvas(size[0], size[1], f, uint64(size[0])),
 				"flat":  flatCanvas(size[0], size[1], f),
 			} {
-				out := encodePNG(&c)
+				out := encodePNG(&c, 2)
 				m, err := png.Decode(bytes.NewReader(out))
 				if err != nil {
 					t.Fatalf("%s %dx%d %s: %v", f.name, size[0], size[1], name, err)
@@ -58,6 +59,53 @@ func TestPNGWriterIsReadBackPixelForPixel(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// The zlib stream deflated in bands, each on whichever goroutine, is one
+// valid stream (image/png checks its Adler-32), and the same bytes however
+// many goroutines made it.
+func TestPNGBandsMakeOneStreamWhateverTheParallelism(t *testing.T) {
+	for _, f := range allFormats {
+		for _, level := range []int{levelPhoto, levelFlat, levelVeryFlat} {
+			for _, rows := range []int{1, 3, 7, 200} {
+				c := noiseCanvas(57, 41, f, uint64(rows))
+				if level != levelPhoto {
+					c = flatCanvas(57, 41, f)
+				}
+				one := encodePNGWith(&c, level, filterAuto, 1, rows)
+				if four := encodePNGWith(&c, level, filterAuto, 4, rows); !bytes.Equal(one, four) {
+					t.Fatalf("%s level %d, bands of %d rows: 1 and 4 goroutines wrote different files", f.name, level, rows)
+				}
+				m, err := png.Decode(bytes.NewReader(one))
+				if err != nil {
+					t.Fatalf("%s level %d, bands of %d rows: %v", f.name, level, rows, err)
+				}
+				a, b := samples(canvasImage(&c)), samples(m)
+				for i := range a {
+					if a[i] != b[i] {
+						t.Fatalf("%s level %d, bands of %d rows: pixel %d is %v, wrote %v", f.name, level, rows, i, b[i], a[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestAdler32CombineIsTheAdler32OfTheConcatenation(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 5551, 5552, 65520, 65521, 65522, 200_000} {
+		a, b := make([]byte, r.IntN(70_000)), make([]byte, n)
+		for i := range a {
+			a[i] = byte(r.Uint32())
+		}
+		for i := range b {
+			b[i] = 0xff - byte(r.IntN(3))
+		}
+		want := adler32.Checksum(append(append([]byte(nil), a...), b...))
+		if got := adler32Combine(adler32.Checksum(a), adler32.Checksum(b), len(b)); got != want {
+			t.Errorf("%d and %d bytes: %08x, want %08x", len(a), n, got, want)
 		}
 	}
 }
@@ -76,7 +124,7 @@ func TestPNGWriterStaysWithinTenPercentOfImagePNG(t *testing.T) {
 		"flat, 1% veiled":         veilPart(t, flatCanvas(640, 480, fmtRGBX8), 100),
 	} {
 		t.Run(name, func(t *testing.T) {
-			ours := len(encodePNG(&c))
+			ours := len(encodePNG(&c, 2))
 			var std bytes.Buffer
 			if err := png.Encode(&std, stdImage(&c)); err != nil {
 				t.Fatal(err)
@@ -119,4 +167,27 @@ func veilPart(t testing.TB, c canvas, part int) canvas {
 	rand.NewChaCha8([32]byte{1}).Read(stream)
 	embed(&c, testKey(t, 1), stream)
 	return c
+}
+
+func TestAdler32UpdateIsHashAdler32(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 7, 8, 9, 5552, 65536, 1<<22 + 13, 3 << 21} {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		if n > 65536 {
+			// Runs of 0xff make the largest sums.
+			for i := 0; i < n/2; i++ {
+				b[i] = 0xff
+			}
+		}
+		want := adler32.Checksum(b)
+		if got := adler32Update(1, b); got != want {
+			t.Errorf("%d bytes: %08x, want %08x", n, got, want)
+		}
+		if cut := n / 3; adler32Update(adler32Update(1, b[:cut]), b[cut:]) != want {
+			t.Errorf("%d bytes in two calls: not %08x", n, want)
+		}
+	}
 }

@@ -165,7 +165,7 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 	if err != nil {
 		return nil, Meta{}, err
 	}
-	return encodePNG(&c), meta, nil
+	return encodePNG(&c, opts.parallelism()), meta, nil
 }
 
 // generatedCover paints the cover for a secret of n bytes at the level.
