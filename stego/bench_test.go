@@ -128,7 +128,7 @@ func BenchmarkPNG(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := decodeCanvas(veiled)
+	c, err := decodeCanvas(veiled, DefaultMaxPixels)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -45,8 +45,12 @@ func decodeConfig(data []byte, maxPixels int) (image.Config, string, error) {
 	return cfg, format, nil
 }
 
-// decodeCanvas decodes an image whose config passed decodeConfig.
-func decodeCanvas(data []byte) (canvas, error) {
+// decodeCanvas decodes an image whose config passed decodeConfig with
+// maxPixels: PNGs that readPNG takes with it, the others with image.Decode.
+func decodeCanvas(data []byte, maxPixels int) (canvas, error) {
+	if c, err := readPNG(data, maxPixels); err != errNotMine {
+		return c, err
+	}
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return canvas{}, fmt.Errorf("%w: damaged or truncated image: %v", ErrUnsupportedImage, err)

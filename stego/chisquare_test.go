@@ -250,7 +250,7 @@ func TestChiSquareAttackDoesNotFlagVeiledImages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := decodeCanvas(veiled)
+			c, err := decodeCanvas(veiled, DefaultMaxPixels)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -45,7 +45,7 @@ func TestImagesVeiledByEveryVersionStillOpen(t *testing.T) {
 				t.Fatalf("meta = %+v", meta)
 			}
 			// Each opens by the reader of its own version, and only by it.
-			c, err := decodeCanvas(veiled)
+			c, err := decodeCanvas(veiled, DefaultMaxPixels)
 			if err != nil {
 				t.Fatal(err)
 			}
