@@ -220,7 +220,12 @@ const (
 func (r *Prepared) Worker(k int, start time.Time) OpFunc {
 	rng := mrand.New(mrand.NewPCG(r.w.Seed, uint64(k)))
 	viewer := k % len(r.viewers)
-	next := rng.IntN(len(r.w.Secrets))
+	next := 0
+	if n := len(r.w.Secrets); n > 1 {
+		// Only then: with one secret, a seed's puts and views stay those
+		// it gave before there could be several.
+		next = rng.IntN(n)
+	}
 	// A worker keeps at least the image it put last, however large.
 	budget := maxViewableBytes / max(r.w.Workers, 1)
 	var pool []viewable

@@ -204,6 +204,12 @@ func (r *Report) rows() []row {
 			if !run.Books.OK() {
 				return fmt.Sprintf("%d problems", len(run.Books.Problems))
 			}
+			if run.Views.SecretBytes > 0 {
+				// Counted only for views whose bytes were the secret put
+				// (format 4 on): every one was, or the books would not
+				// balance.
+				return fmt.Sprintf("balance (%d in registry; %d views, each the secret put byte for byte)", run.Books.InRegistry, run.Books.ViewsAcked)
+			}
 			return fmt.Sprintf("balance (%d in registry)", run.Books.InRegistry)
 		})},
 		row{"failover trials (measured)", withTrials(func(f *FailoverStats) string { return fmt.Sprintf("%d (%d)", f.Trials, f.Measured) })},

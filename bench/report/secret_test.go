@@ -21,6 +21,7 @@ func TestAReportOfPhotographsNamesThemAndGivesTheSecretMBPerSecond(t *testing.T)
 		r.Runs[0].Puts.SecretBytes, r.Runs[0].Views.SecretBytes = puts, views
 		r.Runs[0].ElapsedS = 4
 		r.Runs[0].SecretMBps = load.Round3(float64(puts+views) / 1e6 / 4)
+		r.Runs[0].Books = &load.Books{InRegistry: 10, ViewsAcked: 6, Problems: []string{}}
 	}
 	cases := []struct {
 		name        string
@@ -35,7 +36,7 @@ func TestAReportOfPhotographsNamesThemAndGivesTheSecretMBPerSecond(t *testing.T)
 			secrets: []load.Secret{photo("raindrops-2mb.jpg", 1_976_963, 4064, 2540)},
 			stealth: "compact", puts: 10 * 1_976_963, views: 6 * 1_976_963,
 			text: []string{"secret raindrops-2mb.jpg (1,976,963 bytes, 4064x2540 JPEG), put at stealth level compact",
-				"7.91 MB/s (puts 4.94, views 2.97)"},
+				"7.91 MB/s (puts 4.94, views 2.97)", "balance (10 in registry; 6 views, each the secret put byte for byte)"},
 			md: []string{"- secret: raindrops-2mb.jpg (1,976,963 bytes, 4064x2540 JPEG); put at stealth level compact;",
 				"| secret throughput | 7.91 MB/s (puts 4.94, views 2.97) |"},
 		},
@@ -49,7 +50,7 @@ func TestAReportOfPhotographsNamesThemAndGivesTheSecretMBPerSecond(t *testing.T)
 		},
 		{
 			name: "nothing acknowledged shows no rate", secrets: []load.Secret{photo("a.jpg", 10, 1, 1)},
-			text: []string{"secret throughput"}, notText: []string{"MB/s"},
+			text: []string{"secret throughput", "balance (10 in registry)"}, notText: []string{"MB/s", "byte for byte"},
 		},
 	}
 	for _, tc := range cases {
