@@ -45,7 +45,7 @@ func TestDenseFormatRoundTripsOverEveryCoverKind(t *testing.T) {
 				if c.f.alpha != kind.alpha || c.f.depth != kind.depth && kind.depth == 16 {
 					t.Errorf("veiled canvas is %s for a %d-bit cover with alpha %v", c.f.name, kind.depth, kind.alpha)
 				}
-				if _, _, err := reveal2(&c, key); !errors.Is(err, ErrNoPayload) {
+				if _, _, err := reveal2(&c, key, 2); !errors.Is(err, ErrNoPayload) {
 					t.Errorf("the version 2 reader: %v, want ErrNoPayload", err)
 				}
 				if _, _, err := reveal1(&c, key); !errors.Is(err, ErrNoPayload) {
@@ -139,7 +139,7 @@ func TestFlippedBitInTheDenseStreamIsNeverAWrongSecret(t *testing.T) {
 		for _, j := range []int{0, 17, 47} { // a bit of the first, a middle and the last sample
 			p := b*c.f.blockLen() + (j/3)*c.f.bpp + low[j%3]
 			c.pix[p] ^= 2
-			_, _, err := revealCanvas(&c, key)
+			_, _, err := revealCanvas(&c, key, 2)
 			c.pix[p] ^= 2
 			switch {
 			case errors.Is(err, ErrNoPayload) && i < denseHeader:

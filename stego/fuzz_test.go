@@ -102,7 +102,7 @@ func FuzzRevealPixels(f *testing.F) {
 		}
 		h := len(pix) / pf.bpp / int(w)
 		c := canvas{pix: pix[:int(w)*h*pf.bpp], w: int(w), h: h, f: pf}
-		got, _, err := revealCanvas(&c, key)
+		got, _, err := revealCanvas(&c, key, 1)
 		if err != nil {
 			if !errors.Is(err, ErrNoPayload) && !errors.Is(err, ErrTampered) {
 				t.Fatalf("undocumented error: %v", err)

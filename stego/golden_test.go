@@ -49,7 +49,7 @@ func TestImagesVeiledByEveryVersionStillOpen(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for v, reveal := range map[string]func(*canvas, Key) ([]byte, Meta, error){"v1-": reveal1, "v2-": reveal2, "v3-": reveal3} {
+			for v, reveal := range map[string]func(*canvas, Key) ([]byte, Meta, error){"v1-": reveal1, "v2-": reveal2Test, "v3-": reveal3} {
 				_, _, err := reveal(&c, key)
 				if own := strings.HasPrefix(tc.file, "testdata/"+v); (err == nil) != own {
 					t.Fatalf("the %s reader: %v", strings.TrimSuffix(v, "-"), err)

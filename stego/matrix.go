@@ -72,17 +72,28 @@ func (s *elements) at(e int) int {
 }
 
 // syndrome reads the k-bit syndrome of the group of n elements at first.
+// Low bits are noise, so a branch on each would be mispredicted half the
+// time: each adds its index to the syndrome through a mask instead.
 func (s *elements) syndrome(first, n int) uint {
 	var syn uint
 	p, ch := first/3, first%3
-	for j := 1; j <= n; j++ {
-		base := int(s.order[p]) * s.bpp
-		if s.pix[base+s.off[ch]]&1 != 0 {
-			syn ^= uint(j)
-		}
-		if ch++; ch == 3 {
-			ch, p = 0, p+1
-		}
+	j := uint(1)
+	end := uint(n)
+	// The rest of a pixel the group starts within, then whole pixels.
+	for ; ch != 0 && ch < 3 && j <= end; ch, j = ch+1, j+1 {
+		syn ^= j & -uint(s.pix[int(s.order[p])*s.bpp+s.off[ch]]&1)
+	}
+	if ch == 3 {
+		p++
+	}
+	o0, o1, o2 := s.off[0], s.off[1], s.off[2]
+	for ; j+2 <= end; j += 3 {
+		px := s.pix[int(s.order[p])*s.bpp:]
+		syn ^= j&-uint(px[o0]&1) ^ (j+1)&-uint(px[o1]&1) ^ (j+2)&-uint(px[o2]&1)
+		p++
+	}
+	for ch = 0; j <= end; ch, j = ch+1, j+1 {
+		syn ^= j & -uint(s.pix[int(s.order[p])*s.bpp+s.off[ch]]&1)
 	}
 	return syn
 }
@@ -118,16 +129,21 @@ type bitReader struct {
 	pos int // in bits
 }
 
-// take returns the next k bits (fewer at the end) as an integer, the first
-// bit lowest, and how many there were.
+// take returns the next k bits (fewer at the end; k <= maxK) as an
+// integer, the first bit lowest, and how many there were.
 func (r *bitReader) take(k int) (uint, int) {
-	var v uint
-	n := 0
-	for ; n < k && r.pos < 8*len(r.b); n++ {
-		v |= uint(r.b[r.pos/8]>>(r.pos%8)&1) << n
-		r.pos++
+	n := min(k, 8*len(r.b)-r.pos)
+	if n <= 0 {
+		return 0, 0
 	}
-	return v, n
+	// k <= 10 bits from any bit of a byte span at most three bytes.
+	i := r.pos >> 3
+	var w uint
+	for j, b := range r.b[i:min(i+3, len(r.b))] {
+		w |= uint(b) << (8 * j)
+	}
+	r.pos += n
+	return w >> (r.pos - n - 8*i) & (1<<n - 1), n
 }
 
 // embedBits writes the bits of msg into the elements from first on with the

@@ -13,7 +13,7 @@ import (
 func TestHammingCodesRoundTripAtTheirCost(t *testing.T) {
 	for k := 1; k <= maxK; k++ {
 		c := noiseCanvas(256, 256, fmtRGB8, uint64(k))
-		order, _ := newCarrierOrder(&c, testKey(t, 1))
+		order, _ := newCarrierOrder(&c, testKey(t, 1), 2)
 		el := newElements(&c, order)
 		groups := min(3*len(el.order)/groupLen(k), 6000)
 		msg := make([]byte, groups*k/8)

@@ -116,44 +116,31 @@ func (c *canvas) textureRow(level []uint8, y, x0 int) {
 // could only go one way.
 const flatLevel = 1
 
-// newCarrierOrder ranks the carriers of c under the key. It also returns how
-// many of them are not flat (above flatLevel): those come first.
-func newCarrierOrder(c *canvas, k Key) (carrierOrder, int) {
+// orderBand is the height of the bands of rows that are ranked on
+// different cores.
+const orderBand = 64
+
+// newCarrierOrder ranks the carriers of c under the key, on up to par
+// goroutines; the order is the same whatever par is. It also returns how
+// many carriers are not flat (above flatLevel): those come first.
+func newCarrierOrder(c *canvas, k Key, par int) (carrierOrder, int) {
 	w, h := c.w, c.h
 	n := w * h
+	parity := int(k.order[0] & 1)
 	// level[y*hw+x/2] is the level of the carrier at x, y.
 	hw := (w + 1) / 2
 	level := make([]uint8, hw*h)
-	var count [levels]int
-	for y := 0; y < h; y++ {
-		x0 := (y + int(k.order[0]&1)) & 1
-		if y > 0 && y < h-1 && w > 2 {
-			// The interior fast; the first and last pixels of the row
-			// (when they are carriers) the careful way.
-			first := x0
-			if first == 0 {
-				first = 2
-			}
-			c.textureRow(level, y, first)
-			for x := first; x < w-1; x += 2 {
-				count[level[y*hw+x>>1]]++
-			}
-			if x0 == 0 {
-				l := c.texture(0, y)
-				level[y*hw] = l
-				count[l]++
-			}
-			if (w-1-x0)%2 == 0 {
-				l := c.texture(w-1, y)
-				level[y*hw+(w-1)>>1] = l
-				count[l]++
-			}
-			continue
+	bands := (h + orderBand - 1) / orderBand
+	counts := make([][levels]int, bands)
+	forEach(bands, par, func(_, b int) {
+		for y := b * orderBand; y < min(h, (b+1)*orderBand); y++ {
+			c.rankRow(level, y, (y+parity)&1, &counts[b])
 		}
-		for x := x0; x < w; x += 2 {
-			l := c.texture(x, y)
-			level[y*hw+x>>1] = l
-			count[l]++
+	})
+	var count [levels]int
+	for _, bc := range counts {
+		for l, n := range bc {
+			count[l] += n
 		}
 	}
 	// Offsets of each level in the order, the highest level first.
@@ -167,10 +154,8 @@ func newCarrierOrder(c *canvas, k Key) (carrierOrder, int) {
 	for l := flatLevel + 1; l < levels; l++ {
 		textured += count[l]
 	}
-	order := make(carrierOrder, total)
 	run := max(1, (n+orderRuns-1)/orderRuns)
-	runs := (n + run - 1) / run
-	perm := make([]uint32, runs)
+	perm := make([]uint32, (n+run-1)/run)
 	for i := range perm {
 		perm[i] = uint32(i)
 	}
@@ -179,28 +164,96 @@ func newCarrierOrder(c *canvas, k Key) (carrierOrder, int) {
 		j := int(rng.Uint32N(uint32(i + 1)))
 		perm[i], perm[j] = perm[j], perm[i]
 	}
-	parity := int(k.order[0] & 1)
-	for _, r := range perm {
-		from, to := int(r)*run, min(n, int(r+1)*run)
+	runs := runLayout{w: w, h: h, n: n, run: run, hw: hw, parity: parity, level: level}
+	order := make(carrierOrder, total)
+	// The runs are dealt in par shares, one after the other in perm's
+	// order; each share learns where its carriers of each level go from
+	// what the shares before it hold.
+	shares := min(par, len(perm))
+	if shares <= 1 {
+		runs.place(perm, order, &next)
+		return order, textured
+	}
+	at := make([][levels]int, shares)
+	share := func(i int) []uint32 { return perm[i*len(perm)/shares : (i+1)*len(perm)/shares] }
+	forEach(shares, par, func(_, i int) { runs.place(share(i), nil, &at[i]) })
+	for l := range next {
+		for i := range at {
+			at[i][l], next[l] = next[l], next[l]+at[i][l]
+		}
+	}
+	forEach(shares, par, func(_, i int) { runs.place(share(i), order, &at[i]) })
+	return order, textured
+}
+
+// rankRow sets the levels of the carriers of row y, from x0 on, and counts
+// them.
+func (c *canvas) rankRow(level []uint8, y, x0 int, count *[levels]int) {
+	w, h := c.w, c.h
+	hw := (w + 1) / 2
+	lv := level[y*hw : (y+1)*hw]
+	if y > 0 && y < h-1 && w > 2 {
+		// The interior fast; the first and last pixels of the row (when
+		// they are carriers) the careful way.
+		first := x0
+		if first == 0 {
+			first = 2
+		}
+		c.textureRow(level, y, first)
+		for x := first; x < w-1; x += 2 {
+			count[lv[x>>1]]++
+		}
+		if x0 == 0 {
+			lv[0] = c.texture(0, y)
+			count[lv[0]]++
+		}
+		if (w-1-x0)%2 == 0 {
+			l := c.texture(w-1, y)
+			lv[(w-1)>>1] = l
+			count[l]++
+		}
+		return
+	}
+	for x := x0; x < w; x += 2 {
+		l := c.texture(x, y)
+		lv[x>>1] = l
+		count[l]++
+	}
+}
+
+// runLayout is where the runs of newCarrierOrder lie in the picture.
+type runLayout struct {
+	w, h, n, run, hw, parity int
+	level                    []uint8
+}
+
+// place puts the carriers of the given runs, in that order, into the order
+// from next[l] on for level l, and advances next. With a nil order it only
+// counts them.
+func (r *runLayout) place(runs []uint32, order carrierOrder, next *[levels]int) {
+	w, h, hw := r.w, r.h, r.hw
+	for _, ri := range runs {
+		from, to := int(ri)*r.run, min(r.n, int(ri+1)*r.run)
 		x, y := from%w, from/w
-		if (x+y+parity)&1 != 0 {
+		if (x+y+r.parity)&1 != 0 {
 			x++
 		}
 		for {
 			// Carriers in row y are at x = y+parity mod 2, two apart.
 			for x >= w && y < h {
 				y++
-				x = (y + parity) & 1
+				x = (y + r.parity) & 1
 			}
 			i := y*w + x
 			if y >= h || i >= to {
 				break
 			}
-			l := level[y*hw+x>>1]
-			order[next[l]] = uint32(i)
+			l := r.level[y*hw+x>>1]
+			if order != nil {
+				order[next[l]] = uint32(i)
+			}
 			next[l]++
 			x += 2
 		}
 	}
-	return order, textured
 }

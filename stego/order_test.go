@@ -33,7 +33,7 @@ func TestCarrierOrderRanksEveryCarrierOnceByTexture(t *testing.T) {
 		seen := map[int]bool{}
 		var orders [][]uint32
 		for _, key := range []Key{testKey(t, 1), testKey(t, 2), testKey(t, 3), testKey(t, 4)} {
-			o, textured := newCarrierOrder(&c, key)
+			o, textured := newCarrierOrder(&c, key, 2)
 			orders = append(orders, o)
 			want := 0
 			for y := 0; y < c.h; y++ {
@@ -77,6 +77,6 @@ func BenchmarkCarrierOrder(b *testing.B) {
 	key := testKey(b, 1)
 	b.SetBytes(int64(len(c.pix)))
 	for i := 0; i < b.N; i++ {
-		newCarrierOrder(&c, key)
+		newCarrierOrder(&c, key, 2)
 	}
 }

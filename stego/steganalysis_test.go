@@ -58,11 +58,11 @@ func clone(c canvas) canvas { c.pix = bytes.Clone(c.pix); return c }
 // the given share of its carrier elements (at the code Hide would pick).
 func veilAt(t testing.TB, c canvas, fill float64, seed uint64) canvas {
 	c = clone(c)
-	order, _ := newCarrierOrder(&c, testKey(t, 9))
+	order, _ := newCarrierOrder(&c, testKey(t, 9), 2)
 	room := 3*len(order) - headerElements
 	stream := make([]byte, headerSize+int(fill*float64(room))/8)
 	rand.NewChaCha8([32]byte{byte(seed)}).Read(stream)
-	if err := embed2(&c, testKey(t, 9), stream, rand.New(rand.NewPCG(seed, 1))); err != nil {
+	if err := embed2(&c, testKey(t, 9), stream, [32]byte{byte(seed), 1}, 2); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"math/rand/v2"
 	"time"
 )
 
@@ -160,7 +159,7 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 		err = embed3(&c, key, stream)
 	} else {
 		seal(key, version2, stream, size)
-		err = embed2(&c, key, stream, rand.New(rand.NewChaCha8(seed)))
+		err = embed2(&c, key, stream, seed, opts.parallelism())
 	}
 	if err != nil {
 		return nil, Meta{}, err
@@ -228,21 +227,22 @@ func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 	if err != nil {
 		return nil, Meta{}, err
 	}
-	return revealCanvas(&c, key)
+	return revealCanvas(&c, key, opts.parallelism())
 }
 
 // revealCanvas tries versions 1 and 3 first: their headers are a few blocks
 // away, where version 2 must rank the whole picture before it reads
 // anything. A header opens only under its own version (the version is
-// authenticated), so at most one of them finds a payload.
-func revealCanvas(c *canvas, key Key) ([]byte, Meta, error) {
+// authenticated), so at most one of them finds a payload. Version 2 works
+// on up to par goroutines.
+func revealCanvas(c *canvas, key Key, par int) ([]byte, Meta, error) {
 	for _, reveal := range []func(*canvas, Key) ([]byte, Meta, error){reveal1, reveal3} {
 		secret, meta, err := reveal(c, key)
 		if !errors.Is(err, ErrNoPayload) {
 			return secret, meta, err
 		}
 	}
-	return reveal2(c, key)
+	return reveal2(c, key, par)
 }
 
 // reveal1 finds and opens a version 1 stream.
