@@ -128,7 +128,7 @@ func BenchmarkPNG(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := decodeCanvas(veiled, DefaultMaxPixels)
+	c, err := decodeCanvas(veiled, DefaultMaxPixels, 2)
 	if err != nil {
 		b.Fatal(err)
 	}

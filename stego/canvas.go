@@ -46,9 +46,10 @@ func decodeConfig(data []byte, maxPixels int) (image.Config, string, error) {
 }
 
 // decodeCanvas decodes an image whose config passed decodeConfig with
-// maxPixels: PNGs that readPNG takes with it, the others with image.Decode.
-func decodeCanvas(data []byte, maxPixels int) (canvas, error) {
-	if c, err := readPNG(data, maxPixels); err != errNotMine {
+// maxPixels: PNGs that readPNG takes with it, on up to par goroutines, the
+// others with image.Decode.
+func decodeCanvas(data []byte, maxPixels, par int) (canvas, error) {
+	if c, err := readPNG(data, maxPixels, par); err != errNotMine {
 		return c, err
 	}
 	img, format, err := image.Decode(bytes.NewReader(data))

@@ -250,7 +250,7 @@ func TestChiSquareAttackDoesNotFlagVeiledImages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := decodeCanvas(veiled, DefaultMaxPixels)
+			c, err := decodeCanvas(veiled, DefaultMaxPixels, 2)
 			if err != nil {
 				t.Fatal(err)
 			}

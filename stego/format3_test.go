@@ -38,7 +38,7 @@ func TestDenseFormatRoundTripsOverEveryCoverKind(t *testing.T) {
 					t.Fatalf("meta = %+v, want %+v", gotMeta, meta)
 				}
 				checkOnlyLowTwoBits(t, decode(t, cover), decode(t, veiled), kind.depth)
-				c, err := decodeCanvas(veiled, DefaultMaxPixels)
+				c, err := decodeCanvas(veiled, DefaultMaxPixels, 2)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -126,7 +126,7 @@ func TestFlippedBitInTheDenseStreamIsNeverAWrongSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := decodeCanvas(veiled, DefaultMaxPixels)
+	c, err := decodeCanvas(veiled, DefaultMaxPixels, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

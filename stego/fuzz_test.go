@@ -78,7 +78,7 @@ func FuzzRevealPixels(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c, err := decodeCanvas(veiled, DefaultMaxPixels)
+	c, err := decodeCanvas(veiled, DefaultMaxPixels, 2)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func FuzzRevealPixels(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if c, err = decodeCanvas(dense, DefaultMaxPixels); err != nil {
+	if c, err = decodeCanvas(dense, DefaultMaxPixels, 2); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(uint16(c.w), format(c), c.pix)

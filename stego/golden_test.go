@@ -45,7 +45,7 @@ func TestImagesVeiledByEveryVersionStillOpen(t *testing.T) {
 				t.Fatalf("meta = %+v", meta)
 			}
 			// Each opens by the reader of its own version, and only by it.
-			c, err := decodeCanvas(veiled, DefaultMaxPixels)
+			c, err := decodeCanvas(veiled, DefaultMaxPixels, 2)
 			if err != nil {
 				t.Fatal(err)
 			}

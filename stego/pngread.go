@@ -17,6 +17,7 @@ import (
 	"hash/crc32"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/flate"
 )
@@ -44,7 +45,12 @@ var inflaters sync.Pool
 // Nothing is allocated before the header's size is checked against
 // maxPixels, and nothing after it but the canvas (and, for grey, two rows):
 // the reader takes only the rows the header announces from the stream.
-func readPNG(data []byte, maxPixels int) (canvas, error) {
+func readPNG(data []byte, maxPixels, par int) (canvas, error) {
+	return readPNGWith(data, maxPixels, par, pngBand)
+}
+
+// readPNGWith is readPNG for a writer whose bands hold about band bytes.
+func readPNGWith(data []byte, maxPixels, par, band int) (canvas, error) {
 	const signature = "\x89PNG\r\n\x1a\n"
 	if len(data) < len(signature) || string(data[:len(signature)]) != signature {
 		return canvas{}, errNotMine
@@ -105,7 +111,7 @@ func readPNG(data []byte, maxPixels int) (canvas, error) {
 			ErrImageTooLarge, hdr.w, hdr.h, commas(hdr.w*hdr.h), commas(maxPixels))
 	}
 	stream, ends := idatStream(data, idat, idatEnd)
-	return hdr.decode(stream, ends)
+	return hdr.decode(stream, ends, par, band)
 }
 
 // A pngHeader is what readPNG needs of an IHDR chunk.
@@ -182,8 +188,9 @@ func idatStream(data []byte, off, end int) ([]byte, []int) {
 // decode inflates the zlib stream and unfilters its rows into a canvas.
 // ends are the offsets in stream where its IDAT chunks end: bytes after the
 // zlib stream are refused in its last chunk, as image/png does, and ignored
-// in later ones, as image/png does too.
-func (hdr pngHeader) decode(stream []byte, ends []int) (canvas, error) {
+// in later ones, as image/png does too. A stream in bands, as this
+// package's writer makes, is inflated on up to par goroutines.
+func (hdr pngHeader) decode(stream []byte, ends []int, par, band int) (canvas, error) {
 	if len(stream) < 2 {
 		return canvas{}, damaged("not enough pixel data")
 	}
@@ -194,16 +201,23 @@ func (hdr pngHeader) decode(stream []byte, ends []int) (canvas, error) {
 	case flg&0x20 != 0:
 		return canvas{}, damaged("zlib: invalid dictionary")
 	}
+	c := newCanvas(hdr.w, hdr.h, hdr.f)
+	if hdr.bandsIn(c, stream, ends, par, band) {
+		return c, nil
+	}
+	// Not in bands, or damaged: one pass says which, and what.
+	return c, hdr.inflate(c, stream, ends)
+}
+
+// inflate decodes the whole stream on the caller's goroutine.
+func (hdr pngHeader) inflate(c canvas, stream []byte, ends []int) error {
 	src := bytes.NewReader(stream[2:])
-	z, _ := inflaters.Get().(io.ReadCloser)
-	if z == nil {
-		z = flate.NewReader(src)
-	} else if err := z.(flate.Resetter).Reset(src, nil); err != nil {
-		return canvas{}, damaged("%v", err)
+	z, err := getInflater(src)
+	if err != nil {
+		return damaged("%v", err)
 	}
 	defer inflaters.Put(z)
 
-	c := newCanvas(hdr.w, hdr.h, hdr.f)
 	bpp := hdr.channels * hdr.depth / 8 // bytes per pixel in the file
 	rowLen := hdr.w * bpp
 	direct := bpp == hdr.f.bpp // the file's rows are the canvas's
@@ -218,11 +232,8 @@ func (hdr pngHeader) decode(stream []byte, ends []int) (canvas, error) {
 	}
 	adler := uint32(1)
 	for y := 0; y < hdr.h; y++ {
-		if _, err := io.ReadFull(z, raw); err != nil {
-			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				return canvas{}, damaged("not enough pixel data")
-			}
-			return canvas{}, damaged("%v", err)
+		if err := readRow(z, raw); err != nil {
+			return err
 		}
 		adler = adler32Update(adler, raw)
 		dst := c.pix[y*rowLen : (y+1)*rowLen : (y+1)*rowLen]
@@ -230,7 +241,7 @@ func (hdr pngHeader) decode(stream []byte, ends []int) (canvas, error) {
 			dst = cur
 		}
 		if !unfilter(raw[0], dst, raw[1:], prev, bpp) {
-			return canvas{}, damaged("bad filter type")
+			return damaged("bad filter type")
 		}
 		if direct {
 			prev = dst
@@ -239,39 +250,185 @@ func (hdr pngHeader) decode(stream []byte, ends []int) (canvas, error) {
 			prev, cur = cur, prev
 		}
 	}
-	// The stream must end here: its final block, then the Adler-32.
+	if err := streamEnds(z, io.EOF); err != nil {
+		return err
+	}
+	return checkTrailer(src, stream, ends, adler)
+}
+
+// readRow reads a row as the stream holds it.
+func readRow(z io.Reader, raw []byte) error {
+	if _, err := io.ReadFull(z, raw); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return damaged("not enough pixel data")
+		}
+		return damaged("%v", err)
+	}
+	return nil
+}
+
+// streamEnds checks that z gives no more bytes, but end: io.EOF after the
+// final block, io.ErrUnexpectedEOF at the end of a band.
+func streamEnds(z io.Reader, end error) error {
 	var one [1]byte
 	n, err := 0, error(nil)
 	for i := 0; n == 0 && err == nil; i++ {
 		if i == 100 {
-			return canvas{}, damaged("%v", io.ErrNoProgress)
+			return damaged("%v", io.ErrNoProgress)
 		}
 		n, err = z.Read(one[:])
 	}
 	switch {
 	case n != 0:
-		return canvas{}, damaged("too much pixel data")
-	case err != io.EOF:
-		return canvas{}, damaged("%v", err)
+		return damaged("too much pixel data")
+	case err != end:
+		return damaged("%v", err)
 	}
+	return nil
+}
+
+// checkTrailer reads the Adler-32 after the deflate stream from src, the
+// rest of stream, and checks that nothing follows it in its IDAT chunk.
+func checkTrailer(src *bytes.Reader, stream []byte, ends []int, adler uint32) error {
 	var sum [4]byte
 	if _, err := io.ReadFull(src, sum[:]); err != nil {
-		return canvas{}, damaged("zlib: %v", io.ErrUnexpectedEOF)
+		return damaged("zlib: %v", io.ErrUnexpectedEOF)
 	}
 	if binary.BigEndian.Uint32(sum[:]) != adler {
-		return canvas{}, damaged("zlib: invalid checksum")
+		return damaged("zlib: invalid checksum")
 	}
-	// What is left of the IDAT chunk the stream ended in.
 	at := len(stream) - src.Len()
 	for _, end := range ends {
 		if at <= end {
 			if at < end {
-				return canvas{}, damaged("too much pixel data")
+				return damaged("too much pixel data")
 			}
 			break
 		}
 	}
-	return c, nil
+	return nil
+}
+
+// getInflater takes a decompressor from the pool, reset to read r.
+func getInflater(r io.Reader) (io.ReadCloser, error) {
+	if z, ok := inflaters.Get().(io.ReadCloser); ok {
+		return z, z.(flate.Resetter).Reset(r, nil)
+	}
+	return flate.NewReader(r), nil
+}
+
+// bandsIn inflates a stream made in bands by this package's writer on up
+// to par goroutines, one band each, and unfilters the bands in order on
+// the caller's: it reports false, having done nothing that counts, for a
+// stream that is not in bands or does not read as one.
+//
+// The writer ends every band but the last with a sync flush, an empty
+// stored block whose length bytes, 00 00 ff ff, leave the stream on a byte
+// boundary, and starts each band with no reference to the ones before. The
+// bands start after those markers; a band read from its start by a fresh
+// decoder gives what one pass over the whole stream gives if it yields
+// exactly its rows and its last block ends exactly at the next band's
+// start, and such a decoder fails on any reference to what came before. A
+// marker that is not one (four such bytes inside a band, one chance in
+// some billions a position) or a stream from another writer shows as a
+// band that does not read so.
+func (hdr pngHeader) bandsIn(c canvas, stream []byte, ends []int, par, band int) bool {
+	bpp := hdr.channels * hdr.depth / 8
+	rowLen := hdr.w * bpp
+	rows := bandRows(rowLen, band)
+	bands := (hdr.h + rows - 1) / rows
+	if par <= 1 || bands <= 1 || bpp != hdr.f.bpp {
+		return false
+	}
+	// Markers in the last bytes are not looked for: Go's zlib writers end
+	// their streams with an empty stored block too, a final one.
+	const marker = "\x00\x00\xff\xff"
+	starts := []int{2}
+	for at := 2; len(starts) <= bands; {
+		i := bytes.Index(stream[at:max(at, len(stream)-12)], []byte(marker))
+		if i < 0 {
+			break
+		}
+		at += i + len(marker)
+		starts = append(starts, at)
+	}
+	if len(starts) != bands {
+		return false
+	}
+	starts = append(starts, len(stream))
+	filters := make([]byte, hdr.h)
+	zero := make([]byte, rowLen)
+	var failed atomic.Bool
+	// A band gives its Adler-32, or what is left of the stream after the
+	// last one, and whether it read as a band.
+	type result struct {
+		adler uint32
+		rest  int
+		ok    bool
+	}
+	adler, b := uint32(1), 0
+	inOrder(bands, par, func(_, b int) result {
+		if failed.Load() {
+			return result{}
+		}
+		piece := stream[starts[b]:starts[b+1]]
+		src := bytes.NewReader(piece)
+		// Where the last block read ended: the bytes out, the bits of
+		// its last byte left unread, and the bytes of the piece. (The
+		// checkpoint's own byte offset counts some bytes twice after a
+		// stored block.)
+		var out int64
+		var bits uint8
+		rest := -1
+		z := flate.NewReaderOpts(src, flate.WithEobCallback(func(cp flate.InflateCheckpoint) {
+			out, bits, rest = cp.UncompressedOffset, cp.BitOffset, src.Len()
+		}))
+		// The rows go into the canvas as they are, to be unfiltered in
+		// place in order.
+		sum := uint32(1)
+		y0, y1 := b*rows, min(hdr.h, (b+1)*rows)
+		for y := y0; y < y1; y++ {
+			row := c.pix[y*rowLen : (y+1)*rowLen]
+			if readRow(z, filters[y:y+1]) != nil || readRow(z, row) != nil {
+				return result{}
+			}
+			sum = adler32Update(adler32Update(sum, filters[y:y+1]), row)
+		}
+		if b == bands-1 {
+			ok := streamEnds(z, io.EOF) == nil
+			return result{sum, src.Len(), ok}
+		}
+		n := (y1 - y0) * (rowLen + 1)
+		return result{sum, 0, streamEnds(z, io.ErrUnexpectedEOF) == nil &&
+			out == int64(n) && bits == 0 && rest == 0}
+	}, func(r result) {
+		defer func() { b++ }()
+		if !r.ok || failed.Load() {
+			failed.Store(true)
+			return
+		}
+		y0, y1 := b*rows, min(hdr.h, (b+1)*rows)
+		adler = adler32Combine(adler, r.adler, (y1-y0)*(rowLen+1))
+		prev := zero
+		if y0 > 0 {
+			prev = c.pix[(y0-1)*rowLen : y0*rowLen]
+		}
+		for y := y0; y < y1; y++ {
+			row := c.pix[y*rowLen : (y+1)*rowLen]
+			if !unfilter(filters[y], row, row, prev, bpp) {
+				failed.Store(true)
+				return
+			}
+			prev = row
+		}
+		if b == bands-1 {
+			src := bytes.NewReader(stream[len(stream)-r.rest:])
+			if checkTrailer(src, stream, ends, adler) != nil {
+				failed.Store(true)
+			}
+		}
+	})
+	return !failed.Load()
 }
 
 // expand widens an unfiltered grey row to the canvas's RGB or RGBA.

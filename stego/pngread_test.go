@@ -77,9 +77,10 @@ func readPNGTestFiles(t testing.TB) map[string][]byte {
 	}
 	for _, f := range allFormats {
 		c := noiseCanvas(45, 31, f, 7)
-		files["this package's "+f.name] = encodePNGWith(&c, autoLevel, filterAuto, 2, 4)
+		files["this package's "+f.name] = encodePNGWith(&c, autoLevel, filterAuto, 2, pngBand)
+		files["this package's "+f.name+" in bands"] = encodePNGWith(&c, autoLevel, filterAuto, 2, testBand)
 		fl := flatCanvas(45, 31, f)
-		files["this package's flat "+f.name] = encodePNGWith(&fl, levelFlat, filterAuto, 2, 4)
+		files["this package's flat "+f.name+" in bands"] = encodePNGWith(&fl, levelFlat, filterAuto, 2, testBand)
 	}
 	rgb := files["this package's rgb8"]
 	files["IDAT chunks of 1 byte"] = rewritePNG(t, rgb, 1, func(s []byte) []byte { return s })
@@ -92,16 +93,66 @@ func readPNGTestFiles(t testing.TB) map[string][]byte {
 	return files
 }
 
+// testBand is the size of the bands of the PNGs the tests write in
+// bands, for small pictures to have several.
+const testBand = 500
+
 func TestReadPNGReadsWhatImagePNGReads(t *testing.T) {
 	for name, b := range readPNGTestFiles(t) {
 		t.Run(name, func(t *testing.T) {
-			c, err := readPNG(b, DefaultMaxPixels)
-			if err != nil {
-				t.Fatalf("readPNG: %v", err)
+			for _, par := range []int{1, 3} {
+				c, err := readPNGWith(b, DefaultMaxPixels, par, testBand)
+				if err != nil {
+					t.Fatalf("readPNG on %d goroutines: %v", par, err)
+				}
+				comparePNG(t, c, b)
 			}
-			comparePNG(t, c, b)
 		})
 	}
+}
+
+// The bands of this package's writer are read on several goroutines, and
+// a damaged band is refused as damage anywhere else is.
+func TestReadPNGReadsBandsOnEveryCore(t *testing.T) {
+	for _, f := range allFormats {
+		c := noiseCanvas(61, 37, f, 9)
+		b := encodePNGWith(&c, autoLevel, filterAuto, 2, testBand)
+		hdr, stream := pngStream(t, b)
+		if !hdr.bandsIn(newCanvas(hdr.w, hdr.h, hdr.f), stream, []int{len(stream)}, 3, testBand) {
+			t.Errorf("%s: the bands did not read as bands", f.name)
+		}
+		for i := 20; i < len(stream)-8; i += len(stream) / 7 {
+			bad := rewritePNG(t, b, len(b), func(s []byte) []byte { s = bytes.Clone(s); s[i] ^= 0x21; return s })
+			if _, err := readPNGWith(bad, DefaultMaxPixels, 3, testBand); !errors.Is(err, ErrUnsupportedImage) {
+				t.Errorf("%s: byte %d of %d flipped: %v, want ErrUnsupportedImage", f.name, i, len(stream), err)
+			}
+		}
+		// Written in bands of one size, read as if in bands of another:
+		// the bands do not read, and one pass reads the file.
+		got, err := readPNGWith(b, DefaultMaxPixels, 3, 2*testBand)
+		if err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		comparePNG(t, got, b)
+	}
+}
+
+// pngStream returns the header and the zlib stream of a PNG readPNG takes.
+func pngStream(t *testing.T, b []byte) (pngHeader, []byte) {
+	var stream []byte
+	var hdr pngHeader
+	for _, c := range pngChunks(t, b) {
+		switch c.typ {
+		case "IHDR":
+			var err error
+			if hdr, err = parseIHDR(c.data); err != nil {
+				t.Fatal(err)
+			}
+		case "IDAT":
+			stream = append(stream, c.data...)
+		}
+	}
+	return hdr, stream
 }
 
 // comparePNG fails unless c holds what image/png reads from b, in a canvas
@@ -143,7 +194,7 @@ func TestReadPNGLeavesOtherImagesToImageDecode(t *testing.T) {
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := readPNG(b, DefaultMaxPixels); err != errNotMine {
+			if _, err := readPNG(b, DefaultMaxPixels, 2); err != errNotMine {
 				t.Fatalf("readPNG: %v, want errNotMine", err)
 			}
 		})
@@ -190,21 +241,21 @@ func TestReadPNGRefusesDamagedFiles(t *testing.T) {
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := readPNG(b, DefaultMaxPixels); !errors.Is(err, ErrUnsupportedImage) {
+			if _, err := readPNG(b, DefaultMaxPixels, 2); !errors.Is(err, ErrUnsupportedImage) {
 				t.Fatalf("readPNG: %v, want ErrUnsupportedImage", err)
 			}
 		})
 	}
 	// A header over the limit is refused before any pixel is read.
-	if _, err := readPNG(good, c.w*c.h-1); !errors.Is(err, ErrImageTooLarge) {
+	if _, err := readPNG(good, c.w*c.h-1, 2); !errors.Is(err, ErrImageTooLarge) {
 		t.Errorf("over the limit: %v, want ErrImageTooLarge", err)
 	}
 }
 
 // FuzzReadPNG holds readPNG to image/png on arbitrary files: whatever
-// readPNG takes, image/png takes too, with the same pixels, and readPNG
-// fails only by leaving the file to image.Decode or as ErrUnsupportedImage
-// (ErrImageTooLarge over the limit).
+// readPNG takes, in one pass or in bands, image/png takes too, with the
+// same pixels, and readPNG fails only by leaving the file to image.Decode
+// or as ErrUnsupportedImage (ErrImageTooLarge over the limit).
 func FuzzReadPNG(f *testing.F) {
 	for _, b := range readPNGTestFiles(f) {
 		f.Add(b)
@@ -213,18 +264,21 @@ func FuzzReadPNG(f *testing.F) {
 	f.Add(coverKinds()[7].make(9, 7, 1))  // paletted
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const limit = 1 << 16
-		c, err := readPNG(data, limit)
-		switch {
-		case err == errNotMine || errors.Is(err, ErrImageTooLarge):
-			return
-		case err != nil && !errors.Is(err, ErrUnsupportedImage):
-			t.Fatalf("undocumented error: %v", err)
-		case err != nil:
-			return
+		// In one pass, and in bands of testBand on several goroutines.
+		for _, par := range []int{1, 3} {
+			c, err := readPNGWith(data, limit, par, testBand)
+			switch {
+			case err == errNotMine || errors.Is(err, ErrImageTooLarge):
+				return
+			case err != nil && !errors.Is(err, ErrUnsupportedImage):
+				t.Fatalf("undocumented error: %v", err)
+			case err != nil:
+				continue
+			}
+			if cfg, err := png.DecodeConfig(bytes.NewReader(data)); err != nil || cfg.Width*cfg.Height > limit {
+				t.Fatalf("readPNG read a %dx%d file whose header image/png refuses (%v) or that is over the limit", c.w, c.h, err)
+			}
+			comparePNG(t, c, data)
 		}
-		if cfg, err := png.DecodeConfig(bytes.NewReader(data)); err != nil || cfg.Width*cfg.Height > limit {
-			t.Fatalf("readPNG read a %dx%d file whose header image/png refuses (%v) or that is over the limit", c.w, c.h, err)
-		}
-		comparePNG(t, c, data)
 	})
 }

@@ -46,19 +46,24 @@ const (
 // pngBand is the raw bytes a band of the zlib stream holds, about: enough
 // that a band's sync flush and first Huffman table cost nothing, small
 // enough that a 1080p picture makes several bands to share among cores.
+// The reader finds the bands by the same rule (pngread.go).
 const pngBand = 1 << 20
+
+// bandRows is the rows of a band of about the given bytes, for rows of
+// rowLen bytes and their filter type.
+func bandRows(rowLen, band int) int { return max(1, band/(rowLen+1)) }
 
 // encodePNG writes the canvas as a non-interlaced PNG: truecolour at the
 // canvas's depth, with alpha if the canvas has it. Bands of rows are
 // filtered and deflated on up to par goroutines; the file is the same
 // whatever par is.
 func encodePNG(c *canvas, par int) []byte {
-	return encodePNGWith(c, autoLevel, filterAuto, par, 0)
+	return encodePNGWith(c, autoLevel, filterAuto, par, pngBand)
 }
 
-// encodePNGWith is encodePNG at a given level and filter, with bands of
-// the given rows (0: about pngBand bytes).
-func encodePNGWith(c *canvas, level, filter, par, rows int) []byte {
+// encodePNGWith is encodePNG at a given level and filter, in bands of
+// about band bytes.
+func encodePNGWith(c *canvas, level, filter, par, band int) []byte {
 	ch := 3
 	colorType := byte(2)
 	if c.f.alpha {
@@ -88,9 +93,7 @@ func encodePNGWith(c *canvas, level, filter, par, rows int) []byte {
 	copy(out.Bytes()[start+4:], "IDAT")
 	zh := zlibHeader(level)
 	out.Write(zh[:])
-	if rows <= 0 {
-		rows = max(1, pngBand/(rowLen+1))
-	}
+	rows := bandRows(rowLen, band)
 	bands := (c.h + rows - 1) / rows
 	filters := make([]*rowFilter, par)
 	deflaters := make([]*bandDeflater, par)

@@ -34,7 +34,7 @@ func steganalysisCovers(t testing.TB) []namedCover {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := decodeCanvas(b, DefaultMaxPixels)
+		c, err := decodeCanvas(b, DefaultMaxPixels, 2)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}

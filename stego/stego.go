@@ -129,7 +129,7 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 			return nil, Meta{}, fmt.Errorf("%w: cover %dx%d holds %s bytes at the %s level; secret is %s",
 				ErrPayloadTooLarge, cfg.Width, cfg.Height, commas(room), level, commas(len(secret)))
 		}
-		if c, err = decodeCanvas(cover, opts.MaxPixels); err != nil {
+		if c, err = decodeCanvas(cover, opts.MaxPixels, opts.parallelism()); err != nil {
 			return nil, Meta{}, err
 		}
 	}
@@ -223,7 +223,7 @@ func Reveal(veiled []byte, key Key, opts Options) ([]byte, Meta, error) {
 	if _, _, err := decodeConfig(veiled, opts.MaxPixels); err != nil {
 		return nil, Meta{}, err
 	}
-	c, err := decodeCanvas(veiled, opts.MaxPixels)
+	c, err := decodeCanvas(veiled, opts.MaxPixels, opts.parallelism())
 	if err != nil {
 		return nil, Meta{}, err
 	}

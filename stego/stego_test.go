@@ -342,7 +342,7 @@ func TestGeneratedCoverIsDeterministicAndFilledToItsLevel(t *testing.T) {
 			if fill := tc.fillOf(cfg.Width, cfg.Height); fill > tc.fill || fill < tc.fill/2 {
 				t.Errorf("%dx%d cover: fill %.3f, want at most %.2f and not far under", cfg.Width, cfg.Height, fill, tc.fill)
 			}
-			cv, err := decodeCanvas(a, DefaultMaxPixels)
+			cv, err := decodeCanvas(a, DefaultMaxPixels, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -453,7 +453,7 @@ func TestFlippedBitInTheEmbeddedStreamIsNeverAWrongSecret(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := decodeCanvas(veiled, DefaultMaxPixels)
+			c, err := decodeCanvas(veiled, DefaultMaxPixels, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
