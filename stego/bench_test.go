@@ -87,6 +87,52 @@ func BenchmarkHideGeneratedCover(b *testing.B) {
 	}
 }
 
+// benchSecret is a photograph-sized secret: a PNG of 2 MB of random bytes,
+// about the size of the 1.9 MB JPEG the levels are measured with in
+// docs/stego.md, and as incompressible.
+var benchSecret = sync.OnceValue(func() []byte { return secretPNG(nil, 2_000_000, 1) })
+
+// BenchmarkHide and BenchmarkReveal hide a photograph-sized secret in a
+// generated cover at each level, and reveal it; the bytes are the
+// secret's, so MB/s is megabytes of secret a second. Options.Parallelism
+// is left at its default: -cpu 1,2 gives the figures on one core and on
+// two.
+func BenchmarkHide(b *testing.B) {
+	secret, key := benchSecret(), testKey(b, 1)
+	for _, level := range Levels {
+		b.Run(level.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(secret)))
+			var out []byte
+			for i := 0; i < b.N; i++ {
+				var err error
+				if out, _, err = Hide(secret, testMeta(), nil, key, Options{Level: level}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(out))/float64(len(secret)), "png/secret")
+		})
+	}
+}
+
+func BenchmarkReveal(b *testing.B) {
+	secret, key := benchSecret(), testKey(b, 1)
+	for _, level := range Levels {
+		b.Run(level.String(), func(b *testing.B) {
+			veiled, _, err := Hide(secret, testMeta(), nil, key, Options{Level: level})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(secret)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := Reveal(veiled, key, Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkEmbed and BenchmarkExtract move a full-capacity stream in and
 // out of a decoded 1080p image (the keyed walk included); bytes are carrier
 // bytes, the R, G and B samples.

@@ -75,11 +75,15 @@ func encodePNGWith(c *canvas, level, filter, par, band int) []byte {
 	if level == autoLevel {
 		level, ratio = levelFor(c, bpp)
 	}
-	// The sample tells how large the file will be; a little more room
-	// than that is cheaper than growing (and copying) the buffer. Deflate
-	// adds at most about 1% to what it cannot shorten.
+	rows := bandRows(rowLen, band)
+	bands := (c.h + rows - 1) / rows
+	// The sample tells how large the file will be, within 2% on
+	// photographs (it overestimates flat pictures): a little more room than
+	// that is cheaper than growing (and copying) the buffer, and leaves the
+	// caller holding little unused room. Deflate adds at most about 1% to
+	// what it cannot shorten, and each band a block header.
 	raw := (rowLen + 1) * c.h
-	out := bytes.NewBuffer(make([]byte, 0, int(float64(raw)*min(1.01, ratio*1.25))+4096))
+	out := bytes.NewBuffer(make([]byte, 0, int(float64(raw)*min(1.01, ratio*1.06))+256*bands+4096))
 	out.WriteString("\x89PNG\r\n\x1a\n")
 	var ihdr [13]byte
 	binary.BigEndian.PutUint32(ihdr[0:], uint32(c.w))
@@ -93,8 +97,6 @@ func encodePNGWith(c *canvas, level, filter, par, band int) []byte {
 	copy(out.Bytes()[start+4:], "IDAT")
 	zh := zlibHeader(level)
 	out.Write(zh[:])
-	rows := bandRows(rowLen, band)
-	bands := (c.h + rows - 1) / rows
 	filters := make([]*rowFilter, par)
 	deflaters := make([]*bandDeflater, par)
 	// Buffers of bands already copied out, for the next bands.
@@ -113,7 +115,7 @@ func encodePNGWith(c *canvas, level, filter, par, band int) []byte {
 			case buf = <-spare:
 				buf.Reset()
 			default:
-				buf = bytes.NewBuffer(make([]byte, 0, int(float64(rows*(rowLen+1))*min(1.01, ratio*1.25))+1024))
+				buf = bytes.NewBuffer(make([]byte, 0, int(float64(rows*(rowLen+1))*min(1.01, ratio*1.06))+1024))
 			}
 		}
 		d := deflaters[w]
