@@ -164,8 +164,12 @@ func (p *painter) paint(c *canvas, b int, noisy bool) {
 	s, w, bpp := p.s, p.s.w, c.f.bpp
 	gx0, gx1, gx2 := s.gx[0][:w], s.gx[1][:w], s.gx[2][:w]
 	mat, tex := p.mat[:w], p.tex[:w]
-	// The band's own generator of sensor noise (wyrand: one multiply a
-	// draw, and each draw makes the noise of two samples).
+	// In locals, which the compiler keeps in registers.
+	rough, dRough := s.rough, s.dRough
+	t0, t1, t2 := s.tint[0], s.tint[1], s.tint[2]
+	d0, d1, d2 := s.dTint[0], s.dTint[1], s.dTint[2]
+	// The band's own generator of sensor noise: wyrand, one multiply a
+	// word.
 	rng := mix64(s.noiseKey ^ uint64(b)*0x9e3779b97f4a7c15)
 	for y := b * coverBand; y < min(s.h, (b+1)*coverBand); y++ {
 		// A soft edge between the materials where the slow noise
@@ -176,6 +180,7 @@ func (p *painter) paint(c *canvas, b int, noisy bool) {
 		}
 		ly0, ly1, ly2 := s.gy[0][y], s.gy[1][y], s.gy[2][y]
 		row := c.pix[y*w*bpp : (y+1)*w*bpp]
+		spare := 0
 		for x := 0; x < w; x++ {
 			m := mat[x]
 			if m < 0 {
@@ -184,19 +189,22 @@ func (p *painter) paint(c *canvas, b int, noisy bool) {
 				m = 1
 			}
 			// 12-bit linear light: lighting × reflectance × (1 + 2·texture).
-			k := 4095 + 8190*tex[x]*(s.rough+s.dRough*m)
-			s0 := clamp12(int((gx0[x] + ly0) * (s.tint[0] + s.dTint[0]*m) * k))
-			s1 := clamp12(int((gx1[x] + ly1) * (s.tint[1] + s.dTint[1]*m) * k))
-			s2 := clamp12(int((gx2[x] + ly2) * (s.tint[2] + s.dTint[2]*m) * k))
+			k := 4095 + 8190*tex[x]*(rough+dRough*m)
+			s0 := clamp12(int((gx0[x] + ly0) * (t0 + d0*m) * k))
+			s1 := clamp12(int((gx1[x] + ly1) * (t1 + d1*m) * k))
+			s2 := clamp12(int((gx2[x] + ly2) * (t2 + d2*m) * k))
 			if noisy {
 				// Four bytes of a random word make one roughly Gaussian
-				// draw: two words make three.
+				// draw: three words make the six of two pixels.
 				rng += 0xa0761d6478bd642f
 				hi, lo := bits.Mul64(rng, rng^0xe7037ed1a0b428db)
 				n0, n1 := byteSums(hi ^ lo)
-				rng += 0xa0761d6478bd642f
-				hi, lo = bits.Mul64(rng, rng^0xe7037ed1a0b428db)
-				n2, _ := byteSums(hi ^ lo)
+				n2 := spare
+				if x&1 == 0 {
+					rng += 0xa0761d6478bd642f
+					hi, lo = bits.Mul64(rng, rng^0xe7037ed1a0b428db)
+					n2, spare = byteSums(hi ^ lo)
+				}
 				s0 = clamp12(s0 + sensorNoise(s0, n0))
 				s1 = clamp12(s1 + sensorNoise(s1, n1))
 				s2 = clamp12(s2 + sensorNoise(s2, n2))
