@@ -43,8 +43,10 @@ var inflaters sync.Pool
 // inside its last IDAT chunk, and this reader refuses them.
 //
 // Nothing is allocated before the header's size is checked against
-// maxPixels, and nothing after it but the canvas (and, for grey, two rows):
-// the reader takes only the rows the header announces from the stream.
+// maxPixels, and after it little but the canvas: a few rows, a byte a row
+// when reading in bands, and a copy of the IDAT chunks when there are
+// several (bounded by the file). The reader takes only the rows the header
+// announces from the stream.
 func readPNG(data []byte, maxPixels, par int) (canvas, error) {
 	return readPNGWith(data, maxPixels, par, pngBand)
 }
@@ -187,8 +189,8 @@ func idatStream(data []byte, off, end int) ([]byte, []int) {
 
 // decode inflates the zlib stream and unfilters its rows into a canvas.
 // ends are the offsets in stream where its IDAT chunks end: bytes after the
-// zlib stream are refused in its last chunk, as image/png does, and ignored
-// in later ones, as image/png does too. A stream in bands, as this
+// zlib stream are refused in the chunk it ends in, and ignored in later
+// IDAT chunks, as image/png ignores them. A stream in bands, as this
 // package's writer makes, is inflated on up to par goroutines.
 func (hdr pngHeader) decode(stream []byte, ends []int, par, band int) (canvas, error) {
 	if len(stream) < 2 {
@@ -324,14 +326,15 @@ func getInflater(r io.Reader) (io.ReadCloser, error) {
 //
 // The writer ends every band but the last with a sync flush, an empty
 // stored block whose length bytes, 00 00 ff ff, leave the stream on a byte
-// boundary, and starts each band with no reference to the ones before. The
-// bands start after those markers; a band read from its start by a fresh
-// decoder gives what one pass over the whole stream gives if it yields
-// exactly its rows and its last block ends exactly at the next band's
-// start, and such a decoder fails on any reference to what came before. A
-// marker that is not one (four such bytes inside a band, one chance in
-// some billions a position) or a stream from another writer shows as a
-// band that does not read so.
+// boundary, and starts each band with no reference to the ones before. So
+// the bands start after those markers, the first where the stream does.
+// If each band, read by a fresh decoder, yields exactly its rows and its
+// last block ends on a byte boundary exactly where the next band starts,
+// one pass over the whole stream would be at the start of a block there
+// too, and would read the next band as a fresh decoder does (which fails
+// on any reference to what came before it). A marker that is not one
+// (four such bytes inside a band, one chance in some billions a position)
+// or a stream from another writer shows as a band that does not read so.
 func (hdr pngHeader) bandsIn(c canvas, stream []byte, ends []int, par, band int) bool {
 	bpp := hdr.channels * hdr.depth / 8
 	rowLen := hdr.w * bpp
@@ -366,7 +369,7 @@ func (hdr pngHeader) bandsIn(c canvas, stream []byte, ends []int, par, band int)
 		rest  int
 		ok    bool
 	}
-	adler, b := uint32(1), 0
+	adler, next := uint32(1), 0 // the band use gets next
 	inOrder(bands, par, func(_, b int) result {
 		if failed.Load() {
 			return result{}
@@ -374,9 +377,9 @@ func (hdr pngHeader) bandsIn(c canvas, stream []byte, ends []int, par, band int)
 		piece := stream[starts[b]:starts[b+1]]
 		src := bytes.NewReader(piece)
 		// Where the last block read ended: the bytes out, the bits of
-		// its last byte left unread, and the bytes of the piece. (The
-		// checkpoint's own byte offset counts some bytes twice after a
-		// stored block.)
+		// its last byte left unread, and the bytes of the piece not yet
+		// read. (The checkpoint's own byte offset counts some bytes twice
+		// after a stored block.)
 		var out int64
 		var bits uint8
 		rest := -1
@@ -402,7 +405,8 @@ func (hdr pngHeader) bandsIn(c canvas, stream []byte, ends []int, par, band int)
 		return result{sum, 0, streamEnds(z, io.ErrUnexpectedEOF) == nil &&
 			out == int64(n) && bits == 0 && rest == 0}
 	}, func(r result) {
-		defer func() { b++ }()
+		b := next
+		next++
 		if !r.ok || failed.Load() {
 			failed.Store(true)
 			return
