@@ -140,15 +140,24 @@ func (n *Node) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) 
 // bodyLimit is the largest body the request's route takes, and what that
 // body is, for the error. A view, a lease and a worker's reveal carry a
 // veiled image, which may be far larger than any put: MaxImageBytes is at
-// least the largest the node writes.
+// least the largest the node writes. A login or a registration is a name
+// and a password, read before anyone is known: a few KiB at most, so that
+// an anonymous client cannot make the node hold a put's worth of bytes.
 func (n *Node) bodyLimit(r *http.Request) (int64, string) {
 	switch {
 	case r.Method != http.MethodPost:
 	case r.URL.Path == "/v1/view", r.URL.Path == "/v1/leases", r.URL.Path == "/v1/internal/reveal":
 		return n.cfg.MaxImageBytes, "a veiled image"
+	case r.URL.Path == "/v1/login", r.URL.Path == "/v1/users":
+		return maxCredentialsBody, "a name and a password"
 	}
 	return n.cfg.MaxBodyBytes, "a request"
 }
+
+// maxCredentialsBody bounds the body of a login or a registration: JSON
+// with a name (at most 64 bytes) and a password (at most 256 characters,
+// 1 KiB of UTF-8), escaped, with room to spare.
+const maxCredentialsBody = 8 << 10
 
 // commas formats n with thousands separators, as error messages show sizes.
 func commas(n int64) string {

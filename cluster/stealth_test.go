@@ -71,9 +71,10 @@ func TestEveryLevelIsViewedEvenWhenTheVeiledImageIsLargerThanAnyPut(t *testing.T
 	}
 }
 
-// A secret over what the level takes, or a body over the node's limits, is
-// refused with 413 before any image work, and the answer names the limits;
-// a level that does not exist is a 400. None of them changes anything.
+// A secret over what the level takes, or a body over the node's limits (a
+// put's, a view's, a login's), is refused with 413 before any work, and the
+// answer names the limits; a level that does not exist is a 400. None of
+// them changes anything.
 func TestOversizedPutsAndViewsAreRefusedUpFrontWithTheLimit(t *testing.T) {
 	c := NewTestCluster(t, 3, nil)
 	c.WaitCoordinator(20 * time.Second)
@@ -102,6 +103,8 @@ func TestOversizedPutsAndViewsAreRefusedUpFrontWithTheLimit(t *testing.T) {
 		{"a level that does not exist", "/v1/images?viewers=bob&stealth=invisible", secretPNG(t, 1), alice.auth(), 400, "bad_request", "compact, balanced or stealthy"},
 		{"a put body over the limit", "/v1/images?viewers=bob", make([]byte, 32<<20+1), alice.auth(), 413, "body_too_large", "33,554,432 bytes for a request"},
 		{"a view body over the limit", "/v1/view", make([]byte, st.Limits.MaxImageBytes+1), alice.auth(), 413, "body_too_large", "for a veiled image"},
+		{"a login of 30 MiB", "/v1/login", make([]byte, 30<<20), nil, 413, "body_too_large", "8,192 bytes for a name and a password"},
+		{"a registration of 30 MiB", "/v1/users", make([]byte, 30<<20), nil, 413, "body_too_large", "8,192 bytes for a name and a password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
