@@ -263,15 +263,18 @@ func DefaultConfig(name string) Config {
 
 // MaxSecret is the largest secret a put takes at the level into a cover the
 // node generates: MaxSecretBytes, or less where the level's cover would
-// pass the pixel limit.
+// pass the pixel limit or its body MaxBodyBytes.
 func (c Config) MaxSecret(l stego.Level) int64 {
-	return min(c.MaxSecretBytes, int64(stego.MaxSecret(l, stego.Options{})))
+	return min(c.maxSecret(), int64(stego.MaxSecret(l, stego.Options{})))
 }
+
+// maxSecret is the largest secret any put takes: a body must carry it.
+func (c Config) maxSecret() int64 { return min(c.MaxSecretBytes, c.MaxBodyBytes) }
 
 // checkSecret refuses, before any image work, a put whose secret is larger
 // than the node takes at its level, and says what each level takes.
 func (c Config) checkSecret(n int, l stego.Level, cover bool) error {
-	limit := c.MaxSecretBytes
+	limit := c.maxSecret()
 	if !cover {
 		limit = c.MaxSecret(l)
 	}
@@ -373,8 +376,8 @@ func (c Config) Validate() error {
 		return errors.New("the queue per worker must hold at least 1 job")
 	case c.MaxBodyBytes < 1<<10:
 		return fmt.Errorf("max body %d bytes is too small to hold an image", c.MaxBodyBytes)
-	case c.MaxSecretBytes < 1<<10 || c.MaxSecretBytes > c.MaxBodyBytes:
-		return fmt.Errorf("max secret %d bytes: want 1 KiB to the max body (%d bytes), which must carry it", c.MaxSecretBytes, c.MaxBodyBytes)
+	case c.MaxSecretBytes < 1<<10:
+		return fmt.Errorf("max secret %d bytes is too small to hold an image", c.MaxSecretBytes)
 	case c.MaxImageBytes < stego.MaxVeiledBytes(stego.Options{}):
 		return fmt.Errorf("max image %d bytes is less than the largest veiled PNG the node writes (%d bytes): some images could be put but never viewed",
 			c.MaxImageBytes, stego.MaxVeiledBytes(stego.Options{}))

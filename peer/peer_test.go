@@ -384,8 +384,9 @@ func TestACutFetchResumesWhereItStopped(t *testing.T) {
 	})
 	bob := startPeer(t, c, "bob", nil)
 	ctx := ctxT(t)
-	// A secret large enough that the veiled PNG passes the cut.
-	big := image.NewNRGBA(image.Rect(0, 0, 96, 96))
+	// A secret large enough that the veiled PNG, at the default level,
+	// passes the cut with room to spare.
+	big := image.NewNRGBA(image.Rect(0, 0, 160, 160))
 	for i := range big.Pix {
 		big.Pix[i] = byte(i * 31 % 251)
 	}

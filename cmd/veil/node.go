@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -63,7 +62,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	workers := fl.Int("workers", 2, "image jobs run at once")
 	queue := fl.Int("queue", cluster.DefaultQueuePerWorker, "image jobs that may wait per worker slot; past that the node answers 429 with Retry-After")
 	maxBody := fl.Int64("max-body", 32<<20, "largest request body in bytes (a put's secret and cover)")
-	maxSecret := fl.Int64("max-secret", cluster.DefaultMaxSecretBytes, "largest secret a put takes, in bytes; each stealth level may take less (veil capacity --secret shows it)")
+	maxSecret := fl.Int64("max-secret", cluster.DefaultMaxSecretBytes, "largest secret a put takes, in bytes; each stealth level may take less, and none more than --max-body (veil capacity --secret shows it)")
 	logLevel := fl.String("log-level", "info", "trace, debug, info, warn or error")
 	peerTTL := fl.Duration("peer-ttl", cluster.DefaultPeerTTL, "a user's peer is offline this long after its last heartbeat")
 	statementTTL := fl.Duration("statement-ttl", 24*time.Hour, "how long the statements signed for peers (device keys, fetch tickets) stay valid")
@@ -101,11 +100,6 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	cfg.Workers, cfg.QueuePerWorker, cfg.MaxBodyBytes, cfg.MaxSecretBytes, cfg.Pprof = *workers, *queue, *maxBody, *maxSecret, *pprofOn
-	secretSet := false
-	fl.Visit(func(f *flag.Flag) { secretSet = secretSet || f.Name == "max-secret" })
-	if !secretSet && cfg.MaxSecretBytes > cfg.MaxBodyBytes {
-		cfg.MaxSecretBytes = cfg.MaxBodyBytes // a smaller --max-body alone lowers both
-	}
 	cfg.PeerTTL, cfg.StatementTTL, cfg.LeaseTTL = *peerTTL, *statementTTL, *leaseTTL
 	level := hclog.LevelFromString(*logLevel)
 	if level == hclog.NoLevel {
