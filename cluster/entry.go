@@ -41,6 +41,26 @@ type commitReply struct {
 	Created   time.Time `json:"created"`  // a put: the creation time of the image as registered
 	Leased    int       `json:"leased"`   // a lease taken: the views it holds
 	Returned  int       `json:"returned"` // a lease returned: the views back online
+	// Coordinator and Epoch name the reign that committed the command
+	// (absent from older nodes): what the client is told, rather than
+	// the entry node's view, which may lag behind a failover.
+	Coordinator string `json:"coordinator,omitempty"`
+	Epoch       uint64 `json:"epoch,omitempty"`
+}
+
+// stamp tells the client which coordinator, at which epoch, committed its
+// command. The entry node's own view, which every reply carries, may be
+// older: a node cut off with a deposed coordinator still names it while
+// the command it sent on was committed by the next one.
+func (c commitReply) stamp(h http.Header) {
+	if c.Coordinator == "" {
+		return
+	}
+	if h.Get(hdrCoordinator) != c.Coordinator {
+		h.Del(hdrCoordinatorAPI)
+	}
+	h.Set(hdrCoordinator, c.Coordinator)
+	h.Set(hdrEpoch, strconv.FormatUint(c.Epoch, 10))
 }
 
 // handleInternalCommit is POST /v1/internal/commit: a node that worked a
@@ -75,12 +95,16 @@ func (n *Node) handleInternalCommit(w http.ResponseWriter, r *http.Request) erro
 // says what it did; for a replayed put, with the creation time of the image
 // the first attempt registered.
 func (n *Node) commitHere(ctx context.Context, cmd registry.Command) (commitReply, error) {
+	// The reign the command is submitted in is the one that commits it, or
+	// the submission fails: its epoch is read before, so that a step down
+	// just after cannot report a later one.
+	reign := n.elector.Leadership()
 	out, err := n.commit(ctx, cmd)
 	if err != nil {
 		return commitReply{}, err
 	}
 	reply := commitReply{Index: out.Index, ID: out.ID, Version: out.Version, ViewsLeft: out.ViewsLeft, ByOwner: out.ByOwner, Replayed: out.Replayed,
-		Leased: out.Leased, Returned: out.Returned}
+		Leased: out.Leased, Returned: out.Returned, Coordinator: n.cfg.Name, Epoch: reign.Epoch.Term}
 	if p, ok := cmd.(registry.PutImage); ok {
 		reply.Created = p.Created
 		if out.Replayed {
@@ -376,6 +400,7 @@ func (n *Node) putHere(r *http.Request, req hideRequest, owner string, body []by
 		}
 	}
 	o.header.Set("Veil-Version", strconv.FormatUint(reply.Version, 10))
+	reply.stamp(o.header)
 	return o
 }
 
@@ -402,5 +427,6 @@ func (n *Node) viewHere(r *http.Request, body []byte, viewer string) *outcome {
 	}
 	o.header.Set("Veil-Views-Left", strconv.Itoa(reply.ViewsLeft))
 	o.header.Set("Veil-By-Owner", strconv.FormatBool(reply.ByOwner))
+	reply.stamp(o.header)
 	return o
 }

@@ -128,6 +128,7 @@ func (n *Node) handleTakeLease(w http.ResponseWriter, r *http.Request) error {
 		}
 		lease.Views, lease.Issued, lease.Expires = l.Views, l.Issued, l.Expires
 	}
+	reply.stamp(w.Header())
 	lease.Digest = sha256.Sum256(body)
 	st, err := vouch.SignLease(n.vouchKey, lease)
 	if err != nil {
@@ -212,6 +213,7 @@ func (n *Node) handleReturnLease(w http.ResponseWriter, r *http.Request) error {
 		return writeOutcome(w, fail)
 	}
 	n.log.Info("lease returned", "lease", id, "viewer", viewer, "spent", req.Spent, "returned", reply.Returned)
+	reply.stamp(w.Header())
 	writeJSON(w, http.StatusOK, ReturnReply{ID: id, Image: reply.ID, Returned: reply.Returned, ViewsLeft: reply.ViewsLeft})
 	return nil
 }
