@@ -26,19 +26,7 @@ func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
 	if err := os.WriteFile(secret, secretPNG(t, 21), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	signIn := func(p *testPeer, user string) {
-		t.Helper()
-		if err := chromedp.Do(ctx,
-			chromedp.Navigate("http://"+p.LocalAddr()+"/app/"),
-			chromedp.WaitVisible("#signin"),
-			chromedp.SendKeys("#user", user),
-			chromedp.SendKeys("#password", password(user)),
-			chromedp.Click("#signin"),
-			chromedp.WaitVisible("#mine"),
-		); err != nil {
-			t.Fatalf("%s signs in: %v", user, err)
-		}
-	}
+	signIn := func(p *testPeer, user string) { appSignIn(t, ctx, p, user) }
 
 	signIn(alice, "alice")
 	if err := chromedp.Do(ctx,
@@ -110,6 +98,21 @@ func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
 		t.Fatalf("a view with no views left shows %.60q, want the default image", src.Value)
 	}
 	chromium.WaitText(t, ctx, "figcaption", 5*time.Second, "the reason", func(s string) bool { return strings.Contains(s, "no_views_left") })
+}
+
+// appSignIn signs user in to p's app in the browser of ctx.
+func appSignIn(t *testing.T, ctx context.Context, p *testPeer, user string) {
+	t.Helper()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+p.LocalAddr()+"/app/"),
+		chromedp.WaitVisible("#signin"),
+		chromedp.SendKeys("#user", user),
+		chromedp.SendKeys("#password", password(user)),
+		chromedp.Click("#signin"),
+		chromedp.WaitVisible("#mine"),
+	); err != nil {
+		t.Fatalf("%s signs in: %v", user, err)
+	}
 }
 
 // shot saves a screenshot of the page into $VEIL_SCREENSHOTS, when set:

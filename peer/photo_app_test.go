@@ -41,20 +41,7 @@ func TestTheAppPutsAndShowsAPhotographAtTheChosenLevel(t *testing.T) {
 	if err := os.WriteFile(file, photo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	signIn := func(p *testPeer, user string) {
-		t.Helper()
-		if err := chromedp.Do(ctx,
-			chromedp.Navigate("http://"+p.LocalAddr()+"/app/"),
-			chromedp.WaitVisible("#signin"),
-			chromedp.SendKeys("#user", user),
-			chromedp.SendKeys("#password", password(user)),
-			chromedp.Click("#signin"),
-			chromedp.WaitVisible("#mine"),
-		); err != nil {
-			t.Fatalf("%s signs in: %v", user, err)
-		}
-	}
-	signIn(alice, "alice")
+	appSignIn(t, ctx, alice, "alice")
 	if err := chromedp.Do(ctx,
 		chromedp.SetUploadFiles("#secret", []string{file}),
 		chromedp.SendKeys("#viewers", "bob=1"),
@@ -73,7 +60,7 @@ func TestTheAppPutsAndShowsAPhotographAtTheChosenLevel(t *testing.T) {
 		t.Fatalf("the veiled PNG is %.1f times the photograph: not the compact level", r)
 	}
 
-	signIn(bob, "bob")
+	appSignIn(t, ctx, bob, "bob")
 	chromium.WaitText(t, ctx, "#shared", 10*time.Second, "the image shared with bob", func(s string) bool {
 		return strings.Contains(s, "alice") && strings.Contains(s, "Fetch")
 	})

@@ -35,11 +35,10 @@ const (
 )
 
 const (
-	saltSize    = 16
-	tagSize     = 16
-	headerSize  = saltSize + 4 + tagSize // bytes before the sealed body
-	overhead    = headerSize + tagSize   // stream bytes that are not the body
-	headerBlock = (headerSize + blockBytes - 1) / blockBytes
+	saltSize   = 16
+	tagSize    = 16
+	headerSize = saltSize + 4 + tagSize // bytes before the sealed body
+	overhead   = headerSize + tagSize   // stream bytes that are not the body
 )
 
 // additionalData binds an envelope to the format version and the key id.

@@ -89,26 +89,5 @@ func extract3(c *canvas, w *walk, dst []byte, from, to int) {
 
 // reveal3 finds and opens a version 3 stream.
 func reveal3(c *canvas, key Key) ([]byte, Meta, error) {
-	blocks := usableBlocks(c.blocks())
-	if blocks < denseHeader+1 {
-		return nil, Meta{}, ErrNoPayload
-	}
-	w := newWalk(key, c.blocks())
-	var hdr [denseHeader * denseBlockBytes]byte
-	extract3(c, w, hdr[:], 0, denseHeader)
-	aead, n, err := openHeader(key, version3, hdr[:], blocks*denseBlockBytes)
-	if err != nil {
-		return nil, Meta{}, err
-	}
-	// n was checked against the image's capacity, so this allocation is
-	// bounded by the pixels already decoded.
-	total := denseStreamLen(n)
-	stream := make([]byte, total)
-	copy(stream, hdr[:])
-	extract3(c, w, stream[len(hdr):], denseHeader, total/denseBlockBytes)
-	pt, err := openBody(key, version3, aead, stream[headerSize:headerSize+n+tagSize])
-	if err != nil {
-		return nil, Meta{}, err
-	}
-	return decodeBody(pt)
+	return revealBlocks(c, key, version3, denseBlockBytes, extract3)
 }

@@ -247,24 +247,32 @@ func revealCanvas(c *canvas, key Key, par int) ([]byte, Meta, error) {
 
 // reveal1 finds and opens a version 1 stream.
 func reveal1(c *canvas, key Key) ([]byte, Meta, error) {
+	return revealBlocks(c, key, version1, blockBytes, extract)
+}
+
+// revealBlocks finds and opens a stream of a format that lays whole blocks
+// of blockBytes along the keyed walk (versions 1 and 3): the header in the
+// first blocks, then the body; extract reads stream blocks [from, to).
+func revealBlocks(c *canvas, key Key, ver byte, blockBytes int, extract func(c *canvas, w *walk, dst []byte, from, to int)) ([]byte, Meta, error) {
+	headerBlocks := (headerSize + blockBytes - 1) / blockBytes
 	blocks := usableBlocks(c.blocks())
-	if blocks < headerBlock+1 {
+	if blocks < headerBlocks+1 {
 		return nil, Meta{}, ErrNoPayload
 	}
 	w := newWalk(key, c.blocks())
-	var hdr [headerBlock * blockBytes]byte
-	extract(c, w, hdr[:], 0, headerBlock)
-	aead, n, err := openHeader(key, version1, hdr[:], blocks*blockBytes)
+	hdr := make([]byte, headerBlocks*blockBytes)
+	extract(c, w, hdr, 0, headerBlocks)
+	aead, n, err := openHeader(key, ver, hdr, blocks*blockBytes)
 	if err != nil {
 		return nil, Meta{}, err
 	}
 	// n was checked against the image's capacity, so this allocation is
 	// bounded by the pixels already decoded.
-	total := streamLen(n)
+	total := (overhead + n + blockBytes - 1) / blockBytes * blockBytes
 	stream := make([]byte, total)
-	copy(stream, hdr[:])
-	extract(c, w, stream[headerBlock*blockBytes:], headerBlock, total/blockBytes)
-	pt, err := openBody(key, version1, aead, stream[headerSize:headerSize+n+tagSize])
+	copy(stream, hdr)
+	extract(c, w, stream[len(hdr):], headerBlocks, total/blockBytes)
+	pt, err := openBody(key, ver, aead, stream[headerSize:headerSize+n+tagSize])
 	if err != nil {
 		return nil, Meta{}, err
 	}

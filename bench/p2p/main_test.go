@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"veil/bench/local"
 	"veil/bench/proc"
 )
 
@@ -32,6 +33,30 @@ func logsOnFailure(t *testing.T, dir string) {
 			t.Logf("---- %s\n%s", l, b)
 		}
 	})
+}
+
+// aliceAndBob starts three nodes in dir (with the nodes' extra args),
+// registers alice and bob, and starts their peers; all of it stops when the
+// test ends.
+func aliceAndBob(t *testing.T, ctx context.Context, dir string, args ...string) (c *local.Cluster, alice, bob *Peer) {
+	t.Helper()
+	c, err := local.Spawn(ctx, local.SpawnConfig{Bin: veilBin, Nodes: 3, Dir: dir, KeepDir: true, Logf: t.Logf, Args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := register(ctx, c.APIs(), "alice", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	start := func(user string) *Peer {
+		p, err := StartPeer(ctx, veilBin, dir, user, Password(user), c.APIs())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Stop() })
+		return p
+	}
+	return c, start("alice"), start("bob")
 }
 
 // The narrated demo is also a test: each of its steps checks what it says.

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"veil/bench/local"
 	"veil/cluster/client"
 	"veil/peer"
 )
@@ -77,25 +76,7 @@ func TestAPhotographIsViewedAtEveryLevelOnlineAndOffline(t *testing.T) {
 	logsOnFailure(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	c, err := local.Spawn(ctx, local.SpawnConfig{Bin: veilBin, Nodes: 3, Dir: dir, KeepDir: true, Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := register(ctx, c.APIs(), "alice", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	alice, err := StartPeer(ctx, veilBin, dir, "alice", Password("alice"), c.APIs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Stop()
-	bob, err := StartPeer(ctx, veilBin, dir, "bob", Password("bob"), c.APIs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Stop()
-
+	c, alice, bob := aliceAndBob(t, ctx, dir)
 	photo := photoJPEG(t, 2<<20, 1)
 	ids := map[string]string{}
 	for i, level := range []string{"compact", "balanced", "stealthy"} {

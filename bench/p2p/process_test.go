@@ -170,24 +170,7 @@ func TestPeerProcessesKeepQuotasExactOffline(t *testing.T) {
 	logsOnFailure(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := local.Spawn(ctx, local.SpawnConfig{Bin: veilBin, Nodes: 3, Dir: dir, KeepDir: true, Logf: t.Logf, Args: []string{"--peer-ttl", "3s"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := register(ctx, c.APIs(), "alice", "bob"); err != nil {
-		t.Fatal(err)
-	}
-	alice, err := StartPeer(ctx, veilBin, dir, "alice", Password("alice"), c.APIs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Stop()
-	bob, err := StartPeer(ctx, veilBin, dir, "bob", Password("bob"), c.APIs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Stop()
+	c, alice, bob := aliceAndBob(t, ctx, dir, "--peer-ttl", "3s")
 	a, b := alice.Client(), bob.Client()
 	put := func(seed uint64, views int) string {
 		_, id, err := a.Put(ctx, picture(seed), nil, map[string]int{"bob": views})
