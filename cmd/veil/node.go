@@ -57,6 +57,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	join := fl.String("join", "", "gossip addresses of nodes to join, comma separated; empty starts a new cluster")
 	dataDir := fl.String("data-dir", "", "directory for the node's state (default veil-data-NAME)")
 	keyFile := fl.String("key-file", "", "the cluster's master key, from 'veil keygen' (required, unless VEIL_KEY holds the key itself)")
+	allowOpenKey := fl.Bool("allow-open-key", false, "use a --key-file that other users may read (refused by default)")
 	profile := fl.String("profile", "lan", "timing profile: lan or fast (see below)")
 	failures := fl.String("simulate-failures", "", "turn the failure simulation on, e.g. every=30s,down=10s-20s")
 	workers := fl.Int("workers", 2, "image jobs run at once")
@@ -82,7 +83,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	if cfg.Profile, err = cluster.ProfileByName(*profile); err != nil {
 		return fail(stderr, "node", usagef("--profile: %v", err))
 	}
-	if cfg.Key, err = nodeKey(*keyFile, os.Getenv("VEIL_KEY")); err != nil {
+	if cfg.Key, err = nodeKey(*keyFile, os.Getenv("VEIL_KEY"), *allowOpenKey); err != nil {
 		return fail(stderr, "node", err)
 	}
 	cfg.GossipAddr, cfg.APIAddr, cfg.Advertise = *gossip, *api, *advertise
@@ -147,9 +148,16 @@ func masterKey(path string) ([]byte, error) {
 // from env, the key itself as a key file holds it (VEIL_KEY). The variable
 // is for containers, which are given secrets in their environment; there is
 // no flag for it, since a command line is visible to every local user.
-func nodeKey(keyFile, env string) ([]byte, error) {
+//
+// A key file that other users of the machine may read is refused, as the
+// peer refuses such a device key, unless allowOpen says the operator means
+// it (a file system with no modes, say).
+func nodeKey(keyFile, env string, allowOpen bool) ([]byte, error) {
 	switch {
 	case keyFile != "":
+		if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 && !allowOpen {
+			return nil, fmt.Errorf("master key %s is readable by other users of this machine (mode %v): chmod 600 it, or pass --allow-open-key", keyFile, fi.Mode().Perm())
+		}
 		return masterKey(keyFile)
 	case env != "":
 		key, err := stego.ParseKey([]byte(env))

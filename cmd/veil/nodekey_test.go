@@ -19,6 +19,13 @@ func TestNodeKeyComesFromTheFileOrFromVEIL_KEY(t *testing.T) {
 	if err := os.WriteFile(path, []byte(fileHex+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	open := filepath.Join(t.TempDir(), "open.key")
+	if err := os.WriteFile(open, []byte(fileHex+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
 	fileKey, _ := hex.DecodeString(fileHex)
 	envKey, _ := hex.DecodeString(envHex)
 
@@ -29,6 +36,7 @@ func TestNodeKeyComesFromTheFileOrFromVEIL_KEY(t *testing.T) {
 		want      []byte
 		wantUsage bool   // a usage error (exit 2)
 		wantErr   string // in the error's text
+		allowOpen bool
 	}{
 		{name: "the key file alone", keyFile: path, want: fileKey},
 		{name: "VEIL_KEY alone, as a key file holds it", env: envHex + "\n", want: envKey},
@@ -36,10 +44,12 @@ func TestNodeKeyComesFromTheFileOrFromVEIL_KEY(t *testing.T) {
 		{name: "neither is a usage error naming both", wantUsage: true, wantErr: "VEIL_KEY"},
 		{name: "a malformed VEIL_KEY is named", env: "not a key", wantErr: "VEIL_KEY"},
 		{name: "a missing key file is an error", keyFile: path + ".missing", env: envHex, wantErr: "reading key"},
+		{name: "a key file others may read is refused, with what to do", keyFile: open, wantErr: "chmod 600"},
+		{name: "unless the operator allows it", keyFile: open, allowOpen: true, want: fileKey},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := nodeKey(tc.keyFile, tc.env)
+			got, err := nodeKey(tc.keyFile, tc.env, tc.allowOpen)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
