@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"mime/multipart"
 	"net/url"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -63,10 +64,14 @@ func FuzzUserMsg(f *testing.F) {
 	})
 }
 
-// FuzzAPIBodies feeds arbitrary JSON bodies to the strict decoder of every
-// JSON route: credentials, shares, the replication requests a peer sends,
-// the discovery routes' bodies, a commit's reply, a watch's reply and a
-// hand-off's result. Decoding must never panic, and what decodes must encode again.
+// FuzzAPIBodies feeds arbitrary JSON bodies to the decoders of every JSON
+// route: the strict one of clients' bodies (credentials, shares, the
+// discovery routes' bodies) and the one of what nodes send each other (the
+// replication requests, a commit's reply, a watch's reply, a hand-off's
+// result). Decoding must never panic, what decodes must encode again, and
+// what the strict decoder takes encoding/json reads as the same value: no
+// body means one thing to the node and another to a reader of the usual
+// kind.
 func FuzzAPIBodies(f *testing.F) {
 	f.Add([]byte(`{"name":"alice","password":"correct horse"}`))
 	f.Add([]byte(`{"set":{"bob":3},"remove":["carol"]}`))
@@ -78,11 +83,26 @@ func FuzzAPIBodies(f *testing.F) {
 	f.Add([]byte(`{"statement":"VlYBAQ","spent":2,"proof":"AAAA"}`))
 	f.Add([]byte(`{"epoch":"3/node-1","handed_to":"node-2"}`))
 	f.Add([]byte(`{"from":"node-1","to":"node-2","epoch":"4/node-2","took_ms":37.5,"reason":"admin"}`))
+	f.Add([]byte(`{"name":"alice","name":"bob","password":"correct horse"}`))
+	f.Add([]byte(`{"Name":"alice","password":"correct horse"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		targets := []any{&credentials{}, &shareRequest{}, &appendRequest{}, &prepareRequest{}, &VouchRequest{}, &PeerRequest{}, &commitReply{},
-			&ReturnRequest{}, &watchReply{}, &HandOffResult{}}
-		for _, v := range targets {
+		clients := []func() any{func() any { return &credentials{} }, func() any { return &shareRequest{} }, func() any { return &VouchRequest{} },
+			func() any { return &PeerRequest{} }, func() any { return &ReturnRequest{} }}
+		for _, mk := range clients {
+			v := mk()
 			if err := decodeStrict(body, v); err != nil {
+				continue
+			}
+			if _, err := json.Marshal(v); err != nil {
+				t.Fatalf("%T decoded from %q does not encode: %v", v, body, err)
+			}
+			w := mk()
+			if err := json.Unmarshal(body, w); err != nil || !reflect.DeepEqual(v, w) {
+				t.Fatalf("%q: the strict decoder reads %+v, encoding/json %+v (%v)", body, v, w, err)
+			}
+		}
+		for _, v := range []any{&appendRequest{}, &prepareRequest{}, &commitReply{}, &watchReply{}, &HandOffResult{}} {
+			if err := decodeKnown(body, v); err != nil {
 				continue
 			}
 			if _, err := json.Marshal(v); err != nil {

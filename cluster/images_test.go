@@ -206,6 +206,9 @@ func TestUserAndImageErrorsAreClearAndChangeNothing(t *testing.T) {
 		}{
 			{"malformed JSON", "POST", "/v1/users", []byte(`{"name":`), nil, 400, "bad_request"},
 			{"unknown field", "POST", "/v1/users", []byte(`{"name":"x","password":"long enough pw","admin":true}`), nil, 400, "bad_request"},
+			{"a member twice", "POST", "/v1/users", []byte(`{"name":"dave","name":"alice","password":"long enough pw"}`), nil, 400, "bad_request"},
+			{"a member in another case", "POST", "/v1/users", []byte(`{"Name":"dave","password":"long enough pw"}`), nil, 400, "bad_request"},
+			{"a share with a viewer twice", "PATCH", "/v1/images/" + r.header.Get("Veil-Image-Id"), []byte(`{"set":{"bob":1,"bob":9}}`), alice.auth(), 400, "bad_request"},
 			{"bad user name", "POST", "/v1/users", jsonBody(t, credentials{"a b", "long enough pw"}), nil, 400, "bad_request"},
 			{"weak password", "POST", "/v1/users", jsonBody(t, credentials{"dave", "x"}), nil, 400, "weak_password"},
 			{"taken name", "POST", "/v1/users", jsonBody(t, credentials{"alice", "correct horse alice"}), nil, 409, "user_exists"},

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/hashicorp/go-hclog"
 
 	"veil/cluster/registry"
@@ -863,12 +864,13 @@ func (r *replicator) decodePeer(w http.ResponseWriter, req *http.Request, v any)
 	if err != nil {
 		return err
 	}
-	return decodeStrict(body, v)
+	return decodeKnown(body, v)
 }
 
-// decodeStrict decodes one JSON value and refuses unknown fields and
-// trailing data.
-func decodeStrict(body []byte, v any) error {
+// decodeKnown decodes one JSON value and refuses unknown fields and
+// trailing data: what one node sends another, written by this package's
+// own encoder.
+func decodeKnown(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -876,6 +878,18 @@ func decodeStrict(body []byte, v any) error {
 	}
 	if dec.More() {
 		return badRequest("body: data after the JSON value")
+	}
+	return nil
+}
+
+// decodeStrict decodes a client's JSON body as it is written and nothing
+// else: one value; no member the type does not have, none twice, none in
+// another case than its name (encoding/json would take "Name" for "name",
+// and the last of two "name"s, so that what a proxy or a log reads could
+// differ from what the node acts on).
+func decodeStrict(body []byte, v any) error {
+	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return badRequest("body: %v", err)
 	}
 	return nil
 }
