@@ -20,6 +20,9 @@ import (
 	"time"
 	"veil/cluster/api"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
 	"veil/election"
 	"veil/stego"
 )
@@ -160,13 +163,7 @@ func (n *Node) bodyLimit(r *http.Request) (int64, string) {
 const maxCredentialsBody = 8 << 10
 
 // commas formats n with thousands separators, as error messages show sizes.
-func commas(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
+func commas(n int64) string { return message.NewPrinter(language.English).Sprintf("%d", n) }
 
 // atCoordinator runs do on the coordinator: here when this node is it, or
 // by forwarding the request to the node that is. body is the request's

@@ -12,7 +12,7 @@ import "fmt"
 // of payload a pixel, against 0.4 to 0.75 for format 2 at its fills) while
 // the change stays below what the eye sees on a photograph (at most 3 steps
 // of 255). It is no secret from steganalysis: replacement of the low bits is
-// what every detector of the tests is built for.
+// what the attacks on LSB replacement are built for.
 const (
 	denseBits       = 2
 	denseBlockBytes = blockPixels * 3 * denseBits / 8

@@ -17,6 +17,9 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
 	"veil/cluster"
 	"veil/stego"
 )
@@ -152,10 +155,4 @@ func SecretBytes(s []Secret) [][]byte {
 }
 
 // Commas writes n with thousands separators: 1,882,624.
-func Commas(n int64) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
+func Commas(n int64) string { return message.NewPrinter(language.English).Sprintf("%d", n) }

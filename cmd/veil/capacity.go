@@ -23,7 +23,7 @@ var capacityCommand = command{
 // What each level's images show the detectors of stego's tests, as
 // docs/stego.md measures it on photographs and generated covers.
 var detectability = map[stego.Level]string{
-	stego.Compact:  "every detector sees it",
+	stego.Compact:  "weighted stego flags it (AUC 1.00)",
 	stego.Balanced: "no detector better than chance",
 	stego.Stealthy: "no detector better than chance, twice the margin",
 }
@@ -90,7 +90,7 @@ func secretCosts(w io.Writer, path string, opts stego.Options) error {
 	}
 	fmt.Fprintf(w, "%s: %d bytes, %s %dx%d\n\n", path, len(secret), format, cfg.Width, cfg.Height)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "level\tveiled PNG\tx secret\tcover\thide here\t\tdetectors\t")
+	fmt.Fprintln(tw, "level\tveiled PNG\tx secret\tcover\thide here\tdetectors\t")
 	node := cluster.DefaultConfig("n")
 	for _, l := range stego.Levels {
 		o := opts
@@ -99,14 +99,14 @@ func secretCosts(w io.Writer, path string, opts stego.Options) error {
 		veiled, _, err := stego.Hide(secret, stego.Meta{Owner: "you", Viewers: map[string]int{"them": 1}}, nil, key, o)
 		took := time.Since(start)
 		if errors.Is(err, stego.ErrPayloadTooLarge) {
-			fmt.Fprintf(tw, "%s\t-\t-\ttoo large: at most %d bytes\t-\t\t%s\t\n", l, stego.MaxSecret(l, o), detectability[l])
+			fmt.Fprintf(tw, "%s\t-\t-\ttoo large: at most %d bytes\t-\t%s\t\n", l, stego.MaxSecret(l, o), detectability[l])
 			continue
 		}
 		if err != nil {
 			return err
 		}
 		vc, _, _ := image.DecodeConfig(bytes.NewReader(veiled))
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%dx%d\t%.2fs\t\t%s\t\n", l, len(veiled), float64(len(veiled))/float64(len(secret)),
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%dx%d\t%.2fs\t%s\t\n", l, len(veiled), float64(len(veiled))/float64(len(secret)),
 			vc.Width, vc.Height, took.Seconds(), detectability[l])
 	}
 	if err := tw.Flush(); err != nil {
