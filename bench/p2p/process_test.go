@@ -252,6 +252,29 @@ func TestPeerProcessesKeepQuotasExactOffline(t *testing.T) {
 			t.Fatalf("the removed image: bob spent %d offline, want 1 counted", e.Offline["bob"])
 		}
 	}
+	// bob's peer reports the view it spent on its lease of the raised
+	// image at its next contact. Wait for it: were it reported after the
+	// owner's next change, that change would be counted against a lease
+	// still held, and the check below would see one view fewer.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		d, err := a.Directory(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := false
+		for _, e := range d.Images {
+			for _, l := range e.Leases {
+				held = held || e.ID == raised && l.Viewer == "bob" && !l.Revoked
+			}
+		}
+		if !held {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bob's peer never reported its lease of the raised image")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// The owner's change with the whole cloud down.
 	for _, i := range c.Live() {
