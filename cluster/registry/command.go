@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/secure/precis"
 )
 
 // Limits on what a command may carry. The name rules and the viewer limits
@@ -209,9 +211,12 @@ func (c Barrier) idem() (string, string)      { return "", "" }
 func (c PeerUp) idem() (string, string)       { return "", "" }
 func (c PeerDown) idem() (string, string)     { return "", "" }
 
-// ValidName checks the rule for user names: 1 to MaxNameLen bytes of
-// letters, digits and . _ - @ +. Names are compared byte for byte, so
-// "Ann" and "ann" are two users.
+// ValidName checks the rule every name in a command meets: 1 to
+// MaxNameLen bytes of letters, digits and . _ - @ +. It is the rule of
+// every log ever written, and Decode holds replayed commands to it alone:
+// a log written before names were canonical may hold "Ann" and "ann" as
+// two users, and replays as it was written. A name a new command
+// introduces must also be canonical (CanonicalName, ValidateNew).
 func ValidName(s string) error {
 	if s == "" {
 		return fmt.Errorf("%w: name is empty", ErrInvalid)
@@ -226,6 +231,71 @@ func ValidName(s string) error {
 			continue
 		}
 		return fmt.Errorf("%w: name %q has %q; use letters, digits and . _ - @ +", ErrInvalid, s, c)
+	}
+	return nil
+}
+
+// MaxNameInput bounds a name as a client types it, before CanonicalName
+// maps it: a full-width letter is 3 bytes of UTF-8 and maps to one, so a
+// name of MaxNameLen bytes may arrive longer. Longer input is refused
+// before it is mapped.
+const MaxNameInput = 8 * MaxNameLen
+
+// CanonicalName returns the one form under which the registry knows a
+// user name as a client typed it, or an error wrapping ErrInvalid. The
+// name is enforced by RFC 8265's UsernameCaseMapped profile (full-width
+// and half-width forms mapped to their ordinary ones, lower case, Unicode
+// NFC; golang.org/x/text/secure/precis), and the result must then meet
+// ValidName. So "Alice", "ALICE" and "ａｌｉｃｅ" (full width) are all
+// "alice": one user.
+//
+// What it does not catch: names of different letters that look alike.
+// "aIice" (a capital i) is not "alice" (a small L), nor "rn" "m"; since a
+// name is ASCII, no Cyrillic or Greek look-alike gets through, but
+// confusable ASCII does. A name that is not ASCII once mapped (an accented
+// letter, say) is refused, as ValidName always did.
+func CanonicalName(s string) (string, error) {
+	if len(s) > MaxNameInput {
+		return "", fmt.Errorf("%w: name of %d bytes, at most %d allowed", ErrInvalid, len(s), MaxNameInput)
+	}
+	c, err := precis.UsernameCaseMapped.String(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: name %.40q is not a user name (%v); use letters, digits and . _ - @ +", ErrInvalid, s, err)
+	}
+	if err := ValidName(c); err != nil {
+		return "", err
+	}
+	return c, nil
+}
+
+// ValidateNew checks what a command must meet when it is made, beyond
+// Validate: every name it introduces is canonical (CanonicalName): the
+// name a registration takes, the viewers a put lists and those a share
+// sets. The names of its actor (owner, caller, viewer) are not checked:
+// they come from the registry, which may hold names registered before
+// names were canonical. Decode and Apply never call it, so that a log
+// written before keeps replaying as it was written; a coordinator calls
+// it before it proposes a command.
+func ValidateNew(c Command) error {
+	if err := checkType(c); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	var names []string
+	switch c := c.(type) {
+	case RegisterUser:
+		names = []string{c.Name}
+	case PutImage:
+		names = slices.Collect(maps.Keys(c.Viewers))
+	case Share:
+		names = slices.Collect(maps.Keys(c.Set))
+	}
+	for _, name := range names {
+		if canon, err := CanonicalName(name); err != nil || canon != name {
+			return fmt.Errorf("%w: name %q is not in canonical form; send %q", ErrInvalid, name, canon)
+		}
 	}
 	return nil
 }

@@ -246,3 +246,127 @@ func TestKindString(t *testing.T) {
 		}
 	}
 }
+
+func TestCanonicalNameIsOneNamePerUser(t *testing.T) {
+	tests := []struct {
+		in, want string // want "" for a refusal
+		rule     string
+	}{
+		{"alice", "alice", "a canonical name is itself"},
+		{"Alice", "alice", "case is folded"},
+		{"ALICE", "alice", "case is folded"},
+		{"ａｌｉｃｅ", "alice", "full-width letters are their ordinary ones"},
+		{"ＡＬＩＣＥ", "alice", "full width and case together"},
+		{"\u212Aate", "kate", "the Kelvin sign lowers to k"},
+		{"A.n-n_@+9", "a.n-n_@+9", "the punctuation names may use is kept"},
+		{"aIice", "aiice", "a capital i is not a small L: look-alikes of other letters are other names"},
+		{"", "", "an empty name is refused"},
+		{"ann bob", "", "a space is refused"},
+		{"émile", "", "a letter that is not ASCII once mapped is refused, as ValidName does"},
+		{"ann\x00", "", "a control character is refused"},
+		{"\xff", "", "bytes that are not UTF-8 are refused"},
+		{strings.Repeat("a", MaxNameLen+1), "", "a name longer than MaxNameLen is refused"},
+		{strings.Repeat("ａ", MaxNameLen), strings.Repeat("a", MaxNameLen), "a full-width name of MaxNameLen letters fits"},
+		{strings.Repeat("a", MaxNameInput+1), "", "input over MaxNameInput is refused unmapped"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule+"/"+tt.in, func(t *testing.T) {
+			got, err := CanonicalName(tt.in)
+			switch {
+			case tt.want == "" && !errors.Is(err, ErrInvalid):
+				t.Fatalf("CanonicalName(%q) = %q, %v; want ErrInvalid", tt.in, got, err)
+			case tt.want != "" && (err != nil || got != tt.want):
+				t.Fatalf("CanonicalName(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewCommandsIntroduceOnlyCanonicalNames(t *testing.T) {
+	tests := []struct {
+		name string
+		cmd  Command
+		ok   bool
+	}{
+		{"a registration under a canonical name", RegisterUser{Name: "alice", PasswordHash: testHash}, true},
+		{"a registration under another case", RegisterUser{Name: "Alice", PasswordHash: testHash}, false},
+		{"a put to canonical viewers", PutImage{ID: id(1), Owner: "ann", Viewers: map[string]int{"bob": 1}, Created: t0}, true},
+		{"a put to a viewer in another case", PutImage{ID: id(1), Owner: "ann", Viewers: map[string]int{"Bob": 1}, Created: t0}, false},
+		{"a put by an owner registered before names were canonical", PutImage{ID: id(1), Owner: "Ann", Viewers: map[string]int{"bob": 1}, Created: t0}, true},
+		{"a share setting a viewer in another case", Share{ID: id(1), Caller: "ann", Set: map[string]int{"BOB": 1}}, false},
+		{"a share removing a viewer registered before names were canonical", Share{ID: id(1), Caller: "ann", Remove: []string{"Bob"}}, true},
+		{"a view by a viewer registered before names were canonical", View{ID: id(1), Viewer: "Bob"}, true},
+		{"a command Validate refuses", RegisterUser{Name: "", PasswordHash: testHash}, false},
+		{"a pointer", &View{ID: id(1), Viewer: "bob"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidateNew(tt.cmd)
+			if tt.ok && err != nil {
+				t.Fatalf("ValidateNew: %v", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("ValidateNew = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+// TestALogWrittenBeforeNamesWereCanonicalReplaysAsWritten: a log of the
+// version that compared names byte for byte may hold "Alice" and "alice"
+// as two users; it decodes and applies as it did then.
+func TestALogWrittenBeforeNamesWereCanonicalReplaysAsWritten(t *testing.T) {
+	s := NewState()
+	for i, c := range []Command{
+		RegisterUser{Name: "Alice", PasswordHash: testHash},
+		RegisterUser{Name: "alice", PasswordHash: testHash},
+		PutImage{ID: id(1), Owner: "Alice", Viewers: map[string]int{"alice": 1}, Created: t0},
+	} {
+		b, err := Encode(c)
+		if err != nil {
+			t.Fatalf("Encode(%#v): %v", c, err)
+		}
+		got, err := Decode(b)
+		if err != nil {
+			t.Fatalf("Decode of %#v: %v", c, err)
+		}
+		if out := s.Apply(uint64(i+1), got); out.Err != nil {
+			t.Fatalf("Apply(%#v): %v", got, out.Err)
+		}
+	}
+	for _, name := range []string{"Alice", "alice"} {
+		if _, ok := s.User(name); !ok {
+			t.Errorf("user %q is gone after the replay", name)
+		}
+	}
+}
+
+// FuzzCanonicalName checks that whatever a client sends, a name that is
+// taken is valid, is its own canonical form, and is what its upper case
+// maps to.
+func FuzzCanonicalName(f *testing.F) {
+	for _, s := range []string{"alice", "Alice", "ａｌｉｃｅ", "\u212Aate", "a.b-c_d@e+f", "émile", "\xff", "ǅ", "ß", "İ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := CanonicalName(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("CanonicalName(%q): %v, not ErrInvalid", s, err)
+			}
+			return
+		}
+		if err := ValidName(c); err != nil {
+			t.Fatalf("CanonicalName(%q) = %q, which ValidName refuses: %v", s, c, err)
+		}
+		if again, err := CanonicalName(c); err != nil || again != c {
+			t.Fatalf("CanonicalName(%q) = %q, whose own form is %q, %v", s, c, again, err)
+		}
+		if up, err := CanonicalName(strings.ToUpper(c)); err != nil || up != c {
+			t.Fatalf("CanonicalName(%q) = %q, %v; want %q", strings.ToUpper(c), up, err, c)
+		}
+		if err := ValidateNew(RegisterUser{Name: c, PasswordHash: testHash}); err != nil {
+			t.Fatalf("a registration as %q (from %q): %v", c, s, err)
+		}
+	})
+}

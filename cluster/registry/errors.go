@@ -18,9 +18,10 @@ var (
 	// ErrUserExists reports a registration under a name already taken. 409.
 	ErrUserExists = errors.New("registry: user name is taken")
 
-	// ErrUnknownUser reports a user that is not registered, such as the
-	// owner of a put. 401 at login (say nothing more than for a bad
-	// password), 404 elsewhere.
+	// ErrUnknownUser reports a user that is not registered: the owner of
+	// a put, or a viewer a put lists or a share sets (the coordinator
+	// checks those before it proposes the command). 401 at login (say
+	// nothing more than for a bad password), 404 "unknown_user" elsewhere.
 	ErrUnknownUser = errors.New("registry: unknown user")
 
 	// ErrBadPassword reports a password that does not match the stored
@@ -41,22 +42,25 @@ var (
 	// 409.
 	ErrImageExists = errors.New("registry: image already registered")
 
-	// ErrUnknownImage reports an image id the registry does not hold. 404,
-	// or 403 with reason "unknown_image" on a view.
+	// ErrUnknownImage reports an image id the registry does not hold. 404
+	// "unknown_image". A node tells a caller who may not see an image (not
+	// its owner, not a listed viewer) the same of any refusal about it, so
+	// that such an image and one that does not exist look alike.
 	ErrUnknownImage = errors.New("registry: unknown image")
 
 	// ErrNotOwner reports a change to an image by someone other than its
-	// owner. 403.
+	// owner. 403 to a listed viewer; anyone else is told ErrUnknownImage.
 	ErrNotOwner = errors.New("registry: not the owner of the image")
 
 	// ErrNotAllowed reports a view by someone neither the owner nor a
 	// listed viewer; a lease taken by the owner (who views without one) or
 	// by someone not listed; a lease returned by another than its viewer.
-	// 403 with reason "not_allowed".
+	// 403 "not_allowed" to the owner; a caller who may not see the image
+	// is told ErrUnknownImage.
 	ErrNotAllowed = errors.New("registry: viewer not allowed")
 
 	// ErrNoViewsLeft reports a view by a listed viewer who has spent every
-	// view. 403 with reason "no_views_left".
+	// view. 403 "no_views_left".
 	ErrNoViewsLeft = errors.New("registry: no views left")
 
 	// ErrUnknownLease reports a lease id the registry does not hold: never
@@ -112,9 +116,10 @@ var (
 	ErrTokenExpired = errors.New("registry: token expired")
 )
 
-// Reason returns the machine-readable reason a view was denied, for the
-// body of a 403: "unknown_image", "not_allowed" or "no_views_left"; "" for
-// any other error.
+// Reason returns the machine-readable reason a view was denied:
+// "unknown_image", "not_allowed" or "no_views_left"; "" for any other
+// error. It is the registry's reason; what a caller is told also depends
+// on whether the caller may see the image (see ErrUnknownImage).
 func Reason(err error) string {
 	switch {
 	case errors.Is(err, ErrUnknownImage):
