@@ -22,11 +22,13 @@ import (
 )
 
 // The control API, on a loopback address: what the veil command's --peer
-// flag (and the web app) use. Every route needs HTTP Basic authentication
-// with the peer's user and password, and a Host that names this machine
-// (so that a web page of another site cannot drive it through the
-// browser). Errors are {"error":{"code":…,"message":…}}; the cloud's
-// errors are passed on with their status and code.
+// flag uses (the web app calls the same handlers, under /app). Every route
+// needs HTTP Basic authentication with the peer's user and password, a
+// Host that names this machine, the header Veil-Local, and no sign of
+// coming from a web page (Origin, Sec-Fetch-Site), so that a page of
+// another site cannot drive it through the user's browser. Errors are
+// {"error":{"code":…,"message":…}}; the cloud's errors are passed on with
+// their status and code.
 //
 //	GET   /local/v1/status                 the peer's state
 //	GET   /local/v1/online                 who is online (the cloud's list, or the last one heard)
@@ -44,6 +46,18 @@ import (
 
 // maxLocalBody bounds a control API body (a put carries an image and a cover).
 const maxLocalBody = 64 << 20
+
+// LocalHeader is the header every call of the control API carries (with
+// any value; LocalClient sends "1"). A web page of another site cannot
+// send it: a header of its own makes the browser ask first (a CORS
+// preflight), and the control API never says yes. Without it a browser
+// could replay Basic credentials it holds for the peer in a plain form
+// post or an <img>.
+const LocalHeader = "Veil-Local"
+
+// fetchTimeout bounds a fetch the user asked for, through the control API
+// or the app: the transfer from another peer and the lease after it.
+const fetchTimeout = 5 * time.Minute
 
 // Status is the peer's state, GET /local/v1/status.
 type Status struct {
@@ -158,11 +172,24 @@ func (p *Peer) localHandler() http.Handler {
 }
 
 // guard lets through only requests from this machine's user: a Host that
-// is a loopback name, and the user's password.
+// is a loopback name, nothing that says a web page sent it, the header
+// Veil-Local, and the user's password. The password is checked last, so
+// that a request a page of another site made gets its refusal without the
+// peer having looked at the credentials the browser added.
 func (p *Peer) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
 			writeError(w, http.StatusForbidden, "bad_host", "Host %q: the control API answers only to localhost or a loopback address", r.Host)
+			return
+		}
+		if why := fromAPage(r); why != "" {
+			writeError(w, http.StatusForbidden, "cross_site",
+				"%s: the control API answers only programs of this machine's user (the veil command), never a web page; the app is at /app/", why)
+			return
+		}
+		if r.Header.Get(LocalHeader) == "" {
+			writeError(w, http.StatusForbidden, "no_local_header",
+				"the control API needs the header %s (the veil command and peer.LocalClient send it; a web page of another site cannot)", LocalHeader)
 			return
 		}
 		u, pw, ok := r.BasicAuth()
@@ -175,6 +202,22 @@ func (p *Peer) guard(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxLocalBody)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// fromAPage says why r looks sent by a web page rather than a program of
+// the user's: a browser's Sec-Fetch-Site other than "none" (typed in the
+// address bar), or an Origin. The /app pages are the browser's way in;
+// their forms post to /app, never here, so even a page of the peer's own
+// origin has no business with the control API. An old browser that sends
+// neither header is stopped by LocalHeader.
+func fromAPage(r *http.Request) string {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "none" {
+		return fmt.Sprintf("a request made by a web page (Sec-Fetch-Site: %s)", site)
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		return fmt.Sprintf("a request made by a web page (Origin: %s)", origin)
+	}
+	return ""
 }
 
 func loopbackHost(hostport string) bool {
@@ -455,7 +498,7 @@ func (p *Peer) handleFetch(w http.ResponseWriter, r *http.Request) error {
 	if err := checkID(req.Image); err != nil {
 		return badLocal("%v", err)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(r.Context(), fetchTimeout)
 	defer cancel()
 	lease := LeaseAll
 	if req.Lease != nil {

@@ -19,7 +19,8 @@ import (
 	"veil/cluster/client"
 )
 
-// LocalClient talks to a running peer's control API, as its user.
+// LocalClient talks to a running peer's control API, as its user. Every
+// call carries the user's password and the header LocalHeader.
 type LocalClient struct {
 	base           string
 	user, password string
@@ -56,6 +57,7 @@ func (c *LocalClient) do(ctx context.Context, method, path, contentType string, 
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.SetBasicAuth(c.user, c.password)
+	req.Header.Set(LocalHeader, "1")
 	resp, err := c.http.Do(req)
 	// A peer started a moment ago may not listen yet: a refused connection
 	// carried nothing, so it is tried again for a little while.
