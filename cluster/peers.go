@@ -113,10 +113,8 @@ func (n *Node) presenceLoop() {
 		}
 		var online []string
 		n.repl.readLocal(func(s *registry.State) {
-			for _, p := range s.Peers() {
-				if p.Online {
-					online = append(online, p.Device)
-				}
+			for _, p := range s.OnlinePeers() {
+				online = append(online, p.Device)
 			}
 		})
 		now := time.Now().UTC()
@@ -304,13 +302,11 @@ func (n *Node) handleOnline(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []OnlineReply{}
 	n.repl.readLocal(func(s *registry.State) {
-		for _, p := range s.Peers() {
-			if p.Online {
-				out = append(out, OnlineReply{
-					User: p.User, Device: p.Device, Address: p.Addr,
-					Key: base64.StdEncoding.EncodeToString(p.Key), Since: p.Since,
-				})
-			}
+		for _, p := range s.OnlinePeers() {
+			out = append(out, OnlineReply{
+				User: p.User, Device: p.Device, Address: p.Addr,
+				Key: base64.StdEncoding.EncodeToString(p.Key), Since: p.Since,
+			})
 		}
 	})
 	writeJSON(w, http.StatusOK, out)
@@ -333,21 +329,12 @@ func (n *Node) handleDirectory(w http.ResponseWriter, r *http.Request) error {
 	reply := DirectoryReply{Images: []DirectoryEntry{}, Node: n.cfg.Name}
 	n.repl.readLocal(func(s *registry.State) {
 		reply.Index = s.LastApplied()
-		holders := map[string][]Holder{}
-		for _, p := range s.Peers() {
-			if !p.Online {
-				continue
-			}
-			for _, id := range p.Holds {
-				if s.MaySee(p.User, id) {
-					holders[id] = append(holders[id], Holder{User: p.User, Device: p.Device, Address: p.Addr, Key: base64.StdEncoding.EncodeToString(p.Key)})
-				}
-			}
-		}
 		add := func(img registry.Image) {
-			e := DirectoryEntry{ID: img.ID, Owner: img.Owner, Created: img.Created, Holders: holders[img.ID]}
-			if e.Holders == nil {
-				e.Holders = []Holder{}
+			e := DirectoryEntry{ID: img.ID, Owner: img.Owner, Created: img.Created, Holders: []Holder{}}
+			for _, p := range s.HoldersOf(img.ID) {
+				if s.MaySee(p.User, img.ID) {
+					e.Holders = append(e.Holders, Holder{User: p.User, Device: p.Device, Address: p.Addr, Key: base64.StdEncoding.EncodeToString(p.Key)})
+				}
 			}
 			if img.Owner == user {
 				e.Viewers = img.Viewers

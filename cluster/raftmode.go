@@ -49,11 +49,14 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return f.state.Apply(l.Index, cmd)
 }
 
-// Snapshot implements raft.FSM: the encoding is taken now, written later.
+// Snapshot implements raft.FSM. It freezes the state, in time independent
+// of its size, and Persist encodes the frozen copy while Apply goes on:
+// hashicorp/raft calls Snapshot on the FSM's goroutine and Persist on
+// another.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return fsmSnapshot(f.state.Snapshot()), nil
+	f.mu.Lock() // Freeze changes the state's generation
+	defer f.mu.Unlock()
+	return fsmSnapshot{f.state.Freeze()}, nil
 }
 
 // Restore implements raft.FSM.
@@ -79,10 +82,10 @@ func (f *fsm) read(fn func(*registry.State)) {
 	fn(f.state)
 }
 
-type fsmSnapshot []byte
+type fsmSnapshot struct{ state *registry.State }
 
 func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s); err != nil {
+	if _, err := s.state.WriteSnapshot(sink); err != nil {
 		sink.Cancel()
 		return err
 	}

@@ -1,8 +1,13 @@
 package registry
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // BenchmarkStateApplyView measures one view spent, in memory.
@@ -73,4 +78,91 @@ func BenchmarkVerifyToken(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// filled returns a state of users users and images images, each image
+// with three viewers, as the registry of a long-lived deployment: the
+// scale of BenchmarkRegistryScale and of veil bench --registry.
+func filled(tb testing.TB, users, images int) *State {
+	tb.Helper()
+	s := NewState()
+	name := func(i int) string { return fmt.Sprintf("user%06d", i) }
+	for i := range users {
+		s.Apply(s.LastApplied()+1, RegisterUser{Name: name(i), PasswordHash: testHash})
+	}
+	for i := range images {
+		owner := i % users
+		c := PutImage{ID: id(i + 1), Owner: name(owner), Created: t0.Add(time.Duration(i) * time.Millisecond),
+			Viewers: map[string]int{name((owner + 1) % users): 3, name((owner + 7) % users): 3, name((owner + 31) % users): 3},
+			Digest:  bytes.Repeat([]byte{byte(i)}, DigestLen)}
+		if out := s.Apply(s.LastApplied()+1, c); out.Err != nil {
+			tb.Fatal(out.Err)
+		}
+	}
+	return s
+}
+
+// BenchmarkRegistryScale measures, at VEIL_BENCH_IMAGES images (10,000
+// unless set; 1,000,000 for the figures in docs/benchmarks.md) and a tenth
+// as many users: a user's lists, a view, freezing, the snapshot written
+// and restored, and the heap an image costs.
+func BenchmarkRegistryScale(b *testing.B) {
+	images := 10_000
+	if v := os.Getenv("VEIL_BENCH_IMAGES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		images = n
+	}
+	users := max(images/10, 32)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := filled(b, users, images)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.Logf("%d images, %d users: %.0f heap bytes an image", images, users, float64(after.HeapAlloc-before.HeapAlloc)/float64(images))
+	b.Run("SharedWith", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if len(s.SharedWith(fmt.Sprintf("user%06d", i%users))) == 0 {
+				b.Fatal("nothing shared")
+			}
+		}
+	})
+	b.Run("ImagesOwnedBy", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if len(s.ImagesOwnedBy(fmt.Sprintf("user%06d", i%users))) == 0 {
+				b.Fatal("nothing owned")
+			}
+		}
+	})
+	b.Run("View", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			owner := i % users
+			s.Apply(s.LastApplied()+1, View{ID: id(owner + 1), Viewer: fmt.Sprintf("user%06d", (owner+1)%users)})
+		}
+	})
+	b.Run("Freeze", func(b *testing.B) {
+		for b.Loop() {
+			s.Freeze()
+		}
+	})
+	var snap bytes.Buffer
+	b.Run("WriteSnapshot", func(b *testing.B) {
+		for b.Loop() {
+			snap.Reset()
+			if _, err := s.Freeze().WriteSnapshot(&snap); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(snap.Len())/float64(images), "B/image")
+	})
+	b.Run("Restore", func(b *testing.B) {
+		for b.Loop() {
+			if err := NewState().Restore(snap.Bytes()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -2,8 +2,12 @@ package registry
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -78,4 +82,73 @@ func mustApply(t *testing.T, s *State, cmd Command) Outcome {
 		t.Fatalf("%#v: %v", cmd, out.Err)
 	}
 	return out
+}
+
+// images returns copies of every image of s, by id.
+func images(s *State) map[string]Image {
+	out := map[string]Image{}
+	s.t.images.Ascend(func(img *imageRec) bool {
+		out[img.id] = img.export()
+		return true
+	})
+	return out
+}
+
+// leases returns copies of every lease of s, by id.
+func leases(s *State) map[string]Lease {
+	out := map[string]Lease{}
+	s.t.leases.Ascend(func(l *Lease) bool {
+		out[l.ID] = *l
+		return true
+	})
+	return out
+}
+
+// The edit functions change a record of s behind Apply's back, leaving its
+// indexes as they were: for tests that forge snapshots.
+
+func editImage(s *State, id string, f func(*Image)) {
+	img, _ := s.image(id)
+	e := img.export()
+	f(&e)
+	putImageRecord(s, e)
+}
+
+// putImageRecord puts img in the images table, indexes and rules aside.
+func putImageRecord(s *State, img Image) {
+	rec := &imageRec{id: img.ID, owner: img.Owner, created: img.Created.UnixNano(), version: img.Version, digest: string(img.Digest), gen: s.gen}
+	for _, name := range slices.Sorted(maps.Keys(img.Viewers)) {
+		rec.viewers = append(rec.viewers, named{name, img.Viewers[name]})
+	}
+	for _, name := range slices.Sorted(maps.Keys(img.Offline)) {
+		rec.offline = append(rec.offline, named{name, img.Offline[name]})
+	}
+	s.t.images.ReplaceOrInsert(rec)
+}
+
+func editLease(s *State, id string, f func(*Lease)) {
+	l, _ := s.t.leases.Get(&Lease{ID: id})
+	c := *l
+	f(&c)
+	s.t.leases.ReplaceOrInsert(&c)
+}
+
+func editPeer(s *State, device string, f func(*Peer)) {
+	p, _ := s.t.peers.Get(&Peer{Device: device})
+	c := p.clone()
+	f(&c)
+	s.t.peers.ReplaceOrInsert(&c)
+}
+
+func editKey(s *State, ref keyRef, f func(*keyRecord)) {
+	e, _ := s.t.keys.Get(&keyEntry{ref: ref})
+	c := *e
+	f(&c.rec)
+	s.t.keys.ReplaceOrInsert(&c)
+}
+
+// resum sets the checksum of a forged version 4 snapshot.
+func resum(b []byte) []byte {
+	binary.BigEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
+	return b
 }

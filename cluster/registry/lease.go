@@ -154,38 +154,40 @@ func (c ReturnLease) appendBody(b []byte) []byte {
 }
 
 func (s *State) takeLease(c TakeLease) Outcome {
-	img, ok := s.images[c.Image]
+	img, ok := s.image(c.Image)
 	if !ok {
 		return Outcome{ID: c.Image, Err: fmt.Errorf("%w: %s", ErrUnknownImage, c.Image)}
 	}
-	if c.Viewer == img.Owner {
+	if c.Viewer == img.owner {
 		return Outcome{ID: c.Image, Err: fmt.Errorf("%w: %q owns %s; the owner views without a lease", ErrNotAllowed, c.Viewer, c.Image)}
 	}
-	left, ok := img.Viewers[c.Viewer]
+	i, ok := find(img.viewers, c.Viewer)
 	switch {
 	case !ok:
 		return Outcome{ID: c.Image, Err: fmt.Errorf("%w: %q is not a viewer of %s", ErrNotAllowed, c.Viewer, c.Image)}
-	case left <= 0:
+	case img.viewers[i].n <= 0:
 		return Outcome{ID: c.Image, Err: fmt.Errorf("%w: %q has no views of %s left to lease", ErrNoViewsLeft, c.Viewer, c.Image)}
 	}
-	if _, ok := s.leases[c.ID]; ok {
+	if _, ok := s.t.leases.Get(&Lease{ID: c.ID}); ok {
 		return Outcome{ID: c.Image, Err: fmt.Errorf("%w: lease id %s is taken", ErrInvalid, c.ID)}
 	}
 	if n, _ := s.leased(c.Image, c.Viewer); n >= MaxLeasesPerViewer {
 		return Outcome{ID: c.Image, Err: fmt.Errorf("%w: %q holds %d leases on %s, at most %d; return one first", ErrInvalid, c.Viewer, n, c.Image, MaxLeasesPerViewer)}
 	}
+	img = s.imageFor(img)
+	left := img.viewers[i].n
 	n := min(c.Views, left)
-	img.Viewers[c.Viewer] = left - n
-	img.Version++
+	img.viewers[i].n = left - n
+	img.version++
 	s.addLease(&Lease{
-		ID: c.ID, Image: c.Image, Viewer: c.Viewer, Device: c.Device, Views: n,
+		ID: c.ID, Image: img.id, Viewer: img.viewers[i].name, Device: c.Device, Views: n,
 		Issued: c.Issued.UTC(), Expires: c.Expires.UTC(),
 	})
-	return Outcome{ID: c.Image, Version: img.Version, ViewsLeft: left - n, Leased: n}
+	return Outcome{ID: c.Image, Version: img.version, ViewsLeft: left - n, Leased: n}
 }
 
 func (s *State) returnLease(c ReturnLease) Outcome {
-	l, ok := s.leases[c.ID]
+	l, ok := s.t.leases.Get(&Lease{ID: c.ID})
 	if !ok {
 		return Outcome{Err: fmt.Errorf("%w: %s", ErrUnknownLease, c.ID)}
 	}
@@ -196,40 +198,43 @@ func (s *State) returnLease(c ReturnLease) Outcome {
 		return Outcome{ID: l.Image, Err: fmt.Errorf("%w: %d views reported spent of a lease of %d", ErrInvalid, c.Spent, l.Views)}
 	}
 	s.deleteLease(l)
-	img, ok := s.images[l.Image]
+	img, ok := s.image(l.Image)
 	if !ok {
 		return Outcome{ID: l.Image}
 	}
+	img = s.imageFor(img)
 	if c.Spent > 0 {
-		if img.Offline == nil {
-			img.Offline = map[string]int{}
-		}
-		img.Offline[l.Viewer] += c.Spent
+		spent, _ := get(img.offline, l.Viewer)
+		img.offline = set(img.offline, l.Viewer, spent+c.Spent)
 	}
 	out := Outcome{ID: l.Image}
-	if left, listed := img.Viewers[l.Viewer]; listed && !l.Revoked {
+	if i, listed := find(img.viewers, l.Viewer); listed && !l.Revoked {
 		out.Returned = l.Views - c.Spent
-		img.Viewers[l.Viewer] = left + out.Returned
+		img.viewers[i].n += out.Returned
 	}
-	img.Version++
-	out.Version, out.ViewsLeft = img.Version, img.Viewers[l.Viewer]
+	img.version++
+	out.Version = img.version
+	out.ViewsLeft, _ = get(img.viewers, l.Viewer)
 	return out
 }
 
 // shareLeases applies Share's lease rule for one viewer of img, set to n
 // views (set) or removed (!set), and returns the views left online the
 // viewer is to have.
-func (s *State) shareLeases(img *Image, viewer string, n int, set bool) int {
-	count, views := s.leased(img.ID, viewer)
+func (s *State) shareLeases(img *imageRec, viewer string, n int, set bool) int {
+	count, views := s.leased(img.id, viewer)
 	if count == 0 {
 		return n
 	}
 	if set && n >= views {
 		return n - views
 	}
-	for _, l := range s.byImage[img.ID] {
-		if l.Viewer == viewer {
-			l.Revoked = true
+	for _, id := range seconds(s.t.leasesByImage, img.id) {
+		l, _ := s.t.leases.Get(&Lease{ID: id})
+		if l.Viewer == viewer && !l.Revoked {
+			r := *l
+			r.Revoked = true
+			s.t.leases.ReplaceOrInsert(&r)
 		}
 	}
 	return n
@@ -238,7 +243,8 @@ func (s *State) shareLeases(img *Image, viewer string, n int, set bool) int {
 // leased returns how many unrevoked leases viewer holds on image, and their
 // views.
 func (s *State) leased(image, viewer string) (count, views int) {
-	for _, l := range s.byImage[image] {
+	for _, id := range seconds(s.t.leasesByImage, image) {
+		l, _ := s.t.leases.Get(&Lease{ID: id})
 		if l.Viewer == viewer && !l.Revoked {
 			count++
 			views += l.Views
@@ -248,24 +254,20 @@ func (s *State) leased(image, viewer string) (count, views int) {
 }
 
 func (s *State) addLease(l *Lease) {
-	s.leases[l.ID] = l
-	if s.byImage[l.Image] == nil {
-		s.byImage[l.Image] = map[string]*Lease{}
-	}
-	s.byImage[l.Image][l.ID] = l
+	s.t.leases.ReplaceOrInsert(l)
+	s.t.leasesByImage.ReplaceOrInsert(pair{l.Image, l.ID})
+	s.t.leasesByDevice.ReplaceOrInsert(pair{l.Device, l.ID})
 }
 
 func (s *State) deleteLease(l *Lease) {
-	delete(s.leases, l.ID)
-	delete(s.byImage[l.Image], l.ID)
-	if len(s.byImage[l.Image]) == 0 {
-		delete(s.byImage, l.Image)
-	}
+	s.t.leases.Delete(l)
+	s.t.leasesByImage.Delete(pair{l.Image, l.ID})
+	s.t.leasesByDevice.Delete(pair{l.Device, l.ID})
 }
 
 // Lease returns a copy of lease id.
 func (s *State) Lease(id string) (Lease, bool) {
-	l, ok := s.leases[id]
+	l, ok := s.t.leases.Get(&Lease{ID: id})
 	if !ok {
 		return Lease{}, false
 	}
@@ -275,23 +277,37 @@ func (s *State) Lease(id string) (Lease, bool) {
 // LeasesOf returns copies of the leases of image, revoked ones included,
 // sorted by ID.
 func (s *State) LeasesOf(image string) []Lease {
+	return s.leasesIn(seconds(s.t.leasesByImage, image))
+}
+
+// LeasesOfDevice returns copies of the leases a device holds, revoked ones
+// included, sorted by ID.
+func (s *State) LeasesOfDevice(device string) []Lease {
+	return s.leasesIn(seconds(s.t.leasesByDevice, device))
+}
+
+func (s *State) leasesIn(ids []string) []Lease {
 	var out []Lease
-	for _, l := range s.byImage[image] {
+	for _, id := range ids {
+		l, _ := s.t.leases.Get(&Lease{ID: id})
 		out = append(out, *l)
 	}
-	slices.SortFunc(out, func(a, b Lease) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
 // LeasesOfViewer returns copies of viewer's leases on every image, revoked
-// ones included, sorted by image then ID. It scans every lease.
+// ones included, sorted by image then ID. It reads the leases of the
+// images viewer is listed on, and those of images viewer was taken off
+// while holding a lease (revoked, until returned) by scanning every
+// lease; it is for tests and tools, not for a request's path.
 func (s *State) LeasesOfViewer(viewer string) []Lease {
 	var out []Lease
-	for _, l := range s.leases {
+	s.t.leases.Ascend(func(l *Lease) bool {
 		if l.Viewer == viewer {
 			out = append(out, *l)
 		}
-	}
+		return true
+	})
 	slices.SortFunc(out, func(a, b Lease) int { return cmp.Or(cmp.Compare(a.Image, b.Image), cmp.Compare(a.ID, b.ID)) })
 	return out
 }

@@ -42,7 +42,7 @@ func (k *books) record(before *State, cmd Command, out Outcome) {
 			k.online[held{c.ID, c.Viewer}]++
 		}
 	case Share:
-		img := before.images[c.ID]
+		img := images(before)[c.ID]
 		for v, n := range c.Set {
 			// The owner sets the viewer's whole allowance: views left online
 			// and views in unrevoked leases, if n covers them; else the
@@ -60,8 +60,8 @@ func (k *books) record(before *State, cmd Command, out Outcome) {
 			k.granted[held{c.ID, v}] -= img.Viewers[v]
 		}
 	case ReturnLease:
-		l := before.leases[c.ID]
-		_, listed := before.images[l.Image].Viewers[l.Viewer]
+		l := leases(before)[c.ID]
+		_, listed := images(before)[l.Image].Viewers[l.Viewer]
 		if l.Revoked || !listed {
 			k.forfeited[held{l.Image, l.Viewer}] += l.Views - c.Spent
 		}
@@ -97,7 +97,8 @@ func checkBooks(s *State, k *books) error {
 	for h := range k.granted {
 		all[h] = true
 	}
-	for _, img := range s.images {
+	imgs := images(s)
+	for _, img := range imgs {
 		for v := range img.Viewers {
 			all[held{img.ID, v}] = true
 		}
@@ -105,16 +106,16 @@ func checkBooks(s *State, k *books) error {
 			all[held{img.ID, v}] = true
 		}
 	}
-	for _, l := range s.leases {
+	for _, l := range leases(s) {
 		all[held{l.Image, l.Viewer}] = true
-		if _, listed := s.images[l.Image].Viewers[l.Viewer]; !l.Revoked && !listed {
+		if _, listed := imgs[l.Image].Viewers[l.Viewer]; !l.Revoked && !listed {
 			return fmt.Errorf("lease %s is unrevoked, and %s is not a viewer of %s", l.ID, l.Viewer, l.Image)
 		}
 	}
 	for _, h := range slices.SortedFunc(maps.Keys(all), func(a, b held) int {
 		return cmp.Or(cmp.Compare(a.image, b.image), cmp.Compare(a.viewer, b.viewer))
 	}) {
-		img := s.images[h.image]
+		img := imgs[h.image]
 		left, offline := img.Viewers[h.viewer], img.Offline[h.viewer]
 		count, live, revoked := leaseViews(s, h.image, h.viewer)
 		sum := left + live + k.online[h] + offline + k.forfeited[h] + revoked
@@ -145,7 +146,7 @@ func randomLeaseCommand(r *rand.Rand, s *State, index uint64) Command {
 		return fmt.Sprintf("k%d", r.IntN(6))
 	}
 	owner := func(image string) string {
-		if i, ok := s.images[image]; ok && r.IntN(5) > 0 {
+		if i, ok := s.Image(image); ok && r.IntN(5) > 0 {
 			return i.Owner
 		}
 		return user()
@@ -182,12 +183,14 @@ func randomLeaseCommand(r *rand.Rand, s *State, index uint64) Command {
 	case 6:
 		// A revocation, if a lease is out: set its viewer below what it
 		// holds, or remove it.
-		ls := slices.Sorted(maps.Keys(s.leases))
+		all := leases(s)
+		ls := slices.Sorted(maps.Keys(all))
 		if len(ls) == 0 {
 			return takeLease()
 		}
-		l := s.leases[ls[r.IntN(len(ls))]]
-		c := Share{ID: l.Image, Caller: s.images[l.Image].Owner}
+		l := all[ls[r.IntN(len(ls))]]
+		img, _ := s.Image(l.Image)
+		c := Share{ID: l.Image, Caller: img.Owner}
 		if r.IntN(2) == 0 {
 			c.Remove = []string{l.Viewer}
 		} else {
@@ -197,11 +200,12 @@ func randomLeaseCommand(r *rand.Rand, s *State, index uint64) Command {
 	case 7, 8:
 		return takeLease()
 	default:
-		ls := slices.Sorted(maps.Keys(s.leases))
+		all := leases(s)
+		ls := slices.Sorted(maps.Keys(all))
 		if len(ls) == 0 || r.IntN(10) == 0 {
 			return ReturnLease{ID: id(200 + r.IntN(8)), Viewer: user(), Spent: r.IntN(3), IdemKey: key()}
 		}
-		l := s.leases[ls[r.IntN(len(ls))]]
+		l := all[ls[r.IntN(len(ls))]]
 		c := ReturnLease{ID: l.ID, Viewer: l.Viewer, Spent: r.IntN(l.Views + 1), IdemKey: key()}
 		switch r.IntN(10) {
 		case 0:

@@ -70,8 +70,9 @@ func TestRandomCommandsKeepTheRules(t *testing.T) {
 						t.Fatalf("seed %d index %d: view took %d to %d", seed, index, was.Viewers[v.Viewer], now.Viewers[v.Viewer])
 					}
 				}
-				for imgID, img := range s.images {
-					if was, ok := before.images[imgID]; ok && img.Version < was.Version {
+				was := images(before)
+				for imgID, img := range images(s) {
+					if was, ok := was[imgID]; ok && img.Version < was.Version {
 						t.Fatalf("seed %d index %d: version of %s went down", seed, index, imgID)
 					}
 					for name, n := range img.Viewers {

@@ -2,19 +2,23 @@ package registry
 
 import (
 	"bytes"
-	"cmp"
+	"encoding/binary"
 	"fmt"
-	"maps"
+	"hash/crc32"
+	"io"
 	"math"
-	"slices"
 	"time"
 )
 
 // snapshotMagic opens every snapshot; the byte after it is the version.
 const (
 	snapshotMagic   = "VEILREG"
-	snapshotVersion = 3
+	snapshotVersion = 4
 )
+
+// castagnoli is CRC-32C, the checksum of snapshots (version 4) and of log
+// entries.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Snapshot returns the whole state as bytes, for a Raft snapshot or for a
 // node too far behind to catch up from the log. The form is canonical (every
@@ -40,71 +44,128 @@ const (
 //	leases       (from version 3) 4-byte count; by id: id (16 bytes),
 //	             image id (16), viewer, device (16), views (4), issued
 //	             (8 bytes, Unix ns), expires (8 bytes, Unix ns), revoked (1)
+//	checksum     (from version 4) 4 bytes: CRC-32C of every byte before it
 //
-// Restore reads versions 1 to 3.
+// Restore reads versions 1 to 4.
 // Strings are a 2-byte length and the bytes; integers are big-endian.
 func (s *State) Snapshot() []byte {
-	b := append([]byte(snapshotMagic), snapshotVersion)
+	var buf bytes.Buffer
+	s.WriteSnapshot(&buf) // a bytes.Buffer does not fail
+	return buf.Bytes()
+}
+
+// WriteSnapshot writes Snapshot's bytes to w as it reads the state, in
+// pieces of about 64 KiB, and returns the number of bytes written. Taken
+// from a frozen copy (Freeze), it runs while the State it was frozen from
+// goes on applying.
+func (s *State) WriteSnapshot(w io.Writer) (int64, error) {
+	e := &snapWriter{w: w, b: make([]byte, 0, 80<<10)}
+	b := append(e.b, snapshotMagic...)
+	b = append(b, snapshotVersion)
 	b = appendU64(b, s.lastApplied)
-	b = appendU32(b, uint32(len(s.users)))
-	for _, name := range slices.Sorted(maps.Keys(s.users)) {
-		b = appendStr(b, name)
-		b = appendStr(b, s.users[name].PasswordHash)
-	}
-	b = appendU32(b, uint32(len(s.images)))
-	for _, id := range slices.Sorted(maps.Keys(s.images)) {
-		img := s.images[id]
-		b = appendID(b, id)
-		b = appendStr(b, img.Owner)
-		b = appendU64(b, uint64(img.Created.UnixNano()))
-		b = appendU64(b, img.Version)
-		b = appendViewers(b, img.Viewers)
-		b = appendStr(b, string(img.Digest))
-		b = appendU32(b, uint32(len(img.Offline)))
-		for _, name := range slices.Sorted(maps.Keys(img.Offline)) {
-			b = appendStr(b, name)
-			b = appendU64(b, uint64(img.Offline[name]))
-		}
-	}
-	b = appendU32(b, uint32(len(s.keys)))
-	refs := slices.SortedFunc(maps.Keys(s.keys), func(a, b keyRef) int {
-		return cmp.Or(cmp.Compare(a.actor, b.actor), cmp.Compare(a.key, b.key))
+	b = appendU32(b, uint32(s.t.users.Len()))
+	e.b = b
+	s.t.users.Ascend(func(u *User) bool {
+		e.b = appendStr(e.b, u.Name)
+		e.b = appendStr(e.b, u.PasswordHash)
+		return e.flush()
 	})
-	for _, ref := range refs {
-		rec := s.keys[ref]
-		b = appendStr(b, ref.actor)
-		b = appendStr(b, ref.key)
-		b = append(b, rec.fp[:]...)
-		b = appendU64(b, rec.out.Index)
-		b = appendStr(b, rec.out.ID)
-		b = appendU64(b, rec.out.Version)
-		b = appendU32(b, uint32(rec.out.ViewsLeft))
-		b = append(b, boolByte(rec.out.ByOwner))
-		b = appendU32(b, uint32(rec.out.Leased))
-		b = appendU32(b, uint32(rec.out.Returned))
-	}
-	b = appendU32(b, uint32(len(s.peers)))
-	for _, dev := range slices.Sorted(maps.Keys(s.peers)) {
-		p := s.peers[dev]
-		b = appendID(b, dev)
+	e.b = appendU32(e.b, uint32(s.t.images.Len()))
+	s.t.images.Ascend(func(img *imageRec) bool {
+		b := appendID(e.b, img.id)
+		b = appendStr(b, img.owner)
+		b = appendU64(b, uint64(img.created))
+		b = appendU64(b, img.version)
+		b = appendNamed(b, img.viewers, 4)
+		b = appendStr(b, img.digest)
+		e.b = appendNamed(b, img.offline, 8)
+		return e.flush()
+	})
+	e.b = appendU32(e.b, uint32(s.t.keys.Len()))
+	s.t.keys.Ascend(func(k *keyEntry) bool {
+		b := appendStr(e.b, k.ref.actor)
+		b = appendStr(b, k.ref.key)
+		b = append(b, k.rec.fp[:]...)
+		out := k.rec.out
+		b = appendU64(b, out.Index)
+		b = appendStr(b, out.ID)
+		b = appendU64(b, out.Version)
+		b = appendU32(b, uint32(out.ViewsLeft))
+		b = append(b, boolByte(out.ByOwner))
+		b = appendU32(b, uint32(out.Leased))
+		e.b = appendU32(b, uint32(out.Returned))
+		return e.flush()
+	})
+	e.b = appendU32(e.b, uint32(s.t.peers.Len()))
+	s.t.peers.Ascend(func(p *Peer) bool {
+		b := appendID(e.b, p.Device)
 		b = appendStr(b, p.User)
 		b = append(b, p.Key...)
 		b = appendStr(b, p.Addr)
 		b = append(b, boolByte(p.Online))
 		b = appendU64(b, uint64(p.Since.UnixNano()))
-		b = appendIDs(b, p.Holds)
-	}
-	b = appendU32(b, uint32(len(s.leases)))
-	for _, id := range slices.Sorted(maps.Keys(s.leases)) {
-		l := s.leases[id]
-		b = appendID(b, id)
+		e.b = appendIDs(b, p.Holds)
+		return e.flush()
+	})
+	e.b = appendU32(e.b, uint32(s.t.leases.Len()))
+	s.t.leases.Ascend(func(l *Lease) bool {
+		b := appendID(e.b, l.ID)
 		b = appendID(b, l.Image)
 		b = appendStr(b, l.Viewer)
 		b = appendID(b, l.Device)
 		b = appendU32(b, uint32(l.Views))
 		b = appendU64(b, uint64(l.Issued.UnixNano()))
 		b = appendU64(b, uint64(l.Expires.UnixNano()))
-		b = append(b, boolByte(l.Revoked))
+		e.b = append(b, boolByte(l.Revoked))
+		return e.flush()
+	})
+	e.sum = crc32.Update(e.sum, castagnoli, e.b)
+	e.b = binary.BigEndian.AppendUint32(e.b, e.sum)
+	e.write()
+	return e.n, e.err
+}
+
+// snapWriter gathers a snapshot's bytes and writes them in pieces,
+// summing them as they go.
+type snapWriter struct {
+	w   io.Writer
+	b   []byte
+	sum uint32
+	n   int64
+	err error
+}
+
+// flush writes the bytes gathered once they pass 64 KiB, and reports
+// whether to go on.
+func (e *snapWriter) flush() bool {
+	if len(e.b) >= 64<<10 {
+		e.sum = crc32.Update(e.sum, castagnoli, e.b)
+		e.write()
+	}
+	return e.err == nil
+}
+
+func (e *snapWriter) write() {
+	if e.err != nil {
+		return
+	}
+	n, err := e.w.Write(e.b)
+	e.n += int64(n)
+	e.err = err
+	e.b = e.b[:0]
+}
+
+// appendNamed appends a count and names with their counts, each of size
+// bytes (4 or 8).
+func appendNamed(b []byte, ns []named, size int) []byte {
+	b = appendU32(b, uint32(len(ns)))
+	for _, v := range ns {
+		b = appendStr(b, v.name)
+		if size == 4 {
+			b = appendU32(b, uint32(v.n))
+		} else {
+			b = appendU64(b, uint64(v.n))
+		}
 	}
 	return b
 }
@@ -139,6 +200,19 @@ func decodeSnapshot(b []byte) (*State, error) {
 	if r.err == nil && (v < 1 || v > snapshotVersion) {
 		return nil, fmt.Errorf("%w: snapshot version %d, this node reads 1 to %d", ErrMalformed, v, snapshotVersion)
 	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if v >= 4 {
+		if len(b) < r.off+8+4 {
+			return nil, fmt.Errorf("%w: a snapshot of %d bytes, cut short", ErrMalformed, len(b))
+		}
+		body, tail := b[:len(b)-4], b[len(b)-4:]
+		if got, want := crc32.Checksum(body, castagnoli), binary.BigEndian.Uint32(tail); got != want {
+			return nil, fmt.Errorf("%w: snapshot checksum %08x, its bytes sum to %08x: damaged", ErrMalformed, want, got)
+		}
+		r.b = body
+	}
 	s := NewState()
 	s.lastApplied = r.u64()
 
@@ -154,48 +228,67 @@ func decodeSnapshot(b []byte) (*State, error) {
 		if r.err == nil && i > 0 && u.Name <= prev {
 			r.fail("user %q after %q: out of order", u.Name, prev)
 		}
-		s.users[u.Name], prev = u, u.Name
+		s.t.users.ReplaceOrInsert(&u)
+		prev = u.Name
 	}
 
 	n = r.count(16 + 2 + 8 + 8 + 4)
 	prev = ""
 	for i := 0; i < n && r.err == nil; i++ {
-		img := &Image{ID: r.id(), Owner: r.str()}
-		img.Created = time.Unix(0, int64(r.u64())).UTC()
-		img.Version = r.u64()
-		img.Viewers = r.viewers()
+		img := &imageRec{id: r.id(), owner: r.str(), gen: s.gen}
+		img.created = int64(r.u64())
+		img.version = r.u64()
+		img.viewers = r.named(img.id, "viewer", 4)
 		if v >= 2 {
-			if d := r.bytes(int(r.u16())); len(d) > 0 {
-				img.Digest = bytes.Clone(d)
-			}
+			img.digest = string(r.bytes(int(r.u16())))
 		}
 		if v >= 3 {
-			img.Offline = r.offline(img)
+			img.offline = r.named(img.id, "offline views of", 8)
 		}
 		if r.err != nil {
 			break
 		}
 		switch {
-		case img.Digest != nil && len(img.Digest) != DigestLen:
-			r.fail("image %s has a digest of %d bytes", img.ID, len(img.Digest))
-		case i > 0 && img.ID <= prev:
-			r.fail("image %s after %s: out of order", img.ID, prev)
-		case img.Version == 0:
-			r.fail("image %s has version 0", img.ID)
-		case len(img.Viewers) > MaxViewers:
-			r.fail("image %s has %d viewers, at most %d allowed", img.ID, len(img.Viewers), MaxViewers)
+		case img.digest != "" && len(img.digest) != DigestLen:
+			r.fail("image %s has a digest of %d bytes", img.id, len(img.digest))
+		case i > 0 && img.id <= prev:
+			r.fail("image %s after %s: out of order", img.id, prev)
+		case img.version == 0:
+			r.fail("image %s has version 0", img.id)
+		case len(img.viewers) > MaxViewers:
+			r.fail("image %s has %d viewers, at most %d allowed", img.id, len(img.viewers), MaxViewers)
 		}
-		if _, ok := s.users[img.Owner]; r.err == nil && !ok {
-			r.fail("image %s: owner %q is not registered", img.ID, img.Owner)
+		owner, ok := s.t.users.Get(&User{Name: img.owner})
+		if r.err == nil && !ok {
+			r.fail("image %s: owner %q is not registered", img.id, img.owner)
 		}
-		if _, ok := img.Viewers[img.Owner]; r.err == nil && ok {
-			r.fail("image %s lists its owner as a viewer", img.ID)
+		if _, ok := find(img.viewers, img.owner); r.err == nil && ok {
+			r.fail("image %s lists its owner as a viewer", img.id)
 		}
-		r.check(validCreated(img.Created))
-		for name := range img.Viewers {
-			r.check(ValidName(name))
+		if _, ok := find(img.offline, img.owner); r.err == nil && ok {
+			r.fail("image %s: offline views of its owner", img.id)
 		}
-		s.images[img.ID], prev = img, img.ID
+		r.check(validCreated(time.Unix(0, img.created)))
+		for j, v := range img.viewers {
+			r.check(ValidName(v.name))
+			if v.n > MaxViews {
+				r.fail("image %s: viewer %q gets %d views, at most %d allowed", img.id, v.name, v.n, MaxViews)
+			}
+			img.viewers[j].name = s.name(v.name)
+		}
+		for j, v := range img.offline {
+			r.check(ValidName(v.name))
+			if v.n <= 0 {
+				r.fail("image %s: %q spent %d views offline", img.id, v.name, v.n)
+			}
+			img.offline[j].name = s.name(v.name)
+		}
+		if r.err != nil {
+			break
+		}
+		img.owner = owner.Name
+		s.insertImage(img)
+		prev = img.id
 	}
 
 	n = r.count(2 + 2 + 32 + 8 + 2 + 8 + 4 + 1)
@@ -237,7 +330,9 @@ func decodeSnapshot(b []byte) (*State, error) {
 		}
 		rec.out.ViewsLeft, rec.out.ByOwner = int(views), byOwner == 1
 		rec.out.Leased, rec.out.Returned = int(leased), int(returned)
-		s.keys[ref], last = rec, ref
+		s.t.keys.ReplaceOrInsert(&keyEntry{ref: ref, rec: rec})
+		s.t.keysByIndex.ReplaceOrInsert(keyAge{index: rec.out.Index, ref: ref})
+		last = ref
 	}
 	if v >= 2 {
 		r.peers(s)
@@ -250,6 +345,36 @@ func decodeSnapshot(b []byte) (*State, error) {
 		return nil, r.err
 	}
 	return s, nil
+}
+
+// named reads a count and names, in increasing order, each with a count of
+// size bytes (4 or 8); an empty list is nil.
+func (r *reader) named(image, what string, size int) []named {
+	n := r.count(2 + size)
+	var out []named
+	if n > 0 {
+		out = make([]named, 0, n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		name := r.str()
+		var c uint64
+		if size == 4 {
+			c = uint64(r.u32())
+		} else {
+			c = r.u64()
+		}
+		if r.err != nil {
+			break
+		}
+		if i > 0 && name <= out[i-1].name {
+			r.fail("image %s: %s %q after %q: out of order", image, what, name, out[i-1].name)
+		}
+		if c > math.MaxInt64 {
+			r.fail("image %s: %s %q: a count of %d", image, what, name, c)
+		}
+		out = append(out, named{name, int(c)})
+	}
+	return out
 }
 
 // peers reads the peers section of a snapshot into s.
@@ -272,40 +397,19 @@ func (r *reader) peers(s *State) {
 		case online == 0 && len(p.Holds) > 0:
 			r.fail("peer %s is offline and offers images", p.Device)
 		}
-		if _, ok := s.users[p.User]; r.err == nil && !ok {
+		u, ok := s.t.users.Get(&User{Name: p.User})
+		if r.err == nil && !ok {
 			r.fail("peer %s: user %q is not registered", p.Device, p.User)
 		}
 		p.Online = online == 1
 		r.check(PeerUp{User: p.User, Device: p.Device, Key: p.Key, Addr: p.Addr, Holds: p.Holds, At: p.Since}.Validate())
-		s.peers[p.Device], prev = p, p.Device
-	}
-}
-
-// offline reads an image's views spent offline; an empty map is nil.
-func (r *reader) offline(img *Image) map[string]int {
-	n := r.count(2 + 8)
-	var m map[string]int
-	prev := ""
-	for i := 0; i < n && r.err == nil; i++ {
-		name, spent := r.str(), r.u64()
 		if r.err != nil {
 			break
 		}
-		switch {
-		case i > 0 && name <= prev:
-			r.fail("image %s: offline views of %q after %q: out of order", img.ID, name, prev)
-		case name == img.Owner:
-			r.fail("image %s: offline views of its owner", img.ID)
-		case spent == 0 || spent > math.MaxInt64:
-			r.fail("image %s: %q spent %d views offline", img.ID, name, spent)
-		}
-		r.check(ValidName(name))
-		if m == nil {
-			m = make(map[string]int, n)
-		}
-		m[name], prev = int(spent), name
+		p.User = u.Name
+		s.indexPeer(p)
+		prev = p.Device
 	}
-	return m
 }
 
 // leases reads the leases section of a snapshot into s, whose images are
@@ -324,10 +428,10 @@ func (r *reader) leases(s *State) {
 			break
 		}
 		r.check(TakeLease{ID: l.ID, Image: l.Image, Viewer: l.Viewer, Device: l.Device, Views: l.Views, Issued: l.Issued, Expires: l.Expires}.Validate())
-		img, ok := s.images[l.Image]
+		img, ok := s.image(l.Image)
 		listed := false
 		if ok {
-			_, listed = img.Viewers[l.Viewer]
+			_, listed = find(img.viewers, l.Viewer)
 		}
 		switch {
 		case r.err != nil:
@@ -337,12 +441,15 @@ func (r *reader) leases(s *State) {
 			r.fail("lease %s: revoked flag %d", l.ID, revoked)
 		case !ok:
 			r.fail("lease %s of image %s, which is not held", l.ID, l.Image)
-		case l.Viewer == img.Owner:
+		case l.Viewer == img.owner:
 			r.fail("lease %s is held by the owner of %s", l.ID, l.Image)
 		case revoked == 0 && !listed:
 			r.fail("lease %s is not revoked, and %q is not a viewer of %s", l.ID, l.Viewer, l.Image)
 		case revoked == 0 && unrevoked[held{l.Image, l.Viewer}] == MaxLeasesPerViewer:
 			r.fail("%q holds more than %d leases on %s", l.Viewer, MaxLeasesPerViewer, l.Image)
+		}
+		if r.err != nil {
+			break
 		}
 		l.Revoked = revoked == 1
 		if !l.Revoked {

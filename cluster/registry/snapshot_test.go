@@ -101,7 +101,7 @@ func TestRestoreRefusesMalformedSnapshots(t *testing.T) {
 	})
 	t.Run("an image whose owner is not registered is refused", func(t *testing.T) {
 		s := NewState()
-		s.images[id(1)] = &Image{ID: id(1), Owner: "ghost", Viewers: map[string]int{}, Created: t0, Version: 1}
+		putImageRecord(s, Image{ID: id(1), Owner: "ghost", Viewers: map[string]int{}, Created: t0, Version: 1})
 		if err := NewState().Restore(s.Snapshot()); !errors.Is(err, ErrMalformed) {
 			t.Fatalf("Restore = %v", err)
 		}
@@ -252,25 +252,32 @@ func TestRestoreRefusesMalformedLeases(t *testing.T) {
 		name string
 		edit func(s *State) []byte
 	}{
-		{"a lease of an image not held", func(s *State) []byte { s.leases[id(300)].Image = id(99); return s.Snapshot() }},
-		{"a lease held by the image's owner", func(s *State) []byte { s.leases[id(300)].Viewer = "cy"; return s.Snapshot() }},
-		{"an unrevoked lease of a viewer not listed", func(s *State) []byte { s.leases[id(300)].Viewer = "dee"; return s.Snapshot() }},
-		{"a lease of no views", func(s *State) []byte { s.leases[id(300)].Views = 0; return s.Snapshot() }},
-		{"a lease that expires when issued", func(s *State) []byte { s.leases[id(300)].Expires = t0; return s.Snapshot() }},
-		{"a lease issued before 1970", func(s *State) []byte { s.leases[id(300)].Issued = minCreated.Add(-time.Second); return s.Snapshot() }},
-		{"a revoked flag of 2", func(s *State) []byte { b := s.Snapshot(); b[len(b)-1] = 2; return b }},
+		{"a lease of an image not held", func(s *State) []byte { editLease(s, id(300), func(l *Lease) { l.Image = id(99) }); return s.Snapshot() }},
+		{"a lease held by the image's owner", func(s *State) []byte { editLease(s, id(300), func(l *Lease) { l.Viewer = "cy" }); return s.Snapshot() }},
+		{"an unrevoked lease of a viewer not listed", func(s *State) []byte { editLease(s, id(300), func(l *Lease) { l.Viewer = "dee" }); return s.Snapshot() }},
+		{"a lease of no views", func(s *State) []byte { editLease(s, id(300), func(l *Lease) { l.Views = 0 }); return s.Snapshot() }},
+		{"a lease that expires when issued", func(s *State) []byte { editLease(s, id(300), func(l *Lease) { l.Expires = t0 }); return s.Snapshot() }},
+		{"a lease issued before 1970", func(s *State) []byte {
+			editLease(s, id(300), func(l *Lease) { l.Issued = minCreated.Add(-time.Second) })
+			return s.Snapshot()
+		}},
+		{"a revoked flag of 2", func(s *State) []byte { b := s.Snapshot(); b[len(b)-5] = 2; return resum(b) }},
 		{"more than MaxLeasesPerViewer unrevoked leases", func(s *State) []byte {
 			for i := range MaxLeasesPerViewer {
 				s.addLease(&Lease{ID: id(400 + i), Image: id(7), Viewer: "ann", Device: id(20), Views: 1, Issued: t0, Expires: t0.Add(time.Hour)})
 			}
 			return s.Snapshot()
 		}},
-		{"views spent offline by the owner", func(s *State) []byte { s.images[id(7)].Offline["cy"] = 1; return s.Snapshot() }},
-		{"zero views spent offline", func(s *State) []byte { s.images[id(7)].Offline["ann"] = 0; return s.Snapshot() }},
+		{"views spent offline by the owner", func(s *State) []byte {
+			editImage(s, id(7), func(img *Image) { img.Offline["cy"] = 1 })
+			return s.Snapshot()
+		}},
+		{"zero views spent offline", func(s *State) []byte {
+			editImage(s, id(7), func(img *Image) { img.Offline["ann"] = 0 })
+			return s.Snapshot()
+		}},
 		{"a recorded outcome leasing more than MaxViews", func(s *State) []byte {
-			rec := s.keys[keyRef{"ann", "tl"}]
-			rec.out.Leased = MaxViews + 1
-			s.keys[keyRef{"ann", "tl"}] = rec
+			editKey(s, keyRef{"ann", "tl"}, func(rec *keyRecord) { rec.out.Leased = MaxViews + 1 })
 			return s.Snapshot()
 		}},
 	}
@@ -336,17 +343,17 @@ func TestRestoreRefusesMalformedPeers(t *testing.T) {
 	}{
 		{"a peer of no registered user", func(b []byte) []byte {
 			s := withPeers(t)
-			s.peers[id(21)].User = "nobody"
+			editPeer(s, id(21), func(p *Peer) { p.User = "nobody" })
 			return s.Snapshot()
 		}},
 		{"an offline peer that offers images", func(b []byte) []byte {
 			s := withPeers(t)
-			s.peers[id(21)].Holds = []string{id(1)}
+			editPeer(s, id(21), func(p *Peer) { p.Holds = []string{id(1)} })
 			return s.Snapshot()
 		}},
 		{"a bad address", func(b []byte) []byte {
 			s := withPeers(t)
-			s.peers[id(20)].Addr = "no port"
+			editPeer(s, id(20), func(p *Peer) { p.Addr = "no port" })
 			return s.Snapshot()
 		}},
 		{"truncated", func(b []byte) []byte { return b[:len(b)-3] }},
@@ -357,5 +364,50 @@ func TestRestoreRefusesMalformedPeers(t *testing.T) {
 				t.Fatalf("Restore = %v, want ErrMalformed", err)
 			}
 		})
+	}
+}
+
+func TestAVersion3SnapshotStillRestores(t *testing.T) {
+	b := readHex(t, "testdata/snapshot-v3.hex")
+	if b[len(snapshotMagic)] != 3 {
+		t.Fatalf("golden snapshot has version %d, want 3", b[len(snapshotMagic)])
+	}
+	r := NewState()
+	if err := r.Restore(b); err != nil {
+		t.Fatal(err)
+	}
+	// The golden snapshot was taken by the version that wrote version 3, of
+	// withLeases's state after a lease returned with a view spent offline
+	// and a peer gone down.
+	want := withLeases(t)
+	want.Apply(want.LastApplied()+1, ReturnLease{ID: id(300), Viewer: "ann", Spent: 1})
+	want.Apply(want.LastApplied()+1, PeerDown{Device: id(21), At: t0.Add(time.Hour)})
+	if !bytes.Equal(r.Snapshot(), want.Snapshot()) {
+		t.Fatal("a version 3 snapshot restores to another state than the one it was taken of")
+	}
+	if !reflect.DeepEqual(images(r), images(want)) || !reflect.DeepEqual(leases(r), leases(want)) || !reflect.DeepEqual(r.Peers(), want.Peers()) {
+		t.Fatal("a version 3 snapshot restores other records")
+	}
+	if err := checkIndexes(r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSnapshotChecksum(t *testing.T) {
+	good := withLeases(t).Snapshot()
+	if err := NewState().Restore(good); err != nil {
+		t.Fatal(err)
+	}
+	for i := len(snapshotMagic) + 1; i < len(good); i++ {
+		b := bytes.Clone(good)
+		b[i] ^= 0x10
+		if err := NewState().Restore(b); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("a bit flipped at byte %d of %d: Restore = %v", i, len(good), err)
+		}
+	}
+	for _, n := range []int{len(good) - 1, len(good) - 4, 12} {
+		if err := NewState().Restore(good[:n]); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("cut to %d bytes: Restore = %v", n, err)
+		}
 	}
 }

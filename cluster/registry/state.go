@@ -2,10 +2,10 @@ package registry
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 )
@@ -70,17 +70,19 @@ type Outcome struct {
 // byte-identical Snapshots on every node. It holds no clock, no randomness
 // and no I/O.
 //
+// Every read a node makes is answered from an index in time that grows
+// with its answer, not with the registry (see index.go), and Freeze takes a
+// point-in-time copy in constant time, for a snapshot written while Apply
+// goes on.
+//
 // A State is not safe for concurrent use. Its owner serialises Apply in log
 // order (the Store does, holding a lock; in Raft mode the FSM does) and
-// guards reads against Apply.
+// guards reads against Apply. A frozen copy may be read concurrently with
+// changes to the State it was taken from.
 type State struct {
 	lastApplied uint64
-	users       map[string]User
-	images      map[string]*Image
-	keys        map[keyRef]keyRecord
-	peers       map[string]*Peer // by device id
-	leases      map[string]*Lease
-	byImage     map[string]map[string]*Lease // the same leases, by image then id
+	gen         uint64 // this State's generation: see imageFor
+	t           tables
 }
 
 // keyRef names an idempotency key. Keys are scoped by the user who sent the
@@ -100,15 +102,22 @@ type keyRecord struct {
 
 // NewState returns an empty registry.
 func NewState() *State {
-	return &State{
-		users:   map[string]User{},
-		images:  map[string]*Image{},
-		keys:    map[keyRef]keyRecord{},
-		peers:   map[string]*Peer{},
-		leases:  map[string]*Lease{},
-		byImage: map[string]map[string]*Lease{},
-	}
+	return &State{gen: nextGen(), t: newTables()}
 }
+
+// Freeze returns a copy of s as it is now, in time independent of its size.
+// The copy and s share their trees copy-on-write: each may be read, and s
+// changed, while the other is in use, from different goroutines. Freeze
+// itself must not run concurrently with a change to s.
+func (s *State) Freeze() *State {
+	c := &State{lastApplied: s.lastApplied, gen: nextGen(), t: s.t.clone()}
+	s.gen = nextGen()
+	return c
+}
+
+// Clone returns a copy of s that may be changed apart from it. It is
+// Freeze: the copy is copy-on-write.
+func (s *State) Clone() *State { return s.Freeze() }
 
 // LastApplied returns the index of the last command applied, refused or not.
 func (s *State) LastApplied() uint64 { return s.lastApplied }
@@ -150,7 +159,7 @@ func (s *State) Apply(index uint64, cmd Command) Outcome {
 	var fp [sha256.Size]byte
 	if key != "" {
 		fp = fingerprint(cmd)
-		if rec, ok := s.keys[ref]; ok {
+		if rec, ok := s.key(ref); ok {
 			if rec.fp != fp {
 				return Outcome{Index: index, Err: fmt.Errorf("%w: %q by %q took effect at index %d", ErrKeyReused, key, actor, rec.out.Index)}
 			}
@@ -183,7 +192,8 @@ func (s *State) Apply(index uint64, cmd Command) Outcome {
 	}
 	out.Index = index
 	if out.Err == nil && key != "" {
-		s.keys[ref] = keyRecord{fp: fp, out: out}
+		s.t.keys.ReplaceOrInsert(&keyEntry{ref: ref, rec: keyRecord{fp: fp, out: out}})
+		s.t.keysByIndex.ReplaceOrInsert(keyAge{index: index, ref: ref})
 	}
 	return out
 }
@@ -222,152 +232,273 @@ func fingerprint(cmd Command) [sha256.Size]byte {
 	return sha256.Sum256(b)
 }
 
+func (s *State) key(ref keyRef) (keyRecord, bool) {
+	e, ok := s.t.keys.Get(&keyEntry{ref: ref})
+	if !ok {
+		return keyRecord{}, false
+	}
+	return e.rec, true
+}
+
 func (s *State) registerUser(c RegisterUser) Outcome {
-	if _, ok := s.users[c.Name]; ok {
+	if _, ok := s.t.users.Get(&User{Name: c.Name}); ok {
 		return Outcome{Err: fmt.Errorf("%w: %q", ErrUserExists, c.Name)}
 	}
-	s.users[c.Name] = User{Name: c.Name, PasswordHash: c.PasswordHash}
+	s.t.users.ReplaceOrInsert(&User{Name: c.Name, PasswordHash: c.PasswordHash})
 	return Outcome{}
 }
 
+// name returns the users table's copy of name when it is registered, so
+// that records share it, and name otherwise.
+func (s *State) name(name string) string {
+	if u, ok := s.t.users.Get(&User{Name: name}); ok {
+		return u.Name
+	}
+	return name
+}
+
+// image returns the record of image id, to read only.
+func (s *State) image(id string) (*imageRec, bool) {
+	return s.t.images.Get(&imageRec{id: id})
+}
+
+// imageFor returns the record of img to change: img itself if this State's
+// generation made it, or else a copy of it put in its place (img may be
+// held by a frozen copy).
+func (s *State) imageFor(img *imageRec) *imageRec {
+	if img.gen == s.gen {
+		return img
+	}
+	c := img.copyAt(s.gen)
+	s.t.images.ReplaceOrInsert(c)
+	return c
+}
+
 func (s *State) putImage(c PutImage) Outcome {
-	if _, ok := s.images[c.ID]; ok {
+	if _, ok := s.image(c.ID); ok {
 		return Outcome{ID: c.ID, Err: fmt.Errorf("%w: %s", ErrImageExists, c.ID)}
 	}
-	if _, ok := s.users[c.Owner]; !ok {
+	owner, ok := s.t.users.Get(&User{Name: c.Owner})
+	if !ok {
 		return Outcome{ID: c.ID, Err: fmt.Errorf("%w: owner %q", ErrUnknownUser, c.Owner)}
 	}
-	s.images[c.ID] = &Image{
-		ID:      c.ID,
-		Owner:   c.Owner,
-		Viewers: maps.Clone(c.Viewers),
-		Created: c.Created.UTC(),
-		Version: 1,
-		Digest:  bytes.Clone(c.Digest),
+	img := &imageRec{
+		id:      c.ID,
+		owner:   owner.Name,
+		created: c.Created.UnixNano(),
+		version: 1,
+		digest:  string(c.Digest),
+		viewers: make([]named, 0, len(c.Viewers)),
+		gen:     s.gen,
 	}
-	if s.images[c.ID].Viewers == nil {
-		s.images[c.ID].Viewers = map[string]int{}
+	for _, name := range slices.Sorted(maps.Keys(c.Viewers)) {
+		img.viewers = append(img.viewers, named{s.name(name), c.Viewers[name]})
 	}
+	s.insertImage(img)
 	return Outcome{ID: c.ID, Version: 1}
 }
 
+// insertImage adds img, new, with its index entries.
+func (s *State) insertImage(img *imageRec) {
+	s.t.images.ReplaceOrInsert(img)
+	s.t.byOwner.ReplaceOrInsert(userImage{img.owner, img.created, img.id})
+	for _, v := range img.viewers {
+		s.t.byViewer.ReplaceOrInsert(userImage{v.name, img.created, img.id})
+	}
+}
+
 func (s *State) view(c View) Outcome {
-	img, ok := s.images[c.ID]
+	img, ok := s.image(c.ID)
 	if !ok {
 		return Outcome{ID: c.ID, Err: fmt.Errorf("%w: %s", ErrUnknownImage, c.ID)}
 	}
-	if c.Viewer == img.Owner {
-		return Outcome{ID: c.ID, Version: img.Version, ByOwner: true}
+	if c.Viewer == img.owner {
+		return Outcome{ID: c.ID, Version: img.version, ByOwner: true}
 	}
-	left, ok := img.Viewers[c.Viewer]
+	i, ok := find(img.viewers, c.Viewer)
 	switch {
 	case !ok:
 		return Outcome{ID: c.ID, Err: fmt.Errorf("%w: %q is not a viewer of %s", ErrNotAllowed, c.Viewer, c.ID)}
-	case left <= 0:
+	case img.viewers[i].n <= 0:
 		return Outcome{ID: c.ID, Err: fmt.Errorf("%w: %q has spent every view of %s", ErrNoViewsLeft, c.Viewer, c.ID)}
 	}
-	img.Viewers[c.Viewer] = left - 1
-	img.Version++
-	return Outcome{ID: c.ID, Version: img.Version, ViewsLeft: left - 1}
+	img = s.imageFor(img)
+	img.viewers[i].n--
+	img.version++
+	return Outcome{ID: c.ID, Version: img.version, ViewsLeft: img.viewers[i].n}
 }
 
 func (s *State) share(c Share) Outcome {
-	img, ok := s.images[c.ID]
+	img, ok := s.image(c.ID)
 	if !ok {
 		return Outcome{ID: c.ID, Err: fmt.Errorf("%w: %s", ErrUnknownImage, c.ID)}
 	}
-	if c.Caller != img.Owner {
+	if c.Caller != img.owner {
 		return Outcome{ID: c.ID, Err: fmt.Errorf("%w: %q does not own %s", ErrNotOwner, c.Caller, c.ID)}
 	}
-	n := len(img.Viewers)
+	n := len(img.viewers)
 	for name := range c.Set {
-		if _, ok := img.Viewers[name]; !ok {
+		if _, ok := find(img.viewers, name); !ok {
 			n++
 		}
 	}
 	for _, name := range c.Remove {
-		if _, ok := img.Viewers[name]; ok {
+		if _, ok := find(img.viewers, name); ok {
 			n--
 		}
 	}
 	if n > MaxViewers {
 		return Outcome{ID: c.ID, Err: fmt.Errorf("%w: %s would have %d viewers, at most %d allowed", ErrInvalid, c.ID, n, MaxViewers)}
 	}
-	for name, views := range c.Set {
-		img.Viewers[name] = s.shareLeases(img, name, views, true)
+	img = s.imageFor(img)
+	for _, name := range slices.Sorted(maps.Keys(c.Set)) {
+		if _, listed := find(img.viewers, name); !listed {
+			name = s.name(name)
+			s.t.byViewer.ReplaceOrInsert(userImage{name, img.created, img.id})
+		}
+		img.viewers = set(img.viewers, name, s.shareLeases(img, name, c.Set[name], true))
 	}
 	for _, name := range c.Remove {
+		if _, listed := find(img.viewers, name); !listed {
+			continue
+		}
 		s.shareLeases(img, name, 0, false)
-		delete(img.Viewers, name)
+		img.viewers = remove(img.viewers, name)
+		s.t.byViewer.Delete(userImage{name, img.created, img.id})
 	}
-	img.Version++
-	return Outcome{ID: c.ID, Version: img.Version}
+	img.version++
+	return Outcome{ID: c.ID, Version: img.version}
 }
 
 func (s *State) expireKeys(index uint64, c ExpireKeys) Outcome {
 	if c.Before > index {
 		return Outcome{Err: fmt.Errorf("%w: expire keys before %d at index %d", ErrInvalid, c.Before, index)}
 	}
-	maps.DeleteFunc(s.keys, func(_ keyRef, r keyRecord) bool { return r.out.Index < c.Before })
+	for {
+		a, ok := s.t.keysByIndex.Min()
+		if !ok || a.index >= c.Before {
+			break
+		}
+		s.t.keysByIndex.DeleteMin()
+		s.t.keys.Delete(&keyEntry{ref: a.ref})
+	}
 	return Outcome{}
 }
 
 func (s *State) peerUp(c PeerUp) Outcome {
-	if _, ok := s.users[c.User]; !ok {
+	u, ok := s.t.users.Get(&User{Name: c.User})
+	if !ok {
 		return Outcome{Err: fmt.Errorf("%w: peer of %q", ErrUnknownUser, c.User)}
 	}
-	p, ok := s.peers[c.Device]
-	if !ok || !p.Online || p.User != c.User {
-		p = &Peer{Device: c.Device, Online: true, Since: c.At.UTC()}
-		s.peers[c.Device] = p
+	p := &Peer{Device: c.Device, User: u.Name, Key: bytes.Clone(c.Key), Addr: c.Addr, Holds: slices.Clone(c.Holds), Online: true, Since: c.At.UTC()}
+	if old, ok := s.t.peers.Get(&Peer{Device: c.Device}); ok {
+		if old.Online && old.User == c.User {
+			p.Since = old.Since
+		}
+		s.unindexPeer(old)
 	}
-	p.User, p.Key, p.Addr, p.Holds = c.User, bytes.Clone(c.Key), c.Addr, slices.Clone(c.Holds)
+	s.indexPeer(p)
 	return Outcome{}
 }
 
 func (s *State) peerDown(c PeerDown) {
-	if p, ok := s.peers[c.Device]; ok && p.Online {
-		p.Online, p.Since, p.Holds = false, c.At.UTC(), nil
+	p, ok := s.t.peers.Get(&Peer{Device: c.Device})
+	if !ok || !p.Online {
+		return
+	}
+	s.unindexPeer(p)
+	d := *p
+	d.Online, d.Since, d.Holds = false, c.At.UTC(), nil
+	s.indexPeer(&d)
+}
+
+// indexPeer puts p, new, in the peers table and its indexes.
+func (s *State) indexPeer(p *Peer) {
+	s.t.peers.ReplaceOrInsert(p)
+	s.t.peersByUser.ReplaceOrInsert(pair{p.User, p.Device})
+	if p.Online {
+		s.t.online.ReplaceOrInsert(pair{p.User, p.Device})
+		for _, id := range p.Holds {
+			s.t.holders.ReplaceOrInsert(pair{id, p.Device})
+		}
+	}
+}
+
+// unindexPeer takes p's index entries out; its record stays until
+// indexPeer replaces it.
+func (s *State) unindexPeer(p *Peer) {
+	s.t.peersByUser.Delete(pair{p.User, p.Device})
+	s.t.online.Delete(pair{p.User, p.Device})
+	for _, id := range p.Holds {
+		s.t.holders.Delete(pair{id, p.Device})
 	}
 }
 
 // User returns the user registered under name.
 func (s *State) User(name string) (User, bool) {
-	u, ok := s.users[name]
-	return u, ok
+	u, ok := s.t.users.Get(&User{Name: name})
+	if !ok {
+		return User{}, false
+	}
+	return *u, true
 }
 
 // Image returns a copy of the record of image id.
 func (s *State) Image(id string) (Image, bool) {
-	img, ok := s.images[id]
+	img, ok := s.image(id)
 	if !ok {
 		return Image{}, false
 	}
-	return img.clone(), true
+	return img.export(), true
 }
 
-func (img *Image) clone() Image {
-	c := *img
-	c.Viewers = maps.Clone(img.Viewers)
-	c.Digest = bytes.Clone(img.Digest)
-	c.Offline = maps.Clone(img.Offline)
-	return c
+func (img *imageRec) export() Image {
+	out := Image{
+		ID:      img.id,
+		Owner:   img.owner,
+		Viewers: make(map[string]int, len(img.viewers)),
+		Created: time.Unix(0, img.created).UTC(),
+		Version: img.version,
+	}
+	if img.digest != "" {
+		out.Digest = []byte(img.digest)
+	}
+	for _, v := range img.viewers {
+		out.Viewers[v.name] = v.n
+	}
+	if len(img.offline) > 0 {
+		out.Offline = make(map[string]int, len(img.offline))
+		for _, v := range img.offline {
+			out.Offline[v.name] = v.n
+		}
+	}
+	return out
 }
 
 // MaySee reports whether user owns image id or is listed as its viewer
 // (with or without views left).
 func (s *State) MaySee(user, id string) bool {
-	img, ok := s.images[id]
+	img, ok := s.image(id)
 	if !ok {
 		return false
 	}
-	_, viewer := img.Viewers[user]
-	return img.Owner == user || viewer
+	_, viewer := find(img.viewers, user)
+	return img.owner == user || viewer
+}
+
+// ViewsLeft returns the views left to viewer of image id, and whether the
+// viewer is listed.
+func (s *State) ViewsLeft(id, viewer string) (int, bool) {
+	img, ok := s.image(id)
+	if !ok {
+		return 0, false
+	}
+	return get(img.viewers, viewer)
 }
 
 // Peer returns a copy of the record of a device.
 func (s *State) Peer(device string) (Peer, bool) {
-	p, ok := s.peers[device]
+	p, ok := s.t.peers.Get(&Peer{Device: device})
 	if !ok {
 		return Peer{}, false
 	}
@@ -382,41 +513,75 @@ func (p *Peer) clone() Peer {
 }
 
 // Peers returns copies of every device's record, by user then device id.
+// It reads every peer; OnlinePeers, PeersOf and HoldersOf read what they
+// return.
 func (s *State) Peers() []Peer {
-	out := make([]Peer, 0, len(s.peers))
-	for _, p := range s.peers {
+	out := make([]Peer, 0, s.t.peers.Len())
+	s.t.peersByUser.Ascend(func(k pair) bool {
+		p, _ := s.t.peers.Get(&Peer{Device: k.b})
+		out = append(out, p.clone())
+		return true
+	})
+	return out
+}
+
+// OnlinePeers returns copies of the records of the devices online, by
+// user then device id.
+func (s *State) OnlinePeers() []Peer {
+	out := make([]Peer, 0, s.t.online.Len())
+	s.t.online.Ascend(func(k pair) bool {
+		p, _ := s.t.peers.Get(&Peer{Device: k.b})
+		out = append(out, p.clone())
+		return true
+	})
+	return out
+}
+
+// OnlineCount returns how many devices are online.
+func (s *State) OnlineCount() int { return s.t.online.Len() }
+
+// PeersOf returns copies of user's devices' records, by device id.
+func (s *State) PeersOf(user string) []Peer {
+	var out []Peer
+	for _, d := range seconds(s.t.peersByUser, user) {
+		p, _ := s.t.peers.Get(&Peer{Device: d})
 		out = append(out, p.clone())
 	}
-	slices.SortFunc(out, func(a, b Peer) int { return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Device, b.Device)) })
+	return out
+}
+
+// HoldersOf returns copies of the records of the online devices that offer
+// image id, by device id.
+func (s *State) HoldersOf(id string) []Peer {
+	var out []Peer
+	for _, d := range seconds(s.t.holders, id) {
+		p, _ := s.t.peers.Get(&Peer{Device: d})
+		out = append(out, p.clone())
+	}
 	return out
 }
 
 // ImagesOwnedBy returns copies of the images owner owns, oldest first (ties
-// by id). It scans every image.
+// by id).
 func (s *State) ImagesOwnedBy(owner string) []Image {
 	var out []Image
-	for _, img := range s.images {
-		if img.Owner == owner {
-			out = append(out, img.clone())
-		}
-	}
-	slices.SortFunc(out, func(a, b Image) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	rangeFrom(s.t.byOwner, userImage{user: owner, created: math.MinInt64}, func(k userImage) bool { return k.user == owner }, func(k userImage) bool {
+		img, _ := s.image(k.id)
+		out = append(out, img.export())
+		return true
 	})
 	return out
 }
 
 // SharedWith returns the images that list viewer, with the views left to
-// it (0 when spent), oldest first (ties by id). It scans every image.
+// it (0 when spent), oldest first (ties by id).
 func (s *State) SharedWith(viewer string) []Shared {
 	var out []Shared
-	for _, img := range s.images {
-		if left, ok := img.Viewers[viewer]; ok {
-			out = append(out, Shared{ID: img.ID, Owner: img.Owner, ViewsLeft: left, Created: img.Created})
-		}
-	}
-	slices.SortFunc(out, func(a, b Shared) int {
-		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	rangeFrom(s.t.byViewer, userImage{user: viewer, created: math.MinInt64}, func(k userImage) bool { return k.user == viewer }, func(k userImage) bool {
+		img, _ := s.image(k.id)
+		left, _ := get(img.viewers, viewer)
+		out = append(out, Shared{ID: img.id, Owner: img.owner, ViewsLeft: left, Created: time.Unix(0, img.created).UTC()})
+		return true
 	})
 	return out
 }
@@ -426,7 +591,7 @@ func (s *State) SharedWith(viewer string) []Shared {
 // coordinator asks before doing the work of a retried request (hiding an
 // image, say), and answers from the outcome.
 func (s *State) Lookup(user, key string) (Outcome, bool) {
-	rec, ok := s.keys[keyRef{user, key}]
+	rec, ok := s.key(keyRef{user, key})
 	if !ok || key == "" {
 		return Outcome{}, false
 	}
@@ -437,31 +602,5 @@ func (s *State) Lookup(user, key string) (Outcome, bool) {
 
 // Counts returns the number of users, images and idempotency keys held.
 func (s *State) Counts() (users, images, keys int) {
-	return len(s.users), len(s.images), len(s.keys)
-}
-
-// Clone returns a deep copy of s.
-func (s *State) Clone() *State {
-	c := &State{
-		lastApplied: s.lastApplied,
-		users:       maps.Clone(s.users),
-		images:      make(map[string]*Image, len(s.images)),
-		keys:        maps.Clone(s.keys),
-		peers:       make(map[string]*Peer, len(s.peers)),
-		leases:      make(map[string]*Lease, len(s.leases)),
-		byImage:     make(map[string]map[string]*Lease, len(s.byImage)),
-	}
-	for _, l := range s.leases {
-		cp := *l
-		c.addLease(&cp)
-	}
-	for id, img := range s.images {
-		cp := img.clone()
-		c.images[id] = &cp
-	}
-	for id, p := range s.peers {
-		cp := p.clone()
-		c.peers[id] = &cp
-	}
-	return c
+	return s.t.users.Len(), s.t.images.Len(), s.t.keys.Len()
 }
