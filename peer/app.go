@@ -357,7 +357,9 @@ func (p *Peer) appFetch(w http.ResponseWriter, r *http.Request) {
 		back(w, r, "fetch: "+err.Error(), true)
 		return
 	}
-	res, err := p.Fetch(r.Context(), id, "", LeaseAll)
+	ctx, cancel := context.WithTimeout(r.Context(), fetchTimeout)
+	defer cancel()
+	res, err := p.Fetch(ctx, id, "", LeaseAll)
 	if err != nil {
 		back(w, r, "fetch: "+errText(err), true)
 		return

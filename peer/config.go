@@ -57,7 +57,20 @@ type Config struct {
 	// RetryInterval is how soon a peer tries the cloud again after failing
 	// to reach it. Default 2 s.
 	RetryInterval time.Duration
-	Logger        hclog.Logger
+
+	// The two servers' bounds on a connection (other peers' over TLS, the
+	// control API's on loopback). HeaderTimeout bounds the TLS handshake
+	// and reading a request's headers; default 10 s. IdleTimeout closes a
+	// kept-alive connection that carries no request; default 60 s.
+	// StallTimeout cuts an image sent to another peer that has moved no
+	// bytes for that long (a reader that stopped reading), however long
+	// the transfer has lasted, and bounds the rest of a peer's request
+	// (it has no body) and the write of any other answer; default 30 s.
+	// The control API's own bounds follow from these and from the longest
+	// thing it waits for (see localServer).
+	HeaderTimeout, IdleTimeout, StallTimeout time.Duration
+
+	Logger hclog.Logger
 }
 
 // Validate fills in the defaults and checks the configuration.
@@ -73,6 +86,15 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryInterval <= 0 {
 		c.RetryInterval = 2 * time.Second
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = time.Minute
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -114,9 +115,7 @@ func (p *Peer) Store() *Store { return p.store }
 // cloud's directory until ctx ends; then it leaves the directory (a clean
 // stop marks it offline at once) and returns.
 func (p *Peer) Run(ctx context.Context) error {
-	p2p := &http.Server{Handler: p.p2pHandler(), TLSConfig: serverTLS(p.cert), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: p.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
-	local := &http.Server{Handler: p.localHandler(), ReadHeaderTimeout: 10 * time.Second}
+	p2p, local := p.p2pServer(), p.localServer()
 	errc := make(chan error, 2)
 	go func() { errc <- p2p.ServeTLS(p.p2pLn, "", "") }()
 	go func() { errc <- local.Serve(p.localLn) }()
@@ -147,6 +146,44 @@ func (p *Peer) Run(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// p2pServer serves other peers. A peer's request is headers only, so the
+// whole of it is read within HeaderTimeout. An answer must be written
+// within StallTimeout of the request; an image's deadline moves forward at
+// each write (serveMoving), so that a 150 MB PNG goes to a slow peer for
+// as long as the transfer moves, and a reader that stops reading is cut.
+// A connection is closed after IdleTimeout without a request, in HTTP/1.1
+// and HTTP/2 alike.
+func (p *Peer) p2pServer() *http.Server {
+	return &http.Server{
+		Handler:           p.p2pHandler(),
+		TLSConfig:         serverTLS(p.cert),
+		ReadHeaderTimeout: p.cfg.HeaderTimeout,
+		ReadTimeout:       p.cfg.HeaderTimeout,
+		WriteTimeout:      p.cfg.StallTimeout,
+		IdleTimeout:       p.cfg.IdleTimeout,
+		ErrorLog:          p.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	}
+}
+
+// localServer serves the control API and the app, on loopback. A request
+// may carry a put of up to 64 MiB, read within HeaderTimeout+StallTimeout
+// (loopback reads it in well under a second). Its answer may come only
+// after the longest wait a handler has (a fetch, fetchTimeout; a put, the
+// cloud's RequestTimeout and the offer that follows), so the write bound
+// is that wait plus the read and StallTimeout: generous, but a client
+// that stops reading does not hold a connection for ever.
+func (p *Peer) localServer() *http.Server {
+	read := p.cfg.HeaderTimeout + p.cfg.StallTimeout
+	return &http.Server{
+		Handler:           p.localHandler(),
+		ReadHeaderTimeout: p.cfg.HeaderTimeout,
+		ReadTimeout:       read,
+		WriteTimeout:      read + max(fetchTimeout, p.cfg.RequestTimeout+offerWait) + p.cfg.StallTimeout,
+		IdleTimeout:       p.cfg.IdleTimeout,
+		ErrorLog:          p.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	}
 }
 
 // cloudLoop keeps the peer in the directory: it logs in, has the device
@@ -191,12 +228,15 @@ func (p *Peer) offerNow(ctx context.Context) {
 		p.Kick()
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, offerWait)
 	defer cancel()
 	if err := p.contact(ctx); err != nil {
 		p.log.Warn("could not offer the images held yet", "err", err)
 	}
 }
+
+// offerWait bounds offerNow.
+const offerWait = 2 * time.Second
 
 // Kick asks the peer to contact the cloud now rather than at its next
 // heartbeat.
@@ -436,7 +476,27 @@ func (p *Peer) serveImage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", `"`+e.Digest+`"`)
 	w.Header().Set(hdrDigest, e.Digest)
 	p.log.Debug("serving an image", "image", id, "to", rq.From.User, "range", r.Header.Get("Range"))
-	http.ServeContent(w, r, "", e.Stored, f)
+	serveMoving(w, r, p.cfg.StallTimeout, e.Stored, f)
+}
+
+// serveMoving is http.ServeContent (ranges, If-Range) with the write
+// deadline pushed stall forward before each write: a transfer is cut when
+// it stops moving, never for being long. ServeContent writes in pieces of
+// 32 KiB, so a reader slower than about 32 KiB per stall is cut too.
+func serveMoving(w http.ResponseWriter, r *http.Request, stall time.Duration, modtime time.Time, content io.ReadSeeker) {
+	http.ServeContent(movingWriter{w, http.NewResponseController(w), stall}, r, "", modtime, content)
+}
+
+type movingWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (m movingWriter) Write(b []byte) (int, error) {
+	// A writer that takes no deadline (a recorder in a test) just writes.
+	_ = m.rc.SetWriteDeadline(time.Now().Add(m.stall))
+	return m.ResponseWriter.Write(b)
 }
 
 // addRequest queues a non-viewer's request for one of the owner's images;
