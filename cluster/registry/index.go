@@ -116,9 +116,11 @@ type userImage struct {
 	id      string
 }
 
-func lessUserImage(a, b userImage) bool {
-	return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.created, b.created), cmp.Compare(a.id, b.id)) < 0
+func compareUserImage(a, b userImage) int {
+	return cmp.Or(cmp.Compare(a.user, b.user), cmp.Compare(a.created, b.created), cmp.Compare(a.id, b.id))
 }
+
+func lessUserImage(a, b userImage) bool { return compareUserImage(a, b) < 0 }
 
 // pair is an entry of an index from one id to another: leases by image and
 // by device, peers by user, the online peers that hold an image.

@@ -218,8 +218,21 @@ func decodeSnapshot(b []byte) (*State, error) {
 
 	n := r.count(2 + 2)
 	prev := ""
+	// names holds the users table's copy of each name, for the records
+	// that follow to share: a map, faster than the tree here. A name read
+	// as a registered one is valid; another is checked.
+	names := make(map[string]string, n)
+	intern := func(b []byte) string {
+		if c, ok := names[string(b)]; ok {
+			return c
+		}
+		name := string(b)
+		r.check(ValidName(name))
+		return name
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		u := User{Name: r.str(), PasswordHash: r.str()}
+		names[u.Name] = u.Name
 		r.check(ValidName(u.Name))
 		if r.err == nil {
 			_, err := parseHash(u.PasswordHash)
@@ -234,16 +247,17 @@ func decodeSnapshot(b []byte) (*State, error) {
 
 	n = r.count(16 + 2 + 8 + 8 + 4)
 	prev = ""
+	imgs := make([]*imageRec, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
-		img := &imageRec{id: r.id(), owner: r.str(), gen: s.gen}
+		img := &imageRec{id: r.id(), owner: intern(r.bytes(int(r.u16()))), gen: s.gen}
 		img.created = int64(r.u64())
 		img.version = r.u64()
-		img.viewers = r.named(img.id, "viewer", 4)
+		img.viewers = r.named(img.id, "viewer", 4, intern)
 		if v >= 2 {
 			img.digest = string(r.bytes(int(r.u16())))
 		}
 		if v >= 3 {
-			img.offline = r.named(img.id, "offline views of", 8)
+			img.offline = r.named(img.id, "offline views of", 8, intern)
 		}
 		if r.err != nil {
 			break
@@ -258,8 +272,7 @@ func decodeSnapshot(b []byte) (*State, error) {
 		case len(img.viewers) > MaxViewers:
 			r.fail("image %s has %d viewers, at most %d allowed", img.id, len(img.viewers), MaxViewers)
 		}
-		owner, ok := s.t.users.Get(&User{Name: img.owner})
-		if r.err == nil && !ok {
+		if _, ok := names[img.owner]; r.err == nil && !ok {
 			r.fail("image %s: owner %q is not registered", img.id, img.owner)
 		}
 		if _, ok := find(img.viewers, img.owner); r.err == nil && ok {
@@ -269,26 +282,25 @@ func decodeSnapshot(b []byte) (*State, error) {
 			r.fail("image %s: offline views of its owner", img.id)
 		}
 		r.check(validCreated(time.Unix(0, img.created)))
-		for j, v := range img.viewers {
-			r.check(ValidName(v.name))
+		for _, v := range img.viewers {
 			if v.n > MaxViews {
 				r.fail("image %s: viewer %q gets %d views, at most %d allowed", img.id, v.name, v.n, MaxViews)
 			}
-			img.viewers[j].name = s.name(v.name)
 		}
-		for j, v := range img.offline {
-			r.check(ValidName(v.name))
+		for _, v := range img.offline {
 			if v.n <= 0 {
 				r.fail("image %s: %q spent %d views offline", img.id, v.name, v.n)
 			}
-			img.offline[j].name = s.name(v.name)
 		}
 		if r.err != nil {
 			break
 		}
-		img.owner = owner.Name
-		s.insertImage(img)
+		s.t.images.ReplaceOrInsert(img) // in order: the cheapest insert
+		imgs = append(imgs, img)
 		prev = img.id
+	}
+	if r.err == nil {
+		s.indexImages(imgs)
 	}
 
 	n = r.count(2 + 2 + 32 + 8 + 2 + 8 + 4 + 1)
@@ -348,15 +360,16 @@ func decodeSnapshot(b []byte) (*State, error) {
 }
 
 // named reads a count and names, in increasing order, each with a count of
-// size bytes (4 or 8); an empty list is nil.
-func (r *reader) named(image, what string, size int) []named {
+// size bytes (4 or 8); an empty list is nil. name makes each name's string
+// of its bytes.
+func (r *reader) named(image, what string, size int, name func([]byte) string) []named {
 	n := r.count(2 + size)
 	var out []named
 	if n > 0 {
 		out = make([]named, 0, n)
 	}
 	for i := 0; i < n && r.err == nil; i++ {
-		name := r.str()
+		name := name(r.bytes(int(r.u16())))
 		var c uint64
 		if size == 4 {
 			c = uint64(r.u32())
