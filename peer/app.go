@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"embed"
 	"encoding/base64"
 	"encoding/hex"
@@ -176,8 +175,16 @@ func (p *Peer) signedIn(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (p *Peer) appSignIn(w http.ResponseWriter, r *http.Request) {
-	u, pw := r.FormValue("user"), r.FormValue("password")
-	if subtle.ConstantTimeCompare([]byte(u), []byte(p.cfg.User)) != 1 || subtle.ConstantTimeCompare([]byte(pw), []byte(p.cfg.Password)) != 1 {
+	wait, ok := p.signIn(r, r.FormValue("user"), r.FormValue("password"))
+	if wait > 0 {
+		secs := retryAfterSeconds(wait)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusTooManyRequests)
+		p.render(w, "signin", page{Title: "Sign in", Flash: fmt.Sprintf("Too many wrong passwords: try again in %d s.", secs), Bad: true})
+		return
+	}
+	if !ok {
 		w.WriteHeader(http.StatusUnauthorized)
 		p.render(w, "signin", page{Title: "Sign in", Flash: "Wrong user or password: this peer is " + "its user's own.", Bad: true})
 		return

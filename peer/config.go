@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"veil/cluster/client"
+	"veil/internal/throttle"
 )
 
 // Policy says what the owner's peer does with a request from a user who is
@@ -70,6 +71,11 @@ type Config struct {
 	// thing it waits for (see localServer).
 	HeaderTimeout, IdleTimeout, StallTimeout time.Duration
 
+	// Logins slows down wrong passwords on the control API and the app's
+	// sign-in, per source address and per (user, source); the zero value
+	// is throttle.DefaultConfig (5 free, then 1 s doubling to 5 minutes).
+	Logins throttle.Config
+
 	Logger hclog.Logger
 }
 
@@ -96,6 +102,9 @@ func (c *Config) Validate() error {
 	if c.StallTimeout <= 0 {
 		c.StallTimeout = 30 * time.Second
 	}
+	if c.Logins == (throttle.Config{}) {
+		c.Logins = throttle.DefaultConfig()
+	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
@@ -119,6 +128,9 @@ func (c *Config) Validate() error {
 	}
 	if err := loopbackAddr(c.Local); err != nil {
 		return err
+	}
+	if err := c.Logins.Validate(); err != nil {
+		return fmt.Errorf("peer: logins: %w", err)
 	}
 	return nil
 }

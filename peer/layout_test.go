@@ -14,7 +14,7 @@ import (
 // is compiled into it.
 func TestThePeerImportsNothingOfARunningNode(t *testing.T) {
 	allowed := map[string]bool{"veil/cluster/api": true, "veil/cluster/client": true, "veil/cluster/vouch": true,
-		"veil/internal/webstyle": true, "veil/stego": true}
+		"veil/internal/throttle": true, "veil/internal/webstyle": true, "veil/stego": true}
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)

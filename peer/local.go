@@ -2,7 +2,6 @@ package peer
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,7 +174,8 @@ func (p *Peer) localHandler() http.Handler {
 // is a loopback name, nothing that says a web page sent it, the header
 // Veil-Local, and the user's password. The password is checked last, so
 // that a request a page of another site made gets its refusal without the
-// peer having looked at the credentials the browser added.
+// peer having looked at the credentials the browser added; and only when
+// the source has no wrong passwords to wait for (logins.go).
 func (p *Peer) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
@@ -193,8 +193,14 @@ func (p *Peer) guard(next http.Handler) http.Handler {
 			return
 		}
 		u, pw, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(p.cfg.User)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(pw), []byte(p.cfg.Password)) != 1 {
+		if ok {
+			var wait time.Duration
+			if wait, ok = p.signIn(r, u, pw); wait > 0 {
+				writeTooMany(w, wait)
+				return
+			}
+		}
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="veil peer", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "the control API needs the peer's user and password (HTTP Basic)")
 			return

@@ -18,6 +18,7 @@ import (
 
 	"veil/cluster/api"
 	"veil/cluster/client"
+	"veil/internal/throttle"
 )
 
 // Peer is a user's running peer. Make one with New and run it with Run.
@@ -35,7 +36,9 @@ type Peer struct {
 	kick           chan struct{} // asks the cloud loop to contact the cloud now
 	stateMu        sync.Mutex    // serialises changes of state and their writes to disk
 	sessions       sessions      // the web app's signed-in browsers
-	leaseMu        sync.Mutex    // a lease taken and a sync with the cloud's leases, one at a time
+	logins         *throttle.Limiter
+	clock          func() time.Time // the logins' clock: time.Now, or a test's
+	leaseMu        sync.Mutex       // a lease taken and a sync with the cloud's leases, one at a time
 
 	mu       sync.Mutex
 	state    cloudState
@@ -56,8 +59,11 @@ func New(cfg Config) (*Peer, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("peer: data directory: %w", err)
 	}
-	p := &Peer{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), viewers: map[string]map[string]int{}}
+	p := &Peer{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), viewers: map[string]map[string]int{}, clock: time.Now}
 	var err error
+	if p.logins, err = throttle.New(cfg.Logins); err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
 	if p.id, err = LoadIdentity(cfg.DataDir); err != nil {
 		return nil, err
 	}
