@@ -63,6 +63,7 @@ func BenchmarkHideThroughCluster(b *testing.B) {
 	}
 	_ = addrs
 	cl := loggedIn(b, c, "alice")
+	loggedIn(b, c, "bob")
 	req := client.HideRequest{Secret: secret, Viewers: map[string]int{"bob": 2}}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

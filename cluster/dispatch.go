@@ -77,7 +77,7 @@ func parseHide(contentType string, query url.Values, body []byte, owner string) 
 		}
 		views = n
 	}
-	viewers, err := ParseViewers(fields.Get("viewers"), views)
+	viewers, err := parseViewerNames(fields.Get("viewers"), views)
 	if err != nil {
 		return req, badRequest("%v", err)
 	}
@@ -86,7 +86,7 @@ func parseHide(contentType string, query url.Values, body []byte, owner string) 
 	}
 	req.meta = stego.Meta{Owner: fields.Get("owner"), Viewers: viewers}
 	if owner != "" {
-		if req.meta.Owner != "" && req.meta.Owner != owner {
+		if req.meta.Owner != "" && !sameUser(req.meta.Owner, owner) {
 			return req, badRequest("owner %q is not the logged-in user %q", req.meta.Owner, owner)
 		}
 		req.meta.Owner = owner

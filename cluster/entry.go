@@ -415,7 +415,7 @@ func (n *Node) viewHere(r *http.Request, body []byte, viewer string) *outcome {
 	reply, fail := n.commitRemote(r.Context(), registry.View{ID: o.header.Get(hdrImageID), Viewer: viewer, IdemKey: entryKey(r)})
 	if fail != nil {
 		switch code := replyCode(fail.body); code {
-		case "unknown_image", "not_allowed", "no_views_left":
+		case "not_allowed", "no_views_left":
 			// Denied: the original stays here.
 			var e struct {
 				Error apiError `json:"error"`

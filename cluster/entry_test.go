@@ -26,12 +26,13 @@ func TestImageWorkStaysWhereTheBytesArriveAndOnlyTheCommandReachesTheCoordinator
 			t.Fatalf("bob's view through %s: %d, views left %q", entry.Name(), v.status, v.header.Get("Veil-Views-Left"))
 		}
 		for _, tc := range []struct {
-			who  user
-			code string
-		}{{bob, "no_views_left"}, {eve, "not_allowed"}} {
+			who    user
+			status int
+			code   string
+		}{{bob, http.StatusForbidden, "no_views_left"}, {eve, http.StatusNotFound, "unknown_image"}} {
 			d := view(t, entry, tc.who, r.body)
-			if d.status != http.StatusForbidden || replyCode(d.body) != tc.code || bytes.Contains(d.body, secretPNG(t, 7)[:64]) {
-				t.Fatalf("%s's view: %d %s, want 403 %s without the image", tc.who.name, d.status, d.body, tc.code)
+			if d.status != tc.status || replyCode(d.body) != tc.code || bytes.Contains(d.body, secretPNG(t, 7)[:64]) {
+				t.Fatalf("%s's view: %d %s, want %d %s without the image", tc.who.name, d.status, d.body, tc.status, tc.code)
 			}
 		}
 		if got := coord.pool.done.Load() - coordJobs; got != 0 {

@@ -43,7 +43,30 @@ var (
 	// ErrOverloaded: the node's queue of image work is full. The request
 	// was not carried out; retry after the Retry-After the reply gives.
 	ErrOverloaded = errors.New("overloaded: the image work queue is full; retry after a moment")
+	// ErrTooManyAttempts: too many logins failed from the client's
+	// address, for the name given or for any (users.go). Nothing was
+	// checked; retry after the Retry-After the reply gives.
+	ErrTooManyAttempts = errors.New("too many failed logins from this address")
 )
+
+// waitError is an error with a Retry-After of its own, which writeError
+// sends in place of its class's.
+type waitError struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *waitError) Error() string {
+	return fmt.Sprintf("%v; retry in %s", e.err, retryAfterSeconds(e.wait))
+}
+
+func (e *waitError) Unwrap() error { return e.err }
+
+// retryAfterSeconds is d as a Retry-After: whole seconds, rounded up, at
+// least one.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10) + " s"
+}
 
 // apiError is the JSON body of every error the API returns:
 //
@@ -71,6 +94,7 @@ var classes = []struct {
 	{ErrUnavailable, errorClass{http.StatusServiceUnavailable, "unavailable", time.Second}},
 	{ErrNoWorker, errorClass{http.StatusServiceUnavailable, "no_worker", time.Second}},
 	{ErrOverloaded, errorClass{http.StatusTooManyRequests, "overloaded", time.Second}},
+	{ErrTooManyAttempts, errorClass{http.StatusTooManyRequests, "too_many_attempts", time.Second}},
 	{errNotFound, errorClass{http.StatusNotFound, "not_found", 0}},
 	{ErrBadRequest, errorClass{http.StatusBadRequest, "bad_request", 0}},
 	{ErrBodyTooLarge, errorClass{http.StatusRequestEntityTooLarge, "body_too_large", 0}},
@@ -95,7 +119,7 @@ var classes = []struct {
 	{registry.ErrUserExists, errorClass{http.StatusConflict, "user_exists", 0}},
 	{registry.ErrImageExists, errorClass{http.StatusConflict, "image_exists", 0}},
 	{registry.ErrKeyReused, errorClass{http.StatusConflict, "key_reused", 0}},
-	{registry.ErrUnknownUser, errorClass{http.StatusUnauthorized, "bad_credentials", 0}},
+	{registry.ErrUnknownUser, errorClass{http.StatusNotFound, "unknown_user", 0}},
 	{registry.ErrBadPassword, errorClass{http.StatusUnauthorized, "bad_credentials", 0}},
 	{registry.ErrTokenExpired, errorClass{http.StatusUnauthorized, "token_expired", 0}},
 	{registry.ErrTokenForged, errorClass{http.StatusUnauthorized, "bad_token", 0}},
@@ -124,8 +148,12 @@ func statusOf(err error) errorClass {
 // writeError sends err as a JSON error with its status and code.
 func writeError(w http.ResponseWriter, err error) {
 	c := statusOf(err)
+	if we := (*waitError)(nil); errors.As(err, &we) {
+		c.retryAfter = max(we.wait, time.Second)
+	}
 	if c.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(c.retryAfter/time.Second)))
+		secs := (c.retryAfter + time.Second - 1) / time.Second
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
 	}
 	writeJSON(w, c.status, map[string]apiError{"error": {Code: c.code, Message: err.Error()}})
 }
@@ -148,4 +176,51 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // badRequest wraps ErrBadRequest with what was wrong.
 func badRequest(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, a...))
+}
+
+// errUnseen is what a caller who may not see an image is told of any
+// refusal about it: the answer for an image that does not exist, to the
+// byte, whatever the registry's reason was.
+var errUnseen = fmt.Errorf("%w: no image of that id is shared with you", registry.ErrUnknownImage)
+
+// asSeenBy rewrites a refusal about an image for the caller it answers. A
+// caller who may not see the image (maySee: its owner or a listed viewer,
+// with or without views left) learns nothing of it, not even that it
+// exists: an unknown image, a view or lease by a non-viewer (not_allowed)
+// and a share by a non-owner (not_owner) all become errUnseen, 404
+// unknown_image. A caller who may see it is told the registry's reason:
+// no_views_left, not_owner to a viewer who tries to share, not_allowed to
+// the owner who takes a lease. Other errors pass unchanged.
+func asSeenBy(err error, maySee bool) error {
+	switch {
+	case errors.Is(err, registry.ErrUnknownImage):
+		return errUnseen
+	case !maySee && (errors.Is(err, registry.ErrNotAllowed) || errors.Is(err, registry.ErrNotOwner)):
+		return errUnseen
+	}
+	return err
+}
+
+// refusalFor is asSeenBy for the refusal of a command the coordinator
+// committed: the caller is the command's actor (a view's or a lease's
+// viewer, a share's caller), and whether it may see the image is read
+// from the state that refused it.
+func (n *Node) refusalFor(cmd registry.Command, err error) error {
+	if !errors.Is(err, registry.ErrUnknownImage) && !errors.Is(err, registry.ErrNotAllowed) && !errors.Is(err, registry.ErrNotOwner) {
+		return err
+	}
+	var actor, id string
+	switch c := cmd.(type) {
+	case registry.View:
+		actor, id = c.Viewer, c.ID
+	case registry.Share:
+		actor, id = c.Caller, c.ID
+	case registry.TakeLease:
+		actor, id = c.Viewer, c.Image
+	default:
+		return err
+	}
+	maySee := false
+	n.repl.readLocal(func(s *registry.State) { maySee = s.MaySee(actor, id) })
+	return asSeenBy(err, maySee)
 }

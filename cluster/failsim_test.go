@@ -36,6 +36,7 @@ func TestFailureSimulationLosesNoRequest(t *testing.T) {
 			addrs = append(addrs, n.APIAddr())
 		}
 		cl := loggedIn(t, c, "alice")
+		loggedIn(t, c, "bob")
 		_ = addrs
 
 		ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)

@@ -95,6 +95,9 @@ func (n *Node) handleShare(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(body, &s); err != nil {
 		return err
 	}
+	if err := canonicalShare(&s); err != nil {
+		return err
+	}
 	cmd := registry.Share{ID: r.PathValue("id"), Caller: caller, Set: s.Set, Remove: s.Remove, IdemKey: r.Header.Get(hdrIdempotencyKey)}
 	if err := cmd.Validate(); err != nil {
 		return badRequest("%v", err)

@@ -133,17 +133,18 @@ func TestOnlyAllowedViewersWithViewsLeftSeeTheImage(t *testing.T) {
 			}
 		}
 		denied := []struct {
-			name string
-			who  user
-			code string
+			name   string
+			who    user
+			status int
+			code   string
 		}{
-			{"a viewer with no views left", bob, "no_views_left"},
-			{"a user not on the list", carol, "not_allowed"},
+			{"a viewer with no views left", bob, http.StatusForbidden, "no_views_left"},
+			{"a user not on the list", carol, http.StatusNotFound, "unknown_image"},
 		}
 		for _, d := range denied {
 			v := view(t, other, d.who, veiled)
-			if v.status != http.StatusForbidden || errorCode(t, v) != d.code {
-				t.Fatalf("%s: %d %s, want 403 %s", d.name, v.status, v.body, d.code)
+			if v.status != d.status || errorCode(t, v) != d.code {
+				t.Fatalf("%s: %d %s, want %d %s", d.name, v.status, v.body, d.status, d.code)
 			}
 			if bytes.Contains(v.body, secret[:16]) {
 				t.Fatalf("%s: the denial carries image bytes", d.name)
@@ -189,6 +190,7 @@ func TestUserAndImageErrorsAreClearAndChangeNothing(t *testing.T) {
 		c.WaitCoordinator(20 * time.Second)
 		n := c.Nodes[1]
 		alice := register(t, n, "alice")
+		register(t, n, "bob")
 		r := put(t, n, alice, secretPNG(t, 1), "bob=1")
 		if r.status != 200 {
 			t.Fatalf("put: %d %s", r.status, r.body)

@@ -102,7 +102,7 @@ func (n *Node) handleTakeLease(w http.ResponseWriter, r *http.Request) error {
 	}
 	reply, fail := n.commitRemote(r.Context(), take)
 	if fail != nil {
-		if code := replyCode(fail.body); code == "unknown_image" || code == "not_allowed" || code == "no_views_left" {
+		if code := replyCode(fail.body); code == "not_allowed" || code == "no_views_left" {
 			// Denied: the original stays here.
 			var e struct {
 				Error apiError `json:"error"`

@@ -37,6 +37,8 @@ type Node struct {
 	presence presence // the coordinator's soft state of peers' heartbeats
 	events   eventLog // what the dashboard lists
 	traffic  traffic  // finished API requests, for the dashboard
+	// logins throttles failed logins, per user and address (users.go).
+	logins loginThrottle
 
 	gate    *Gate
 	ml      *memberlist.Memberlist

@@ -105,6 +105,8 @@ func TestAHideThroughANodeThatDoesNotCoordinateIsCommittedByTheCoordinator(t *te
 		other := c.NotCoordinator(coord)
 		secret := secretPNG(t, 1)
 		alice := register(t, coord, "alice")
+		register(t, coord, "bob")
+		register(t, coord, "carol")
 		r := call(t, "POST", hideURL(other, "viewers=bob=2,carol&views=3"), secret,
 			alice.auth("Content-Type", "image/png"))
 		if r.status != 200 {
@@ -143,6 +145,7 @@ func TestIdempotencyKeyReturnsTheFirstOutcome(t *testing.T) {
 		c.WaitCoordinator(20 * time.Second)
 		secret := secretPNG(t, 2)
 		alice := register(t, c.Nodes[0], "alice")
+		register(t, c.Nodes[0], "bob")
 		hdr := alice.auth("Content-Type", "image/png", hdrIdempotencyKey, "put-42")
 		var wg sync.WaitGroup
 		replies := make([]reply, 6)

@@ -122,6 +122,7 @@ func TestRaftMembershipFollowsGossip(t *testing.T) {
 		return ok && fmt.Sprint(voters(t, coord)) == "[node-1 node-2 node-3 node-4]" && n4.State() == StateActive
 	})
 	alice := register(t, n4, "alice")
+	register(t, n4, "bob")
 	if r := put(t, n4, alice, secretPNG(t, 9), "bob=1"); r.status != 200 {
 		t.Fatalf("put through the new node: %d %s", r.status, r.body)
 	}

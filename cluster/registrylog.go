@@ -49,11 +49,15 @@ type registryLog interface {
 }
 
 // commit is submit with the command's own refusal (Outcome.Err) folded
-// into the error.
+// into the error, as the command's caller may be told it (refusalFor). A
+// command that admitCommand refuses is not proposed.
 func (n *Node) commit(ctx context.Context, cmd registry.Command) (registry.Outcome, error) {
+	if err := n.admitCommand(ctx, cmd); err != nil {
+		return registry.Outcome{}, err
+	}
 	out, err := n.repl.submit(ctx, cmd)
-	if err == nil {
-		err = out.Err
+	if err == nil && out.Err != nil {
+		err = n.refusalFor(cmd, out.Err)
 	}
 	return out, err
 }

@@ -80,6 +80,7 @@ func TestOversizedPutsAndViewsAreRefusedUpFrontWithTheLimit(t *testing.T) {
 	c.WaitCoordinator(20 * time.Second)
 	n := c.Nodes[1]
 	alice := register(t, n, "alice")
+	register(t, n, "bob")
 	var st api.StatusReply
 	if err := json.Unmarshal(call(t, "GET", "http://"+n.APIAddr()+"/v1/status", nil, nil).body, &st); err != nil || st.Limits == nil {
 		t.Fatalf("status: %v, limits %+v", err, st.Limits)
