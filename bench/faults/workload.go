@@ -187,6 +187,9 @@ func (w Workload) write(stop <-chan struct{}, me int, cl *client.Client, rec *ch
 	}
 	for n := 1; !stopped(stop, w.Pause); n++ {
 		tag := check.Tag(me, n)
+		if !registerTag(cl, tag) {
+			continue // a fault got in the way: no put this round
+		}
 		list := map[string]int{tag: 1}
 		for v, q := range quota {
 			list[v] = q
@@ -206,6 +209,14 @@ func (w Workload) write(stop <-chan struct{}, me int, cl *client.Client, rec *ch
 		rec.Add(op)
 	}
 	return nil
+}
+
+// registerTag registers a put's tag as a user, outside the history: a put
+// may list only registered users. It reports whether the tag exists.
+func registerTag(cl *client.Client, tag string) bool {
+	err := cl.Register(context.Background(), tag, password)
+	var apiErr *client.Error
+	return err == nil || errors.As(err, &apiErr) && apiErr.Code == "user_exists"
 }
 
 // view views, as one viewer, the newest image it has not used up, until

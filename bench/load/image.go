@@ -31,5 +31,5 @@ func TinyPNG() []byte { return tinyPNG() }
 
 // HideRequest is the write the bench sends: the tiny secret, one viewer.
 func HideRequest() client.HideRequest {
-	return client.HideRequest{Secret: tinyPNG(), Viewers: map[string]int{"viewer": 1}}
+	return client.HideRequest{Secret: tinyPNG(), Viewers: map[string]int{Viewer: 1}}
 }

@@ -206,7 +206,7 @@ func runView(args []string, stdout, stderr io.Writer) int {
 	}
 	res, err := cl.View(ctx, veiled)
 	var apiErr *client.Error
-	if errors.As(err, &apiErr) && apiErr.Status == 403 {
+	if errors.As(err, &apiErr) && (apiErr.Status == 403 || apiErr.Code == "unknown_image") {
 		if werr := os.WriteFile(*out, peer.DeniedImage(), 0o644); werr != nil {
 			return fail(stderr, "view", werr)
 		}

@@ -50,7 +50,7 @@ func TestUserCommandsAgainstACluster(t *testing.T) {
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, b.Bytes()) {
 		t.Fatal("bob's view did not write the original byte for byte")
 	}
-	for _, denied := range []struct{ user, reason string }{{"bob", "no_views_left"}, {"carol", "not_allowed"}} {
+	for _, denied := range []struct{ user, reason string }{{"bob", "no_views_left"}, {"carol", "unknown_image"}} {
 		code, _, errs := runAs(denied.user, "password of "+denied.user, "view", "-o", out, veiled)
 		if code != exitDenied || !strings.Contains(errs, denied.reason) {
 			t.Fatalf("%s's view: exit %d, stderr %q; want exit %d naming %s", denied.user, code, errs, exitDenied, denied.reason)
