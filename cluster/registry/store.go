@@ -2,10 +2,13 @@ package registry
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -13,23 +16,36 @@ import (
 )
 
 // The store's layout: one bbolt file, FileName, in the data directory, with
-// two buckets.
+// two buckets, and the snapshot in a file of its own beside it.
 //
-//	meta  format    1 byte, storeFormat
+//	meta  format    1 byte, storeFormat (1: no entry checksums, the
+//	                snapshot in the snapshot key; 2: as below)
 //	      promised  epoch: 8-byte term, 1-byte length, node
 //	      commit    8 bytes
 //	      snapIndex 8 bytes   (absent until the first snapshot)
 //	      snapEpoch epoch
-//	      snapshot  State.Snapshot() at snapIndex
-//	log   8-byte big-endian index → epoch, then the encoded command
+//	      snapFile  the snapshot's file name in the directory (format 2)
+//	      snapshot  State.Snapshot() at snapIndex (format 1 only)
+//	      sumsFrom  8 bytes: every entry from this index on is checksummed
+//	log   8-byte big-endian index → entry
 //
-// The log holds the entries after snapIndex, contiguous, up to LastIndex.
-// Integers are big-endian. The state is not stored apart from the snapshot:
-// Open restores the snapshot and replays the log up to the commit index.
+// An entry is entryTag, the epoch, the encoded command, and a CRC-32C of
+// the index key and everything before the sum; entries written by format 1
+// have no tag and no sum, and start with the epoch's term, whose high byte
+// is 0. The snapshot file is State.Snapshot(), which ends with its own
+// CRC-32C. The log holds the entries from some index at or before
+// snapIndex+1 (the trailing entries kept for followers a little behind) up
+// to LastIndex, contiguous. Integers are big-endian. The state is not
+// stored apart from the snapshot: Open restores the snapshot and replays
+// the entries after snapIndex up to the commit index.
 const (
 	FileName    = "registry.db"
-	storeFormat = 1
+	storeFormat = 2
+	entryTag    = 0xC5
 )
+
+// snapshotName is the name of the snapshot file of index.
+func snapshotName(index uint64) string { return fmt.Sprintf("snapshot-%020d.veilreg", index) }
 
 var (
 	bucketMeta   = []byte("meta")
@@ -40,6 +56,8 @@ var (
 	keySnapIndex = []byte("snapIndex")
 	keySnapEpoch = []byte("snapEpoch")
 	keySnapshot  = []byte("snapshot")
+	keySnapFile  = []byte("snapFile")
+	keySumsFrom  = []byte("sumsFrom")
 )
 
 // Entry is one change in the log: a command, at an index, from the
@@ -100,7 +118,12 @@ type Snapshot struct {
 // accessors of indexes and epochs do not wait for a change's fsync, only
 // for the moment it takes to make it visible.
 type Store struct {
-	db *bolt.DB
+	db  *bolt.DB
+	dir string
+
+	// cmu serialises compactions, which write the snapshot file with no
+	// other lock held.
+	cmu sync.Mutex
 
 	// wmu serialises the changes, and the readers of the file (Entries,
 	// EpochAt, Snapshot), which must not see the file ahead of the mirrors.
@@ -111,12 +134,15 @@ type Store struct {
 	mu sync.RWMutex
 
 	// Mirrors of what is on disk, updated only after a transaction commits.
-	promised  Epoch
-	commit    uint64
-	snapIndex uint64
-	snapEpoch Epoch
-	lastIndex uint64
-	lastEpoch Epoch
+	promised   Epoch
+	commit     uint64
+	snapIndex  uint64
+	snapEpoch  Epoch
+	snapFile   string // "" until the first snapshot (or in a format 1 store)
+	firstIndex uint64 // the first entry in the log; lastIndex+1 when it is empty
+	sumsFrom   uint64 // entries from here on carry a checksum
+	lastIndex  uint64
+	lastEpoch  Epoch
 	// durableCommit is the commit index on disk; commit may be ahead of it
 	// until the next change writes it (see Commit).
 	durableCommit uint64
@@ -135,16 +161,56 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{Timeout: time.Second})
+	path := filepath.Join(dir, FileName)
+	db, err := openBolt(path)
 	if err != nil {
-		return nil, fmt.Errorf("registry: opening %s: %w", FileName, err)
+		return nil, err
 	}
-	s := &Store{db: db, state: NewState()}
-	if err := s.load(); err != nil {
+	s := &Store{db: db, dir: dir, state: NewState()}
+	if err := s.safeLoad(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openBolt opens the bbolt file, turning its panics on a damaged file
+// into an error: bbolt v1.3 panics on some damaged pages rather than
+// failing.
+func openBolt(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("%w: %s cannot be opened (%v): %s", ErrCorrupt, path, p, repairHint)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("registry: opening %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// repairHint is what an operator does about a damaged store.
+const repairHint = "the node stays out of the cluster; to rebuild it from the others, stop it, move its data directory aside, and start it again: it rejoins empty and catches up from the coordinator's snapshot"
+
+// safeLoad is load, with bbolt's panics on damaged pages turned into an
+// error.
+func (s *Store) safeLoad() (err error) {
+	// A damaged page can point bbolt past the file's mapping: a fault,
+	// which is made a panic here so that it is an error too.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %s is damaged (%v): %s", ErrCorrupt, filepath.Join(s.dir, FileName), p, repairHint)
+		}
+	}()
+	if err := s.load(); err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			return fmt.Errorf("%w: %s", err, repairHint)
+		}
+		return err
+	}
+	return nil
 }
 
 func corrupt(format string, args ...any) error {
@@ -157,14 +223,31 @@ func (s *Store) load() error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucketIfNotExists(bucketLog); err != nil {
+		log, err := tx.CreateBucketIfNotExists(bucketLog)
+		if err != nil {
 			return err
 		}
 		switch f := meta.Get(keyFormat); {
 		case f == nil:
+			if err := meta.Put(keySumsFrom, appendU64(nil, 1)); err != nil {
+				return err
+			}
+			return meta.Put(keyFormat, []byte{storeFormat})
+		case len(f) == 1 && f[0] == 1:
+			// A format 1 store: its entries so far have no checksum; every
+			// entry after them will.
+			next := uint64(1)
+			if k, _ := log.Cursor().Last(); k != nil {
+				next = (&reader{b: k}).u64() + 1
+			} else if v := meta.Get(keySnapIndex); len(v) == 8 {
+				next = (&reader{b: v}).u64() + 1
+			}
+			if err := meta.Put(keySumsFrom, appendU64(nil, next)); err != nil {
+				return err
+			}
 			return meta.Put(keyFormat, []byte{storeFormat})
 		case len(f) != 1 || f[0] != storeFormat:
-			return corrupt("store format %v, want %d", f, storeFormat)
+			return corrupt("%s: store format %v, this node reads 1 and %d", FileName, f, storeFormat)
 		}
 		return nil
 	})
@@ -187,37 +270,67 @@ func (s *Store) load() error {
 		if s.snapEpoch, err = getEpoch(meta, keySnapEpoch); err != nil {
 			return err
 		}
-		if data := meta.Get(keySnapshot); data != nil {
+		if s.sumsFrom, err = getU64(meta, keySumsFrom); err != nil {
+			return err
+		}
+		if name := meta.Get(keySnapFile); name != nil {
+			s.snapFile = string(name)
+			data, err := os.ReadFile(filepath.Join(s.dir, s.snapFile))
+			if err != nil {
+				return corrupt("the snapshot at index %d: %v", s.snapIndex, err)
+			}
 			if err := s.state.Restore(data); err != nil {
-				return corrupt("snapshot: %v", err)
+				return corrupt("the snapshot %s: %v", s.snapFile, err)
+			}
+		} else if data := meta.Get(keySnapshot); data != nil {
+			if err := s.state.Restore(data); err != nil {
+				return corrupt("the snapshot in %s: %v", FileName, err)
 			}
 		}
 		if s.state.LastApplied() != s.snapIndex {
-			return corrupt("snapshot holds index %d, meta says %d", s.state.LastApplied(), s.snapIndex)
+			return corrupt("the snapshot holds index %d, %s says %d", s.state.LastApplied(), FileName, s.snapIndex)
 		}
 		s.lastIndex, s.lastEpoch = s.snapIndex, s.snapEpoch
+		s.firstIndex = s.snapIndex + 1
 		c := log.Cursor()
+		var prev uint64
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			e, err := decodeEntry(k, v)
+			e, err := s.decodeEntry(k, v)
 			if err != nil {
-				return corrupt("log: %v", err)
+				return corrupt("%s: %v", FileName, err)
 			}
-			if e.Index != s.lastIndex+1 {
-				return corrupt("log entry %d follows %d", e.Index, s.lastIndex)
+			switch {
+			case prev == 0 && e.Index > s.snapIndex+1:
+				return corrupt("%s: the log starts at entry %d, after the snapshot's %d", FileName, e.Index, s.snapIndex)
+			case prev == 0:
+				s.firstIndex = e.Index
+			case e.Index != prev+1:
+				return corrupt("%s: log entry %d follows %d", FileName, e.Index, prev)
+			}
+			prev = e.Index
+			if e.Index <= s.snapIndex {
+				// A trailing entry, kept for followers a little behind:
+				// the snapshot holds it.
+				if e.Index == s.snapIndex && e.Epoch != s.snapEpoch {
+					return corrupt("%s: entry %d has epoch %v, the snapshot %v", FileName, e.Index, e.Epoch, s.snapEpoch)
+				}
+				continue
 			}
 			if e.Epoch.Less(s.lastEpoch) {
-				return corrupt("log entry %d has epoch %v after %v", e.Index, e.Epoch, s.lastEpoch)
+				return corrupt("%s: log entry %d has epoch %v after %v", FileName, e.Index, e.Epoch, s.lastEpoch)
 			}
 			if e.Index <= s.commit {
-				s.apply(e)
+				if a := s.apply(e); a.Command == nil {
+					return corrupt("%s: committed entry %d does not decode: %v", FileName, e.Index, a.Outcome.Err)
+				}
 			}
 			s.lastIndex, s.lastEpoch = e.Index, e.Epoch
 		}
 		switch {
 		case s.commit < s.snapIndex || s.commit > s.lastIndex:
-			return corrupt("commit index %d outside %d to %d", s.commit, s.snapIndex, s.lastIndex)
+			return corrupt("%s: commit index %d outside %d to %d", FileName, s.commit, s.snapIndex, s.lastIndex)
 		case s.promised.Less(s.lastEpoch):
-			return corrupt("promised epoch %v below the log's %v", s.promised, s.lastEpoch)
+			return corrupt("%s: promised epoch %v below the log's %v", FileName, s.promised, s.lastEpoch)
 		}
 		return nil
 	})
@@ -361,16 +474,16 @@ func (s *Store) epochAt(log *bolt.Bucket, index uint64) (Epoch, error) {
 	if index == s.snapIndex {
 		return s.snapEpoch, nil
 	}
-	v := log.Get(indexKey(index))
+	k := indexKey(index)
+	v := log.Get(k)
 	if v == nil {
-		return Epoch{}, corrupt("no log entry %d", index)
+		return Epoch{}, corrupt("%s: no log entry %d", FileName, index)
 	}
-	r := &reader{b: v}
-	e := r.epoch()
-	if r.err != nil {
-		return Epoch{}, corrupt("log entry %d: %v", index, r.err)
+	e, err := s.decodeEntry(k, v)
+	if err != nil {
+		return Epoch{}, corrupt("%s: %v", FileName, err)
 	}
-	return e, nil
+	return e.Epoch, nil
 }
 
 // entries reads entries from to to, which must be in the log.
@@ -381,7 +494,7 @@ func (s *Store) entries(log *bolt.Bucket, from, to uint64) ([]Entry, error) {
 	out := make([]Entry, 0, to-from+1)
 	c := log.Cursor()
 	for k, v := c.Seek(indexKey(from)); k != nil && len(out) < cap(out); k, v = c.Next() {
-		e, err := decodeEntry(k, v)
+		e, err := s.decodeEntry(k, v)
 		if err != nil {
 			return nil, corrupt("log: %v", err)
 		}
@@ -398,18 +511,45 @@ func (s *Store) entries(log *bolt.Bucket, from, to uint64) ([]Entry, error) {
 
 func indexKey(i uint64) []byte { return appendU64(nil, i) }
 
+// encodeEntryValue encodes e as its log value: the tag, the epoch, the
+// command, and the CRC-32C of the key and all that.
 func encodeEntryValue(e Entry) []byte {
-	return append(appendEpoch(nil, e.Epoch), e.Command...)
+	b := make([]byte, 0, 1+9+len(e.Epoch.Node)+len(e.Command)+4)
+	b = append(b, entryTag)
+	b = appendEpoch(b, e.Epoch)
+	b = append(b, e.Command...)
+	sum := crc32.Update(crc32.Checksum(indexKey(e.Index), castagnoli), castagnoli, b)
+	return binary.BigEndian.AppendUint32(b, sum)
 }
 
-// decodeEntry decodes a log key and value; it copies the command out of
-// bbolt's memory.
-func decodeEntry(k, v []byte) (Entry, error) {
+// decodeEntry decodes a log key and value, checking the value's checksum
+// (required from sumsFrom on); it copies the command out of bbolt's
+// memory. A damaged entry fails with an error that names its index.
+func (s *Store) decodeEntry(k, v []byte) (Entry, error) {
 	if len(k) != 8 {
 		return Entry{}, fmt.Errorf("%w: log key of %d bytes", ErrMalformed, len(k))
 	}
+	index := (&reader{b: k}).u64()
+	if len(v) > 1+9+MaxEpochNode+MaxCommandSize+4 {
+		// Checked before the bytes are touched: a damaged page can give a
+		// length that reaches past the file's mapping.
+		return Entry{}, fmt.Errorf("%w: log entry %d claims %d bytes: damaged", ErrMalformed, index, len(v))
+	}
+	switch {
+	case len(v) > 0 && v[0] == entryTag:
+		if len(v) < 1+9+4 {
+			return Entry{}, fmt.Errorf("%w: log entry %d of %d bytes, cut short", ErrMalformed, index, len(v))
+		}
+		body, sum := v[:len(v)-4], binary.BigEndian.Uint32(v[len(v)-4:])
+		if got := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, body); got != sum {
+			return Entry{}, fmt.Errorf("%w: log entry %d fails its checksum (%08x, its bytes sum to %08x): damaged", ErrMalformed, index, sum, got)
+		}
+		v = body[1:]
+	case index >= s.sumsFrom:
+		return Entry{}, fmt.Errorf("%w: log entry %d has no checksum tag (its first byte is %#02x): damaged", ErrMalformed, index, firstByte(v))
+	}
 	r := &reader{b: v}
-	e := Entry{Index: (&reader{b: k}).u64(), Epoch: r.epoch()}
+	e := Entry{Index: index, Epoch: r.epoch()}
 	if r.err != nil {
 		return Entry{}, r.err
 	}
@@ -418,6 +558,13 @@ func decodeEntry(k, v []byte) (Entry, error) {
 	}
 	e.Command = bytes.Clone(v[r.off:])
 	return e, nil
+}
+
+func firstByte(b []byte) byte {
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
 }
 
 // deleteFrom deletes the entries at index from and after.

@@ -108,7 +108,7 @@ func TestStoreReopenKeepsEverything(t *testing.T) {
 				t.Fatal(err)
 			}
 			if compact {
-				if err := s.Compact(); err != nil {
+				if _, err := s.Compact(0); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -353,7 +353,7 @@ func TestCompactAndInstallSnapshot(t *testing.T) {
 	cmds := script(t, 9)
 	leader.Propose(epochA, cmds[:6]...)
 	leader.Commit(6)
-	if err := leader.Compact(); err != nil {
+	if _, err := leader.Compact(0); err != nil {
 		t.Fatal(err)
 	}
 	leader.Propose(epochB, cmds[6:]...)

@@ -268,15 +268,15 @@ func (s *Store) apply(e Entry) Applied {
 
 // Entries returns the entries from index from to index to, both included,
 // for a coordinator to send to a follower. It fails with ErrCompacted if
-// from is in the snapshot (send the snapshot instead) and with
+// from is no longer in the log (send the snapshot instead) and with
 // ErrOutOfRange if to is beyond the log.
 func (s *Store) Entries(from, to uint64) ([]Entry, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if from <= s.snapIndex && s.snapIndex > 0 {
-		return nil, fmt.Errorf("%w: entry %d; the snapshot covers up to %d", ErrCompacted, from, s.snapIndex)
-	}
 	from = max(from, 1)
+	if from < s.firstIndex && s.snapIndex > 0 {
+		return nil, fmt.Errorf("%w: entry %d; the log starts at %d, the snapshot covers up to %d", ErrCompacted, from, s.firstIndex, s.snapIndex)
+	}
 	if to > s.lastIndex {
 		return nil, fmt.Errorf("%w: entry %d, the log ends at %d", ErrOutOfRange, to, s.lastIndex)
 	}
@@ -295,8 +295,8 @@ func (s *Store) Entries(from, to uint64) ([]Entry, error) {
 func (s *Store) EpochAt(index uint64) (Epoch, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if index < s.snapIndex {
-		return Epoch{}, fmt.Errorf("%w: entry %d; the snapshot covers up to %d", ErrCompacted, index, s.snapIndex)
+	if index < s.snapIndex && index < s.firstIndex {
+		return Epoch{}, fmt.Errorf("%w: entry %d; the log starts at %d, the snapshot covers up to %d", ErrCompacted, index, s.firstIndex, s.snapIndex)
 	}
 	if index > s.lastIndex {
 		return Epoch{}, fmt.Errorf("%w: entry %d, the log ends at %d", ErrOutOfRange, index, s.lastIndex)
