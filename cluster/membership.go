@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -73,11 +75,17 @@ const (
 )
 
 // membership keeps the status table and implements memberlist's delegates.
+//
+// A node takes part only once it knows that its name is free (see claims):
+// until then its table shows it alone, so that its election, replication
+// and leave reach no one.
 type membership struct {
 	log          hclog.Logger
 	self         string
 	suspectAfter func(members int) time.Duration
 	now          func() time.Time
+	started      time.Time     // when this node's gossip began, for its claims' age
+	refusedCh    chan struct{} // closed when refused is set
 
 	mu      sync.Mutex
 	ml      *memberlist.Memberlist
@@ -85,6 +93,15 @@ type membership struct {
 	table   map[string]*Member
 	lastAck map[string]time.Time
 	changed chan struct{} // poked (non-blocking) when the table changes
+	// admitted: an exchange of state with a member found this node's name
+	// free (or no member sent claims for a while: see sweep).
+	admitted bool
+	// othersSince is when the table first held another member, while not
+	// admitted.
+	othersSince time.Time
+	// refused says which live member holds this node's name; once set, the
+	// node never takes part.
+	refused error
 
 	onMessage func(channel byte, from string, payload []byte)
 }
@@ -95,6 +112,8 @@ func newMembership(self string, local Meta, log hclog.Logger, suspectAfter func(
 		self:         self,
 		suspectAfter: suspectAfter,
 		now:          time.Now,
+		started:      time.Now(),
+		refusedCh:    make(chan struct{}),
 		local:        local,
 		table:        map[string]*Member{},
 		lastAck:      map[string]time.Time{},
@@ -142,6 +161,11 @@ func (m *membership) NodeMeta(limit int) []byte {
 // NotifyMsg implements memberlist.Delegate. Messages are routed by their
 // first byte; the sender's name follows as a length-prefixed string.
 func (m *membership) NotifyMsg(b []byte) {
+	if m.isRefused() {
+		// Meant for the member that holds this node's name, or for no
+		// one: this node answers nothing in that name.
+		return
+	}
 	channel, from, payload, err := decodeUserMsg(b)
 	if err != nil {
 		m.log.Debug("dropped malformed gossip message", "error", err)
@@ -155,11 +179,117 @@ func (m *membership) NotifyMsg(b []byte) {
 // GetBroadcasts implements memberlist.Delegate; Veil piggybacks nothing.
 func (m *membership) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 
-// LocalState implements memberlist.Delegate; there is no extra state.
-func (m *membership) LocalState(join bool) []byte { return nil }
+// LocalState implements memberlist.Delegate: this node's claims, sent in
+// each exchange of state (a join starts with one).
+func (m *membership) LocalState(join bool) []byte {
+	m.mu.Lock()
+	c := claims{Version: claimsVersion, Name: m.self, AgeMS: m.now().Sub(m.started).Milliseconds()}
+	if row, ok := m.table[m.self]; ok {
+		c.Gossip = row.Gossip
+	}
+	if m.admitted {
+		for name, row := range m.table {
+			if name != m.self && (row.Status == StatusAlive || row.Status == StatusSuspect) {
+				c.Live = append(c.Live, claim{Name: name, Gossip: row.Gossip})
+			}
+		}
+	}
+	m.mu.Unlock()
+	sort.Slice(c.Live, func(i, j int) bool { return c.Live[i].Name < c.Live[j].Name })
+	b, err := c.encode()
+	if err != nil {
+		m.log.Error("cannot encode this node's claims", "error", err)
+		return nil
+	}
+	return b
+}
 
-// MergeRemoteState implements memberlist.Delegate.
-func (m *membership) MergeRemoteState(buf []byte, join bool) {}
+// MergeRemoteState implements memberlist.Delegate: it reads the claims of
+// the member this node exchanged state with.
+func (m *membership) MergeRemoteState(buf []byte, join bool) {
+	c, err := decodeClaims(buf)
+	if err != nil {
+		// Not a word about this node's name: as from a member that sends
+		// no claims.
+		m.log.Warn("a member sent gossip state this node cannot read", "error", err)
+		c = claims{}
+	}
+	m.judge(c)
+}
+
+// judge reads a member's claims: a newcomer that finds a live member of
+// its own name at another address refuses; otherwise the exchange admits
+// this node. A node already admitted never refuses, whatever it hears: the
+// other one is the newcomer, and refuses on its side.
+func (m *membership) judge(c claims) {
+	m.mu.Lock()
+	if m.refused != nil {
+		m.mu.Unlock()
+		return
+	}
+	mine := ""
+	if row, ok := m.table[m.self]; ok {
+		mine = row.Gossip
+	}
+	age := m.now().Sub(m.started)
+	var holder, says string
+	elder := false
+	if c.Name == m.self && c.Gossip != mine && c.Gossip != "" && mine != "" {
+		// The member itself has this node's name: the one that has run
+		// longer keeps it.
+		holder, says = c.Gossip, fmt.Sprintf("it has run %s", (time.Duration(c.AgeMS)*time.Millisecond).Round(time.Millisecond))
+		elder = time.Duration(c.AgeMS)*time.Millisecond >= age
+	}
+	for _, l := range c.Live {
+		if holder == "" && l.Name == m.self && l.Gossip != mine && l.Gossip != "" && mine != "" {
+			// Gossip holds that one: it will not take this node's address
+			// for the name while the other lives.
+			holder, says, elder = l.Gossip, fmt.Sprintf("member %s holds it alive", c.Name), true
+		}
+	}
+	switch {
+	case holder != "" && !m.admitted && elder:
+		m.refused = fmt.Errorf("%w: %s is at %s (%s), and this node is at %s; start this one with another --name, or stop that one first",
+			ErrNameTaken, m.self, holder, says, mine)
+		m.mu.Unlock()
+		close(m.refusedCh)
+		m.log.Error("refusing to take part in the cluster", "error", m.refused)
+		m.poke()
+		return
+	case holder != "":
+		m.log.Warn("another node claims this node's name; it is the newcomer and must refuse",
+			"name", m.self, "address", holder, "this_address", mine)
+	}
+	admitted := !m.admitted
+	m.admitted = true
+	m.mu.Unlock()
+	if admitted {
+		m.poke()
+	}
+}
+
+// isRefused reports whether a live member holds this node's name.
+func (m *membership) isRefused() bool {
+	select {
+	case <-m.refusedCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// refusal returns why the node refused, or nil.
+func (m *membership) refusal() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.refused
+}
+
+// visible reports whether a row is shown to the rest of the node: its own
+// always, the others once it is admitted. Callers hold mu.
+func (m *membership) visible(name string) bool {
+	return name == m.self || m.admitted
+}
 
 // NotifyJoin implements memberlist.EventDelegate.
 func (m *membership) NotifyJoin(n *memberlist.Node) {
@@ -201,6 +331,9 @@ func (m *membership) upsert(n *memberlist.Node, status Status) string {
 	if !ok {
 		row = &Member{Name: n.Name, Since: m.now(), Status: StatusAlive}
 		m.table[n.Name] = row
+		if n.Name != m.self && !m.admitted && m.othersSince.IsZero() {
+			m.othersSince = m.now()
+		}
 	}
 	addr := net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 	row.Gossip = addr
@@ -288,6 +421,12 @@ func (m *membership) sweep() {
 	limit := m.suspectAfter(alive)
 	now := m.now()
 	changed := false
+	if !m.admitted && m.refused == nil && !m.othersSince.IsZero() && now.Sub(m.othersSince) > limit {
+		// Members are in sight but none has sent claims (a release from
+		// before them sends none): take part rather than stay alone.
+		m.admitted, changed = true, true
+		m.log.Warn("no member has said whether this node's name is free (an older release?); taking part", "name", m.self)
+	}
 	for name, row := range m.table {
 		if name == m.self || row.Status != StatusAlive {
 			continue
@@ -309,7 +448,9 @@ func (m *membership) members() []Member {
 	defer m.mu.Unlock()
 	out := make([]Member, 0, len(m.table))
 	for _, row := range m.table {
-		out = append(out, *row)
+		if m.visible(row.Name) {
+			out = append(out, *row)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -320,7 +461,7 @@ func (m *membership) member(name string) (Member, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	row, ok := m.table[name]
-	if !ok {
+	if !ok || !m.visible(name) {
 		return Member{}, false
 	}
 	return *row, true
@@ -338,6 +479,65 @@ func (m *membership) forget(ttl time.Duration) {
 			delete(m.lastAck, name)
 		}
 	}
+}
+
+// ErrNameTaken is why a node refuses to take part: a live member of the
+// cluster already holds its name.
+var ErrNameTaken = errors.New("cluster: a live member already holds this node's name")
+
+// Refused is closed when the node has found, as it joined, a live member
+// that holds its name; RefusedErr says which. Such a node took no part in
+// the cluster (its table shows it alone, and it answers no gossip message),
+// and the live member is left as it was. Stop it with Close, not Leave: a
+// leave would tell the others that the name is leaving, and they would
+// take it for the live member.
+func (n *Node) Refused() <-chan struct{} { return n.mship.refusedCh }
+
+// RefusedErr is why the node refused (wrapping ErrNameTaken), or nil.
+func (n *Node) RefusedErr() error { return n.mship.refusal() }
+
+// claims are what a node tells the member it exchanges gossip state with
+// (memberlist's push-pull, with which a join begins): its name, its gossip
+// address, how long it has run, and the live members it holds. Two nodes
+// that started with one name learn it from each other, or from any member
+// that holds the other alive; the newcomer refuses. The age is a duration,
+// not a time: clocks of two machines need not agree.
+type claims struct {
+	Version int     `json:"v"`
+	Name    string  `json:"name"`
+	Gossip  string  `json:"gossip"`
+	AgeMS   int64   `json:"age_ms"`
+	Live    []claim `json:"live,omitempty"`
+}
+
+type claim struct {
+	Name   string `json:"name"`
+	Gossip string `json:"gossip"`
+}
+
+const claimsVersion = 1
+
+// maxClaims bounds the members one node's claims may list.
+const maxClaims = 4096
+
+func (c claims) encode() ([]byte, error) { return json.Marshal(c) }
+
+// decodeClaims reads a member's claims; a newer version is read for the
+// fields this one knows.
+func decodeClaims(b []byte) (claims, error) {
+	var c claims
+	if err := json.Unmarshal(b, &c); err != nil {
+		return claims{}, fmt.Errorf("claims: %w", err)
+	}
+	switch {
+	case c.Version < claimsVersion:
+		return claims{}, fmt.Errorf("claims: version %d", c.Version)
+	case c.AgeMS < 0:
+		return claims{}, fmt.Errorf("claims: age %d ms", c.AgeMS)
+	case len(c.Live) > maxClaims:
+		return claims{}, fmt.Errorf("claims: %d members, more than %d", len(c.Live), maxClaims)
+	}
+	return c, nil
 }
 
 // encodeUserMsg frames a message for NotifyMsg: channel, sender, payload.

@@ -122,7 +122,15 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "veil node %s (%s mode): gossip %s, API http://%s, profile %s\n", cfg.Name, cfg.Mode, node.GossipAddr(), node.APIAddr(), cfg.Profile.Name)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
+	var s os.Signal
+	select {
+	case s = <-sig:
+	case <-node.Refused():
+		// Another node holds the name: this one took no part, and must
+		// not announce a leave in that name (Close, not Leave).
+		node.Close()
+		return fail(stderr, "node", node.RefusedErr())
+	}
 	cfg.Logger.Info("leaving the cluster", "signal", s.String())
 	if err := node.Leave(5 * time.Second); err != nil {
 		return fail(stderr, "node", fmt.Errorf("leave: %w", err))
