@@ -232,8 +232,8 @@ func TestPeerProcessesKeepQuotasExactOffline(t *testing.T) {
 	if err := bob.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.View(ctx, removed); code(err) != "not_allowed" {
-		t.Fatalf("a view after the removal: %v, want not_allowed", err)
+	if _, err := b.View(ctx, removed); code(err) != "unknown_image" {
+		t.Fatalf("a view after the removal: %v, want unknown_image (what the cloud tells one who may not see an image)", err)
 	}
 	for i := range 4 {
 		if _, err := b.View(ctx, raised); err != nil {
