@@ -108,14 +108,16 @@ func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return n.atCoordinator(w, r, body, func() *outcome {
-		// A name registered before names were canonical ("Alice" beside
-		// no "alice") is taken under its own spelling too.
-		var taken bool
-		if err := n.repl.read(r.Context(), func(s *registry.State) { _, taken = s.User(c.Name) }); err != nil {
-			return errorOutcome(err)
-		}
-		if taken {
-			return errorOutcome(fmt.Errorf("%w: %q", registry.ErrUserExists, c.Name))
+		// A name registered before names were canonical ("Bob" beside
+		// no "bob") is taken under its own spelling too.
+		if c.Name != name {
+			var taken bool
+			if err := n.repl.read(r.Context(), func(s *registry.State) { _, taken = s.User(c.Name) }); err != nil {
+				return errorOutcome(err)
+			}
+			if taken {
+				return errorOutcome(fmt.Errorf("%w: %q", registry.ErrUserExists, c.Name))
+			}
 		}
 		key := r.Header.Get(hdrIdempotencyKey)
 		var hash string
@@ -180,7 +182,7 @@ func (n *Node) handleLogin(w http.ResponseWriter, r *http.Request) error {
 			}
 		})
 		if wait, ok := n.logins.check(key); !ok {
-			return &waitError{fmt.Errorf("%w; wait before trying again", ErrTooManyAttempts), wait}
+			return &waitError{ErrTooManyAttempts, wait}
 		}
 	}
 	if len(c.Password) > registry.MaxPasswordLen {
