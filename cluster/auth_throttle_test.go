@@ -230,3 +230,21 @@ func TestOverlongNamesAndPasswordsAreRefusedBeforeAnyHash(t *testing.T) {
 		t.Errorf("the coordinator hashed %d passwords for logins that no password can match", got-hashed)
 	}
 }
+
+func TestALoginIsCountedAgainstItsAddressOrItsIPv6Network(t *testing.T) {
+	for _, tc := range []struct {
+		remote, want string
+	}{
+		{"192.0.2.7:41000", "192.0.2.7"},
+		{"[::ffff:192.0.2.7]:41000", "192.0.2.7"},
+		{"[2001:db8:1:2:3:4:5:6]:41000", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1]:41000", "2001:db8:1:2::/64"},
+		{"[fe80::1%eth0]:41000", "fe80::/64"},
+		{"", "unknown"},
+	} {
+		r := &http.Request{RemoteAddr: tc.remote}
+		if got := loginSource(r); got != tc.want {
+			t.Errorf("a login from %q counts against %q, want %q", tc.remote, got, tc.want)
+		}
+	}
+}
