@@ -259,8 +259,9 @@ func TestTheOwnersChangesReachAnOfflineViewer(t *testing.T) {
 		}
 		return true
 	})
-	if _, err := bob.local.View(ctx, removed); apiCode(err) != "not_allowed" {
-		t.Fatalf("a view after the removal: %v, want not_allowed", err)
+	// A viewer removed is told what anyone who may not see an image is.
+	if _, err := bob.local.View(ctx, removed); apiCode(err) != "unknown_image" {
+		t.Fatalf("a view after the removal: %v, want unknown_image", err)
 	}
 	cl, err := client.New(client.Config{Nodes: c.apis, User: "alice", Password: password("alice")})
 	if err != nil {
