@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 	"veil/cluster/api"
+	"veil/cluster/registry"
 	"veil/internal/version"
 )
 
@@ -56,6 +57,8 @@ func (n *Node) routes() http.Handler {
 		handle("POST /v1/internal/prepare", "internal_prepare", rep.handlePrepare)
 		handle("POST /v1/internal/append", "internal_append", rep.handleAppend)
 		handle("GET /v1/internal/entries", "internal_entries", rep.handleEntries)
+		handle("POST /v1/internal/snapshot", "internal_snapshot", rep.handleSnapshotChunk)
+		handle("GET /v1/internal/snapshot", "internal_snapshot_read", rep.handleSnapshotRead)
 		// The watch is held for seconds on purpose: outside wrap, so that
 		// it does not count as a slow request in the metrics.
 		mux.HandleFunc("GET /v1/internal/watch", func(w http.ResponseWriter, r *http.Request) {
@@ -227,9 +230,28 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		Load: n.pool.load(), Gossip: n.GossipAddr(), API: n.APIAddr(), Profile: n.cfg.Profile.Name,
 		Members: len(n.mship.members()), JobsDone: n.pool.done.Load(),
 		Elections: n.elector.Stats().Elections, Failures: n.cfg.Failures != nil, Build: version.Get().Short(),
-		Raft: n.raftStatus(), Limits: n.cfg.limits(),
+		Raft: n.raftStatus(), Limits: n.cfg.limits(), Registry: n.registryStatus(),
 	})
 	return nil
+}
+
+// registryStatus is where this node's copy of the registry stands.
+func (n *Node) registryStatus() *api.RegistryStatus {
+	var rs api.RegistryStatus
+	n.repl.readLocal(func(s *registry.State) { rs.Users, rs.Images, _ = s.Counts() })
+	switch {
+	case n.store != nil:
+		st := n.store.Status()
+		rs.CommitIndex, rs.SnapshotIndex = st.Commit, st.SnapshotIndex
+		rs.LogEntries = st.LastIndex + 1 - min(st.FirstIndex, st.LastIndex+1)
+	case n.raft != nil:
+		first, last, snap := n.raft.LogBounds()
+		rs.CommitIndex, rs.SnapshotIndex = n.raft.Status().CommitIndex, snap
+		if last >= first && last > 0 {
+			rs.LogEntries = last - first + 1
+		}
+	}
+	return &rs
 }
 
 // MemberReply is api.MemberReply, as this package has always named it.

@@ -47,6 +47,15 @@ type Config struct {
 	// the failure simulation's longest silence.
 	RaftDeadGrace time.Duration
 
+	// SnapshotThreshold is how many committed entries past the last
+	// snapshot make the node take a new one and compact its log, and
+	// TrailingLogs how many entries it keeps before the snapshot for
+	// followers a little behind, in both modes: hashicorp/raft's names and
+	// defaults. A follower that needs an entry no longer kept gets the
+	// snapshot.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+
 	// Workers is the number of hide/reveal jobs the node runs at once. The
 	// load a node reports is its queued and running jobs per worker slot.
 	Workers int
@@ -242,22 +251,24 @@ func (p Profile) Validate() error {
 // fast profile and Bully mode.
 func DefaultConfig(name string) Config {
 	return Config{
-		Name:           name,
-		Mode:           ModeBully,
-		GossipAddr:     "127.0.0.1:7946",
-		APIAddr:        "127.0.0.1:8080",
-		RaftAddr:       "127.0.0.1:8300",
-		RaftDeadGrace:  2 * MaxSimulatedDown,
-		Profile:        FastProfile(),
-		Workers:        2,
-		QueuePerWorker: DefaultQueuePerWorker,
-		MaxBodyBytes:   32 << 20,
-		MaxSecretBytes: DefaultMaxSecretBytes,
-		MaxImageBytes:  stego.MaxVeiledBytes(stego.Options{}),
-		RequestTimeout: 30 * time.Second,
-		PeerTTL:        DefaultPeerTTL,
-		StatementTTL:   24 * time.Hour,
-		LeaseTTL:       24 * time.Hour,
+		Name:              name,
+		Mode:              ModeBully,
+		GossipAddr:        "127.0.0.1:7946",
+		APIAddr:           "127.0.0.1:8080",
+		RaftAddr:          "127.0.0.1:8300",
+		RaftDeadGrace:     2 * MaxSimulatedDown,
+		SnapshotThreshold: DefaultSnapshotThreshold,
+		TrailingLogs:      DefaultTrailingLogs,
+		Profile:           FastProfile(),
+		Workers:           2,
+		QueuePerWorker:    DefaultQueuePerWorker,
+		MaxBodyBytes:      32 << 20,
+		MaxSecretBytes:    DefaultMaxSecretBytes,
+		MaxImageBytes:     stego.MaxVeiledBytes(stego.Options{}),
+		RequestTimeout:    30 * time.Second,
+		PeerTTL:           DefaultPeerTTL,
+		StatementTTL:      24 * time.Hour,
+		LeaseTTL:          24 * time.Hour,
 	}
 }
 
@@ -314,6 +325,13 @@ const DefaultMaxSecretBytes = 24 << 20
 // runs or is shed.
 const DefaultQueuePerWorker = 8
 
+// DefaultSnapshotThreshold and DefaultTrailingLogs are hashicorp/raft's
+// defaults (raft.DefaultConfig).
+const (
+	DefaultSnapshotThreshold = 8192
+	DefaultTrailingLogs      = 10240
+)
+
 // DefaultPeerTTL is the time a peer stays online after its last heartbeat,
 // as Consul's session TTLs and Syncthing's discovery announcements keep
 // presence: soft state that lapses unless renewed.
@@ -346,6 +364,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown mode %d", c.Mode)
+	}
+	if c.SnapshotThreshold < 1 {
+		return fmt.Errorf("snapshot threshold %d: want at least 1 entry", c.SnapshotThreshold)
 	}
 	for what, addr := range addrs {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"veil/cluster/api"
 	"veil/election"
 )
 
@@ -34,6 +35,7 @@ type gauges struct {
 	since         func() float64 // unix time of the last leadership change seen
 	messages      func() map[string]uint64
 	raft          func() *election.RaftStatus // nil in Bully mode
+	registry      func() *api.RegistryStatus
 }
 
 func newMetrics(node string, g gauges) *metrics {
@@ -79,6 +81,16 @@ func newMetrics(node string, g gauges) *metrics {
 			read: g.messages,
 		},
 		collectors.NewGoCollector(),
+	)
+	registryGauge := func(name, help string, f func(s *api.RegistryStatus) float64) prometheus.Collector {
+		return gauge(name, help, func() float64 { return f(g.registry()) })
+	}
+	reg.MustRegister(
+		registryGauge("veil_registry_commit_index", "The last index committed to this node's registry.", func(s *api.RegistryStatus) float64 { return float64(s.CommitIndex) }),
+		registryGauge("veil_registry_snapshot_index", "The index this node's latest registry snapshot holds.", func(s *api.RegistryStatus) float64 { return float64(s.SnapshotIndex) }),
+		registryGauge("veil_registry_log_entries", "The entries this node's log keeps.", func(s *api.RegistryStatus) float64 { return float64(s.LogEntries) }),
+		registryGauge("veil_registry_images", "The images the registry holds.", func(s *api.RegistryStatus) float64 { return float64(s.Images) }),
+		registryGauge("veil_registry_users", "The users the registry holds.", func(s *api.RegistryStatus) float64 { return float64(s.Users) }),
 	)
 	if g.raft() != nil {
 		raftGauge := func(name, help string, f func(s *election.RaftStatus) float64) prometheus.Collector {
@@ -156,5 +168,6 @@ func (n *Node) gauges() gauges {
 		},
 		messages: func() map[string]uint64 { return n.elector.Stats().MessagesSent },
 		raft:     n.raftStatus,
+		registry: n.registryStatus,
 	}
 }

@@ -123,6 +123,7 @@ func (n *Node) startRaft() error {
 	r, err := election.NewRaft(election.RaftConfig{
 		Name: n.cfg.Name, Bind: n.cfg.RaftAddr, Advertise: advertise,
 		Dir: filepath.Join(n.cfg.DataDir, "raft"), FSM: f, Timing: n.cfg.Profile.Raft,
+		SnapshotThreshold: n.cfg.SnapshotThreshold, TrailingLogs: n.cfg.TrailingLogs,
 		Resolve: n.raftAddrOf, Closed: n.raftCut,
 		Logger: n.log.Named("election"),
 	})

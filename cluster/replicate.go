@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -107,6 +108,9 @@ type replicator struct {
 	// Follower side.
 	leaderCommit uint64 // the coordinator's commit index in its last append
 	lastAppend   time.Time
+
+	compacting atomic.Bool // a compaction of the store is running
+	incoming   *receiver   // a snapshot being received
 }
 
 func newReplicator(n *Node, store *registry.Store) *replicator {
@@ -114,6 +118,7 @@ func newReplicator(n *Node, store *registry.Store) *replicator {
 		n: n, store: store, log: n.log.Named("replication"),
 		match: map[string]uint64{}, peers: map[string]bool{}, acked: map[string]time.Time{},
 		waiters: map[uint64]chan registry.Applied{}, wake: make(chan struct{}),
+		incoming: newReceiver(n.cfg.DataDir),
 	}
 }
 
@@ -378,7 +383,19 @@ func (r *replicator) adopt(ctx context.Context, e registry.Epoch, peer string, t
 	from := r.store.CommitIndex() + 1
 	var got []wireEntry
 	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(their.LastIndex, 10)}}
-	if err := r.get(ctx, peer, "/v1/internal/entries?"+q.Encode(), &got); err != nil {
+	err := r.get(ctx, peer, "/v1/internal/entries?"+q.Encode(), &got)
+	var pe *peerError
+	if errors.As(err, &pe) && pe.code == "compacted" {
+		// Our log ends before the peer's starts: take its snapshot, then
+		// the entries after it.
+		if err := r.pullSnapshot(ctx, e, peer); err != nil {
+			return err
+		}
+		from = r.store.CommitIndex() + 1
+		q.Set("from", strconv.FormatUint(from, 10))
+		err = r.get(ctx, peer, "/v1/internal/entries?"+q.Encode(), &got)
+	}
+	if err != nil {
 		return fmt.Errorf("fetching entries %d-%d from %s: %w", from, their.LastIndex, peer, err)
 	}
 	prevEpoch, err := r.store.EpochAt(from - 1)
@@ -436,22 +453,44 @@ const maxBatch = 256
 // doubles as the coordinator's heartbeat for the registry.
 func (r *replicator) sendLoop(ctx context.Context, e registry.Epoch, peer string) {
 	next := r.store.LastIndex() + 1
+	snapFailing := false // the last snapshot sent to peer failed: said once
 	for ctx.Err() == nil {
 		last := r.store.LastIndex()
 		if next > last+1 {
 			next = last + 1
 		}
 		prevEpoch, err := r.store.EpochAt(next - 1)
-		if err != nil {
-			r.log.Error("cannot read the log", "index", next-1, "error", err)
-			return
-		}
 		var entries []registry.Entry
-		if next <= last {
-			if entries, err = r.store.Entries(next, min(last, next+maxBatch-1)); err != nil {
-				r.log.Error("cannot read the log", "from", next, "error", err)
-				return
+		if err == nil && next <= last {
+			entries, err = r.store.Entries(next, min(last, next+maxBatch-1))
+		}
+		if errors.Is(err, registry.ErrCompacted) {
+			// The peer needs entries this log no longer keeps.
+			idx, err := r.sendSnapshot(ctx, e, peer)
+			if err != nil {
+				if !snapFailing {
+					r.log.Warn("the snapshot did not reach a follower; retrying every heartbeat", "peer", peer, "error", err)
+				}
+				snapFailing = true
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(r.n.cfg.Profile.Heartbeat):
+				}
+				continue
 			}
+			snapFailing = false
+			r.mu.Lock()
+			if r.epoch == e && idx > r.match[peer] {
+				r.match[peer] = idx
+			}
+			r.mu.Unlock()
+			next = idx + 1
+			continue
+		}
+		if err != nil {
+			r.log.Error("cannot read the log", "from", next-1, "error", err)
+			return
 		}
 		req := appendRequest{Epoch: e, PrevIndex: next - 1, PrevEpoch: prevEpoch, Entries: toWire(entries), Commit: r.store.CommitIndex()}
 		var rep appendReply
@@ -541,6 +580,7 @@ func (r *replicator) advanceCommit(e registry.Epoch) {
 	}
 	r.mu.Unlock()
 	r.poke() // followers learn the new commit index at once
+	r.maybeCompact()
 }
 
 // submit proposes cmd and waits until it is committed, returning what it
@@ -786,6 +826,7 @@ func (r *replicator) handleAppend(w http.ResponseWriter, req *http.Request) erro
 		if _, err := r.store.Commit(c); err != nil {
 			return err
 		}
+		r.maybeCompact()
 	}
 	r.mu.Lock()
 	r.leaderCommit, r.lastAppend = a.Commit, time.Now()
@@ -845,7 +886,12 @@ func (r *replicator) handleEntries(w http.ResponseWriter, req *http.Request) err
 	}
 	var es []registry.Entry
 	if to >= from {
-		if es, err1 = r.store.Entries(from, to); err1 != nil {
+		es, err1 = r.store.Entries(from, to)
+		if errors.Is(err1, registry.ErrCompacted) {
+			writeJSON(w, http.StatusGone, map[string]apiError{"error": {Code: "compacted", Message: err1.Error()}})
+			return nil
+		}
+		if err1 != nil {
 			return peerRefusal(err1)
 		}
 	}
@@ -896,10 +942,12 @@ func decodeStrict(body []byte, v any) error {
 
 // peerError is a refusal from a peer's replication route.
 type peerError struct {
-	status   int
-	code     string
-	msg      string
-	promised registry.Epoch // with stale_epoch: the epoch the peer has promised
+	status    int
+	code      string
+	msg       string
+	promised  registry.Epoch // with stale_epoch: the epoch the peer has promised
+	lastIndex uint64         // with log_mismatch: where the peer's log ends
+	have      int64          // with snapshot_offset: the bytes of the snapshot the peer holds
 }
 
 func (e *peerError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.msg) }
@@ -936,43 +984,58 @@ func (r *replicator) get(ctx context.Context, peer, path string, out any) error 
 }
 
 func (r *replicator) roundTripPeer(ctx context.Context, peer, method, path string, body []byte, out any) error {
-	m, ok := r.n.mship.member(peer)
-	if !ok || m.Meta.API == "" {
-		return fmt.Errorf("no API address for %s", peer)
-	}
-	if r.n.gate.closedTo(m.Gossip) {
-		// A partition made by the gate cuts replication too.
-		return fmt.Errorf("%s: %w", peer, ErrSilenced)
-	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+m.Meta.API+path, bytes.NewReader(body))
+	b, _, err := r.peerRequest(ctx, peer, method, path, "application/json", body)
+	var pe *peerError
+	if errors.As(err, &pe) {
+		if rep, ok := out.(*appendReply); ok {
+			rep.LastIndex = pe.lastIndex
+		}
+		return err
+	}
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	return json.Unmarshal(b, out)
+}
+
+// peerRequest sends one request to a peer's internal route and returns the
+// reply's body and header; a refusal comes back as *peerError.
+func (r *replicator) peerRequest(ctx context.Context, peer, method, path, contentType string, body []byte) ([]byte, http.Header, error) {
+	m, ok := r.n.mship.member(peer)
+	if !ok || m.Meta.API == "" {
+		return nil, nil, fmt.Errorf("no API address for %s", peer)
+	}
+	if r.n.gate.closedTo(m.Gossip) {
+		// A partition made by the gate cuts replication too.
+		return nil, nil, fmt.Errorf("%s: %w", peer, ErrSilenced)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+m.Meta.API+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+r.n.peerTok)
 	req.Header.Set(hdrPeer, r.n.cfg.Name)
 	resp, err := r.n.peerClient.Do(req)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Error     apiError       `json:"error"`
 			LastIndex uint64         `json:"last_index"`
 			Promised  registry.Epoch `json:"promised"`
+			Have      int64          `json:"have"`
 		}
 		_ = json.Unmarshal(b, &e)
-		if rep, ok := out.(*appendReply); ok {
-			rep.LastIndex = e.LastIndex
-		}
-		return &peerError{status: resp.StatusCode, code: e.Error.Code, msg: e.Error.Message, promised: e.Promised}
+		return nil, nil, &peerError{status: resp.StatusCode, code: e.Error.Code, msg: e.Error.Message, promised: e.Promised, lastIndex: e.LastIndex, have: e.Have}
 	}
-	return json.Unmarshal(b, out)
+	return b, resp.Header, nil
 }

@@ -60,6 +60,9 @@ type RaftConfig struct {
 	// FSM is the replicated state machine.
 	FSM    raft.FSM
 	Timing RaftTiming
+	// SnapshotThreshold and TrailingLogs are raft.Config's; zero keeps
+	// its defaults.
+	SnapshotThreshold, TrailingLogs uint64
 	// Resolve maps a server ID to its current Raft address, as gossip
 	// knows it; "" falls back to the address in the configuration. It lets
 	// a node that restarted on a new address be reached.
@@ -116,6 +119,12 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 	rc.CommitTimeout = cfg.Timing.Commit
 	rc.Logger = cfg.Logger.Named("raft")
 	rc.NoLegacyTelemetry = true
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
 	// A server removed from the configuration stays up: it still serves
 	// the API, and the leader adds it back when gossip sees it again.
 	rc.ShutdownOnRemove = false
@@ -354,6 +363,17 @@ func (e *Raft) Status() RaftStatus {
 		}
 	}
 	return s
+}
+
+// LogBounds returns the first and last index of this server's Raft log
+// and the index of its latest snapshot.
+func (e *Raft) LogBounds() (first, last, snapshot uint64) {
+	first, _ = e.store.FirstIndex()
+	last, _ = e.store.LastIndex()
+	if metas, err := e.snaps.List(); err == nil && len(metas) > 0 {
+		snapshot = metas[0].Index
+	}
+	return first, last, snapshot
 }
 
 // Leadership implements Elector.

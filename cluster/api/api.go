@@ -88,6 +88,21 @@ type StatusReply struct {
 	Raft *RaftStatus `json:"raft,omitempty"`
 	// Limits are the sizes the node takes (absent from older nodes).
 	Limits *Limits `json:"limits,omitempty"`
+	// Registry is where this node's copy of the registry stands (absent
+	// from older nodes), so that an operator sees compaction happen.
+	Registry *RegistryStatus `json:"registry,omitempty"`
+}
+
+// RegistryStatus is where a node's copy of the registry stands: the last
+// committed index, the index its snapshot holds, the entries its log keeps
+// (after compaction, at most the threshold and the trailing entries), and
+// what the registry holds.
+type RegistryStatus struct {
+	CommitIndex   uint64 `json:"commit_index"`
+	SnapshotIndex uint64 `json:"snapshot_index"`
+	LogEntries    uint64 `json:"log_entries"`
+	Images        int    `json:"images"`
+	Users         int    `json:"users"`
 }
 
 // Limits are the sizes of what a node takes, so that a client can refuse

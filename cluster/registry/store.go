@@ -381,7 +381,8 @@ type Status struct {
 	LastIndex     uint64 // the last entry in the log
 	LastEpoch     Epoch  // the epoch of that entry
 	Commit        uint64 // the commit index; the State has applied up to it
-	SnapshotIndex uint64 // the last index folded into the snapshot; the log starts after it
+	SnapshotIndex uint64 // the last index folded into the snapshot
+	FirstIndex    uint64 // the first entry the log keeps (LastIndex+1 when it keeps none)
 }
 
 // CompareLogs orders two logs by how up to date they are, as Raft's vote
@@ -413,6 +414,7 @@ func (s *Store) Status() Status {
 		LastEpoch:     s.lastEpoch,
 		Commit:        s.commit,
 		SnapshotIndex: s.snapIndex,
+		FirstIndex:    s.firstIndex,
 	}
 }
 

@@ -1,0 +1,170 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"veil/cluster/api"
+	"veil/cluster/registry"
+)
+
+// Restart starts node i again with its name, key, data directory and
+// addresses, as a restarted process would, joining the first live node.
+// (On other addresses it would be refused until the others see the old
+// incarnation fail: a live member holds its name.)
+func (c *TestCluster) Restart(i int) {
+	c.t.Helper()
+	cfg := c.cfgs[i]
+	old := c.Nodes[i]
+	cfg.GossipAddr, cfg.APIAddr = old.GossipAddr(), old.APIAddr()
+	cfg.Join = nil
+	for j, n := range c.Nodes {
+		if j != i && n.ctx.Err() == nil {
+			cfg.Join = []string{n.GossipAddr()}
+			break
+		}
+	}
+	node, err := Start(cfg)
+	if err != nil {
+		c.t.Fatalf("restarting %s: %v", cfg.Name, err)
+	}
+	c.Nodes[i] = node
+}
+
+// registryOf reads GET /v1/status's registry section of n, as an operator
+// would.
+func registryOf(t *testing.T, n *Node) api.RegistryStatus {
+	t.Helper()
+	resp, err := http.Get("http://" + n.APIAddr() + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st StatusReply
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Registry == nil {
+		t.Fatalf("status: %v, registry %v", err, st.Registry)
+	}
+	return *st.Registry
+}
+
+// sameRegistry waits until node a and b have applied the same index and
+// then compares their registries byte for byte.
+func sameRegistry(t *testing.T, c *TestCluster, a, b *Node) {
+	t.Helper()
+	c.WaitFor(20*time.Second, "the two nodes to apply the same committed log", func() bool {
+		return a.repl.commitIndex() == b.repl.commitIndex()
+	})
+	var x, y []byte
+	a.ReadRegistry(func(s *registry.State) { x = s.Snapshot() })
+	b.ReadRegistry(func(s *registry.State) { y = s.Snapshot() })
+	if !bytes.Equal(x, y) {
+		t.Fatal("the nodes hold different registries at the same index")
+	}
+}
+
+// TestBullyNodesCompactAndCatchUpBySnapshot runs three Bully nodes with a
+// small snapshot threshold: every node compacts its log to the threshold
+// and the trailing entries; a follower stopped while the log moved past its
+// end catches up from the coordinator's snapshot; a follower whose data
+// directory was deleted does too, and then coordinates and serves views of
+// the images put before it was wiped.
+func TestBullyNodesCompactAndCatchUpBySnapshot(t *testing.T) {
+	const threshold, trailing = 16, 4
+	c := NewTestCluster(t, 3, func(_ int, cfg *Config) {
+		cfg.SnapshotThreshold, cfg.TrailingLogs = threshold, trailing
+	})
+	coord := c.WaitCoordinator(20 * time.Second)
+	alice, bob := register(t, coord, "alice"), register(t, coord, "bob")
+	r := put(t, coord, alice, secretPNG(t, 3), "bob=50")
+	if r.status != http.StatusOK {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	veiled := r.body
+
+	// Stop a follower, and move the log well past its end.
+	var lagging int
+	for i, n := range c.Nodes {
+		if n != coord {
+			lagging = i
+			break
+		}
+	}
+	c.Stop(lagging)
+	for i := range 3 * threshold {
+		if i%8 == 0 {
+			if v := view(t, coord, bob, veiled); v.status != http.StatusOK {
+				t.Fatalf("view: %d %s", v.status, v.body)
+			}
+			continue
+		}
+		if _, err := coord.SubmitForTest(registry.Barrier{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := registryOf(t, coord)
+	if st.SnapshotIndex == 0 || st.LogEntries > threshold+trailing {
+		t.Fatalf("the coordinator's registry %+v: no compaction, or a log longer than the threshold and the trailing entries", st)
+	}
+	c.WaitFor(10*time.Second, "the coordinator's log to start past the stopped node's end", func() bool {
+		var first uint64
+		coord.store.Status()
+		first = coord.store.Status().FirstIndex
+		return first > 2*threshold
+	})
+
+	c.Restart(lagging)
+	sameRegistry(t, c, coord, c.Nodes[lagging])
+	if st := registryOf(t, c.Nodes[lagging]); st.SnapshotIndex == 0 {
+		t.Fatalf("the node that was behind holds no snapshot: %+v", st)
+	}
+
+	// Wipe a follower's data directory, and bring it back empty.
+	wiped := 3 - lagging - c.indexOf(coord)
+	c.Stop(wiped)
+	if err := os.RemoveAll(c.cfgs[wiped].DataDir); err != nil {
+		t.Fatal(err)
+	}
+	c.Restart(wiped)
+	sameRegistry(t, c, coord, c.Nodes[wiped])
+
+	name := c.Nodes[wiped].cfg.Name
+	c.WaitFor(20*time.Second, "the coordinator to see the wiped node active", func() bool {
+		m, ok := coord.mship.member(name)
+		return ok && m.Status == StatusAlive && m.Meta.State == StateActive
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := coord.HandOff(ctx, name, "admin"); err != nil {
+		t.Fatalf("hand-off to the wiped node: %v", err)
+	}
+	newCoord := c.WaitCoordinator(20 * time.Second)
+	if newCoord != c.Nodes[wiped] {
+		t.Fatalf("the coordinator is %s, want the wiped node %s", newCoord.cfg.Name, c.Nodes[wiped].cfg.Name)
+	}
+	v := view(t, newCoord, bob, veiled)
+	if v.status != http.StatusOK {
+		t.Fatalf("a view of an image put before the wipe, on the wiped node: %d %s", v.status, v.body)
+	}
+	left := viewsLeftEverywhere(t, c, r.header.Get(hdrImageID), "bob")
+	want := 50 - (3*threshold+7)/8 - 1
+	for _, got := range left {
+		if got != want {
+			t.Fatalf("views left on each node %v, want %d everywhere", left, want)
+		}
+	}
+}
+
+func (c *TestCluster) indexOf(n *Node) int {
+	for i, m := range c.Nodes {
+		if m == n {
+			return i
+		}
+	}
+	c.t.Fatal("not a node of the cluster")
+	return -1
+}
