@@ -3,11 +3,18 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"veil/cluster/api"
 	"veil/cluster/registry"
@@ -167,4 +174,86 @@ func (c *TestCluster) indexOf(n *Node) int {
 	}
 	c.t.Fatal("not a node of the cluster")
 	return -1
+}
+
+// TestADamagedFollowerStaysOutUntilRebuilt flips a byte in a committed
+// entry of a stopped follower's log: the node refuses to start and says
+// which entry is damaged and how to rebuild it; rebuilt (its data directory
+// moved aside), it catches up from the coordinator, takes the role, and
+// every image acknowledged before is there with its views.
+func TestADamagedFollowerStaysOutUntilRebuilt(t *testing.T) {
+	c := NewTestCluster(t, 3, nil)
+	coord := c.WaitCoordinator(20 * time.Second)
+	alice, bob := register(t, coord, "alice"), register(t, coord, "bob")
+	var ids []string
+	var veiled [][]byte
+	for i := range 3 {
+		r := put(t, coord, alice, secretPNG(t, 10+i), "bob=5")
+		if r.status != http.StatusOK {
+			t.Fatalf("put: %d %s", r.status, r.body)
+		}
+		ids, veiled = append(ids, r.header.Get(hdrImageID)), append(veiled, r.body)
+	}
+	f := c.indexOf(c.NotCoordinator(coord))
+	c.WaitFor(10*time.Second, "the follower to apply every put", func() bool {
+		return c.Nodes[f].repl.commitIndex() == coord.repl.commitIndex()
+	})
+	damaged := c.Nodes[f].repl.commitIndex() - 1
+	c.Stop(f)
+	dir := c.cfgs[f].DataDir
+	db, err := bolt.Open(filepath.Join(dir, registry.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		k := binary.BigEndian.AppendUint64(nil, damaged)
+		v := bytes.Clone(tx.Bucket([]byte("log")).Get(k))
+		v[len(v)/2] ^= 0x20
+		return tx.Bucket([]byte("log")).Put(k, v)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := c.cfgs[f]
+	cfg.GossipAddr, cfg.APIAddr = c.Nodes[f].GossipAddr(), c.Nodes[f].APIAddr()
+	cfg.Join = []string{coord.GossipAddr()}
+	if n, err := Start(cfg); err == nil {
+		n.Close()
+		t.Fatal("a node whose log holds a damaged committed entry started")
+	} else if !errors.Is(err, registry.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("entry %d", damaged)) {
+		t.Fatalf("starting the damaged node: %v", err)
+	}
+
+	if err := os.Rename(dir, dir+".damaged"); err != nil {
+		t.Fatal(err)
+	}
+	c.Restart(f)
+	sameRegistry(t, c, coord, c.Nodes[f])
+	name := c.Nodes[f].cfg.Name
+	c.WaitFor(20*time.Second, "the coordinator to see the rebuilt node active", func() bool {
+		m, ok := coord.mship.member(name)
+		return ok && m.Status == StatusAlive && m.Meta.State == StateActive
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := coord.HandOff(ctx, name, "admin"); err != nil {
+		t.Fatalf("hand-off to the rebuilt node: %v", err)
+	}
+	if now := c.WaitCoordinator(20 * time.Second); now != c.Nodes[f] {
+		t.Fatalf("the coordinator is %s, want the rebuilt node", now.cfg.Name)
+	}
+	for i, b := range veiled {
+		if v := view(t, c.Nodes[f], bob, b); v.status != http.StatusOK {
+			t.Fatalf("a view of image %s on the rebuilt coordinator: %d %s", ids[i], v.status, v.body)
+		}
+	}
+	for _, id := range ids {
+		for _, left := range viewsLeftEverywhere(t, c, id, "bob") {
+			if left != 4 {
+				t.Fatalf("views left of %s: %d, want 4 on every node", id, left)
+			}
+		}
+	}
 }
