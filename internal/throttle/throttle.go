@@ -57,7 +57,8 @@ type Config struct {
 // DefaultConfig is the policy of a node's logins: per user and source, 5
 // failures free, then 1 s doubling up to 5 minutes; per source, 20 free,
 // then the same; keys kept an hour past their wait, at most 65,536 of them
-// (a few MB).
+// (about 14 MB when full, some 220 bytes a key; a failure costs about
+// 1.4 µs when the table is full and each one evicts).
 //
 // An address that keeps guessing one password gets about 12 guesses an
 // hour once its wait has reached the cap; one that stops and comes back
