@@ -98,7 +98,7 @@ func Hide(secret []byte, meta Meta, cover []byte, key Key, opts Options) ([]byte
 	if !key.Valid() {
 		return nil, Meta{}, fmt.Errorf("%w: zero key", ErrInvalidKey)
 	}
-	if err := checkSecret(secret); err != nil {
+	if err := checkSecret(secret, opts.MaxPixels); err != nil {
 		return nil, Meta{}, err
 	}
 	if err := meta.Validate(); err != nil {
@@ -279,15 +279,26 @@ func revealBlocks(c *canvas, key Key, ver byte, blockBytes int, extract func(c *
 	return decodeBody(pt)
 }
 
-// checkSecret accepts PNG, JPEG and GIF files, judged by their header.
-func checkSecret(b []byte) error {
-	_, format, err := image.DecodeConfig(bytes.NewReader(b))
+// checkSecret accepts PNG, JPEG and GIF files of at most maxPixels, as
+// covers are, and only whole ones: the secret is decoded once, so that one
+// cut short or damaged is refused here rather than veiled and given back
+// to its viewers as it is.
+func checkSecret(b []byte, maxPixels int) error {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("%w: the secret must be a PNG, JPEG or GIF file", ErrUnsupportedImage)
 	}
 	switch format {
 	case "png", "jpeg", "gif":
-		return nil
+	default:
+		return fmt.Errorf("%w: the secret is %s; it must be a PNG, JPEG or GIF file", ErrUnsupportedImage, format)
 	}
-	return fmt.Errorf("%w: the secret is %s; it must be a PNG, JPEG or GIF file", ErrUnsupportedImage, format)
+	if int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
+		return fmt.Errorf("%w: the secret is %dx%d, %s pixels; the limit is %s",
+			ErrImageTooLarge, cfg.Width, cfg.Height, commas(cfg.Width*cfg.Height), commas(maxPixels))
+	}
+	if _, _, err := image.Decode(bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("%w: the secret is a damaged or truncated %s file: %v", ErrUnsupportedImage, format, err)
+	}
+	return nil
 }
