@@ -76,6 +76,10 @@ type Config struct {
 	// It is at least the largest veiled PNG the node writes, so that
 	// whatever the cloud veils can be viewed.
 	MaxImageBytes int64
+	// DecodeBudget bounds the memory the node's image work (hides and
+	// reveals) holds at once, in bytes, each reserved from the images'
+	// headers before anything is decoded (stego.HideCost, RevealCost).
+	DecodeBudget int64
 	// RequestTimeout bounds the handling of one API request end to end.
 	RequestTimeout time.Duration
 
@@ -265,6 +269,7 @@ func DefaultConfig(name string) Config {
 		MaxBodyBytes:      32 << 20,
 		MaxSecretBytes:    DefaultMaxSecretBytes,
 		MaxImageBytes:     stego.MaxVeiledBytes(stego.Options{}),
+		DecodeBudget:      DefaultDecodeBudget,
 		RequestTimeout:    30 * time.Second,
 		PeerTTL:           DefaultPeerTTL,
 		StatementTTL:      24 * time.Hour,
@@ -325,6 +330,11 @@ const DefaultMaxSecretBytes = 24 << 20
 // runs or is shed.
 const DefaultQueuePerWorker = 8
 
+// DefaultDecodeBudget is the memory a node's image work holds at once by
+// default: room for the largest stealthy hide (50 megapixels, about 500
+// MB) or for several photographs at once.
+const DefaultDecodeBudget = 512 << 20
+
 // DefaultSnapshotThreshold and DefaultTrailingLogs are hashicorp/raft's
 // defaults (raft.DefaultConfig).
 const (
@@ -364,6 +374,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown mode %d", c.Mode)
+	}
+	if c.DecodeBudget < 1<<20 {
+		return fmt.Errorf("decode budget %d: want at least 1 MiB", c.DecodeBudget)
 	}
 	if c.SnapshotThreshold < 1 {
 		return fmt.Errorf("snapshot threshold %d: want at least 1 entry", c.SnapshotThreshold)

@@ -386,25 +386,34 @@ func (n *Node) runJob(ctx context.Context, j job) *outcome {
 	return n.hideHere(ctx, j)
 }
 
-// hideHere runs a hide on this node's worker pool.
+// hideHere runs a hide on this node's worker pool, once what it will
+// take fits in the node's decoding budget.
 func (n *Node) hideHere(ctx context.Context, j job) *outcome {
 	var png []byte
 	var meta stego.Meta
-	err := n.pool.do(ctx, func() error {
-		owner := ""
-		if j.put != nil {
-			owner = j.put.owner
-		}
-		req, err := parseHide(j.contentType, j.query, j.body, owner)
-		if err != nil {
-			return err
-		}
-		opts := stego.Options{}
-		if p := j.put; p != nil {
-			req.meta.ID, req.meta.Created = p.id, p.created
-			opts.Rand = mrand.NewChaCha8(p.seed)
-		}
-		opts.Level = req.level
+	owner := ""
+	if j.put != nil {
+		owner = j.put.owner
+	}
+	req, err := parseHide(j.contentType, j.query, j.body, owner)
+	if err != nil {
+		return n.jobOutcome("hide", "image/png", meta.ID, nil, err)
+	}
+	opts := stego.Options{Level: req.level}
+	if p := j.put; p != nil {
+		req.meta.ID, req.meta.Created = p.id, p.created
+		opts.Rand = mrand.NewChaCha8(p.seed)
+	}
+	cost, err := stego.HideCost(req.secret, req.cover, opts)
+	if err != nil {
+		return n.jobOutcome("hide", "image/png", meta.ID, nil, err)
+	}
+	release, err := n.budget.reserve(cost)
+	if err != nil {
+		return n.jobOutcome("hide", "image/png", meta.ID, nil, err)
+	}
+	defer release()
+	err = n.pool.do(ctx, func() error {
 		png, meta, err = stego.Hide(req.secret, req.meta, req.cover, n.key, opts)
 		if err == nil && int64(len(png)) > n.cfg.MaxImageBytes {
 			// Only a cover of the caller's can do this (a generated one
@@ -418,13 +427,22 @@ func (n *Node) hideHere(ctx context.Context, j job) *outcome {
 	return n.jobOutcome("hide", "image/png", meta.ID, png, err)
 }
 
-// revealHere opens a veiled image on this node's worker pool. The secret
-// goes back to the coordinator only, which decides whether the viewer gets
-// it.
+// revealHere opens a veiled image on this node's worker pool, once what it
+// will take fits in the node's decoding budget. The secret goes back to
+// the coordinator only, which decides whether the viewer gets it.
 func (n *Node) revealHere(ctx context.Context, veiled []byte) *outcome {
 	var secret []byte
 	var meta stego.Meta
-	err := n.pool.do(ctx, func() error {
+	cost, err := stego.RevealCost(veiled, stego.Options{})
+	if err != nil {
+		return n.jobOutcome("reveal", "", meta.ID, nil, err)
+	}
+	release, err := n.budget.reserve(cost)
+	if err != nil {
+		return n.jobOutcome("reveal", "", meta.ID, nil, err)
+	}
+	defer release()
+	err = n.pool.do(ctx, func() error {
 		var err error
 		secret, meta, err = stego.Reveal(veiled, n.key, stego.Options{})
 		return err

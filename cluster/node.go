@@ -47,6 +47,8 @@ type Node struct {
 	bully   *election.Bully // Bully mode
 	raft    *election.Raft  // Raft mode
 	pool    *pool
+	// budget bounds the memory the image work in pool holds at once.
+	budget *decodeBudget
 	// passwords bounds the password hashes computed at once (register,
 	// login): each takes tens of milliseconds of a core and 19 MiB, and a
 	// burst of logins must be shed with 429, not exhaust the machine.
@@ -121,6 +123,7 @@ func Start(cfg Config) (*Node, error) {
 		seedKey:   derive(cfg.Key, labelSeed, 32),
 		vouchKey:  VouchKey(cfg.Key),
 		pool:      newPool(cfg.Workers, cfg.Workers*cfg.QueuePerWorker),
+		budget:    &decodeBudget{total: cfg.DecodeBudget},
 		passwords: newPool(cfg.Workers, cfg.Workers*cfg.QueuePerWorker),
 		metaKick:  make(chan struct{}, 1),
 		leadCh:    make(chan struct{}),
