@@ -64,6 +64,9 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	queue := fl.Int("queue", cluster.DefaultQueuePerWorker, "image jobs that may wait per worker slot; past that the node answers 429 with Retry-After")
 	maxBody := fl.Int64("max-body", 32<<20, "largest request body in bytes (a put's secret and cover)")
 	maxSecret := fl.Int64("max-secret", cluster.DefaultMaxSecretBytes, "largest secret a put takes, in bytes; each stealth level may take less, and none more than --max-body (veil capacity --secret shows it)")
+	decodeBudget := fl.Int64("decode-budget", cluster.DefaultDecodeBudget, "memory in bytes the node's image work may hold at once, reserved from each image's header before decoding; work that does not fit now gets 429, work larger than it 422")
+	snapThreshold := fl.Uint64("snapshot-threshold", cluster.DefaultSnapshotThreshold, "committed log entries past the last snapshot that make the node take a new one and compact its log (both modes)")
+	trailing := fl.Uint64("trailing-logs", cluster.DefaultTrailingLogs, "log entries kept before the snapshot for followers a little behind; one further behind gets the snapshot")
 	logLevel := fl.String("log-level", "info", "trace, debug, info, warn or error")
 	peerTTL := fl.Duration("peer-ttl", cluster.DefaultPeerTTL, "a user's peer is offline this long after its last heartbeat")
 	statementTTL := fl.Duration("statement-ttl", 24*time.Hour, "how long the statements signed for peers (device keys, fetch tickets) stay valid")
@@ -102,6 +105,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Workers, cfg.QueuePerWorker, cfg.MaxBodyBytes, cfg.MaxSecretBytes, cfg.Pprof = *workers, *queue, *maxBody, *maxSecret, *pprofOn
 	cfg.PeerTTL, cfg.StatementTTL, cfg.LeaseTTL = *peerTTL, *statementTTL, *leaseTTL
+	cfg.DecodeBudget, cfg.SnapshotThreshold, cfg.TrailingLogs = *decodeBudget, *snapThreshold, *trailing
 	level := hclog.LevelFromString(*logLevel)
 	if level == hclog.NoLevel {
 		return fail(stderr, "node", usagef("--log-level %q: want trace, debug, info, warn or error", *logLevel))
