@@ -244,6 +244,9 @@ func (n *Node) registryStatus() *api.RegistryStatus {
 		st := n.store.Status()
 		rs.CommitIndex, rs.SnapshotIndex = st.Commit, st.SnapshotIndex
 		rs.LogEntries = st.LastIndex + 1 - min(st.FirstIndex, st.LastIndex+1)
+		if rep, ok := n.repl.(*replicator); ok {
+			rs.Refusing = rep.refusals()
+		}
 	case n.raft != nil:
 		first, last, snap := n.raft.LogBounds()
 		rs.CommitIndex, rs.SnapshotIndex = n.raft.Status().CommitIndex, snap

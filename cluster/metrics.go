@@ -91,6 +91,7 @@ func newMetrics(node string, g gauges) *metrics {
 		registryGauge("veil_registry_log_entries", "The entries this node's log keeps.", func(s *api.RegistryStatus) float64 { return float64(s.LogEntries) }),
 		registryGauge("veil_registry_images", "The images the registry holds.", func(s *api.RegistryStatus) float64 { return float64(s.Images) }),
 		registryGauge("veil_registry_users", "The users the registry holds.", func(s *api.RegistryStatus) float64 { return float64(s.Users) }),
+		registryGauge("veil_replication_followers_refusing", "Followers that refuse this coordinator's appends for a reason of their own (GET /v1/status says who and why).", func(s *api.RegistryStatus) float64 { return float64(len(s.Refusing)) }),
 	)
 	if g.raft() != nil {
 		raftGauge := func(name, help string, f func(s *election.RaftStatus) float64) prometheus.Collector {

@@ -18,6 +18,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/hashicorp/go-hclog"
 
+	"veil/cluster/api"
 	"veil/cluster/registry"
 	"veil/election"
 )
@@ -111,6 +112,15 @@ type replicator struct {
 
 	compacting atomic.Bool // a compaction of the store is running
 	incoming   *receiver   // a snapshot being received
+
+	// refusing holds, on the coordinator, the followers that refuse its
+	// appends for another reason than the protocol's own (a mismatch to
+	// step back from, a newer epoch), and why; guarded by mu.
+	refusing map[string]api.Refusal
+	// refusedLog is what this follower last logged of an append it
+	// refused, and when, so that one reason is logged once a minute.
+	refusedLog   string
+	refusedLogAt time.Time
 }
 
 func newReplicator(n *Node, store *registry.Store) *replicator {
@@ -119,6 +129,7 @@ func newReplicator(n *Node, store *registry.Store) *replicator {
 		match: map[string]uint64{}, peers: map[string]bool{}, acked: map[string]time.Time{},
 		waiters: map[uint64]chan registry.Applied{}, wake: make(chan struct{}),
 		incoming: newReceiver(n.cfg.DataDir),
+		refusing: map[string]api.Refusal{},
 	}
 }
 
@@ -500,6 +511,7 @@ func (r *replicator) sendLoop(ctx context.Context, e registry.Epoch, peer string
 		if errors.As(err, &ae) {
 			code = ae.code
 		}
+		r.noteRefusal(peer, err, code)
 		switch {
 		case err == nil:
 			r.mu.Lock()
@@ -533,6 +545,38 @@ func (r *replicator) sendLoop(ctx context.Context, e registry.Epoch, peer string
 			return
 		}
 	}
+}
+
+// noteRefusal records whether peer refused an append for a reason of its
+// own (not a mismatch or a newer epoch, which the protocol handles, nor a
+// peer out of reach), logging when that starts, changes or ends.
+func (r *replicator) noteRefusal(peer string, err error, code string) {
+	var pe *peerError
+	refused := errors.As(err, &pe) && code != "log_mismatch" && code != "stale_epoch"
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was, had := r.refusing[peer]
+	switch {
+	case refused && (!had || was.Code != pe.code):
+		r.refusing[peer] = api.Refusal{Peer: peer, Code: pe.code, Message: pe.msg, Since: time.Now().UTC()}
+		r.log.Warn("a follower refuses the coordinator's appends", "peer", peer, "status", pe.status, "code", pe.code, "reason", pe.msg)
+	case !refused && had && err == nil:
+		delete(r.refusing, peer)
+		r.log.Info("a follower takes the coordinator's appends again", "peer", peer, "refused_since", was.Since)
+	}
+}
+
+// refusals returns the followers that refuse this coordinator's appends,
+// by name.
+func (r *replicator) refusals() []api.Refusal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]api.Refusal, 0, len(r.refusing))
+	for _, f := range r.refusing {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
+	return out
 }
 
 // advanceCommit commits the highest index a majority holds, if it is of our
@@ -819,6 +863,9 @@ func (r *replicator) handleAppend(w http.ResponseWriter, req *http.Request) erro
 		return nil
 	}
 	if err != nil {
+		if !errors.Is(err, registry.ErrStaleEpoch) {
+			r.logRefused(a.Epoch, err)
+		}
 		return r.refuse(w, err)
 	}
 	r.stepAside(a.Epoch)
@@ -833,6 +880,19 @@ func (r *replicator) handleAppend(w http.ResponseWriter, req *http.Request) erro
 	r.mu.Unlock()
 	writeJSON(w, http.StatusOK, appendReply{Matched: matched, LastIndex: r.store.LastIndex()})
 	return nil
+}
+
+// logRefused logs why this follower refused an append from the
+// coordinator of e, once a minute for one reason.
+func (r *replicator) logRefused(e registry.Epoch, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	msg := err.Error()
+	if msg == r.refusedLog && time.Since(r.refusedLogAt) < time.Minute {
+		return
+	}
+	r.refusedLog, r.refusedLogAt = msg, time.Now()
+	r.log.Warn("refusing an append from the coordinator", "coordinator", e.Node, "epoch", e.String(), "reason", msg)
 }
 
 // refuse answers a replication request the store refused. A stale epoch

@@ -103,6 +103,20 @@ type RegistryStatus struct {
 	LogEntries    uint64 `json:"log_entries"`
 	Images        int    `json:"images"`
 	Users         int    `json:"users"`
+	// Refusing lists, on a Bully coordinator, the followers that refuse
+	// its appends for a reason of their own (a damaged store, a malformed
+	// entry), and why: such a follower falls behind and does not count
+	// towards a majority.
+	Refusing []Refusal `json:"refusing,omitempty"`
+}
+
+// Refusal is a follower refusing the coordinator's appends since a time,
+// with the code and message of its last refusal.
+type Refusal struct {
+	Peer    string    `json:"peer"`
+	Code    string    `json:"code"`
+	Message string    `json:"message"`
+	Since   time.Time `json:"since"`
 }
 
 // Limits are the sizes of what a node takes, so that a client can refuse
