@@ -72,6 +72,7 @@ func (n *Node) routes() http.Handler {
 	handle("GET /v1/coordinator", "coordinator", n.handleCoordinator)
 	handle("POST /v1/admin/fail", "admin_fail", n.handleAdminFail)
 	handle("POST /v1/admin/handoff", "admin_handoff", n.handleAdminHandoff)
+	handle("POST /v1/admin/fill", "admin_fill", n.handleAdminFill)
 	// The event stream lives as long as its page: no request deadline.
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		if err := n.handleEvents(w, r); err != nil {
