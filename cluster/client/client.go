@@ -358,7 +358,10 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 			}
 			continue
 		}
-		shed := errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests && !c.cfg.ShedIsFinal
+		// A throttled login (too_many_attempts) is not load shed: waiting
+		// it out and sending the same password again only lengthens the
+		// wait. The caller is told at once.
+		shed := errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests && apiErr.Code != "too_many_attempts" && !c.cfg.ShedIsFinal
 		if errors.As(err, &apiErr) && !apiErr.retryable() && !shed {
 			apiErr.Attempts = attempt
 			return nil, attempt, err

@@ -337,3 +337,24 @@ func TestNoRetrySendsEachCallOnceAsAPlainClientDoes(t *testing.T) {
 		t.Fatalf("%d calls, want 1", calls.Load())
 	}
 }
+
+func TestAThrottledLoginIsNotRetried(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "1")
+		jsonError(w, http.StatusTooManyRequests, "too_many_attempts")
+	}))
+	defer srv.Close()
+	cfg := fastConfig(srv.URL)
+	cfg.Timeout = 5 * time.Second
+	c, _ := New(cfg)
+	_, err := c.Login(context.Background(), "ann", "wrong password")
+	var apiErr *Error
+	if !errors.As(err, &apiErr) || apiErr.Code != "too_many_attempts" || apiErr.Attempts != 1 {
+		t.Fatalf("err = %v, want the 429 too_many_attempts of the one attempt", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d calls: a throttled login was sent again", calls.Load())
+	}
+}
