@@ -30,6 +30,7 @@ var layers = []struct {
 	{"local", []string{"cgroup", "load", "proc"}},     // clusters on loopback
 	{"report", []string{"faults", "load"}},            // the report, its reading and plots
 	{"p2p", []string{"load", "local", "proc"}},        // users' peers against a local cluster
+	{"registry", []string{"load", "local", "proc"}},   // the registry at scale on a local cluster
 	{"", []string{"load", "local", "proc", "report"}}, // the study
 }
 

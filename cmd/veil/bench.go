@@ -22,6 +22,7 @@ import (
 	"veil/bench/load"
 	"veil/bench/local"
 	"veil/bench/p2p"
+	regbench "veil/bench/registry"
 	"veil/bench/report"
 	"veil/cluster"
 	"veil/cluster/client"
@@ -57,6 +58,18 @@ what it runs (one at a time):
             p2p.md and p2p.json.
   peers-demo --peers-demo: Phase 2's use cases, narrated, on three nodes and
             three users' peers
+  registry  --registry N[,N...]: for each N (10000, 10k, 1M) and --mode, a
+            cluster of --spawn nodes (default 3) whose registry is filled with
+            N images, N/10 users and 3 viewers an image through the log
+            (POST /v1/admin/fill, batched; the nodes are started with
+            VEIL_ALLOW_FILL=1); then the coordinator's heap per image, a
+            user's directory and image list (p99 over HTTP), writes while no
+            node takes a snapshot and while one does, the snapshot's time,
+            the data directory after it, and a follower killed and restarted
+            (its restore and its restart to serving and caught up). Raft mode
+            waits for hashicorp/raft's own snapshot, every 2 to 4 minutes.
+            With --out DIR: report.json (the runs under "registry"),
+            report.md and a plot of each cost against N.
   redraw    --redraw FILE: no run; report.md, report.html and the plots drawn
             again from a report.json (with --fault-table, that table put in)
   photo     --make-photo FILE: no run; a JPEG photograph of about 2 MB written
@@ -102,6 +115,9 @@ type benchOptions struct {
 	// photo and photoFrom are the photograph to make and the one to make
 	// it from, "" for a generated one (mode photo).
 	photo, photoFrom string
+
+	// registry is the registry bench (mode registry).
+	registry regbench.Config
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -130,6 +146,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return benchStatus(stderr, p2p.Demo(ctx, p2p.DemoConfig{Bin: opts.spawn.Bin, Mode: opts.spawn.Mode, Dir: opts.spawn.Dir, Out: stdout}))
 	case "peers":
 		return benchStatus(stderr, runPeers(ctx, opts, stdout))
+	case "registry":
+		opts.registry.Progress = stdout
+		opts.registry.Command = "veil bench " + strings.Join(args, " ")
+		return benchStatus(stderr, runRegistry(ctx, opts, stdout))
 	case "study":
 		opts.study.Progress, opts.study.TTY = stdout, isTerminal(stdout)
 		opts.study.Command = "veil bench " + strings.Join(args, " ")
@@ -189,6 +209,24 @@ func runPeers(ctx context.Context, o benchOptions, stdout io.Writer) error {
 		return fmt.Errorf("the P2P load broke a rule in %s mode (see the report)", strings.Join(broken, " and "))
 	}
 	return nil
+}
+
+// runRegistry runs the registry bench, prints its table and writes its
+// report.
+func runRegistry(ctx context.Context, o benchOptions, stdout io.Writer) error {
+	rep, err := regbench.Run(ctx, o.registry)
+	if rep == nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	rep.WriteText(stdout)
+	if o.out != "" {
+		if werr := rep.WriteDir(o.out); werr != nil {
+			return errors.Join(err, werr)
+		}
+		fmt.Fprintf(stdout, "\nreport: %s (and report.json, the plots there)\n", filepath.Join(o.out, "report.md"))
+	}
+	return err
 }
 
 // runStudy runs the study, prints its summary and writes the report.
@@ -302,7 +340,7 @@ func benchStatus(stderr io.Writer, err error) int {
 }
 
 func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
-	fl := newFlags("bench", "[--spawn N[,N...] --mode bully|raft|both | --api URL[,URL...]] [--clients C --requests R | --rate R --duration D] [--secret FILE|DIR] [--stealth LEVEL] [--faults SCHEDULE] [--failover-trials T] [--out DIR] | --steady | --demo | --make-photo FILE", stderr)
+	fl := newFlags("bench", "[--spawn N[,N...] --mode bully|raft|both | --api URL[,URL...]] [--clients C --requests R | --rate R --duration D] [--secret FILE|DIR] [--stealth LEVEL] [--faults SCHEDULE] [--failover-trials T] [--out DIR] | --registry N[,N...] | --steady | --demo | --make-photo FILE", stderr)
 	usage := fl.Usage
 	fl.Usage = func() { usage(); fmt.Fprint(stderr, benchHelp) }
 	bin := fl.String("bin", "", "veil binary the nodes run (default: this one)")
@@ -344,6 +382,8 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	peers := fl.Int("peers", 0, "run the P2P load with this many users' peers instead of the study (see below)")
 	peerChurn := fl.Duration("peer-churn", 2*time.Second, "with --peers: take a peer offline this often (0: never)")
 	peersDemo := fl.Bool("peers-demo", false, "run the narrated demo of Phase 2 (users' peers)")
+	registrySizes := fl.String("registry", "", "run the registry bench at these `sizes`, N[,N...] images (e.g. 10k,100k,1M; see below)")
+	snapshotWait := fl.Duration("snapshot-wait", 5*time.Minute, "with --registry: keep writing this long at most for the coordinator to take a snapshot")
 	var o benchOptions
 	if err := parseFlags(fl, args); err != nil {
 		return o, err
@@ -387,6 +427,17 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 			return o, usagef("--peers, --peers-demo, --steady, --demo and --failover-trials are different runs; choose one")
 		}
 		o.mode = map[bool]string{true: "peers", false: "peers-demo"}[*peers > 0]
+	}
+	if *registrySizes != "" {
+		for name := range set {
+			switch name {
+			case "registry", "snapshot-wait", "mode", "spawn", "profile", "bin", "dir", "out", "seed", "max-time":
+			default:
+				return o, usagef("--registry is a run of its own: --%s does not go with it", name)
+			}
+		}
+	} else if set["snapshot-wait"] {
+		return o, usagef("--snapshot-wait is for --registry")
 	}
 	if *peers < 0 || *peers == 1 {
 		return o, usagef("--peers %d: want at least 2 peers", *peers)
@@ -476,6 +527,22 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 		o.faultTable = &t
 	}
 	if o.mode == "redraw" {
+		return o, nil
+	}
+	if *registrySizes != "" {
+		counts, err := regbench.ParseCounts(*registrySizes)
+		if err != nil {
+			return o, usagef("--registry: %v", err)
+		}
+		if len(ns) > 1 || ns[0] < 1 {
+			return o, usagef("--spawn %s: the registry bench runs one cluster size", *sizes)
+		}
+		if *snapshotWait <= 0 {
+			return o, usagef("--snapshot-wait %s: want a positive duration", *snapshotWait)
+		}
+		o.mode = "registry"
+		o.registry = regbench.Config{Bin: *bin, Modes: modes, Images: counts, Nodes: ns[0], Profile: *profile,
+			Seed: *seed, SnapshotWait: *snapshotWait, Dir: *dir}
 		return o, nil
 	}
 
