@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"veil/bench/check"
@@ -83,6 +84,11 @@ func CaseSeed(seed uint64, name string) uint64 {
 	return seed ^ h.Sum64()
 }
 
+// compactEvery is the snapshot threshold of the fault suite's nodes: a
+// case commits some hundreds of entries, so that each node compacts its
+// log several times in one.
+const compactEvery = 32
+
 // Run runs the case: it starts the cluster, runs the workload, injects the
 // fault, waits until the nodes agree again, reads the registry and judges
 // the history. An error means the case could not be run or the cluster
@@ -94,6 +100,10 @@ func Run(ctx context.Context, c Case) (res Result, err error) {
 	cl, err := netns.StartCluster(ctx, netns.ClusterConfig{
 		Bin: c.Bin, Nodes: c.Nodes, Mode: c.Mode, SimulateFailures: c.Fault.SimulateFailures,
 		Dir: filepath.Join(c.Dir, "cluster"), Logf: c.Logf,
+		// Compaction all the time: a node a fault holds back for a few
+		// seconds falls behind the compaction point and catches up from
+		// the coordinator's snapshot, under the same checks.
+		Args: []string{"--snapshot-threshold", strconv.Itoa(compactEvery), "--trailing-logs", strconv.Itoa(compactEvery / 4)},
 	})
 	if err != nil {
 		return res, err
