@@ -38,8 +38,10 @@ const FillEnv = "VEIL_ALLOW_FILL"
 const MaxFillCommands = 50_000
 
 // fillInFlight is how many of a call's commands wait to commit at once:
-// enough for the log's appends to carry hundreds of entries each.
-const fillInFlight = 256
+// enough for the log's appends to carry hundreds of entries each. Three
+// Bully nodes on 2 cores take 4,600 commands a second with 256 in flight,
+// 10,800 with 1,024 and 11,700 with 4,096 (Raft mode 8,500 with 1,024).
+const fillInFlight = 1024
 
 // fillViewerOffsets place an image's viewers after its owner among the
 // users, as the registry's scale benchmark does: distinct, and never the
