@@ -19,7 +19,7 @@ REVISION := $(shell git rev-parse HEAD 2>/dev/null)
 MODIFIED := $(shell git status --porcelain 2>/dev/null | grep -q . && echo true)
 VERSION_FLAGS := -X veil/internal/version.revision=$(REVISION) -X veil/internal/version.modified=$(MODIFIED)
 
-.PHONY: all build test test-faults fmt-check vet demo fuzz bench bench-scaling bench-photos photos gobench clean static docker chromium
+.PHONY: all build test test-faults fmt-check vet demo fuzz bench bench-scaling bench-photos bench-registry photos gobench clean static docker chromium
 
 all: build
 
@@ -115,6 +115,21 @@ bench-photos: build photos
 	  $(BIN) bench --mode both --spawn 3 --clients 4 --requests 20 --timeout 2m --gap 10s \
 	    --secret $(PHOTOS) --stealth $$level --out $(BENCH_OUT)/photos/$$level; \
 	done
+
+# The registry at scale: for REGISTRY_SIZES images (10k, 100k, 1M), Bully
+# then Raft, three nodes whose registry is filled through the log (POST
+# /v1/admin/fill, batched; a tenth as many users, 3 viewers an image), then
+# the coordinator's heap per image, a user's directory and image list (p99
+# over HTTP), writes while no node takes a snapshot and while one does,
+# the snapshot's time, the data directory after it, and a follower
+# restarted (its restore and its restart to serving and caught up).
+# report.json (under registry), report.md and a plot of each cost against
+# the size in $(BENCH_OUT)/registry. About 25 minutes on 2 cores, most of
+# it Raft mode's wait for hashicorp/raft's own snapshot (every 2 to 4
+# minutes) and the fill of a million images.
+REGISTRY_SIZES ?= 10k,100k,1M
+bench-registry: build
+	$(BIN) bench --registry $(REGISTRY_SIZES) --mode both --out $(BENCH_OUT)/registry
 
 # Real photographs for the benchmarks and the demo, in out/photos (never
 # committed): the nature photographs of Debian's package mate-backgrounds
