@@ -38,11 +38,11 @@ func noisyPNG(t *testing.T, w, h int) []byte {
 // neither changes the registry, and both go through once there is room.
 func TestTheDecodeBudgetBoundsImageWork(t *testing.T) {
 	small, big := secretPNG(t, 1), noisyPNG(t, 160, 160)
-	smallCost, err := stego.HideCost(small, nil, stego.Options{})
+	smallCost, _, err := stego.HideCost(small, nil, stego.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bigCost, err := stego.HideCost(big, nil, stego.Options{})
+	bigCost, _, err := stego.HideCost(big, nil, stego.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

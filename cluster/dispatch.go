@@ -404,9 +404,14 @@ func (n *Node) hideHere(ctx context.Context, j job) *outcome {
 		req.meta.ID, req.meta.Created = p.id, p.created
 		opts.Rand = mrand.NewChaCha8(p.seed)
 	}
-	cost, err := stego.HideCost(req.secret, req.cover, opts)
+	cost, revealCost, err := stego.HideCost(req.secret, req.cover, opts)
 	if err != nil {
 		return n.jobOutcome("hide", "image/png", meta.ID, nil, err)
+	}
+	if revealCost > n.budget.total {
+		// Whatever the cloud veils must be viewable.
+		return n.jobOutcome("hide", "image/png", meta.ID, nil, fmt.Errorf("%w: its veiled image would take about %s bytes to open, more than this node's decoding budget of %s (--decode-budget); use a smaller cover, or none",
+			stego.ErrImageTooLarge, commas(revealCost), commas(n.budget.total)))
 	}
 	release, err := n.budget.reserve(cost)
 	if err != nil {

@@ -52,7 +52,7 @@ func TestASecretOverThePixelLimitIsRefusedUnread(t *testing.T) {
 	if !errors.Is(err, ErrImageTooLarge) {
 		t.Fatalf("Hide = %v, want ErrImageTooLarge", err)
 	}
-	if _, err := HideCost(hdr, nil, Options{}); !errors.Is(err, ErrImageTooLarge) {
+	if _, _, err := HideCost(hdr, nil, Options{}); !errors.Is(err, ErrImageTooLarge) {
 		t.Fatalf("HideCost = %v, want ErrImageTooLarge", err)
 	}
 }
@@ -64,20 +64,20 @@ func TestCostsFollowTheHeaders(t *testing.T) {
 	img.Set(0, 0, color.RGBA64{1, 2, 3, 4})
 	png.Encode(&p16, img)
 	c16, err := RevealCost(p16.Bytes(), Options{})
-	if err != nil || c16 != 100*100*(8+costWork) {
-		t.Fatalf("RevealCost of a 100x100 16-bit RGBA PNG = %d, %v; want %d", c16, err, 100*100*(8+costWork))
+	if err != nil || c16 != 100*100*(2*8+3) {
+		t.Fatalf("RevealCost of a 100x100 16-bit RGBA PNG = %d, %v; want %d", c16, err, 100*100*(2*8+3))
 	}
-	gen, err := HideCost(small, nil, Options{Level: Stealthy})
+	hide, reveal, err := HideCost(small, nil, Options{Level: Stealthy})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w, h := Stealthy.generatedSize(len(small))
-	if gen != int64(w*h*costWork) {
-		t.Fatalf("HideCost with a generated cover = %d, want %d (%dx%d)", gen, w*h*costWork, w, h)
+	if hide != int64(w*h*costGenerated) || reveal != int64(w*h*(2*3+3)) {
+		t.Fatalf("HideCost with a generated cover = %d, %d; want %d, %d (%dx%d)", hide, reveal, w*h*costGenerated, w*h*9, w, h)
 	}
-	withCover, err := HideCost(small, p16.Bytes(), Options{})
-	if err != nil || withCover != max(c16, 64*48*(costJPEG+costWork)) {
-		t.Fatalf("HideCost with a cover = %d, %v", withCover, err)
+	hide, reveal, err = HideCost(small, p16.Bytes(), Options{})
+	if err != nil || hide != max(100*100*(8+costCoverExtra), 64*48*costJPEGSecret) || reveal != c16 {
+		t.Fatalf("HideCost with a 16-bit cover = %d, %d, %v", hide, reveal, err)
 	}
 	if progressiveJPEG(small) {
 		t.Fatal("a baseline JPEG read as progressive")
