@@ -139,20 +139,7 @@ func TestBullyNodesCompactAndCatchUpBySnapshot(t *testing.T) {
 	c.Restart(wiped)
 	sameRegistry(t, c, coord, c.Nodes[wiped])
 
-	name := c.Nodes[wiped].cfg.Name
-	c.WaitFor(20*time.Second, "the coordinator to see the wiped node active", func() bool {
-		m, ok := coord.mship.member(name)
-		return ok && m.Status == StatusAlive && m.Meta.State == StateActive
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := coord.HandOff(ctx, name, "admin"); err != nil {
-		t.Fatalf("hand-off to the wiped node: %v", err)
-	}
-	newCoord := c.WaitCoordinator(20 * time.Second)
-	if newCoord != c.Nodes[wiped] {
-		t.Fatalf("the coordinator is %s, want the wiped node %s", newCoord.cfg.Name, c.Nodes[wiped].cfg.Name)
-	}
+	newCoord := c.handTo(coord, wiped)
 	v := view(t, newCoord, bob, veiled)
 	if v.status != http.StatusOK {
 		t.Fatalf("a view of an image put before the wipe, on the wiped node: %d %s", v.status, v.body)
@@ -164,6 +151,26 @@ func TestBullyNodesCompactAndCatchUpBySnapshot(t *testing.T) {
 			t.Fatalf("views left on each node %v, want %d everywhere", left, want)
 		}
 	}
+}
+
+// handTo has coord hand its role to node i once it sees i active, and
+// returns i once every node agrees it coordinates.
+func (c *TestCluster) handTo(coord *Node, i int) *Node {
+	c.t.Helper()
+	name := c.Nodes[i].cfg.Name
+	c.WaitFor(20*time.Second, "the coordinator to see "+name+" active", func() bool {
+		m, ok := coord.mship.member(name)
+		return ok && m.Status == StatusAlive && m.Meta.State == StateActive
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := coord.HandOff(ctx, name, "admin"); err != nil {
+		c.t.Fatalf("hand-off to %s: %v", name, err)
+	}
+	if now := c.WaitCoordinator(20 * time.Second); now != c.Nodes[i] {
+		c.t.Fatalf("the coordinator is %s, want %s", now.cfg.Name, name)
+	}
+	return c.Nodes[i]
 }
 
 func (c *TestCluster) indexOf(n *Node) int {
@@ -231,19 +238,7 @@ func TestADamagedFollowerStaysOutUntilRebuilt(t *testing.T) {
 	}
 	c.Restart(f)
 	sameRegistry(t, c, coord, c.Nodes[f])
-	name := c.Nodes[f].cfg.Name
-	c.WaitFor(20*time.Second, "the coordinator to see the rebuilt node active", func() bool {
-		m, ok := coord.mship.member(name)
-		return ok && m.Status == StatusAlive && m.Meta.State == StateActive
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, err := coord.HandOff(ctx, name, "admin"); err != nil {
-		t.Fatalf("hand-off to the rebuilt node: %v", err)
-	}
-	if now := c.WaitCoordinator(20 * time.Second); now != c.Nodes[f] {
-		t.Fatalf("the coordinator is %s, want the rebuilt node", now.cfg.Name)
-	}
+	c.handTo(coord, f)
 	for i, b := range veiled {
 		if v := view(t, c.Nodes[f], bob, b); v.status != http.StatusOK {
 			t.Fatalf("a view of image %s on the rebuilt coordinator: %d %s", ids[i], v.status, v.body)

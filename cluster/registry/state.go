@@ -560,20 +560,16 @@ func (s *State) OnlinePeers() []Peer {
 func (s *State) OnlineCount() int { return s.t.online.Len() }
 
 // PeersOf returns copies of user's devices' records, by device id.
-func (s *State) PeersOf(user string) []Peer {
-	var out []Peer
-	for _, d := range seconds(s.t.peersByUser, user) {
-		p, _ := s.t.peers.Get(&Peer{Device: d})
-		out = append(out, p.clone())
-	}
-	return out
-}
+func (s *State) PeersOf(user string) []Peer { return s.peersIn(seconds(s.t.peersByUser, user)) }
 
 // HoldersOf returns copies of the records of the online devices that offer
 // image id, by device id.
-func (s *State) HoldersOf(id string) []Peer {
+func (s *State) HoldersOf(id string) []Peer { return s.peersIn(seconds(s.t.holders, id)) }
+
+// peersIn returns copies of the records of devices, in their order.
+func (s *State) peersIn(devices []string) []Peer {
 	var out []Peer
-	for _, d := range seconds(s.t.holders, id) {
+	for _, d := range devices {
 		p, _ := s.t.peers.Get(&Peer{Device: d})
 		out = append(out, p.clone())
 	}
