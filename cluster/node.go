@@ -45,8 +45,11 @@ type Node struct {
 	mship   *membership
 	elector election.Elector
 	bully   *election.Bully // Bully mode
-	raft    *election.Raft  // Raft mode
-	pool    *pool
+	// bullyReady is bully once it is set, for the gossip and API
+	// callbacks that may run before Start sets it.
+	bullyReady atomic.Pointer[election.Bully]
+	raft       *election.Raft // Raft mode
+	pool       *pool
 	// budget bounds the memory the image work in pool holds at once.
 	budget *decodeBudget
 	// passwords bounds the password hashes computed at once (register,
@@ -309,6 +312,7 @@ func (n *Node) startBully() error {
 		return err
 	}
 	n.elector, n.bully = b, b
+	n.bullyReady.Store(b)
 	// The Bully machine keeps nothing across restarts; the registry's
 	// promise does, and epochs must not go down.
 	if p := n.store.Promised(); !p.IsZero() {
@@ -365,16 +369,18 @@ func (n *Node) sendGossip(to string, channel byte, payload []byte, reliable bool
 // heardFrom tells the election that traffic came from the node named
 // from at epoch e: from the coordinator, a sign of life.
 func (n *Node) heardFrom(from string, e election.Epoch) {
-	if n.bully != nil && from != "" && from != n.cfg.Name {
-		n.bully.Heard(from, e)
+	if b := n.bullyReady.Load(); b != nil && from != "" && from != n.cfg.Name {
+		b.Heard(from, e)
 	}
 }
 
 func (n *Node) onGossipMessage(channel byte, from string, payload []byte) {
 	switch channel {
 	case chanElection:
-		if n.bully != nil {
-			n.bully.Deliver(from, payload)
+		// Gossip and the API start before the election does: what
+		// arrives before it is dropped, as a datagram may be.
+		if b := n.bullyReady.Load(); b != nil {
+			b.Deliver(from, payload)
 		}
 	case chanControl:
 		n.onControl(from, payload)
