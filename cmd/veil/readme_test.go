@@ -54,6 +54,10 @@ func TestTheReadmeTourRuns(t *testing.T) {
 	// shell's process group, which is killed whatever happens.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A tour that stops early leaves its background nodes and peers
+	// holding the output pipe: stop reading it soon after the shell ends,
+	// so that the test fails with the session instead of waiting.
+	cmd.WaitDelay = 10 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Start()
