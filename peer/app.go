@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"embed"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,7 +41,7 @@ var pages = template.Must(template.ParseFS(webFiles, "web/app.html"))
 
 // appCSP: the page's own style, images from itself or inline data (a
 // viewed original), forms to itself; no script at all.
-const appCSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+const appCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 const sessionCookie = "veil_session"
 
@@ -96,8 +95,8 @@ type page struct {
 	Online             []api.OnlineReply
 	StaleOnline        bool
 	Requests           []Request
-	// the image page; Src is a path of this app or a data: URL the peer
-	// made itself, so it is marked safe for the template
+	// the image page; Src is a path of this app, so it is marked safe for
+	// the template
 	Src          template.URL
 	Alt, Caption string
 }
@@ -142,6 +141,7 @@ func (p *Peer) appHandler() http.Handler {
 	mux.HandleFunc("POST /app/deny", p.signedIn(p.appDeny))
 	mux.HandleFunc("GET /app/images/{id}", p.signedIn(p.appImage))
 	mux.HandleFunc("GET /app/images/{id}/veiled.png", p.signedIn(p.appVeiled))
+	mux.HandleFunc("GET /app/shown/{token}", p.signedIn(p.appShown))
 	mux.Handle("GET /app", http.RedirectHandler("/app/", http.StatusSeeOther))
 	var cop http.CrossOriginProtection
 	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -397,7 +397,11 @@ func (p *Peer) appView(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	left := rec.header.Get("Veil-Views-Left")
-	pg.Src = template.URL("data:" + imageType(rec.body.Bytes()) + ";base64," + base64.StdEncoding.EncodeToString(rec.body.Bytes()))
+	session := ""
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		session = c.Value
+	}
+	pg.Src = template.URL("/app/shown/" + p.shown.put(session, bytes.Clone(rec.body.Bytes()), imageType(rec.body.Bytes()), time.Now()))
 	pg.Alt = "The original of image " + id
 	switch {
 	case rec.header.Get("Veil-By-Owner") == "true":
@@ -410,7 +414,7 @@ func (p *Peer) appView(w http.ResponseWriter, r *http.Request) {
 	p.render(w, "image", pg)
 }
 
-// imageType is the type of an original, for its data: URL: one of the
+// imageType is the type of an original, as the app serves it: one of the
 // image types the cloud takes, never anything a browser would run.
 func imageType(b []byte) string {
 	switch t := http.DetectContentType(b); t {

@@ -73,8 +73,8 @@ func TestTheUserAppPutsFetchesAndViewsInABrowser(t *testing.T) {
 		t.Fatalf("bob views: %v", err)
 	}
 	src, err := chromedp.Run(ctx, chromedp.AttributeValue("#picture", "src"))
-	if err != nil || !strings.HasPrefix(src.Value, "data:image/png;base64,") {
-		t.Fatalf("the view shows %.40q (%v), want the original inline", src.Value, err)
+	if err != nil || !strings.HasPrefix(src.Value, "/app/shown/") {
+		t.Fatalf("the view shows %.40q (%v), want the original by a link of the app's", src.Value, err)
 	}
 	chromium.WaitText(t, ctx, "figcaption", 5*time.Second, "a leased view", func(s string) bool { return strings.Contains(s, "leased view") })
 	shot(t, ctx, "app-view.png")

@@ -36,6 +36,7 @@ type Peer struct {
 	kick           chan struct{} // asks the cloud loop to contact the cloud now
 	stateMu        sync.Mutex    // serialises changes of state and their writes to disk
 	sessions       sessions      // the web app's signed-in browsers
+	shown          shownImages   // originals the web app has just opened
 	logins         *throttle.Limiter
 	clock          func() time.Time // the logins' clock: time.Now, or a test's
 	leaseMu        sync.Mutex       // a lease taken and a sync with the cloud's leases, one at a time

@@ -2,10 +2,10 @@ package peer
 
 import (
 	"bytes"
-	"encoding/base64"
 	"image"
 	"image/jpeg"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,11 +80,27 @@ func TestTheAppPutsAndShowsAPhotographAtTheChosenLevel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The original is served by a link of the app's, to the browser's
+	// session only: the browser draws it (above), it is the photograph
+	// byte for byte, and without the session's cookie there is nothing.
 	src := attr.Value
-	const prefix = "data:image/jpeg;base64,"
-	got, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(src, prefix))
-	if !strings.HasPrefix(src, prefix) || err != nil || !bytes.Equal(got, photo) {
-		t.Fatalf("the page shows %.60q (%d bytes, %v), not the %d-byte photograph", src, len(got), err, len(photo))
+	if !strings.HasPrefix(src, "/app/shown/") {
+		t.Fatalf("the page shows %.60q, not a link of the app's", src)
+	}
+	bob.shown.mu.Lock()
+	shown, kept := bob.shown.m[strings.TrimPrefix(src, "/app/shown/")]
+	bob.shown.mu.Unlock()
+	if !kept || !bytes.Equal(shown.body, photo) || shown.contentType != "image/jpeg" || shown.session == "" {
+		t.Fatalf("the link %s is not the photograph, for the browser's session (kept %v, %d bytes of %s)", src, kept, len(shown.body), shown.contentType)
+	}
+	req, _ := http.NewRequest("GET", "http://"+bob.LocalAddr()+src, nil)
+	resp, err := http.DefaultTransport.RoundTrip(req) // no redirect followed
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Content-Type") == "image/jpeg" {
+		t.Fatalf("the link without the session's cookie: %d %s, want the sign-in's 303", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	if width != side {
 		t.Fatalf("the browser draws the photograph %d pixels wide, want %d", width, side)
