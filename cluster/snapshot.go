@@ -195,6 +195,7 @@ func (r *replicator) handleSnapshotChunk(w http.ResponseWriter, req *http.Reques
 		return r.refuse(w, err)
 	}
 	r.n.heardFrom(leader.Node, leader)
+	r.stepAside(leader)
 	if done {
 		r.log.Info("installed the coordinator's snapshot", "index", meta.Index, "bytes", have)
 	}
