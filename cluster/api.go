@@ -73,6 +73,8 @@ func (n *Node) routes() http.Handler {
 	handle("POST /v1/admin/fail", "admin_fail", n.handleAdminFail)
 	handle("POST /v1/admin/handoff", "admin_handoff", n.handleAdminHandoff)
 	handle("POST /v1/admin/fill", "admin_fill", n.handleAdminFill)
+	mux.Handle("GET "+RouteSnapshot, n.longRoute("admin_snapshot", n.handleAdminSnapshot))
+	mux.Handle("POST "+RouteRestore, n.longRoute("admin_restore", n.handleAdminRestore))
 	// The event stream lives as long as its page: no request deadline.
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
 		if err := n.handleEvents(w, r); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -290,6 +291,26 @@ func (e *Raft) Apply(ctx context.Context, cmd []byte) (any, error) {
 // leader's FSM.
 func (e *Raft) Barrier(ctx context.Context) error {
 	return e.wait(ctx, e.raft.Barrier(deadline(ctx)))
+}
+
+// Restore replaces the FSM's state, on the leader, with a snapshot of the
+// registry, size bytes read from r, whose state includes the log up to
+// index: hashicorp/raft's user restore, for a backup. Raft writes it as a
+// snapshot at an index past both its log and index, leaving a hole in the
+// log so that every follower is sent the snapshot, restores the FSM from
+// it (a snapshot the FSM cannot restore panics the node: check it first),
+// and returns once a quorum holds an entry after it. r is read until then,
+// or until ctx ends (ErrRaftTimeout: the outcome is unknown).
+func (e *Raft) Restore(ctx context.Context, index uint64, size int64, r io.Reader) error {
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: index, Size: size}
+	done := make(chan error, 1)
+	go func() { done <- e.raft.Restore(meta, r, deadline(ctx)) }()
+	select {
+	case err := <-done:
+		return classify(err)
+	case <-ctx.Done():
+		return fmt.Errorf("%w (%v)", ErrRaftTimeout, context.Cause(ctx))
+	}
 }
 
 // VerifyLeader checks with a quorum that this node still leads, so that a

@@ -34,6 +34,15 @@ func (s *Store) Snapshot() (Snapshot, error) {
 	return Snapshot{Index: index, Epoch: epoch, Data: frozen.Snapshot()}, nil
 }
 
+// Freeze returns the state at the commit index as a frozen copy
+// (State.Freeze), in time independent of its size, for a backup to write
+// (State.WriteSnapshot) while changes go on. Its LastApplied is the index.
+func (s *Store) Freeze() *State {
+	s.mu.Lock() // Freeze changes the state's generation: no reader either
+	defer s.mu.Unlock()
+	return s.state.Freeze()
+}
+
 // SnapshotInfo names the snapshot a store holds.
 type SnapshotInfo struct {
 	Index uint64 // the last index the state includes; 0 when there is none

@@ -25,7 +25,7 @@ type command struct {
 // commands lists every subcommand, in the order help shows them.
 var commands = []command{
 	keygenCommand, capacityCommand, hideCommand, revealCommand,
-	nodeCommand, membersCommand, handoffCommand, adminTokenCommand, benchCommand,
+	nodeCommand, membersCommand, handoffCommand, snapshotCommand, adminTokenCommand, benchCommand,
 	registerCommand, putCommand, viewCommand, shareCommand, imagesCommand,
 	peerCommand, onlineCommand, fetchCommand, versionCommand,
 }
