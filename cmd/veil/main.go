@@ -27,7 +27,7 @@ var commands = []command{
 	keygenCommand, capacityCommand, hideCommand, revealCommand,
 	nodeCommand, membersCommand, handoffCommand, snapshotCommand, adminTokenCommand, benchCommand,
 	registerCommand, putCommand, viewCommand, shareCommand, imagesCommand,
-	peerCommand, onlineCommand, fetchCommand, versionCommand,
+	peerCommand, onlineCommand, fetchCommand, tlsCommand, versionCommand,
 }
 
 const (
