@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -70,7 +71,10 @@ func ParseRoute(s string) (Route, error) {
 
 // Config configures a Client.
 type Config struct {
-	// Nodes are API addresses (host:port or http://host:port) of some nodes.
+	// Nodes are API addresses (host:port, http://host:port or
+	// https://host:port) of some nodes. An address without a scheme is
+	// https when TLS is set or another address says https, http
+	// otherwise; so is the coordinator's address the nodes name.
 	Nodes []string
 	Route Route
 	// Timeout bounds one call, retries included. Default 30 s.
@@ -85,6 +89,11 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// HTTP is the HTTP client to use; a pooled one by default.
 	HTTP *http.Client
+	// TLS is the default HTTP client's TLS configuration: for a cluster
+	// that runs TLS, one whose RootCAs holds the cluster's authority
+	// (veil --ca; certs.ClientConfig makes one). Nil trusts the system's
+	// authorities. A given HTTP client's own transport is used as it is.
+	TLS *tls.Config
 	// User and Password, when set, make the client log in before its
 	// first call and again when its token expires.
 	User, Password string
@@ -103,8 +112,9 @@ type Config struct {
 
 // Client talks to a Veil cluster. It is safe for concurrent use.
 type Client struct {
-	cfg   Config
-	nodes []string // base URLs
+	cfg    Config
+	nodes  []string // base URLs
+	scheme string   // of addresses given without one, as the coordinator's
 
 	mu    sync.Mutex
 	coord string // base URL of the coordinator, "" if unknown
@@ -117,9 +127,14 @@ func New(cfg Config) (*Client, error) {
 	if len(cfg.Nodes) == 0 {
 		return nil, errors.New("client: no node addresses")
 	}
-	c := &Client{cfg: cfg}
+	c := &Client{cfg: cfg, scheme: "http"}
 	for _, n := range cfg.Nodes {
-		u, err := baseURL(n)
+		if cfg.TLS != nil || strings.HasPrefix(n, "https://") {
+			c.scheme = "https"
+		}
+	}
+	for _, n := range cfg.Nodes {
+		u, err := c.baseURL(n)
 		if err != nil {
 			return nil, err
 		}
@@ -141,6 +156,7 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.HTTP == nil {
 		c.cfg.HTTP = &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+			TLSClientConfig:     cfg.TLS,
 			MaxIdleConnsPerHost: 256,
 			IdleConnTimeout:     30 * time.Second,
 		}}
@@ -148,9 +164,9 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-func baseURL(addr string) (string, error) {
+func (c *Client) baseURL(addr string) (string, error) {
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		addr = c.scheme + "://" + addr
 	}
 	u, err := url.Parse(addr)
 	if err != nil || u.Host == "" {
@@ -521,7 +537,7 @@ func (c *Client) learn(h http.Header) {
 	if api == "" {
 		return
 	}
-	u, err := baseURL(api)
+	u, err := c.baseURL(api)
 	if err != nil {
 		return
 	}
