@@ -352,7 +352,7 @@ func (n *Node) forwardAdmin(w http.ResponseWriter, r *http.Request, target strin
 	if !ok || m.Meta.API == "" {
 		return badRequest("node=%q: no such member", target)
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, "http://"+m.Meta.API+r.URL.Path+"?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, n.apiURL(m.Meta.API)+r.URL.Path+"?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}

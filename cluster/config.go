@@ -13,6 +13,7 @@ import (
 
 	"veil/cluster/api"
 	"veil/election"
+	"veil/internal/certs"
 	"veil/stego"
 )
 
@@ -96,6 +97,25 @@ type Config struct {
 
 	// Failures turns on the failure simulation when non-nil.
 	Failures *FailureSim
+
+	// TLS, when set, is the node's certificate, its key and the cluster's
+	// authority (internal/certs): the API is served over HTTPS (TLS 1.3),
+	// and every call between nodes (internal routes, replication, commits,
+	// forwarding, watches, image work, Raft's transport) is mutual TLS that
+	// takes only node certificates of that authority. Every node of a
+	// cluster has it, or none: members call each other at the scheme of
+	// their own setting.
+	TLS *certs.Identity
+	// RequireClientCert asks every client of the API for a certificate of
+	// the cluster's authority (veil tls cert create --client), as Consul's
+	// verify_incoming does; by default a client needs only the authority's
+	// certificate to check the node's, as a browser or curl does.
+	RequireClientCert bool
+	// InsecureHTTP lets a node without TLS listen beyond the loopback
+	// interface, in clear: for a network the operator trusts (a test's
+	// network namespaces, a private bridge). Without it such a node
+	// refuses to start.
+	InsecureHTTP bool
 
 	// Pprof serves Go's profiles at /debug/pprof/ on the API address,
 	// without authentication: for an operator's loopback or private
@@ -347,6 +367,21 @@ const (
 // presence: soft state that lapses unless renewed.
 const DefaultPeerTTL = 30 * time.Second
 
+// loopback reports whether a host:port binds the loopback interface only.
+// A wildcard or a host name other than localhost does not: it may be
+// reached from elsewhere.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // KeySize is the length of the cluster's master key.
@@ -385,6 +420,16 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s address %q: %v (want HOST:PORT)", what, addr, err)
 		}
+	}
+	if c.TLS == nil && !c.InsecureHTTP {
+		for _, what := range []string{"API", "Raft"} {
+			if addr, ok := addrs[what]; ok && !loopback(addr) {
+				return fmt.Errorf("%s address %s reaches beyond this machine and the node has no TLS: give --tls-cert, --tls-key and --tls-ca (make them with 'veil tls'), bind a loopback address, or pass --insecure-http to serve in clear on a network you trust", what, addr)
+			}
+		}
+	}
+	if c.RequireClientCert && c.TLS == nil {
+		return errors.New("client certificates can only be required over TLS: give --tls-cert, --tls-key and --tls-ca too")
 	}
 	if c.Advertise != "" && net.ParseIP(c.Advertise) == nil {
 		return fmt.Errorf("advertise address %q is not an IP address", c.Advertise)

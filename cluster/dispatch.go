@@ -523,7 +523,7 @@ func (n *Node) admitPeer(w http.ResponseWriter, r *http.Request) ([]byte, error)
 
 // sendWork sends a job to another node's worker route.
 func (n *Node) sendWork(ctx context.Context, worker Member, j job) (*outcome, error) {
-	u := url.URL{Scheme: "http", Host: worker.Meta.API, Path: j.path, RawQuery: j.query.Encode()}
+	u := url.URL{Scheme: n.scheme, Host: worker.Meta.API, Path: j.path, RawQuery: j.query.Encode()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(j.body))
 	if err != nil {
 		return nil, err
@@ -564,7 +564,7 @@ func (n *Node) forward(ctx context.Context, lead election.Leadership, r *http.Re
 	if !ok || m.Meta.API == "" {
 		return nil, fmt.Errorf("%w: the coordinator %s has no known API address yet (%w)", ErrNoCoordinator, coordinator, errNotDialled)
 	}
-	u := url.URL{Scheme: "http", Host: m.Meta.API, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	u := url.URL{Scheme: n.scheme, Host: m.Meta.API, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
 	req, err := http.NewRequestWithContext(ctx, r.Method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err

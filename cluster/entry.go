@@ -223,7 +223,7 @@ func (n *Node) sendCommit(ctx context.Context, lead election.Leadership, body []
 	// over, the command goes there (its key makes it apply once).
 	ctx, stop := n.watchCoordinator(ctx, lead)
 	defer stop()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.Meta.API+"/v1/internal/commit", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.apiURL(m.Meta.API)+"/v1/internal/commit", bytes.NewReader(body))
 	if err != nil {
 		return reply, errorOutcome(err), false, false
 	}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"veil/internal/certs"
 )
 
 // The master key is never used directly on the wire: each use gets its own
@@ -52,8 +54,15 @@ func internalToken(master []byte) string {
 }
 
 // fromPeer checks that a request on a node-to-node route carries the
-// cluster's internal token.
+// cluster's internal token and, when the cluster runs TLS, came over a
+// connection whose client showed a node certificate of the cluster's
+// authority: a user's client, or a client certificate, gets no further.
 func (n *Node) fromPeer(r *http.Request) error {
+	if n.cfg.TLS != nil {
+		if err := certs.FromNode(r.TLS); err != nil {
+			return fmt.Errorf("%w: node-to-node route: %v", ErrUnauthorized, err)
+		}
+	}
 	if !bearerIs(r.Header.Get("Authorization"), n.peerTok) {
 		return fmt.Errorf("%w: node-to-node route", ErrUnauthorized)
 	}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -19,6 +20,7 @@ import (
 	"veil/bully"
 	"veil/cluster/registry"
 	"veil/election"
+	"veil/internal/certs"
 	"veil/stego"
 )
 
@@ -63,8 +65,13 @@ type Node struct {
 	// also its proof of life, never wait for a connection behind image
 	// work and forwarded requests.
 	peerClient *http.Client
-	store      *registry.Store // Bully mode's log; Raft keeps its own
-	repl       registryLog
+	// scheme is how members' APIs are called: https when the node runs
+	// TLS, and so does every node of its cluster. peerTLS is the client
+	// side of those calls (nil without TLS).
+	scheme  string
+	peerTLS *tls.Config
+	store   *registry.Store // Bully mode's log; Raft keeps its own
+	repl    registryLog
 
 	recoverSince  atomic.Int64  // unix nanos: when the node last began to recover
 	gossipAddr    string        // host:port others reach our gossip at
@@ -131,17 +138,25 @@ func Start(cfg Config) (*Node, error) {
 		metaKick:  make(chan struct{}, 1),
 		leadCh:    make(chan struct{}),
 		conns:     map[net.Conn]struct{}{},
-		client: &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     30 * time.Second,
-		}},
-		peerClient: &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
-			MaxIdleConnsPerHost: 8,
-			IdleConnTimeout:     30 * time.Second,
-		}},
+		scheme:    "http",
 	}
+	if cfg.TLS != nil {
+		n.scheme, n.peerTLS = "https", cfg.TLS.PeerClientConfig()
+	}
+	n.client = &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+		TLSClientConfig:     n.peerTLS,
+		TLSHandshakeTimeout: time.Second,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     30 * time.Second,
+	}}
+	n.peerClient = &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+		TLSClientConfig:     n.peerTLS,
+		TLSHandshakeTimeout: time.Second,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     30 * time.Second,
+	}}
 	// A node starts recovering: it serves once it holds what the
 	// coordinator has committed (or, as coordinator, once it has synced).
 	n.state.Store(uint32(StateRecovering))
@@ -164,6 +179,9 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		closeStore()
 		return nil, fmt.Errorf("API address %s: %w", cfg.APIAddr, err)
+	}
+	if cfg.TLS != nil {
+		n.apiLn = certs.NewListener(n.apiLn, cfg.TLS.ServerConfig(cfg.RequireClientCert))
 	}
 	if err := n.startGossip(); err != nil {
 		n.apiLn.Close()
@@ -211,7 +229,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Failures != nil {
 		n.goRun(n.failureLoop)
 	}
-	n.log.Info("node started", "mode", cfg.Mode, "gossip", n.GossipAddr(), "api", n.APIAddr(), "profile", cfg.Profile.Name)
+	n.log.Info("node started", "mode", cfg.Mode, "gossip", n.GossipAddr(), "api", n.APIURL(), "profile", cfg.Profile.Name)
 	return n, nil
 }
 
@@ -664,6 +682,14 @@ func (n *Node) Name() string { return n.cfg.Name }
 
 // APIAddr is the address the API listens on.
 func (n *Node) APIAddr() string { return n.apiLn.Addr().String() }
+
+// APIURL is the API's base URL: http:// or, with TLS, https:// and
+// APIAddr.
+func (n *Node) APIURL() string { return n.apiURL(n.APIAddr()) }
+
+// apiURL is the base URL of the API at addr (host:port, as members
+// gossip it), at the cluster's scheme.
+func (n *Node) apiURL(addr string) string { return n.scheme + "://" + addr }
 
 // GossipAddr is the address gossip listens on.
 func (n *Node) GossipAddr() string { return n.gossipAddr }

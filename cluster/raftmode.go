@@ -120,13 +120,19 @@ func (n *Node) startRaft() error {
 		advertise = net.JoinHostPort(h, port)
 	}
 	f := &fsm{state: registry.NewState()}
-	r, err := election.NewRaft(election.RaftConfig{
+	rc := election.RaftConfig{
 		Name: n.cfg.Name, Bind: n.cfg.RaftAddr, Advertise: advertise,
 		Dir: filepath.Join(n.cfg.DataDir, "raft"), FSM: f, Timing: n.cfg.Profile.Raft,
 		SnapshotThreshold: n.cfg.SnapshotThreshold, TrailingLogs: n.cfg.TrailingLogs,
 		Resolve: n.raftAddrOf, Closed: n.raftCut,
 		Logger: n.log.Named("election"),
-	})
+	}
+	if n.cfg.TLS != nil {
+		// Raft's port takes nodes only: a node certificate of the
+		// cluster's authority, both ways.
+		rc.ServerTLS, rc.ClientTLS = n.cfg.TLS.PeerServerConfig(), n.peerTLS
+	}
+	r, err := election.NewRaft(rc)
 	if err != nil {
 		return err
 	}

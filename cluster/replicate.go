@@ -1071,7 +1071,7 @@ func (r *replicator) peerRequest(ctx context.Context, peer, method, path, conten
 		// A partition made by the gate cuts replication too.
 		return nil, nil, fmt.Errorf("%s: %w", peer, ErrSilenced)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+m.Meta.API+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, r.n.apiURL(m.Meta.API)+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, err
 	}

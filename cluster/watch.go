@@ -152,7 +152,7 @@ func (n *Node) pollWatch(api string) (int, watchReply, error) {
 	var reply watchReply
 	ctx, cancel := context.WithTimeout(n.ctx, watchHold+5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/v1/internal/watch", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.apiURL(api)+"/v1/internal/watch", nil)
 	if err != nil {
 		return 0, reply, err
 	}

@@ -2,6 +2,7 @@ package election
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -73,7 +74,11 @@ type RaftConfig struct {
 	// holds, dials fail and open connections are dropped at their next read
 	// or write.
 	Closed func(addr string) bool
-	Logger hclog.Logger
+	// ServerTLS and ClientTLS, when set, carry the transport over mutual
+	// TLS: the listener's configuration (which should require and verify
+	// the caller's certificate) and the dialler's. Both, or neither.
+	ServerTLS, ClientTLS *tls.Config
+	Logger               hclog.Logger
 }
 
 // Raft is the Raft elector. The node that leads is the coordinator, its
@@ -148,7 +153,7 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 	// host's gate says.
 	suspended := new(atomic.Bool)
 	closed := func(addr string) bool { return suspended.Load() || cfg.Closed(addr) }
-	stream, err := listenGated(cfg.Bind, cfg.Advertise, closed)
+	stream, err := listenGated(cfg.Bind, cfg.Advertise, closed, streamTLS{server: cfg.ServerTLS, client: cfg.ClientTLS})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -36,7 +36,11 @@ type raftTrio struct {
 	addrs map[string]string
 }
 
-func newRaftTrio(t *testing.T) *raftTrio {
+func newRaftTrio(t *testing.T) *raftTrio { return newRaftTrioTLS(t, nil) }
+
+// newRaftTrioTLS is a trio whose node i carries its transport over the TLS
+// ends tlsOf(i) gives; nil tlsOf is plain TCP.
+func newRaftTrioTLS(t *testing.T, tlsOf func(i int) streamTLS) *raftTrio {
 	t.Helper()
 	tr := &raftTrio{addrs: map[string]string{}}
 	timing := RaftTiming{Heartbeat: 300 * time.Millisecond, Election: 300 * time.Millisecond, LeaderLease: 150 * time.Millisecond, Commit: 5 * time.Millisecond}
@@ -44,11 +48,16 @@ func newRaftTrio(t *testing.T) *raftTrio {
 	for i := 0; i < 3; i++ {
 		cut := new(atomic.Bool)
 		name := fmt.Sprintf("r%d", i+1)
-		r, err := NewRaft(RaftConfig{
+		rc := RaftConfig{
 			Name: name, Bind: "127.0.0.1:0", Dir: t.TempDir(), FSM: &counterFSM{}, Timing: timing,
 			Resolve: func(id string) string { mu.Lock(); defer mu.Unlock(); return tr.addrs[id] },
 			Closed:  func(string) bool { return cut.Load() },
-		})
+		}
+		if tlsOf != nil {
+			st := tlsOf(i)
+			rc.ServerTLS, rc.ClientTLS = st.server, st.client
+		}
+		r, err := NewRaft(rc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +195,7 @@ func TestRaftElectorCutLeaderAcknowledgesNothing(t *testing.T) {
 
 func TestGatedStreamRefusesCutAddresses(t *testing.T) {
 	var cut atomic.Bool
-	s, err := listenGated("127.0.0.1:0", "", func(addr string) bool { return cut.Load() })
+	s, err := listenGated("127.0.0.1:0", "", func(addr string) bool { return cut.Load() }, streamTLS{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +223,7 @@ func TestGatedStreamRefusesCutAddresses(t *testing.T) {
 	if _, err := s.Dial(raft.ServerAddress(s.Addr().String()), time.Second); !errors.Is(err, errCut) {
 		t.Fatalf("dial after the cut: %v, want errCut", err)
 	}
-	if _, err := listenGated("0.0.0.0:0", "", func(string) bool { return false }); err == nil {
+	if _, err := listenGated("0.0.0.0:0", "", func(string) bool { return false }, streamTLS{}); err == nil {
 		t.Fatal("a wildcard bind without an advertise address was accepted")
 	}
 }

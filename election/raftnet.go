@@ -1,6 +1,7 @@
 package election
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +12,11 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Raft's network, with two additions to hashicorp/raft's TCP transport: a
+// Raft's network, with three additions to hashicorp/raft's TCP transport: a
 // gate, so that a node silent on purpose (the failure simulation) or cut
-// off in a test is silent on the Raft port too, and counters of the RPCs
-// sent, so that elections can be compared by messages as in Bully mode.
+// off in a test is silent on the Raft port too; mutual TLS, when the
+// cluster runs it; and counters of the RPCs sent, so that elections can be
+// compared by messages as in Bully mode.
 
 // errCut is what a dial or a connection through a closed gate returns.
 var errCut = errors.New("election: Raft traffic is cut")
@@ -26,16 +28,31 @@ var errCut = errors.New("election: Raft traffic is cut")
 // are cut by the silence of this node alone (closed("")); a partition
 // between two nodes is made by cutting on both sides, as dials then fail
 // both ways.
+//
+// With TLS, every connection is a TLS connection inside the gate: dialled
+// ones shake hands before Dial returns, accepted ones on their first read
+// or write, within handshakeTimeout, so that a slow or foreign caller holds
+// up neither the accept loop nor Raft.
 type gatedStream struct {
 	ln        net.Listener
 	advertise net.Addr
 	closed    func(addr string) bool
+	tls       streamTLS
 
 	mu    sync.Mutex
 	conns map[*gatedConn]struct{}
 }
 
-func listenGated(bind, advertise string, closed func(string) bool) (*gatedStream, error) {
+// streamTLS is the stream's two TLS ends; both nil for plain TCP.
+type streamTLS struct{ server, client *tls.Config }
+
+// handshakeTimeout bounds a TLS handshake on Raft's port.
+const handshakeTimeout = 5 * time.Second
+
+func listenGated(bind, advertise string, closed func(string) bool, st streamTLS) (*gatedStream, error) {
+	if (st.server == nil) != (st.client == nil) {
+		return nil, errors.New("election: Raft's TLS needs both a server and a client configuration")
+	}
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, fmt.Errorf("election: Raft address %s: %w", bind, err)
@@ -56,16 +73,27 @@ func listenGated(bind, advertise string, closed func(string) bool) (*gatedStream
 		ln.Close()
 		return nil, fmt.Errorf("election: Raft address %s is not one others can dial: set an advertise address", adv)
 	}
-	return &gatedStream{ln: ln, advertise: adv, closed: closed, conns: map[*gatedConn]struct{}{}}, nil
+	return &gatedStream{ln: ln, advertise: adv, closed: closed, tls: st, conns: map[*gatedConn]struct{}{}}, nil
 }
 
 func (s *gatedStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	if s.closed(string(addr)) || s.closed("") {
 		return nil, errCut
 	}
+	start := time.Now()
 	c, err := net.DialTimeout("tcp", string(addr), timeout)
 	if err != nil {
 		return nil, err
+	}
+	if s.tls.client != nil {
+		tc := tls.Client(c, s.tls.client)
+		_ = c.SetDeadline(start.Add(min(timeout, handshakeTimeout)))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("election: TLS with the Raft server at %s: %w", addr, err)
+		}
+		_ = c.SetDeadline(time.Time{})
+		c = tc
 	}
 	return s.track(c, string(addr)), nil
 }
@@ -79,6 +107,9 @@ func (s *gatedStream) Accept() (net.Conn, error) {
 		if s.closed("") {
 			c.Close()
 			continue
+		}
+		if s.tls.server != nil {
+			c = &serverTLSConn{Conn: tls.Server(c, s.tls.server)}
 		}
 		return s.track(c, ""), nil
 	}
@@ -146,6 +177,40 @@ func (c *gatedConn) Close() error {
 		c.s.mu.Unlock()
 	})
 	return c.Conn.Close()
+}
+
+// serverTLSConn is an accepted TLS connection that shakes hands on its
+// first read or write, within handshakeTimeout.
+type serverTLSConn struct {
+	*tls.Conn
+	once sync.Once
+	err  error
+}
+
+func (c *serverTLSConn) handshake() error {
+	c.once.Do(func() {
+		_ = c.Conn.SetDeadline(time.Now().Add(handshakeTimeout))
+		if c.err = c.Conn.Handshake(); c.err != nil {
+			c.err = fmt.Errorf("election: TLS with a Raft client at %s: %w", c.RemoteAddr(), c.err)
+			return
+		}
+		_ = c.Conn.SetDeadline(time.Time{})
+	})
+	return c.err
+}
+
+func (c *serverTLSConn) Read(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *serverTLSConn) Write(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
 }
 
 // rpcCounter counts the RPCs sent, by kind.

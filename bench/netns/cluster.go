@@ -164,7 +164,11 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 		Gossip: net.JoinHostPort(addr, GossipPort), API: net.JoinHostPort(addr, APIPort),
 		DataDir: filepath.Join(c.cfg.Dir, c.Name(i)), Profile: c.cfg.Profile, Mode: c.cfg.Mode,
 		Raft: net.JoinHostPort(addr, RaftPort), BootstrapExpect: c.cfg.Nodes,
-		Join: join, SimulateFailures: c.cfg.SimulateFailures, Extra: c.cfg.Args}.Args()
+		Join: join, SimulateFailures: c.cfg.SimulateFailures,
+		// The namespaces' addresses are not loopback, and a node refuses
+		// to serve beyond loopback in clear unless told: the suite's
+		// network is the test's own, and it runs without TLS for now.
+		Extra: append([]string{"--insecure-http"}, c.cfg.Args...)}.Args()
 
 	p, err := c.procs.Start(i, func() (*proc.Process, error) {
 		return proc.Start(c.net.Command(i, c.cfg.Bin, args...), c.Log(i))

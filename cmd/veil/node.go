@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"veil/cluster"
+	"veil/internal/certs"
 	"veil/stego"
 )
 
@@ -71,6 +72,11 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	peerTTL := fl.Duration("peer-ttl", cluster.DefaultPeerTTL, "a user's peer is offline this long after its last heartbeat")
 	statementTTL := fl.Duration("statement-ttl", 24*time.Hour, "how long the statements signed for peers (device keys, fetch tickets) stay valid")
 	leaseTTL := fl.Duration("lease-ttl", 24*time.Hour, "how long a device may spend views it leased for offline use")
+	tlsCert := fl.String("tls-cert", "", "the node's certificate (PEM, from 'veil tls cert create --node'): serve the API over HTTPS and call the other nodes over mutual TLS")
+	tlsKey := fl.String("tls-key", "", "the node certificate's key (PEM, mode 0600)")
+	tlsCA := fl.String("tls-ca", "", "the cluster's certificate authority (PEM, from 'veil tls ca create'): the only one the node trusts")
+	requireClientCert := fl.Bool("tls-require-client-cert", false, "ask every API client for a certificate of the cluster's authority ('veil tls cert create --client'); by default clients need only the authority to check the node")
+	insecureHTTP := fl.Bool("insecure-http", false, "without TLS, listen beyond loopback anyway, in clear: for a network you trust")
 	pprofOn := fl.Bool("pprof", false, "serve Go's profiles at /debug/pprof/ on the API address (no authentication: private networks only)")
 	if err := parseFlags(fl, args); err != nil {
 		return flagStatus(stderr, "node", err)
@@ -106,6 +112,15 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	cfg.Workers, cfg.QueuePerWorker, cfg.MaxBodyBytes, cfg.MaxSecretBytes, cfg.Pprof = *workers, *queue, *maxBody, *maxSecret, *pprofOn
 	cfg.PeerTTL, cfg.StatementTTL, cfg.LeaseTTL = *peerTTL, *statementTTL, *leaseTTL
 	cfg.DecodeBudget, cfg.SnapshotThreshold, cfg.TrailingLogs = *decodeBudget, *snapThreshold, *trailing
+	cfg.InsecureHTTP, cfg.RequireClientCert = *insecureHTTP, *requireClientCert
+	switch {
+	case *tlsCert != "" && *tlsKey != "" && *tlsCA != "":
+		if cfg.TLS, err = certs.LoadIdentity(*tlsCert, *tlsKey, *tlsCA); err != nil {
+			return fail(stderr, "node", err)
+		}
+	case *tlsCert != "" || *tlsKey != "" || *tlsCA != "":
+		return fail(stderr, "node", usagef("TLS needs all of --tls-cert, --tls-key and --tls-ca"))
+	}
 	level := hclog.LevelFromString(*logLevel)
 	if level == hclog.NoLevel {
 		return fail(stderr, "node", usagef("--log-level %q: want trace, debug, info, warn or error", *logLevel))
@@ -123,7 +138,7 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "node", err)
 	}
-	fmt.Fprintf(stdout, "veil node %s (%s mode): gossip %s, API http://%s, profile %s\n", cfg.Name, cfg.Mode, node.GossipAddr(), node.APIAddr(), cfg.Profile.Name)
+	fmt.Fprintf(stdout, "veil node %s (%s mode): gossip %s, API %s, profile %s\n", cfg.Name, cfg.Mode, node.GossipAddr(), node.APIURL(), cfg.Profile.Name)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	var s os.Signal

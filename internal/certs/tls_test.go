@@ -1,9 +1,13 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -191,5 +195,43 @@ func TestClientConfigReadsTheAuthorityAndAnOptionalCertificate(t *testing.T) {
 	}
 	if _, err := ClientConfig(filepath.Join(dir, "none.pem"), "", ""); err == nil {
 		t.Error("a missing authority file: no error")
+	}
+}
+
+func TestAClientInClearGetsATLSAlertAndNoHTTPAnswer(t *testing.T) {
+	p := newPKI(t, "node-1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }),
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	go srv.Serve(NewListener(ln, p.node.ServerConfig(false)))
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: node-1\r\n\r\n")
+	got, _ := io.ReadAll(conn)
+	if !bytes.Equal(got, alertUnexpected) {
+		t.Fatalf("a plain HTTP request got %q, want only a TLS alert", got)
+	}
+
+	// Over TLS, the same server answers.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool(p.ca)}}}
+	resp, err := hc.Get("https://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello" || resp.TLS == nil {
+		t.Fatalf("over TLS: %q, TLS %v", body, resp.TLS != nil)
 	}
 }
