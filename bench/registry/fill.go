@@ -25,6 +25,8 @@ type filler struct {
 	api   string // the node the calls go to; it passes them to the coordinator
 	token string // the admin token
 	base  cluster.FillRequest
+
+	retries int // calls sent again after a 503
 }
 
 // send makes one fill call, again while the cluster answers 503.
@@ -38,6 +40,7 @@ func (f *filler) send(ctx context.Context, req cluster.FillRequest) (cluster.Fil
 		if !errors.As(err, &se) || se.Status != http.StatusServiceUnavailable {
 			break
 		}
+		f.retries++
 		select {
 		case <-ctx.Done():
 			return rep, ctx.Err()
@@ -54,7 +57,9 @@ func (f *filler) send(ctx context.Context, req cluster.FillRequest) (cluster.Fil
 type fillStats struct {
 	Took     time.Duration
 	Commands int    // registrations and puts proposed
+	Existing int    // of them, found there already: a call sent again
 	Commit   uint64 // the coordinator's commit index after the last call
+	Retries  int    // calls sent again after a 503
 }
 
 // fill registers every user, then puts images [0, images), a chunk a call;
@@ -71,6 +76,7 @@ func (f *filler) fill(ctx context.Context, images int, progress func(users, imag
 			return st, err
 		}
 		st.Commands += rep.Registered + rep.Existing
+		st.Existing += rep.Existing
 		st.Commit = rep.CommitIndex
 		progress(req.UserTo, 0, time.Since(start))
 	}
@@ -83,10 +89,11 @@ func (f *filler) fill(ctx context.Context, images int, progress func(users, imag
 			return st, err
 		}
 		st.Commands += rep.Put + rep.Existing
+		st.Existing += rep.Existing
 		st.Commit = rep.CommitIndex
 		progress(users, req.ImageTo, time.Since(start))
 	}
-	st.Took = time.Since(start)
+	st.Took, st.Retries = time.Since(start), f.retries
 	return st, nil
 }
 

@@ -55,6 +55,8 @@ type Result struct {
 	// The fill: registrations and puts through the log, batched.
 	FillS              float64 `json:"fill_s"`
 	FillCommandsPerS   float64 `json:"fill_commands_per_s"`
+	FillRetries        int     `json:"fill_retries"`  // calls sent again after a 503
+	FillExisting       int     `json:"fill_existing"` // commands found done by a call sent again
 	CommitIndex        uint64  `json:"commit_index"`
 	HeapBytes          uint64  `json:"heap_bytes"`
 	HeapBytesPerImage  float64 `json:"heap_bytes_per_image"`
@@ -92,6 +94,11 @@ type Result struct {
 	// log) and the whole restart to serving and caught up.
 	RestoreS *float64 `json:"restore_s"`
 	RestartS *float64 `json:"restart_s"`
+
+	// Elections is how far the coordinator's epoch (Raft: term) rose from
+	// the start to the follower's restart: elections the load alone
+	// caused, none injected.
+	Elections uint64 `json:"elections"`
 
 	Error string `json:"error,omitempty"`
 }
@@ -150,7 +157,11 @@ func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 var rows = []row{
 	{"users", func(r Result) string { return load.Commas(int64(r.Users)) }},
 	{"fill (through the log)", func(r Result) string {
-		return fmt.Sprintf("%.1f s, %s commands/s", r.FillS, load.Commas(int64(r.FillCommandsPerS)))
+		s := fmt.Sprintf("%.1f s, %s commands/s", r.FillS, load.Commas(int64(r.FillCommandsPerS)))
+		if r.FillRetries > 0 {
+			s += fmt.Sprintf(", %d calls sent again", r.FillRetries)
+		}
+		return s
 	}},
 	{"heap after a GC / per image", func(r Result) string {
 		return fmt.Sprintf("%s / %.0f B", mib(int64(r.HeapBytes)), r.HeapBytesPerImage)
@@ -172,6 +183,7 @@ var rows = []row{
 	{"data directory after it", func(r Result) string { return mib(r.DiskBytes) }},
 	{"restore (follower restarted)", func(r Result) string { return optS(r.RestoreS) }},
 	{"restart to serving and caught up", func(r Result) string { return optS(r.RestartS) }},
+	{"elections (none injected)", func(r Result) string { return fmt.Sprint(r.Elections) }},
 	{"errors", func(r Result) string {
 		s := fmt.Sprintf("%d reads, %d writes", r.ReadErrors, r.WriteErrors)
 		if r.Error != "" {

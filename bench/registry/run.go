@@ -172,7 +172,7 @@ func (cfg *Config) measure(ctx context.Context, mode string, n int, hash string,
 	}
 	res.FillS = load.Secs(st.Took)
 	res.FillCommandsPerS = load.Round3(float64(st.Commands) / st.Took.Seconds())
-	res.CommitIndex = st.Commit
+	res.CommitIndex, res.FillRetries, res.FillExisting = st.Commit, st.Retries, st.Existing
 	if err := r.waitCaughtUp(ctx, c.Live(), st.Commit, 5*time.Minute); err != nil {
 		return err
 	}
@@ -198,9 +198,24 @@ func (cfg *Config) measure(ctx context.Context, mode string, n int, hash string,
 	say("directory p99 %.2f ms (%.0f entries), images p99 %.2f ms (%.0f entries), %d failed",
 		res.DirectoryP99MS, res.DirectoryEntries, res.ImagesP99MS, res.ImagesEntries, rs.Failed)
 
+	// A read or a write that failed is told in the end; the rest is
+	// measured all the same.
+	var failed []error
+	if rs.Failed > 0 {
+		failed = append(failed, fmt.Errorf("%d reads failed, the first: %s", rs.Failed, rs.FirstError))
+	}
 	w := &writer{hc: r.hc, node: coordAPI, ss: ss, views: cfg.Views, rng: rng}
-	if err := r.writes(ctx, w); err != nil {
+	wf, err := r.writes(ctx, w)
+	if err != nil {
 		return err
+	}
+	var now cluster.CoordinatorReply
+	if err := proc.GetJSON(ctx, r.hc, coordAPI, "/v1/coordinator", &now); err != nil {
+		return err
+	}
+	res.Elections = now.Epoch - a.Epoch
+	if i := c.Index(now.Coordinator); i >= 0 {
+		r.coord = i // it may have changed under the load
 	}
 	if res.DiskBytes, res.DiskFiles, err = du(c.Node(r.coord).Data); err != nil {
 		return err
@@ -208,10 +223,7 @@ func (cfg *Config) measure(ctx context.Context, mode string, n int, hash string,
 	if err := r.restart(ctx, mode); err != nil {
 		return err
 	}
-	if rs.Failed > 0 {
-		return fmt.Errorf("%d reads failed, the first: %s", rs.Failed, rs.FirstError)
-	}
-	return nil
+	return errors.Join(append(failed, wf)...)
 }
 
 func fillReads(res *Result, rs readSamples) {
@@ -262,8 +274,9 @@ func (r *run) waitCaughtUp(ctx context.Context, nodes []int, commit uint64, with
 // snapshot since they began and at least IdleWrites of them ran with no
 // snapshot under way on any node, or until SnapshotWait. A write is
 // "during a snapshot" when its span meets any node's snapshot, as the
-// nodes' logs tell them.
-func (r *run) writes(ctx context.Context, w *writer) error {
+// nodes' logs tell them. failed says how many writes failed, if any;
+// err is the end of the run.
+func (r *run) writes(ctx context.Context, w *writer) (failed, err error) {
 	cfg, c := r.cfg, r.c
 	offsets := make([]int64, c.Len())
 	for i := range offsets {
@@ -308,12 +321,12 @@ func (r *run) writes(ctx context.Context, w *writer) error {
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	windows, snap, _ = scan()
-	idle, during, failed, firstErr := classify(all, windows)
+	idle, during, nfailed, firstErr := classify(all, windows)
 	res := r.res
-	res.WriteErrors = failed
+	res.WriteErrors = nfailed
 	is, ds := load.Summarize(idle), load.Summarize(during)
 	res.WriteP50MS, res.WriteP99MS, res.Writes = load.Millis(is.Median), load.Millis(is.P99), is.N
 	if ds.N > 0 {
@@ -329,10 +342,10 @@ func (r *run) writes(ctx context.Context, w *writer) error {
 	} else {
 		r.say("no snapshot on the coordinator within %s; writes p99 %.2f ms idle (n=%d)", cfg.SnapshotWait, res.WriteP99MS, is.N)
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d writes failed, the first: %v", failed, len(all), firstErr)
+	if nfailed > 0 {
+		return fmt.Errorf("%d of %d writes failed, the first: %v", nfailed, len(all), firstErr), nil
 	}
-	return nil
+	return nil, nil
 }
 
 // idleCount is how many writes succeeded clear of every snapshot known.
@@ -370,14 +383,25 @@ func classify(all []write, windows []window) (idle, during []time.Duration, fail
 }
 
 // restart kills a follower and starts it again, and times its restart to
-// serving with the registry caught up, and its restore, from its log.
+// serving with the registry caught up, and its restore, from its log. The
+// follower is the one whose latest snapshot is the most recent: in Raft
+// mode each node takes its own when its timer says, and a node that has
+// taken none restores nothing.
 func (r *run) restart(ctx context.Context, mode string) error {
 	c := r.c
-	i := -1
+	i, best := -1, uint64(0)
 	for _, j := range c.Live() {
-		if j != r.coord {
-			i = j
-			break
+		if j == r.coord {
+			continue
+		}
+		lines, _, _ := readLog(c.Node(j).Log, 0)
+		done, _ := snapshotWindows(c.Node(j).Name, lines)
+		var last uint64
+		for _, w := range done {
+			last = max(last, w.Index)
+		}
+		if i < 0 || last > best {
+			i, best = j, last
 		}
 	}
 	if i < 0 {
