@@ -236,8 +236,11 @@ func runSnapshotRestore(args []string, stdout, stderr io.Writer) int {
 		if res.Rebased {
 			at += " (the cluster's log was past the backup's index)"
 		}
-		fmt.Fprintf(stdout, "%s installed it at index %s in %.1f ms; %d of %d nodes hold it, the others get it as a snapshot\n",
-			res.Node, at, res.TookMS, len(res.Holding), res.Voters)
+		held := fmt.Sprintf("every node (%d) holds it", res.Voters)
+		if len(res.Holding) < res.Voters {
+			held = fmt.Sprintf("%d of %d nodes hold it, the others get it as a snapshot", len(res.Holding), res.Voters)
+		}
+		fmt.Fprintf(stdout, "%s installed it at index %s in %.1f ms; %s\n", res.Node, at, res.TookMS, held)
 	}
 	if res.ReplacedUsers+res.ReplacedImages > 0 {
 		fmt.Fprintf(stdout, "replaced %d users and %d images\n", res.ReplacedUsers, res.ReplacedImages)
