@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,10 @@ type Config struct {
 	DataDir string
 	// API lists some cloud nodes' API addresses.
 	API []string
+	// CloudTLS is the TLS configuration for the cloud's API (its
+	// authority as the only root: veil peer --ca); nil trusts the
+	// system's roots, when the addresses say https.
+	CloudTLS *tls.Config
 	// Route is how the peer picks a node: by default the coordinator, once
 	// a reply has named it (the peer then reads its own writes at once);
 	// client.RouteAny keeps to the addresses in API, which forward, for a

@@ -83,12 +83,13 @@ func New(cfg Config) (*Peer, error) {
 	p.learnDirectory(p.state.Directory)
 	if p.cloud, err = client.New(client.Config{
 		Nodes: cfg.API, Route: cfg.Route, User: cfg.User, Password: cfg.Password, Timeout: cfg.CloudTimeout,
-		AttemptTimeout: cfg.CloudTimeout / 2,
+		AttemptTimeout: cfg.CloudTimeout / 2, TLS: cfg.CloudTLS,
 	}); err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}
 	if p.ops, err = client.New(client.Config{
 		Nodes: cfg.API, Route: cfg.Route, User: cfg.User, Password: cfg.Password, Timeout: cfg.RequestTimeout,
+		TLS: cfg.CloudTLS,
 	}); err != nil {
 		return nil, fmt.Errorf("peer: %w", err)
 	}

@@ -26,6 +26,7 @@ func runHandoff(args []string, stdout, stderr io.Writer) int {
 	token := fl.String("admin-token", "", "the admin token ('veil admin-token'), instead of --key-file")
 	to := fl.String("to", "", "the node to hand the role to (default: the least-loaded active node)")
 	timeout := fl.Duration("timeout", 10*time.Second, "give up after this long")
+	ctls := addCloudTLSFlags(fl)
 	if err := parseFlags(fl, args); err != nil {
 		return flagStatus(stderr, "handoff", err)
 	}
@@ -42,7 +43,11 @@ func runHandoff(args []string, stdout, stderr io.Writer) int {
 		}
 		*token = cluster.AdminToken(key)
 	}
-	cl, err := client.New(client.Config{Nodes: []string{*api}, Route: client.RouteAny, Timeout: *timeout, NoRetry: true})
+	tc, err := ctls.config()
+	if err != nil {
+		return fail(stderr, "handoff", err)
+	}
+	cl, err := client.New(client.Config{Nodes: []string{*api}, Route: client.RouteAny, Timeout: *timeout, NoRetry: true, TLS: tc})
 	if err != nil {
 		return fail(stderr, "handoff", usagef("--api: %v", err))
 	}

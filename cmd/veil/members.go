@@ -23,6 +23,7 @@ func runMembers(args []string, stdout, stderr io.Writer) int {
 	api := fl.String("api", "", "API address of any node (comma separated for several)")
 	format := fl.String("format", "table", "output format: table or json")
 	timeout := fl.Duration("timeout", 10*time.Second, "give up after this long")
+	ctls := addCloudTLSFlags(fl)
 	if err := parseFlags(fl, args); err != nil {
 		return flagStatus(stderr, "members", err)
 	}
@@ -32,7 +33,11 @@ func runMembers(args []string, stdout, stderr io.Writer) int {
 	if *format != "table" && *format != "json" {
 		return fail(stderr, "members", usagef("-format %q: want table or json", *format))
 	}
-	cl, err := client.New(client.Config{Nodes: strings.Split(*api, ","), Route: client.RouteAny, Timeout: *timeout})
+	tc, err := ctls.config()
+	if err != nil {
+		return fail(stderr, "members", err)
+	}
+	cl, err := client.New(client.Config{Nodes: strings.Split(*api, ","), Route: client.RouteAny, Timeout: *timeout, TLS: tc})
 	if err != nil {
 		return fail(stderr, "members", usagef("%v", err))
 	}

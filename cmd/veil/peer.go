@@ -57,11 +57,15 @@ func runPeer(args []string, stdout, stderr io.Writer) int {
 	if *dataDir == "" {
 		*dataDir = "veil-peer-" + *uf.user
 	}
+	tc, err := uf.tls.config()
+	if err != nil {
+		return fail(stderr, "peer", err)
+	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "peer", Level: level, Output: stderr})
 	log.Info("starting", "build", version.Get().String())
 	p, err := peer.New(peer.Config{
 		User: *uf.user, Password: pw, Listen: *listen, Advertise: *advertise, Local: *local,
-		DataDir: *dataDir, API: strings.Split(*uf.api, ","), Policy: peer.Policy(*policy), Logger: log,
+		DataDir: *dataDir, API: strings.Split(*uf.api, ","), CloudTLS: tc, Policy: peer.Policy(*policy), Logger: log,
 	})
 	if err != nil {
 		return fail(stderr, "peer", usagef("%v", err))

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -236,4 +238,29 @@ func (l *listFlag) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// cloudTLS are the flags of a command that talks to a cluster's API: the
+// authority its nodes' certificates come from (--ca, or VEIL_CA), and a
+// client certificate for a cluster that requires one.
+type cloudTLS struct{ ca, cert, key *string }
+
+func addCloudTLSFlags(fl *flag.FlagSet) cloudTLS {
+	return cloudTLS{
+		ca:   fl.String("ca", "", "the cluster's certificate authority (PEM, veil-ca.pem): the only one trusted for the nodes' certificates; https:// then goes without saying in --api"),
+		cert: fl.String("client-cert", "", "a client certificate of the cluster's authority ('veil tls cert create --client'), for a cluster that requires one"),
+		key:  fl.String("client-key", "", "the client certificate's key"),
+	}
+}
+
+// config is the TLS configuration the flags ask for; nil when they ask
+// for none (plain http, or https checked against the system's roots).
+func (c cloudTLS) config() (*tls.Config, error) {
+	if *c.ca == "" {
+		if *c.cert != "" || *c.key != "" {
+			return nil, usagef("--client-cert and --client-key need --ca: the cluster's authority checks the nodes")
+		}
+		return nil, nil
+	}
+	return certs.ClientConfig(*c.ca, *c.cert, *c.key)
 }

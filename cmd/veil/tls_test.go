@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +161,145 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Three veil node processes with certificates from veil tls serve the CLI
+// over HTTPS: a command with the cluster's authority (--ca, or VEIL_CA)
+// registers, puts and views, one without it is refused.
+func TestTLSClusterOfProcessesServesTheCLIWithItsAuthority(t *testing.T) {
+	bin := buildVeil(t)
+	dir := t.TempDir()
+	tlsDir := filepath.Join(dir, "tls")
+	mustRun := func(args ...string) string {
+		t.Helper()
+		code, out, errs := veil(t, args...)
+		if code != exitOK {
+			t.Fatalf("veil %s: exit %d: %s", strings.Join(args, " "), code, errs)
+		}
+		return out
+	}
+	mustRun("tls", "ca", "create", "--dir", tlsDir)
+	mustRun("keygen", "-o", filepath.Join(dir, "master.key"))
+	ca := filepath.Join(tlsDir, "veil-ca.pem")
+
+	port := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	var gossip, apis []string
+	for range 3 {
+		gossip, apis = append(gossip, port()), append(apis, port())
+	}
+	// The nodes get no VEIL_* variable of the test's.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "VEIL_") {
+			env = append(env, kv)
+		}
+	}
+	for i := range 3 {
+		name := "node-" + strconv.Itoa(i+1)
+		mustRun("tls", "cert", "create", "--dir", tlsDir, "--node", name)
+		args := []string{"node", "--name", name, "--key-file", filepath.Join(dir, "master.key"),
+			"--gossip", gossip[i], "--api", apis[i], "--data-dir", filepath.Join(dir, name), "--profile", "fast",
+			"--tls-cert", filepath.Join(tlsDir, "node-"+name+".pem"), "--tls-key", filepath.Join(tlsDir, "node-"+name+"-key.pem"), "--tls-ca", ca}
+		if i > 0 {
+			args = append(args, "--join", gossip[0])
+		}
+		logf, err := os.Create(filepath.Join(dir, name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			logf.Close()
+			if t.Failed() {
+				b, _ := os.ReadFile(logf.Name())
+				t.Logf("---- %s\n%s", name, b)
+			}
+		})
+	}
+
+	// Wait for the three to agree, as an operator would watch it.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, out, _ := veil(t, "members", "--api", apis[0], "--ca", ca, "-format", "json")
+		if code == exitOK && strings.Count(out, `"state": "active"`) == 3 && strings.Contains(out, `"coordinator"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes did not agree within 60 s; last: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	secret := filepath.Join(dir, "secret.png")
+	writeNoisePNG(t, secret)
+	as := func(user, cmd string, args ...string) (int, string, string) {
+		t.Setenv("VEIL_PASSWORD", "password of "+user)
+		return veil(t, append([]string{cmd, "--user", user}, args...)...)
+	}
+	// https:// given, or not: the authority says it is TLS.
+	for _, u := range []string{"alice", "bob"} {
+		if code, _, errs := as(u, "register", "--api", "https://"+apis[1], "--ca", ca); code != exitOK {
+			t.Fatalf("register %s: exit %d: %s", u, code, errs)
+		}
+	}
+	veiled := filepath.Join(dir, "veiled.png")
+	if code, _, errs := as("alice", "put", "--api", apis[2], "--ca", ca, "--secret", secret, "--viewers", "bob=1", "-o", veiled); code != exitOK {
+		t.Fatalf("put: exit %d: %s", code, errs)
+	}
+	t.Setenv("VEIL_CA", ca)
+	out := filepath.Join(dir, "out.png")
+	if code, _, errs := as("bob", "view", "--api", apis[0], "-o", out, veiled); code != exitOK {
+		t.Fatalf("view with VEIL_CA: exit %d: %s", code, errs)
+	}
+	if got, want := readFile(t, out), readFile(t, secret); !bytes.Equal(got, want) {
+		t.Fatal("the view did not give the original back byte for byte")
+	}
+	os.Unsetenv("VEIL_CA")
+
+	// Without the authority: refused at the handshake, whatever the scheme.
+	for _, api := range []string{"https://" + apis[0], apis[0]} {
+		code, _, errs := veil(t, "members", "--api", api, "--timeout", "3s")
+		if code == exitOK {
+			t.Fatalf("members --api %s without --ca: answered", api)
+		}
+		oneLine(t, errs)
+	}
+}
+
+// A node without TLS will not listen beyond loopback, and says what to do.
+func TestTLSNodeRefusesToServeBeyondLoopbackInClear(t *testing.T) {
+	dir := t.TempDir()
+	veil(t, "keygen", "-o", filepath.Join(dir, "k"))
+	code, _, errs := veil(t, "node", "--name", "n1", "--key-file", filepath.Join(dir, "k"), "--data-dir", filepath.Join(dir, "d"),
+		"--gossip", "127.0.0.1:0", "--api", "0.0.0.0:0")
+	if code != exitUsage || !strings.Contains(errs, "--tls-cert") || !strings.Contains(errs, "--insecure-http") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = veil(t, "node", "--name", "n1", "--key-file", filepath.Join(dir, "k"), "--data-dir", filepath.Join(dir, "d"),
+		"--tls-cert", filepath.Join(dir, "x.pem"))
+	if code != exitUsage || !strings.Contains(errs, "--tls-key") {
+		t.Fatalf("half the TLS flags: exit %d, stderr %q", code, errs)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -38,6 +38,7 @@ var (
 type userFlags struct {
 	api, user, passwordFile *string
 	timeout                 *time.Duration
+	tls                     cloudTLS
 }
 
 func addUserFlags(fl *flag.FlagSet) userFlags {
@@ -46,6 +47,7 @@ func addUserFlags(fl *flag.FlagSet) userFlags {
 		user:         fl.String("user", "", "user name"),
 		passwordFile: fl.String("password-file", "", "file holding the password (default: $VEIL_PASSWORD)"),
 		timeout:      fl.Duration("timeout", 30*time.Second, "give up after this long, retries included"),
+		tls:          addCloudTLSFlags(fl),
 	}
 }
 
@@ -76,7 +78,11 @@ func (u userFlags) connect(ctx context.Context, register bool) (*client.Client, 
 	if err != nil {
 		return nil, err
 	}
-	cl, err := client.New(client.Config{Nodes: strings.Split(*u.api, ","), Timeout: *u.timeout})
+	tc, err := u.tls.config()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(client.Config{Nodes: strings.Split(*u.api, ","), Timeout: *u.timeout, TLS: tc})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
