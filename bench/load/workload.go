@@ -334,7 +334,7 @@ func (r *Prepared) Images(ctx context.Context, hc *http.Client, apis []string) (
 	for _, api := range apis {
 		var r cluster.CoordinatorReply
 		if proc.GetJSON(ctx, hc, api, "/v1/coordinator", &r) == nil && r.API != "" {
-			nodes = []string{r.API}
+			nodes = []string{proc.Rebase(api, r.API)}
 			break
 		}
 	}

@@ -45,11 +45,12 @@ func (c *Cluster) Counters(ctx context.Context, i int) (Counters, error) {
 	return out, nil
 }
 
-// ScrapeCounters reads the counters from the /metrics of the node at api.
+// ScrapeCounters reads the counters from the /metrics of the node at api
+// (host:port, or a base URL with its scheme).
 func ScrapeCounters(ctx context.Context, hc *http.Client, api string) (Counters, error) {
 	ctx, cancel := context.WithTimeout(ctx, proc.GetTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, proc.URL(api, "/metrics"), nil)
 	if err != nil {
 		return Counters{}, err
 	}

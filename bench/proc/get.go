@@ -14,13 +14,32 @@ import (
 // whoever polls it.
 const GetTimeout = time.Second
 
-// GetJSON is a GET of path from the node API at api (host:port), bounded by
+// URL is the URL of path on the node API at api: host:port, called over
+// http, or a base URL that names its scheme (https://host:port, for a
+// cluster that runs TLS).
+func URL(api, path string) string {
+	if strings.Contains(api, "://") {
+		return api + path
+	}
+	return "http://" + api + path
+}
+
+// Rebase gives addr, a host:port as the nodes name each other's APIs, the
+// scheme of api, if api names one.
+func Rebase(api, addr string) string {
+	if scheme, _, ok := strings.Cut(api, "://"); ok && !strings.Contains(addr, "://") {
+		return scheme + "://" + addr
+	}
+	return addr
+}
+
+// GetJSON is a GET of path from the node API at api (see URL), bounded by
 // GetTimeout, with the JSON reply decoded into v when v is not nil. Any
 // status but 200 is a *StatusError: the node is up, but said no.
 func GetJSON(ctx context.Context, hc *http.Client, api, path string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, GetTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+api+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, URL(api, path), nil)
 	if err != nil {
 		return err
 	}

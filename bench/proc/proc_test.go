@@ -232,3 +232,23 @@ func TestPollStopsWhenDoneOrWhenTheContextEnds(t *testing.T) {
 		t.Fatalf("Poll with an ended context = %v", err)
 	}
 }
+
+func TestURLKeepsTheSchemeAnAddressNames(t *testing.T) {
+	for _, tc := range []struct{ api, path, want string }{
+		{"127.0.0.1:8080", "/v1/status", "http://127.0.0.1:8080/v1/status"},
+		{"https://127.0.0.1:8080", "/metrics", "https://127.0.0.1:8080/metrics"},
+	} {
+		if got := URL(tc.api, tc.path); got != tc.want {
+			t.Errorf("URL(%q, %q) = %q, want %q", tc.api, tc.path, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ api, addr, want string }{
+		{"127.0.0.1:8080", "10.0.0.1:8080", "10.0.0.1:8080"},
+		{"https://127.0.0.1:8080", "10.0.0.1:8080", "https://10.0.0.1:8080"},
+		{"https://127.0.0.1:8080", "http://10.0.0.1:8080", "http://10.0.0.1:8080"},
+	} {
+		if got := Rebase(tc.api, tc.addr); got != tc.want {
+			t.Errorf("Rebase(%q, %q) = %q, want %q", tc.api, tc.addr, got, tc.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 	"veil/bench/report"
 	"veil/cluster"
 	"veil/cluster/client"
+	"veil/internal/certs"
 	"veil/stego"
 )
 
@@ -375,6 +377,7 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	gap := fl.Duration("gap", 250*time.Millisecond, "a stretch this long with no acknowledgement counts as unavailability")
 	steady := fl.Bool("steady", false, "steady state: load with no fault for --duration (default 5m); count elections")
 	route := fl.String("route", "coordinator", "where clients send: coordinator, any, multicast or spread (any node but the coordinator)")
+	caFile := fl.String("ca", "", "with --api: the running cluster's certificate authority (PEM, veil-ca.pem): its API over https, trusting that authority only")
 	noRetry := fl.Bool("no-retry", false, "send each operation once, as a plain HTTP client does: the cloud's churn shows as failures")
 	timeout := fl.Duration("timeout", 30*time.Second, "give up on one operation after this long, retries included")
 	demo := fl.Bool("demo", false, "run the demo: a three-node cluster, a batch of hides, a failover")
@@ -610,6 +613,20 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	}
 	if *stealth != "" {
 		s.Load.Stealth = level.String() // as the cloud spells it
+	}
+	if *caFile != "" && len(apis) > 0 {
+		tc, err := certs.ClientConfig(*caFile, "", "")
+		if err != nil {
+			return o, fmt.Errorf("--ca: %w", err)
+		}
+		hc := load.NewHTTPClient()
+		hc.Transport.(*http.Transport).TLSClientConfig = tc
+		s.Load.HTTP = hc
+		for i, a := range apis {
+			if !strings.Contains(a, "://") {
+				apis[i] = "https://" + a
+			}
+		}
 	}
 	if *views == 0 {
 		s.Load.ViewShare = -1 // none, rather than the default
