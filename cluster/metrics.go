@@ -36,6 +36,9 @@ type gauges struct {
 	messages      func() map[string]uint64
 	raft          func() *election.RaftStatus // nil in Bully mode
 	registry      func() *api.RegistryStatus
+	// tlsAccepted and tlsDialled count the TLS handshakes of the API and
+	// of the calls to other nodes; nil without TLS.
+	tlsAccepted, tlsDialled func() float64
 }
 
 func newMetrics(node string, g gauges) *metrics {
@@ -93,6 +96,14 @@ func newMetrics(node string, g gauges) *metrics {
 		registryGauge("veil_registry_users", "The users the registry holds.", func(s *api.RegistryStatus) float64 { return float64(s.Users) }),
 		registryGauge("veil_replication_followers_refusing", "Followers that refuse this coordinator's appends for a reason of their own (GET /v1/status says who and why).", func(s *api.RegistryStatus) float64 { return float64(len(s.Refusing)) }),
 	)
+	if g.tlsAccepted != nil {
+		side := func(name string, f func() float64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "veil_tls_handshakes_total",
+				Help:        "TLS handshakes: side=server those of the API's clients (users and nodes), side=client those of this node's calls to other nodes' APIs.",
+				ConstLabels: prometheus.Labels{"node": node, "side": name}}, f)
+		}
+		reg.MustRegister(side("server", g.tlsAccepted), side("client", g.tlsDialled))
+	}
 	if g.raft() != nil {
 		raftGauge := func(name, help string, f func(s *election.RaftStatus) float64) prometheus.Collector {
 			return gauge(name, help, func() float64 {
@@ -154,7 +165,7 @@ func (n *Node) gauges() gauges {
 		}
 		return 0
 	}
-	return gauges{
+	g := gauges{
 		epoch:         func() float64 { return float64(n.elector.Leadership().Epoch.Term) },
 		isCoordinator: func() float64 { return b2f(n.elector.Leadership().Self) },
 		load:          func() float64 { return n.pool.load() },
@@ -171,4 +182,9 @@ func (n *Node) gauges() gauges {
 		raft:     n.raftStatus,
 		registry: n.registryStatus,
 	}
+	if n.cfg.TLS != nil {
+		g.tlsAccepted = func() float64 { return float64(n.tlsAccepted.Load()) }
+		g.tlsDialled = func() float64 { return float64(n.tlsDialled.Load()) }
+	}
+	return g
 }

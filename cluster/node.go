@@ -70,8 +70,11 @@ type Node struct {
 	// side of those calls (nil without TLS).
 	scheme  string
 	peerTLS *tls.Config
-	store   *registry.Store // Bully mode's log; Raft keeps its own
-	repl    registryLog
+	// tlsAccepted and tlsDialled count TLS handshakes, of the API and of
+	// the calls to other nodes' APIs: connections are meant to be reused.
+	tlsAccepted, tlsDialled atomic.Uint64
+	store                   *registry.Store // Bully mode's log; Raft keeps its own
+	repl                    registryLog
 
 	recoverSince  atomic.Int64  // unix nanos: when the node last began to recover
 	gossipAddr    string        // host:port others reach our gossip at
@@ -142,6 +145,11 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.TLS != nil {
 		n.scheme, n.peerTLS = "https", cfg.TLS.PeerClientConfig()
+		verify := n.peerTLS.VerifyConnection
+		n.peerTLS.VerifyConnection = func(cs tls.ConnectionState) error {
+			n.tlsDialled.Add(1)
+			return verify(cs)
+		}
 	}
 	n.client = &http.Client{Transport: &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
@@ -181,7 +189,9 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("API address %s: %w", cfg.APIAddr, err)
 	}
 	if cfg.TLS != nil {
-		n.apiLn = certs.NewListener(n.apiLn, cfg.TLS.ServerConfig(cfg.RequireClientCert))
+		sc := cfg.TLS.ServerConfig(cfg.RequireClientCert)
+		sc.VerifyConnection = func(tls.ConnectionState) error { n.tlsAccepted.Add(1); return nil }
+		n.apiLn = certs.NewListener(n.apiLn, sc)
 	}
 	if err := n.startGossip(); err != nil {
 		n.apiLn.Close()

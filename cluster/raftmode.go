@@ -130,7 +130,7 @@ func (n *Node) startRaft() error {
 	if n.cfg.TLS != nil {
 		// Raft's port takes nodes only: a node certificate of the
 		// cluster's authority, both ways.
-		rc.ServerTLS, rc.ClientTLS = n.cfg.TLS.PeerServerConfig(), n.peerTLS
+		rc.ServerTLS, rc.ClientTLS = n.cfg.TLS.PeerServerConfig(), n.cfg.TLS.PeerClientConfig()
 	}
 	r, err := election.NewRaft(rc)
 	if err != nil {

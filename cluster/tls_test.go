@@ -150,6 +150,19 @@ func TestTLSClusterElectsReplicatesAndServesAClientTrustingItsAuthority(t *testi
 		if st, err := bob.Status(ctx); err != nil || st.Coordinator == "" {
 			t.Fatalf("status: %+v, %v", st, err)
 		}
+		// The handshakes are counted, for the bench to weigh them.
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: p.user(nil)}}
+		resp, err := hc.Get(c.Nodes[0].APIURL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`veil_tls_handshakes_total{node="node-1",side="server"}`, `veil_tls_handshakes_total{node="node-1",side="client"}`} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics has no %s", want)
+			}
+		}
 	})
 }
 
