@@ -438,7 +438,7 @@ func (n *Node) backupAtCoordinator(ctx context.Context, w http.ResponseWriter, r
 	if !ok || m.Meta.API == "" {
 		return false, fmt.Errorf("%w: the coordinator %s has no known API address yet", ErrNoCoordinator, lead.Coordinator)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+m.Meta.API+r.URL.RequestURI(), body)
+	req, err := http.NewRequestWithContext(ctx, r.Method, n.apiURL(m.Meta.API)+r.URL.RequestURI(), body)
 	if err != nil {
 		return false, err
 	}
@@ -458,6 +458,8 @@ func (n *Node) backupAtCoordinator(ctx context.Context, w http.ResponseWriter, r
 		req.Header.Set("Expect", "100-continue")
 		tr := &http.Transport{
 			DialContext:           (&net.Dialer{Timeout: time.Second}).DialContext,
+			TLSClientConfig:       n.peerTLS,
+			TLSHandshakeTimeout:   time.Second,
 			ExpectContinueTimeout: 10 * time.Second,
 			DisableKeepAlives:     true,
 		}

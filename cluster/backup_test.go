@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -543,4 +544,56 @@ func TestASaveNeedsTheAdminTokenAndAnEmptyClusterSavesAnEmptyRegistry(t *testing
 	if !bytes.Equal(registryIn(t, b), registryBytes(n)) {
 		t.Fatal("the empty registry saved is not the node's")
 	}
+}
+
+// With TLS, a save and a restore called at a follower reach the
+// coordinator over mutual TLS, and the client trusts the authority alone.
+func TestBackupsGoToTheCoordinatorOverTLS(t *testing.T) {
+	p := newTestPKI(t)
+	a := NewTestCluster(t, 3, func(_ int, cfg *Config) { cfg.TLS = p.node(cfg.Name) })
+	coord := a.WaitCoordinator(30 * time.Second)
+	if out, err := coord.SubmitForTest(registry.RegisterUser{Name: "ada", PasswordHash: backupHash()}); err != nil || out.Err != nil {
+		t.Fatalf("register: %v %v", err, out.Err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: p.user(nil)}}
+	do := func(method string, n *Node, body []byte) (int, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, n.APIURL()+map[string]string{"GET": RouteSnapshot, "POST": RouteRestore}[method], bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+AdminToken(a.Key))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, b
+	}
+	status, backup := do("GET", a.NotCoordinator(coord), nil)
+	if status != http.StatusOK {
+		t.Fatalf("save over TLS: %d %s", status, backup)
+	}
+	saved := registryIn(t, backup)
+	for _, n := range a.Nodes {
+		n.Close()
+	}
+
+	c := NewTestCluster(t, 3, func(_ int, cfg *Config) { cfg.TLS, cfg.Key = p.node(cfg.Name), a.Key })
+	coord = c.WaitCoordinator(30 * time.Second)
+	if status, body := do("POST", c.NotCoordinator(coord), backup); status != http.StatusOK {
+		t.Fatalf("restore over TLS: %d %s", status, body)
+	}
+	c.WaitFor(30*time.Second, "every node to hold the registry saved", func() bool {
+		for _, n := range c.Nodes {
+			if !bytes.Equal(registryBytes(n), saved) {
+				return false
+			}
+		}
+		return true
+	})
 }

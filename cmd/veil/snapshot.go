@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -54,6 +55,7 @@ func snapshotUsage(w io.Writer) {
 type adminFlags struct {
 	api, keyFile, token *string
 	timeout             *time.Duration
+	tls                 cloudTLS
 }
 
 func addAdminFlags(fl *flag.FlagSet, timeout time.Duration) adminFlags {
@@ -62,37 +64,47 @@ func addAdminFlags(fl *flag.FlagSet, timeout time.Duration) adminFlags {
 		keyFile: fl.String("key-file", "", "the cluster's master key, to derive the admin token from"),
 		token:   fl.String("admin-token", "", "the admin token ('veil admin-token'), instead of --key-file"),
 		timeout: fl.Duration("timeout", timeout, "give up after this long"),
+		tls:     addCloudTLSFlags(fl),
 	}
 }
 
-// resolve returns the base URL of the node and the admin token.
-func (a adminFlags) resolve() (string, string, error) {
+// resolve returns the base URL of the node (https when --ca is given and
+// --api names no scheme), the admin token, and the TLS configuration.
+func (a adminFlags) resolve() (string, string, *tls.Config, error) {
 	if *a.api == "" {
-		return "", "", usagef("%v", errNoAPI)
+		return "", "", nil, usagef("%v", errNoAPI)
 	}
 	if (*a.keyFile == "") == (*a.token == "") {
-		return "", "", usagef("give the admin token, or the key file to derive it from: one of --key-file and --admin-token")
+		return "", "", nil, usagef("give the admin token, or the key file to derive it from: one of --key-file and --admin-token")
+	}
+	tc, err := a.tls.config()
+	if err != nil {
+		return "", "", nil, err
 	}
 	token := *a.token
 	if token == "" {
 		key, err := masterKey(*a.keyFile)
 		if err != nil {
-			return "", "", err
+			return "", "", nil, err
 		}
 		token = cluster.AdminToken(key)
 	}
 	base := *a.api
 	if !strings.Contains(base, "://") {
-		base = "http://" + base
+		scheme := "http://"
+		if tc != nil {
+			scheme = "https://"
+		}
+		base = scheme + base
 	}
-	return strings.TrimRight(base, "/"), token, nil
+	return strings.TrimRight(base, "/"), token, tc, nil
 }
 
 // runSnapshotSave fetches GET /v1/admin/snapshot into a temporary file
 // beside the one named, checks it whole, and renames it into place.
 func runSnapshotSave(args []string, stdout, stderr io.Writer) int {
 	const name = "snapshot save"
-	fl := newFlags(name, "-o FILE --api ADDR (--key-file K | --admin-token T)", stderr)
+	fl := newFlags(name, "-o FILE --api ADDR (--key-file K | --admin-token T) [--ca FILE]", stderr)
 	out := fl.String("o", "", "the backup file to write (mode 0600; written under a temporary name, checked, then renamed)")
 	a := addAdminFlags(fl, 10*time.Minute)
 	if err := parseFlags(fl, args); err != nil {
@@ -101,7 +113,7 @@ func runSnapshotSave(args []string, stdout, stderr io.Writer) int {
 	if *out == "" || fl.NArg() > 0 {
 		return fail(stderr, name, usagef("-o FILE is required, and nothing else (see veil snapshot save -h)"))
 	}
-	base, token, err := a.resolve()
+	base, token, tc, err := a.resolve()
 	if err != nil {
 		return fail(stderr, name, err)
 	}
@@ -113,7 +125,7 @@ func runSnapshotSave(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, name, usagef("--api: %v", err))
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: tc}}).Do(req)
 	if err != nil {
 		return fail(stderr, name, err)
 	}
@@ -170,7 +182,7 @@ func saveBackup(path string, body io.Reader) (cluster.BackupInfo, error) {
 // anything.
 func runSnapshotRestore(args []string, stdout, stderr io.Writer) int {
 	const name = "snapshot restore"
-	fl := newFlags(name, "FILE --api ADDR (--key-file K | --admin-token T) [--force]", stderr)
+	fl := newFlags(name, "FILE --api ADDR (--key-file K | --admin-token T) [--ca FILE] [--force]", stderr)
 	force := fl.Bool("force", false, "replace the registry of a cluster that already holds users or images")
 	a := addAdminFlags(fl, 10*time.Minute)
 	pos, err := parseInterspersed(fl, args)
@@ -180,7 +192,7 @@ func runSnapshotRestore(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 1 {
 		return fail(stderr, name, usagef("want one backup file (see veil snapshot restore -h)"))
 	}
-	base, token, err := a.resolve()
+	base, token, tc, err := a.resolve()
 	if err != nil {
 		return fail(stderr, name, err)
 	}
@@ -213,7 +225,7 @@ func runSnapshotRestore(args []string, stdout, stderr io.Writer) int {
 	// The cluster may refuse at once (it holds data, the token is wrong):
 	// then the file is not sent.
 	req.Header.Set("Expect", "100-continue")
-	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 10 * time.Second}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, ExpectContinueTimeout: 10 * time.Second}}
 	resp, err := client.Do(req)
 	if err != nil {
 		return fail(stderr, name, fmt.Errorf("%w; if the file reached the cluster it may have been restored: see GET /v1/status, registry.commit_index", err))
