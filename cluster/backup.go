@@ -13,11 +13,11 @@ package cluster
 // but the piece being written.
 //
 // A restore is written to a file in the data directory as it arrives,
-// checked end to end (the file's SHA-256, the registry's own CRC-32C, then
-// every rule registry.State.Restore checks) before anything changes, and
-// refused on a cluster that holds users or images unless forced. Then the
-// coordinator stops taking writes, waits for those in flight, and installs
-// it:
+// checked end to end before anything changes (the file's SHA-256 and
+// length, the registry's own CRC-32C, then every rule
+// registry.State.Restore checks), and refused on a cluster that holds
+// users or images unless forced. The coordinator stops taking writes,
+// waits for those in flight, and installs it:
 //
 //   - Bully mode: as a snapshot of its log (Store.InstallSnapshot), at the
 //     registry's own index when the cluster's commit index is below it, so
