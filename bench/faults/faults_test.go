@@ -31,6 +31,8 @@ func TestMain(m *testing.M) { os.Exit(proc.RunWithVeil("veil-faults-bin-", &veil
 //	VEIL_FAULTS_CASES=RE      only the cases whose mode/fault matches
 //	VEIL_FAULTS_OUT=DIR       keep results.json, results.md and every case's
 //	                          history and logs there
+//	VEIL_FAULTS_TLS=1         the nodes and the clients run TLS (the nodes
+//	                          serve in clear, --insecure-http, otherwise)
 type suite struct {
 	size   string
 	rounds int
@@ -40,6 +42,7 @@ type suite struct {
 	out    string
 	window time.Duration
 	settle time.Duration
+	tls    bool
 }
 
 func loadSuite(t *testing.T) suite {
@@ -77,6 +80,7 @@ func loadSuite(t *testing.T) suite {
 	}
 	s.cases = re
 	s.out = os.Getenv("VEIL_FAULTS_OUT")
+	s.tls = os.Getenv("VEIL_FAULTS_TLS") == "1"
 	return s
 }
 
@@ -116,10 +120,10 @@ func TestFaults(t *testing.T) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("faults: seed %d, size %s, modes %v; replay with VEIL_FAULTS_SEED=%d", s.seed, s.size, s.modes, s.seed)
+	t.Logf("faults: seed %d, size %s, modes %v, TLS %v; replay with VEIL_FAULTS_SEED=%d", s.seed, s.size, s.modes, s.tls, s.seed)
 
 	var mu sync.Mutex
-	table := Table{Seed: s.seed, Size: s.size, Nodes: 5, Window: s.window.String()}
+	table := Table{Seed: s.seed, Size: s.size, Nodes: 5, Window: s.window.String(), TLS: s.tls}
 	for _, mode := range s.modes {
 		for _, f := range Faults() {
 			for round := 1; round <= s.rounds; round++ {
@@ -138,13 +142,16 @@ func TestFaults(t *testing.T) {
 						t.Fatal(err)
 					}
 					c := Case{Bin: veilBin, Mode: mode, Fault: f, Window: s.window, Settle: s.settle,
-						Seed: CaseSeed(s.seed, name), Dir: dir, Logf: t.Logf}
+						Seed: CaseSeed(s.seed, name), Dir: dir, Logf: t.Logf, TLS: s.tls}
 					ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+3*s.window)
 					defer cancel()
 					res, err := Run(ctx, c)
 					size := ""
 					if s.size == "full" {
 						size = "VEIL_FAULTS=full "
+					}
+					if s.tls {
+						size += "VEIL_FAULTS_TLS=1 "
 					}
 					replay := fmt.Sprintf("replay (the same choices of nodes and times; the timing of the machine may differ): "+
 						"%sVEIL_FAULTS_SEED=%d VEIL_FAULTS_CASES='^%s$' go test -run TestFaults -v ./bench/faults (artefacts in %s)",

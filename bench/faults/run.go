@@ -24,6 +24,9 @@ type Case struct {
 	Fault Fault
 	// Nodes is the cluster's size. Default 5.
 	Nodes int
+	// TLS runs the nodes, and the clients' calls to them, with TLS
+	// (netns.ClusterConfig.TLS).
+	TLS bool
 	// Warmup is how long the clients run before the fault, Window how
 	// long the fault lasts, Settle how long they run once every node
 	// agrees again. Defaults 1 s, 4 s and 2 s.
@@ -99,7 +102,7 @@ func Run(ctx context.Context, c Case) (res Result, err error) {
 	res = Result{Mode: c.Mode, Fault: c.Fault.Name, Seed: c.Seed}
 	cl, err := netns.StartCluster(ctx, netns.ClusterConfig{
 		Bin: c.Bin, Nodes: c.Nodes, Mode: c.Mode, SimulateFailures: c.Fault.SimulateFailures,
-		Dir: filepath.Join(c.Dir, "cluster"), Logf: c.Logf,
+		Dir: filepath.Join(c.Dir, "cluster"), Logf: c.Logf, TLS: c.TLS,
 		// Compaction all the time: a node a fault holds back for a few
 		// seconds falls behind the compaction point and catches up from
 		// the coordinator's snapshot, under the same checks.

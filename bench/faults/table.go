@@ -15,6 +15,7 @@ type Table struct {
 	Size    string   `json:"size"` // ci or full
 	Nodes   int      `json:"nodes"`
 	Window  string   `json:"window"`
+	TLS     bool     `json:"tls,omitempty"` // the nodes and clients ran TLS
 	Results []Result `json:"results"`
 }
 
@@ -27,9 +28,13 @@ func (t Table) WriteJSON(w io.Writer) error {
 
 // Describe says in one line what the table is a run of.
 func (t Table) Describe() string {
-	return fmt.Sprintf("%d nodes, %s size (each fault held %s), seed %d; replay with VEIL_FAULTS_SEED=%d; "+
+	tls := ""
+	if t.TLS {
+		tls = ", with TLS"
+	}
+	return fmt.Sprintf("%d nodes%s, %s size (each fault held %s), seed %d; replay with VEIL_FAULTS_SEED=%d; "+
 		"lost, duplicated, over quota and acked after a higher epoch must all be 0, and every image's views linearizable",
-		t.Nodes, t.Size, t.Window, t.Seed, t.Seed)
+		t.Nodes, tls, t.Size, t.Window, t.Seed, t.Seed)
 }
 
 // ReadTable reads a table written by WriteJSON.

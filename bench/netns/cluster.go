@@ -15,6 +15,7 @@ import (
 
 	"veil/bench/proc"
 	"veil/cluster"
+	"veil/internal/certs"
 )
 
 // Ports every node uses on its own address.
@@ -38,6 +39,11 @@ type ClusterConfig struct {
 	SimulateFailures string
 	// Args are more flags for every node.
 	Args []string
+	// TLS runs the nodes with TLS: an authority of the cluster's own in
+	// Dir/tls, a node certificate each (its name and its address), and
+	// the harness's clients trusting that authority only. Without it the
+	// nodes serve in clear (--insecure-http).
+	TLS bool
 	// Dir holds the key, the data directories and the logs (required).
 	Dir string
 	// StartTimeout bounds the start of a node and the first agreement.
@@ -95,6 +101,11 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	if c.keyFile, err = proc.WriteKey(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("netns: %w", err)
 	}
+	if cfg.TLS {
+		if err := c.writeCerts(); err != nil {
+			return nil, err
+		}
+	}
 	for i := range cfg.Nodes {
 		if err := c.Start(ctx, i); err != nil {
 			return nil, err
@@ -135,8 +146,14 @@ func (c *Cluster) Index(name string) int {
 	return -1
 }
 
-// API is node i's API address.
-func (c *Cluster) API(i int) string { return net.JoinHostPort(c.net.Addr(i).String(), APIPort) }
+// API is node i's API address; with TLS, its base URL (https://).
+func (c *Cluster) API(i int) string {
+	addr := net.JoinHostPort(c.net.Addr(i).String(), APIPort)
+	if c.cfg.TLS {
+		return "https://" + addr
+	}
+	return addr
+}
 
 // APIs returns every node's API address.
 func (c *Cluster) APIs() []string {
@@ -145,6 +162,54 @@ func (c *Cluster) APIs() []string {
 		out[i] = c.API(i)
 	}
 	return out
+}
+
+// tlsArgs are node i's TLS flags. The namespaces' addresses are not
+// loopback, and a node refuses to serve beyond loopback in clear unless
+// told: without TLS the suite says so, its network being the test's own.
+func (c *Cluster) tlsArgs(i int) []string {
+	if !c.cfg.TLS {
+		return []string{"--insecure-http"}
+	}
+	dir := filepath.Join(c.cfg.Dir, "tls")
+	return []string{"--tls-cert", filepath.Join(dir, c.Name(i)+".pem"), "--tls-key", filepath.Join(dir, c.Name(i)+"-key.pem"),
+		"--tls-ca", filepath.Join(dir, "ca.pem")}
+}
+
+// writeCerts makes the cluster's authority and each node's certificate in
+// Dir/tls, and has the harness's clients trust that authority only.
+func (c *Cluster) writeCerts() error {
+	dir := filepath.Join(c.cfg.Dir, "tls")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	now := time.Now()
+	ca, err := certs.NewAuthority(certs.AuthorityRequest{Name: c.net.Prefix(), Now: now})
+	if err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM(), 0o644); err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	for i := range c.cfg.Nodes {
+		is, err := ca.Issue(certs.Request{Kind: certs.KindNode, Name: c.Name(i), IPs: []net.IP{c.net.Addr(i).AsSlice()}, Now: now})
+		if err != nil {
+			return fmt.Errorf("netns: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, c.Name(i)+".pem"), is.CertPEM, 0o644); err != nil {
+			return fmt.Errorf("netns: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, c.Name(i)+"-key.pem"), is.KeyPEM, 0o600); err != nil {
+			return fmt.Errorf("netns: %w", err)
+		}
+	}
+	tc, err := certs.ClientConfig(filepath.Join(dir, "ca.pem"), "", "")
+	if err != nil {
+		return fmt.Errorf("netns: %w", err)
+	}
+	c.net.setTLS(tc)
+	c.http.Transport = c.net.Transport()
+	return nil
 }
 
 // Log is the path of node i's log.
@@ -164,11 +229,7 @@ func (c *Cluster) Start(ctx context.Context, i int) error {
 		Gossip: net.JoinHostPort(addr, GossipPort), API: net.JoinHostPort(addr, APIPort),
 		DataDir: filepath.Join(c.cfg.Dir, c.Name(i)), Profile: c.cfg.Profile, Mode: c.cfg.Mode,
 		Raft: net.JoinHostPort(addr, RaftPort), BootstrapExpect: c.cfg.Nodes,
-		Join: join, SimulateFailures: c.cfg.SimulateFailures,
-		// The namespaces' addresses are not loopback, and a node refuses
-		// to serve beyond loopback in clear unless told: the suite's
-		// network is the test's own, and it runs without TLS for now.
-		Extra: append([]string{"--insecure-http"}, c.cfg.Args...)}.Args()
+		Join: join, SimulateFailures: c.cfg.SimulateFailures, Extra: append(c.tlsArgs(i), c.cfg.Args...)}.Args()
 
 	p, err := c.procs.Start(i, func() (*proc.Process, error) {
 		return proc.Start(c.net.Command(i, c.cfg.Bin, args...), c.Log(i))

@@ -2,6 +2,7 @@ package netns
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -57,15 +58,20 @@ func (nt *Net) dialInHub(ctx context.Context, network, addr string) (_ net.Conn,
 	return c, dialErr, true
 }
 
+// setTLS makes the clients of Transport trust the authority of tc only.
+func (nt *Net) setTLS(tc *tls.Config) { nt.tls.Store(tc) }
+
 // HTTPClient returns an HTTP client whose connections start in the hub.
 func (nt *Net) HTTPClient() *http.Client {
 	return &http.Client{Transport: nt.Transport()}
 }
 
-// Transport returns an HTTP transport whose connections start in the hub.
+// Transport returns an HTTP transport whose connections start in the hub
+// (and, for a cluster run with TLS, trust its authority only).
 func (nt *Net) Transport() *http.Transport {
 	return &http.Transport{
 		DialContext:         nt.DialContext,
+		TLSClientConfig:     nt.tls.Load(),
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     5 * time.Second,
 	}

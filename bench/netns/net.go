@@ -3,6 +3,7 @@ package netns
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -56,6 +57,7 @@ type Net struct {
 
 	mu     sync.Mutex // serialises rule changes
 	closed bool
+	tls    atomic.Pointer[tls.Config] // the clients' TLS, for a cluster run with TLS
 }
 
 // Available says why this machine cannot make namespaces, or nil when it
