@@ -240,6 +240,12 @@ func Start(cfg Config) (*Node, error) {
 		n.goRun(n.failureLoop)
 	}
 	n.log.Info("node started", "mode", cfg.Mode, "gossip", n.GossipAddr(), "api", n.APIURL(), "profile", cfg.Profile.Name)
+	if cfg.TLS != nil {
+		n.log.Info("TLS on the API and between nodes", "certificate", cfg.TLS.Name(), "expires", cfg.TLS.NotAfter().Format(time.DateOnly),
+			"client_certificates", map[bool]string{true: "required", false: "verified when given"}[cfg.RequireClientCert])
+	} else if !loopback(cfg.APIAddr) || (cfg.Mode == ModeRaft && !loopback(cfg.RaftAddr)) {
+		n.log.Warn("serving in clear beyond loopback (--insecure-http)")
+	}
 	return n, nil
 }
 
