@@ -271,8 +271,10 @@ func (r *run) waitCaughtUp(ctx context.Context, nodes []int, commit uint64, with
 }
 
 // writes times writes one at a time until the coordinator has taken a
-// snapshot since they began and at least IdleWrites of them ran with no
-// snapshot under way on any node, or until SnapshotWait. A write is
+// snapshot since they began, a follower holds one for the restart to
+// restore (Raft nodes take theirs each on its own timer), and at least
+// IdleWrites of them ran with no snapshot under way on any node; or until
+// SnapshotWait. A write is
 // "during a snapshot" when its span meets any node's snapshot, as the
 // nodes' logs tell them. failed says how many writes failed, if any;
 // err is the end of the run.
@@ -284,6 +286,14 @@ func (r *run) writes(ctx context.Context, w *writer) (failed, err error) {
 	}
 	coordName := c.Node(r.coord).Name
 	lines := make([][]logLine, c.Len())
+	followerSnapped := false
+	for i := range offsets {
+		if i != r.coord {
+			before, _, _ := readLog(c.Node(i).Log, 0)
+			done, _ := snapshotWindows(c.Node(i).Name, before)
+			followerSnapped = followerSnapped || len(done) > 0
+		}
+	}
 	scan := func() (windows []window, coordDone *window, open bool) {
 		for i := range offsets {
 			got, next, err := readLog(c.Node(i).Log, offsets[i])
@@ -293,8 +303,12 @@ func (r *run) writes(ctx context.Context, w *writer) (failed, err error) {
 			done, o := snapshotWindows(c.Node(i).Name, lines[i])
 			windows = append(windows, done...)
 			open = open || o != nil
-			if c.Node(i).Name == coordName && len(done) > 0 {
+			switch {
+			case len(done) == 0:
+			case c.Node(i).Name == coordName:
 				coordDone = &done[0]
+			default:
+				followerSnapped = true
 			}
 		}
 		return windows, coordDone, open
@@ -313,7 +327,7 @@ func (r *run) writes(ctx context.Context, w *writer) (failed, err error) {
 		nextScan = time.Now().Add(250 * time.Millisecond)
 		var open bool
 		windows, snap, open = scan()
-		if snap != nil && !open && time.Since(snap.End) > 500*time.Millisecond && idleCount(all, windows) >= cfg.IdleWrites {
+		if snap != nil && followerSnapped && !open && time.Since(snap.End) > 500*time.Millisecond && idleCount(all, windows) >= cfg.IdleWrites {
 			break
 		}
 		if time.Since(began) > cfg.SnapshotWait && idleCount(all, windows) >= cfg.IdleWrites {
