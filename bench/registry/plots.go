@@ -135,7 +135,7 @@ func (r *Report) costPlot(c cost) (*plot.Plot, bool, error) {
 	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = c.title, "images in the registry", c.unit
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Add(plotter.NewGrid())
-	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	p.X.Scale = plot.LogScale{}
 	var modes []string
 	for _, res := range r.Registry {
 		if !slices.Contains(modes, res.Mode) {
@@ -187,7 +187,38 @@ func (r *Report) costPlot(c cost) (*plot.Plot, bool, error) {
 	if k == 0 {
 		return p, false, nil
 	}
+	var sizes sizeTicks
+	for _, res := range r.Registry {
+		if v := float64(res.Images); res.Images > 0 && !slices.Contains(sizes, v) {
+			sizes = append(sizes, v)
+		}
+	}
+	p.X.Tick.Marker = sizes
 	p.Y.Min, p.Y.Max = 0, max(1.4*top, 1e-3)
 	p.X.Min, p.X.Max = lo/2, hi*2
 	return p, true, nil
+}
+
+// sizeTicks marks the sizes measured on the axis of images: 10k, 100k, 1M.
+type sizeTicks []float64
+
+func (t sizeTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	for _, v := range t {
+		if v >= lo && v <= hi {
+			out = append(out, plot.Tick{Value: v, Label: shortCount(int(v))})
+		}
+	}
+	return out
+}
+
+// shortCount writes 10000 as 10k and 1000000 as 1M.
+func shortCount(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1_000 && n%1_000 == 0:
+		return fmt.Sprintf("%dk", n/1_000)
+	}
+	return fmt.Sprint(n)
 }
