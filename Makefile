@@ -124,9 +124,10 @@ bench-photos: build photos
 # the snapshot's time, the data directory after it, and a follower
 # restarted (its restore and its restart to serving and caught up).
 # report.json (under registry), report.md and a plot of each cost against
-# the size in $(BENCH_OUT)/registry. About 25 minutes on 2 cores, most of
-# it Raft mode's wait for hashicorp/raft's own snapshot (every 2 to 4
-# minutes) and the fill of a million images.
+# the size in $(BENCH_OUT)/registry. 40 to 60 minutes on 2 cores, most of
+# it the fills of a million images (5 to 10 minutes in Bully mode, which
+# compacts every 8,192 entries) and Raft mode's waits for hashicorp/raft's
+# own snapshot (every 2 to 4 minutes).
 REGISTRY_SIZES ?= 10k,100k,1M
 bench-registry: build
 	$(BIN) bench --registry $(REGISTRY_SIZES) --mode both --out $(BENCH_OUT)/registry
