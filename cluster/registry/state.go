@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/google/btree"
 )
 
 // User is a registered user.
@@ -308,22 +310,41 @@ func (s *State) insertImage(img *imageRec) {
 }
 
 // indexImages builds the owner and viewer indexes of imgs, all new, the
-// owner index on another goroutine. A restore of a million images spends
-// most of its time here.
+// owner index on another goroutine. Each is built in its own order: the
+// keys grouped by user, users in order, each group sorted, so that every
+// insert lands at the right edge of the tree, where the path is in cache.
+// Images come in id order, and ids are random: inserted as they come, a
+// million images' keys went to random places of three million and took
+// four times as long.
 func (s *State) indexImages(imgs []*imageRec) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		groups := map[string][]userImage{}
 		for _, img := range imgs {
-			s.t.byOwner.ReplaceOrInsert(userImage{img.owner, img.created, img.id})
+			groups[img.owner] = append(groups[img.owner], userImage{img.owner, img.created, img.id})
 		}
+		insertGrouped(s.t.byOwner, groups)
 	}()
+	groups := map[string][]userImage{}
 	for _, img := range imgs {
 		for _, v := range img.viewers {
-			s.t.byViewer.ReplaceOrInsert(userImage{v.name, img.created, img.id})
+			groups[v.name] = append(groups[v.name], userImage{v.name, img.created, img.id})
 		}
 	}
+	insertGrouped(s.t.byViewer, groups)
 	<-done
+}
+
+// insertGrouped inserts the keys of groups, by user, into t in its order.
+func insertGrouped(t *btree.BTreeG[userImage], groups map[string][]userImage) {
+	for _, user := range slices.Sorted(maps.Keys(groups)) {
+		g := groups[user]
+		slices.SortFunc(g, compareUserImage)
+		for _, k := range g {
+			t.ReplaceOrInsert(k)
+		}
+	}
 }
 
 func (s *State) view(c View) Outcome {

@@ -587,7 +587,7 @@ func TestStatusCompareLogs(t *testing.T) {
 		s := openStore(t, t.TempDir())
 		s.Propose(epochB, script(t, 3)...)
 		s.Commit(2)
-		want := Status{Promised: epochB, LastIndex: 3, LastEpoch: epochB, Commit: 2}
+		want := Status{Promised: epochB, LastIndex: 3, LastEpoch: epochB, Commit: 2, FirstIndex: 1}
 		if got := s.Status(); got != want {
 			t.Fatalf("Status = %+v, want %+v", got, want)
 		}
