@@ -106,35 +106,62 @@ func (s *Store) Compact(trailing uint64) (uint64, error) {
 	}
 
 	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	if s.snapIndex >= index {
 		// An installed snapshot overtook this one.
+		s.wmu.Unlock()
 		os.Remove(filepath.Join(s.dir, name))
 		return s.snapIndex, nil
 	}
 	old := s.snapFile
-	var through uint64
-	if index > trailing {
-		through = index - trailing
-	}
-	err = s.update(func(tx *bolt.Tx) error {
-		if err := putSnapshotMeta(tx, index, epoch, name); err != nil {
-			return err
-		}
-		return deleteThrough(tx.Bucket(bucketLog), through)
-	})
+	err = s.update(func(tx *bolt.Tx) error { return putSnapshotMeta(tx, index, epoch, name) })
 	if err != nil {
+		s.wmu.Unlock()
 		os.Remove(filepath.Join(s.dir, name))
 		return 0, fmt.Errorf("registry: %w", err)
 	}
 	s.mu.Lock()
 	s.snapIndex, s.snapEpoch, s.snapFile = index, epoch, name
-	s.firstIndex = max(s.firstIndex, through+1)
 	s.mu.Unlock()
+	s.wmu.Unlock()
 	if old != "" && old != name {
 		os.Remove(filepath.Join(s.dir, old))
 	}
+	if index > trailing {
+		if err := s.trimLog(index - trailing); err != nil {
+			return index, err
+		}
+	}
 	return index, nil
+}
+
+// trimBatch is how many log entries one transaction of trimLog deletes.
+const trimBatch = 1024
+
+// trimLog deletes the log's entries up to through, from its start, some at
+// a time, each batch one transaction with the store's write lock held, so
+// that appends go on between them. The entries it deletes are in the
+// snapshot: a crash part of the way leaves a log that starts later, which
+// Open takes.
+func (s *Store) trimLog(through uint64) error {
+	for {
+		s.wmu.Lock()
+		first := s.firstIndex
+		to := min(through, first+trimBatch-1)
+		if first > through || to > s.snapIndex {
+			s.wmu.Unlock()
+			return nil
+		}
+		err := s.update(func(tx *bolt.Tx) error { return deleteThrough(tx.Bucket(bucketLog), to) })
+		if err == nil {
+			s.mu.Lock()
+			s.firstIndex = max(s.firstIndex, to+1)
+			s.mu.Unlock()
+		}
+		s.wmu.Unlock()
+		if err != nil {
+			return fmt.Errorf("registry: deleting the log through %d: %w", to, err)
+		}
+	}
 }
 
 // writeFileSync writes a file in dir through write, durably: to a
