@@ -178,6 +178,9 @@ func Open(dir string) (*Store, error) {
 // into an error: bbolt v1.3 panics on some damaged pages rather than
 // failing.
 func openBolt(path string) (db *bolt.DB, err error) {
+	// A file cut short leaves bbolt reading past its end: a fault (SIGBUS),
+	// made a panic here so that it is an error too.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
 			db, err = nil, fmt.Errorf("%w: %s cannot be opened (%v): %s", ErrCorrupt, path, p, repairHint)
